@@ -1,0 +1,182 @@
+"""Fetch one URL into an open file: the default downloader.
+
+A downloader is any callable ``(url, dest, report)`` that writes the body of
+``url`` to the binary file object ``dest`` and calls ``report(done, total)``
+as bytes arrive (``total`` is ``None`` when unknown). It raises ``OSError``
+(``urllib.error.URLError`` and friends) when the transfer fails.
+:func:`is_transient` tells the retry loop which failures deserve a second try.
+
+urllib is used so that proxies (``https_proxy``), redirects and ``file://``
+URLs behave as users expect; the only addition is a read timeout distinct
+from the connect timeout, set on the socket once it is connected.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import logging
+import socket
+import urllib.error
+import urllib.request
+from typing import BinaryIO, Callable, Optional
+
+__all__ = ["HTTPDownloader", "TruncatedError", "describe", "is_transient"]
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[int, Optional[int]], object]
+_CHUNK = 1 << 16
+
+
+class TruncatedError(OSError):
+    """The body ended before the length the server announced."""
+
+
+class _ReadTimeoutMixin:
+    """Connect under ``timeout``, then read under ``read_timeout``."""
+
+    def __init__(self, *args, read_timeout: float | None = None, **kwargs) -> None:
+        self.read_timeout = read_timeout
+        super().__init__(*args, **kwargs)
+
+    def connect(self) -> None:
+        super().connect()  # TCP (and TLS handshake) under the connect timeout
+        if self.read_timeout is not None:
+            self.sock.settimeout(self.read_timeout)
+
+
+class _HTTPConnection(_ReadTimeoutMixin, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_ReadTimeoutMixin, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, read_timeout: float) -> None:
+        super().__init__()
+        self._read_timeout = read_timeout
+
+    def http_open(self, req):
+        return self.do_open(
+            functools.partial(_HTTPConnection, read_timeout=self._read_timeout), req
+        )
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, read_timeout: float) -> None:
+        super().__init__()
+        self._read_timeout = read_timeout
+
+    def https_open(self, req):
+        return self.do_open(
+            functools.partial(_HTTPSConnection, read_timeout=self._read_timeout),
+            req,
+            context=self._context,
+        )
+
+
+class HTTPDownloader:
+    """Download over https, http or file URLs with bounded waits.
+
+    Parameters
+    ----------
+    connect_timeout : float, in (0, 600]
+        Seconds to establish a connection (TCP and TLS).
+    read_timeout : float, in (0, 600]
+        Seconds to wait for each block of the response once connected; a
+        server that accepts and never answers fails after this long.
+    user_agent : str, optional
+        Sent as ``User-Agent`` (some mirrors refuse Python's default).
+
+    Examples
+    --------
+    >>> import io, pathlib, tempfile
+    >>> src = pathlib.Path(tempfile.mkdtemp()) / "x.bin"
+    >>> _ = src.write_bytes(b"abc")
+    >>> out = io.BytesIO()
+    >>> HTTPDownloader()(src.as_uri(), out, lambda done, total: None)
+    >>> out.getvalue()
+    b'abc'
+    """
+
+    def __init__(
+        self,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        user_agent: str | None = None,
+    ) -> None:
+        for arg, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+            if not 0 < value <= 600:
+                raise ValueError(f"HTTPDownloader: {arg} must be in (0, 600] seconds, got {value!r}")
+        if user_agent is None:
+            from . import __version__
+
+            user_agent = f"mnist_dataset_generator/{__version__}"
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.user_agent = user_agent
+        self._opener = urllib.request.build_opener(
+            _HTTPHandler(read_timeout), _HTTPSHandler(read_timeout)
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"HTTPDownloader(connect_timeout={self.connect_timeout!r}, "
+            f"read_timeout={self.read_timeout!r})"
+        )
+
+    def __call__(self, url: str, dest: BinaryIO, report: Report) -> None:
+        request = urllib.request.Request(url, headers={"User-Agent": self.user_agent})
+        with self._opener.open(request, timeout=self.connect_timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            report(done, total)
+            while True:
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                dest.write(chunk)
+                done += len(chunk)
+                report(done, total)
+        if total is not None and done != total:
+            raise TruncatedError(f"body ended after {done} of {total} announced bytes")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed transfer may succeed if tried again shortly.
+
+    Server errors (5xx, 408, 429), timeouts, dropped connections and short
+    bodies are transient; other HTTP statuses (403, 404, ...) and missing
+    ``file://`` paths are not.
+    """
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500 or exc.code in (408, 429)
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        if isinstance(reason, BaseException):
+            return is_transient(reason)
+        return True
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+        return False
+    return isinstance(exc, (OSError, http.client.HTTPException))
+
+
+def describe(exc: BaseException, downloader: object = None) -> str:
+    """One short phrase for a failed transfer, for error messages and logs."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}".rstrip()
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        return describe(reason, downloader) if isinstance(reason, BaseException) else str(reason)
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        limit = getattr(downloader, "read_timeout", None)
+        return f"timed out ({limit:g} s)" if limit else "timed out"
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"connection closed after {len(exc.partial)} bytes"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

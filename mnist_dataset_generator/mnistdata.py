@@ -1,0 +1,385 @@
+"""The MNIST files: table, mirrors, cache folder, and the public ``load``.
+
+Layout of a cache folder (default ``~/generator_numbers_seq_mnist``)::
+
+    train-images-idx3-ubyte.gz   as downloaded
+    train-images-idx3-ubyte      verified uncompressed copy, memory-mapped by load()
+    ...
+    .verified.json               which files were verified (keyed by size, mtime, ctime, inode)
+    .lock                        held while anything in the folder is written
+
+Every file is checked against :data:`FILES` (SHA-256 of the *decompressed*
+bytes) before use, unless the folder's ``SHA256SUMS`` declares it (custom or
+test data, checked over the stored bytes as ``sha256sum -c`` does). A file
+that matches neither is moved aside, never deleted, and fetched again.
+Downloads go to a temporary name in the folder, are verified, then renamed,
+all under a :class:`filelock.FileLock`, so a killed process or two cold
+starts never leave an unverified file under a final name. The mechanics live
+in :mod:`._cache`; this module holds the MNIST specifics and the public API.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from ._cache import ENV_DATA_HOME, ENV_MIRRORS, ChecksumError, DownloadError, ensure
+from ._http import HTTPDownloader
+from ._progress import ProgressArg, check_progress
+from .idx import IdxFormatError, read_idx
+from .testdata import write_test_data  # importable as mnistdata.write_test_data
+
+__all__ = [
+    "DEFAULT_DATA_HOME",
+    "ENV_DATA_HOME",
+    "ENV_MIRRORS",
+    "FILES",
+    "MIRRORS",
+    "SPLITS",
+    "ChecksumError",
+    "DownloadError",
+    "FileSpec",
+    "HTTPDownloader",
+    "IdxFormatError",
+    "MnistData",
+    "fetch",
+    "get_data_home",
+    "load",
+    "write_test_data",
+]
+
+log = logging.getLogger(__name__)
+
+Downloader = Callable[[str, object, Callable], object]
+
+DEFAULT_DATA_HOME = "~/generator_numbers_seq_mnist"
+
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "https://yann.lecun.com/exdb/mnist/",  # last: it often answers 403
+)
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One MNIST file: its name and what its decompressed content must be.
+
+    ``gz_size`` and ``gz_sha256`` describe the mirrors' gzip files; they are
+    kept for reference only, since any faithful gzip (or none) is accepted.
+    """
+
+    name: str
+    size: int
+    sha256: str
+    gz_size: int
+    gz_sha256: str
+
+
+FILES: dict[str, FileSpec] = {
+    spec.name: spec
+    for spec in (
+        FileSpec(
+            "train-images-idx3-ubyte", 47040016,
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        ),
+        FileSpec(
+            "train-labels-idx1-ubyte", 60008,
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        ),
+        FileSpec(
+            "t10k-images-idx3-ubyte", 7840016,
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        ),
+        FileSpec(
+            "t10k-labels-idx1-ubyte", 10008,
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        ),
+    )
+}
+
+SPLITS: dict[str, tuple[str, str]] = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
+    """The cache folder: ``data_home``, else ``$GENERATOR_NUMBERS_SEQ_MNIST_DIR``,
+    else ``~/generator_numbers_seq_mnist``; ``~`` and ``$VARS`` expanded.
+
+    The folder is not created here.
+
+    Examples
+    --------
+    >>> get_data_home("/tmp/mnist-cache")
+    PosixPath('/tmp/mnist-cache')
+    """
+    raw = data_home if data_home is not None else (os.environ.get(ENV_DATA_HOME) or DEFAULT_DATA_HOME)
+    text = os.path.expandvars(os.path.expanduser(os.fspath(raw)))
+    if not text.strip():
+        raise ValueError("data_home must name a folder, got an empty string")
+    return Path(text).absolute()
+
+
+def _mirror_list(mirrors: str | Sequence[str] | None) -> list[str]:
+    """Base URLs from ``mirrors``, else the env var, else :data:`MIRRORS`.
+
+    A comma-separated string is split; a plain folder path becomes ``file://``.
+    """
+    if mirrors is None:
+        mirrors = os.environ.get(ENV_MIRRORS) or MIRRORS
+    if isinstance(mirrors, str):
+        mirrors = mirrors.split(",")
+    bases = []
+    for entry in mirrors:
+        entry = os.fspath(entry).strip()
+        if not entry:
+            continue
+        scheme = urlsplit(entry).scheme.lower()
+        if len(scheme) <= 1:  # no scheme (or a Windows drive letter): a local folder
+            entry = Path(os.path.expanduser(entry)).absolute().as_uri()
+        elif scheme not in ("https", "http", "file"):
+            raise ValueError(
+                f"mirrors: {entry!r} has scheme {scheme!r}; use https://, http:// or file:// "
+                "base URLs, or a folder path"
+            )
+        bases.append(entry if entry.endswith("/") else entry + "/")
+    if not bases:
+        raise ValueError(f"mirrors: no mirror given (got {mirrors!r})")
+    return bases
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+    return split
+
+
+# ------------------------------------------------------------------- load
+
+
+@dataclass(frozen=True, eq=False)
+class MnistData:
+    """Digit images and labels of one split, ready for sampling.
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        ``uint8``, shape ``(N, 28, 28)``, ink 255 on 0 (MNIST polarity). Read-only.
+    labels : numpy.ndarray
+        ``uint8``, shape ``(N,)``, values 0..9. Read-only.
+    digit_indices : tuple of numpy.ndarray
+        ``digit_indices[d]`` holds the (``int64``, sorted) positions of every
+        sample of digit ``d``; sample a digit with
+        ``images[rng.choice(digit_indices[d])]``.
+    split : str
+        ``"train"``, ``"test"`` or ``"custom"``.
+    source : str
+        Where the data came from (a folder, or ``"arrays"``).
+
+    Examples
+    --------
+    >>> data = MnistData.from_arrays(np.zeros((3, 28, 28), np.uint8), [7, 1, 7])
+    >>> len(data), data.digit_indices[7].tolist()
+    (3, [0, 2])
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    split: str = "custom"
+    source: str = "arrays"
+    digit_indices: tuple = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_arrays(self.images, self.labels, f"{self.source} ({self.split})")
+        order = np.argsort(self.labels, kind="stable")
+        bounds = np.cumsum(np.bincount(self.labels, minlength=10))[:-1]
+        groups = tuple(np.split(order, bounds))
+        for group in groups:
+            group.flags.writeable = False
+        object.__setattr__(self, "digit_indices", groups)
+
+    @classmethod
+    def from_arrays(cls, images, labels, *, name: str = "arrays") -> MnistData:
+        """Wrap user arrays (``(N, 28, 28)`` images, ``N`` labels 0..9) after checking them.
+
+        Images may be any integer or float dtype with values in 0..255; they
+        are converted to ``uint8`` (a copy, made read-only).
+        """
+        images = np.asarray(images)
+        labels = np.asarray(labels)
+        if images.dtype != np.uint8:
+            if images.size and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 255):
+                raise ValueError(f"{name}: image values must lie in 0..255 to convert to uint8")
+            images = np.ascontiguousarray(images, dtype=np.uint8)
+        if labels.dtype != np.uint8:
+            if labels.size and (not np.issubdtype(labels.dtype, np.integer)
+                                or labels.min() < 0 or labels.max() > 9):
+                raise ValueError(f"{name}: labels must be integers 0..9")
+            labels = labels.astype(np.uint8)
+        for arr in (images, labels):
+            if arr.flags.writeable and arr.flags.owndata:
+                arr.flags.writeable = False
+        return cls(images, labels, split="custom", source=name)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _check_arrays(images: np.ndarray, labels: np.ndarray, name: str) -> None:
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise IdxFormatError(
+            f"{name}: images must be uint8 of shape (N, 28, 28), got {images.dtype} {images.shape}"
+        )
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise IdxFormatError(f"{name}: labels must be uint8 of shape (N,), got {labels.dtype} {labels.shape}")
+    if len(images) != len(labels):
+        raise IdxFormatError(f"{name}: {len(images)} images but {len(labels)} labels")
+    if len(labels) == 0:
+        raise IdxFormatError(f"{name}: holds no samples")
+    if (top := int(labels.max())) > 9:
+        at = int(np.argmax(labels > 9))
+        raise IdxFormatError(f"{name}: labels must be 0..9, found {top} (first bad one at index {at})")
+
+
+_LOADED: dict[tuple[str, str], MnistData] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def fetch(
+    splits: Sequence[str] = ("train", "test"),
+    data_home: str | os.PathLike | None = None,
+    mirrors: str | Sequence[str] | None = None,
+    progress: ProgressArg = None,
+    *,
+    downloader: Downloader | None = None,
+) -> Path:
+    """Make sure the files of ``splits`` are in the cache and verified.
+
+    Useful to warm a shared cache before starting many jobs.
+
+    Parameters
+    ----------
+    splits : sequence of {"train", "test"}
+    data_home, mirrors, progress, downloader
+        As for :func:`load`.
+
+    Returns
+    -------
+    pathlib.Path
+        The cache folder.
+
+    Raises
+    ------
+    DownloadError
+        No mirror delivered a verified copy.
+    PermissionError
+        The folder cannot be written and a file is missing there.
+    """
+    if isinstance(splits, str):
+        splits = (splits,)
+    names = [name for split in splits for name in SPLITS[_check_split(split)]]
+    folder = get_data_home(data_home)
+    _ensure(folder, names, mirrors, True, progress, downloader)
+    return folder
+
+
+def _ensure(folder, names, mirrors, download, progress, downloader) -> dict[str, Path]:
+    """Validate the arguments, then have the store produce verified files for ``names``."""
+    bases = _mirror_list(mirrors)
+    check_progress(progress)
+    return ensure(
+        folder, {name: FILES[name] for name in names}, mirrors=bases, download=download,
+        progress=progress, downloader=downloader or HTTPDownloader(),
+    )
+
+
+def load(
+    split: str = "train",
+    data_home: str | os.PathLike | None = None,
+    mirrors: str | Sequence[str] | None = None,
+    download: bool = True,
+    progress: ProgressArg = None,
+    *,
+    downloader: Downloader | None = None,
+) -> MnistData:
+    """Load one MNIST split, downloading and verifying it on first use.
+
+    Parameters
+    ----------
+    split : {"train", "test"}
+    data_home : str or os.PathLike, optional
+        The folder holding the files; default ``$GENERATOR_NUMBERS_SEQ_MNIST_DIR``
+        or ``~/generator_numbers_seq_mnist``. A folder with a ``SHA256SUMS``
+        file may hold custom IDX data (see :func:`write_test_data`).
+    mirrors : str or sequence of str, optional
+        Base URLs tried in order (comma-separated in a string; ``https://``,
+        ``http://``, ``file://`` or a folder path). Default
+        ``$GENERATOR_NUMBERS_SEQ_MNIST_MIRRORS`` or :data:`MIRRORS`.
+    download : bool
+        ``False`` raises :class:`FileNotFoundError` instead of downloading.
+    progress : None, bool or callable
+        ``None``: a tqdm bar on stderr when it is a terminal; ``False``: none;
+        a callable receives ``(done_bytes, total_bytes_or_None)`` per file.
+    downloader : callable, optional
+        ``downloader(url, dest, report)`` writing the body to ``dest``;
+        default :class:`HTTPDownloader` (10 s connect, 30 s read timeouts).
+
+    Returns
+    -------
+    MnistData
+        Read-only arrays; plain cached files are memory-mapped. The result is
+        kept for the life of the process, so a second call is free.
+
+    Raises
+    ------
+    ValueError
+        Bad ``split`` or ``mirrors``.
+    DownloadError
+        No mirror delivered a verified copy (message lists each URL and why).
+    FileNotFoundError
+        ``download=False`` and a file is missing.
+    ChecksumError
+        A file listed in the folder's ``SHA256SUMS`` does not match it.
+    IdxFormatError
+        A verified file is nonetheless not usable MNIST data (custom data).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = write_test_data(tempfile.mkdtemp(), count_train=50, count_test=20)
+    >>> data = load("test", data_home=folder)
+    >>> data.images.shape, data.images.dtype.name
+    ((20, 28, 28), 'uint8')
+    """
+    _check_split(split)
+    folder = get_data_home(data_home)
+    key = (os.fspath(folder), split)
+    with _LOAD_LOCK:
+        if (data := _LOADED.get(key)) is not None:
+            return data
+        started = time.perf_counter()
+        images_name, labels_name = SPLITS[split]
+        paths = _ensure(folder, (images_name, labels_name), mirrors, download, progress, downloader)
+        images = read_idx(paths[images_name], mmap=True)
+        labels = read_idx(paths[labels_name], mmap=True)
+        data = MnistData(images, labels, split=split, source=os.fspath(folder))
+        _LOADED[key] = data
+        log.debug("loaded %s split from %s in %.3f s", split, folder, time.perf_counter() - started)
+        return data
+

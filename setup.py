@@ -1,0 +1,41 @@
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "mnist_dataset_generator" / "__init__.py").read_text(), re.M
+).group(1)
+
+
+def requirements(name):
+    lines = (HERE / name).read_text().splitlines()
+    return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+
+
+setup(
+    name="mnist_dataset_generator",
+    version=VERSION,
+    description="Synthetic images of handwritten digit strings made from real MNIST digits",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    packages=find_packages(include=["mnist_dataset_generator", "mnist_dataset_generator.*"]),
+    package_data={"mnist_dataset_generator": ["py.typed"]},
+    py_modules=["generator", "mnistdata"] if (HERE / "generator.py").exists() else ["mnistdata"],
+    python_requires=">=3.11",
+    install_requires=requirements("requirements.txt"),
+    extras_require={"test": requirements("requirements-test.txt")},
+    entry_points={
+        "console_scripts": [
+            "mnist-data=mnist_dataset_generator.cli:mnistdata_main",
+        ]
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Topic :: Scientific/Engineering :: Image Processing",
+    ],
+)
