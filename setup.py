@@ -23,13 +23,12 @@ setup(
     license="MIT",
     packages=find_packages(include=["mnist_dataset_generator", "mnist_dataset_generator.*"]),
     package_data={"mnist_dataset_generator": ["py.typed"]},
-    py_modules=["generator", "mnistdata"] if (HERE / "generator.py").exists() else ["mnistdata"],
     python_requires=">=3.11",
     install_requires=requirements("requirements.txt"),
     extras_require={"test": requirements("requirements-test.txt")},
     entry_points={
         "console_scripts": [
-            "mnist-data=mnist_dataset_generator.cli:mnistdata_main",
+            "mnist-data=mnist_dataset_generator.cli:mnistdata_console",
         ]
     },
     classifiers=[

@@ -99,8 +99,9 @@ def draw_digits(labels, rng: np.random.Generator) -> np.ndarray:
     angle = np.radians(rng.uniform(-12, 12, n))
     shear = rng.uniform(-0.25, 0.25, n)
     scale = np.stack([rng.uniform(0.75, 1.05, n), rng.uniform(0.88, 1.04, n)], axis=1)
-    shift = rng.uniform(-1.5, 1.5, (n, 2))
-    pen = rng.uniform(0.9, 2.0, n)
+    size = rng.uniform(0.85, 1.0, n)  # of the 20 px box
+    shift = rng.uniform(-1.0, 1.0, (n, 2))
+    pen = rng.uniform(0.9, 1.9, n)
     peak = rng.uniform(0.85, 1.0, n)
     jitter_seed = rng.integers(0, 2**63, n)
 
@@ -119,9 +120,17 @@ def draw_digits(labels, rng: np.random.Generator) -> np.ndarray:
             x = p[..., 0] + shear[chunk, None] * p[..., 1]
             y = p[..., 1]
             xr, yr = c[:, None] * x - s[:, None] * y, s[:, None] * x + c[:, None] * y
-            # a 18x20 px box centred in the 28 px frame, as MNIST's 20 px digits are
-            px = 14 + shift[chunk, 0, None] + 18 * scale[chunk, 0, None] * xr
-            py = 14 + shift[chunk, 1, None] + 20 * scale[chunk, 1, None] * yr
+            xr = xr * scale[chunk, 0, None] * 0.9  # digits are narrower than tall
+            yr = yr * scale[chunk, 1, None]
+            # As MNIST does: fit the ink's bounding box (pen included) into 20 px,
+            # keeping the aspect ratio, and centre it in the 28 px frame.
+            r = pen[chunk, None]
+            lo = np.stack([xr.min(1), yr.min(1)], -1)
+            hi = np.stack([xr.max(1), yr.max(1)], -1)
+            fit = ((20 - 2 * r[:, 0]) / (hi - lo).max(axis=1))[:, None] * size[chunk, None]
+            centre = (lo + hi) / 2
+            px = 14 + shift[chunk, 0, None] + fit * (xr - centre[:, 0, None])
+            py = 14 + shift[chunk, 1, None] + fit * (yr - centre[:, 1, None])
             pts = np.stack([px, py], -1)  # (k, P, 2)
             a, b = pts[:, starts], pts[:, ends]  # (k, S, 2)
             ab = b - a

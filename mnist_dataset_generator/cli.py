@@ -1,0 +1,183 @@
+"""Command-line tools: the only place that prints, draws bars and picks exit codes.
+
+Exit status: 0 success, 1 environment (download failed, disk, permissions,
+damaged data), 2 usage (bad arguments). Errors are one line on stderr with no
+traceback; results go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import NoReturn, Sequence
+
+from . import __version__
+
+__all__ = ["mnistdata_main"]
+
+log = logging.getLogger(__name__)
+
+EXIT_ENVIRONMENT = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block): ``prog: error: message``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class _UsageError(Exception):
+    """Bad input found after parsing; exit status 2."""
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr, no progress bar")
+    group.add_argument("-v", "--verbose", action="count", default=0, help="more messages (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+
+def _setup_logging(prog: str, args: argparse.Namespace) -> None:
+    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    root = logging.getLogger("mnist_dataset_generator")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be non-negative, got {value}")
+    return value
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split("\n", 1)[0].split())
+
+
+def _run(prog: str, work, args) -> int:
+    """Call ``work(args)``, mapping exceptions to one line on stderr and an exit status."""
+    from .mnistdata import ChecksumError, DownloadError, IdxFormatError
+
+    try:
+        return work(args)
+    except _UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DownloadError as exc:
+        lines = str(exc).splitlines()
+        print(f"{prog}: error: {lines[0]}", *lines[1:], sep="\n", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except (OSError, ChecksumError, IdxFormatError) as exc:
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except ValueError as exc:
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+# ------------------------------------------------------------------ mnistdata
+
+
+def _mnistdata_parser(prog: str) -> argparse.ArgumentParser:
+    from .testdata import MAX_COUNT
+
+    parser = _Parser(
+        prog=prog,
+        description=(
+            "Write small MNIST-compatible files of drawn digits (gzip IDX with the official "
+            "names, plus SHA256SUMS) for tests and offline use; or, with --fetch, download "
+            "and verify the real MNIST files into the cache."
+        ),
+        epilog=(
+            "examples:\n  %(prog)s ./test-data\n  %(prog)s ./test-data --count-train 5000 --seed 7\n"
+            "  %(prog)s --fetch -d /shared/mnist"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("target_dir", nargs="?", help="folder to write the test files into (created if missing)")
+    parser.add_argument("--count-train", type=_positive_int, default=1000, metavar="N",
+                        help=f"training images, 1..{MAX_COUNT} (default 1000)")
+    parser.add_argument("--count-test", type=_positive_int, default=200, metavar="M",
+                        help=f"test images, 1..{MAX_COUNT} (default 200)")
+    parser.add_argument("--seed", type=_seed, default=0, metavar="S",
+                        help="random seed; the same seed writes identical files (default 0)")
+    parser.add_argument("--force", action="store_true", help="replace existing files of the same names")
+    fetch = parser.add_argument_group("real MNIST")
+    fetch.add_argument("--fetch", action="store_true",
+                       help="download and verify the four real MNIST files into the cache, then exit")
+    fetch.add_argument("-d", "--data-dir", metavar="DIR",
+                       help="cache folder (default $GENERATOR_NUMBERS_SEQ_MNIST_DIR or ~/generator_numbers_seq_mnist)")
+    fetch.add_argument("--mirrors", metavar="URLS",
+                       help="comma-separated base URLs tried in order (https://, http://, file:// or folders)")
+    _add_verbosity(parser)
+    return parser
+
+
+def _mnistdata_work(args: argparse.Namespace) -> int:
+    if args.fetch:
+        from .mnistdata import fetch
+
+        folder = fetch(data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None)
+        print(folder)
+        return 0
+    from .testdata import MAX_COUNT, write_test_data
+
+    for flag, value in (("--count-train", args.count_train), ("--count-test", args.count_test)):
+        if value > MAX_COUNT:
+            raise _UsageError(f"argument {flag}: must be at most {MAX_COUNT}, got {value}")
+    try:
+        folder = write_test_data(args.target_dir, args.count_train, args.count_test, args.seed,
+                                 overwrite=args.force)
+    except FileExistsError:
+        raise _UsageError(
+            f"{args.target_dir} already holds MNIST test files; choose another folder or use --force"
+        ) from None
+    except NotADirectoryError as exc:
+        raise _UsageError(exc.args[0].removeprefix("write_test_data: ")) from None
+    print(folder)
+    return 0
+
+
+def mnistdata_main(argv: Sequence[str] | None = None, prog: str = "mnistdata.py") -> int:
+    """Entry point of ``mnistdata.py`` / ``mnist-data``; returns the exit status."""
+    parser = _mnistdata_parser(prog)
+    args = parser.parse_args(argv)
+    if args.fetch and args.target_dir:
+        parser.error("give either TARGET_DIR (write test data) or --fetch, not both")
+    if not args.fetch and not args.target_dir:
+        parser.error("TARGET_DIR is required (or --fetch to download the real MNIST files)")
+    if not args.fetch and (args.data_dir or args.mirrors):
+        parser.error("-d/--data-dir and --mirrors only apply with --fetch")
+    _setup_logging(prog, args)
+    return _run(prog, _mnistdata_work, args)
+
+
+def mnistdata_console() -> NoReturn:
+    """Console-script wrapper: ``mnist-data``."""
+    sys.exit(mnistdata_main(prog="mnist-data"))

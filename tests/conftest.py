@@ -1,0 +1,130 @@
+"""Shared fixtures: drawn-digit data, a fixture file table, loopback HTTP mirrors."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_dataset_generator import _cache, mnistdata
+from mnist_dataset_generator.mnistdata import FILES, FileSpec
+
+REPO = Path(__file__).resolve().parent.parent
+REAL_MNIST = Path(os.environ.get("MNIST_REAL_DATA", REPO.parent / "shared" / "data" / "mnist"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path_factory):
+    """No test touches ~/, the internet, or another test's loaded data; retries do not sleep."""
+    monkeypatch.setenv(_cache.ENV_DATA_HOME, str(tmp_path_factory.mktemp("default-home")))
+    monkeypatch.setenv(_cache.ENV_MIRRORS, "http://127.0.0.1:9/")  # refused at once
+    monkeypatch.setattr(_cache, "RETRY_DELAY", 0.0)
+    mnistdata._LOADED.clear()
+    yield
+    mnistdata._LOADED.clear()
+
+
+@pytest.fixture(autouse=True)
+def _doctest_numpy(doctest_namespace):
+    doctest_namespace["np"] = np
+
+
+@pytest.fixture(scope="session")
+def fixture_dir(tmp_path_factory) -> Path:
+    """Drawn digits written by the test-data tool (200 train, 50 test), read-only by convention."""
+    return mnistdata.write_test_data(tmp_path_factory.mktemp("fixture"), 200, 50, seed=3)
+
+
+@pytest.fixture
+def fixture_table(monkeypatch, fixture_dir) -> dict:
+    """Make the fixture files the 'official' ones, so the download path can be tested offline."""
+    table = {}
+    for name, spec in FILES.items():
+        gz = (fixture_dir / (name + ".gz")).read_bytes()
+        raw = gzip.decompress(gz)
+        table[name] = FileSpec(name, len(raw), hashlib.sha256(raw).hexdigest(), len(gz),
+                               hashlib.sha256(gz).hexdigest())
+    monkeypatch.setattr(mnistdata, "FILES", table)
+    return table
+
+
+@pytest.fixture
+def mirror_dir(tmp_path, fixture_dir) -> Path:
+    """A mirror folder with the fixture's gzip files and no SHA256SUMS."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    for name in FILES:
+        (folder / (name + ".gz")).write_bytes((fixture_dir / (name + ".gz")).read_bytes())
+    return folder
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+
+class Mirror:
+    """A loopback HTTP server over a folder, recording requests; ``faults[file] = int | callable``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.requests: list[str] = []
+        self.faults: dict[str, object] = {}
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                name = self.path.rsplit("/", 1)[-1]
+                mirror.requests.append(name)
+                fault = mirror.faults.get(name, mirror.faults.get("*"))
+                path = mirror.root / name
+                if isinstance(fault, int):
+                    self.send_error(fault)
+                    return
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                if callable(fault):
+                    fault(self, data)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mnist/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def make_mirror():
+    mirrors = []
+
+    def make(root: Path) -> Mirror:
+        mirrors.append(Mirror(root))
+        return mirrors[-1]
+
+    yield make
+    for mirror in mirrors:
+        mirror.close()
+
+
+def final_names(folder: Path) -> set[str]:
+    """Files under a final (not hidden) name."""
+    return {p.name for p in folder.iterdir() if not p.name.startswith(".")}
