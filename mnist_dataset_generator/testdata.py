@@ -196,8 +196,8 @@ def write_test_data(
     --------
     >>> import tempfile
     >>> folder = write_test_data(tempfile.mkdtemp(), count_train=20, count_test=10)
-    >>> sorted(p.name for p in folder.iterdir())[-1]
-    't10k-labels-idx1-ubyte.gz'
+    >>> sorted(p.name for p in folder.iterdir())[0]
+    'SHA256SUMS'
     """
     count_train = _check_count("count_train", count_train)
     count_test = _check_count("count_test", count_test)

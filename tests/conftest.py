@@ -30,11 +30,6 @@ def _isolated(monkeypatch, tmp_path_factory):
     mnistdata._LOADED.clear()
 
 
-@pytest.fixture(autouse=True)
-def _doctest_numpy(doctest_namespace):
-    doctest_namespace["np"] = np
-
-
 @pytest.fixture(scope="session")
 def fixture_dir(tmp_path_factory) -> Path:
     """Drawn digits written by the test-data tool (200 train, 50 test), read-only by convention."""
