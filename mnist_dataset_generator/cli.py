@@ -8,6 +8,7 @@ traceback; results go to stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from typing import NoReturn, Sequence
@@ -40,14 +41,24 @@ def _add_verbosity(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 
 
-def _setup_logging(prog: str, args: argparse.Namespace) -> None:
+@contextlib.contextmanager
+def _logging_to_stderr(prog: str, args: argparse.Namespace):
+    """Show the package's log records on stderr while the tool runs, then restore the logger.
+
+    Restoring matters when ``main()`` is called in-process (a notebook, a test).
+    """
     level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
-    root = logging.getLogger("mnist_dataset_generator")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    logger = logging.getLogger("mnist_dataset_generator")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
 
 
 def _positive_int(text: str) -> int:
@@ -174,8 +185,8 @@ def mnistdata_main(argv: Sequence[str] | None = None, prog: str = "mnistdata.py"
         parser.error("TARGET_DIR is required (or --fetch to download the real MNIST files)")
     if not args.fetch and (args.data_dir or args.mirrors):
         parser.error("-d/--data-dir and --mirrors only apply with --fetch")
-    _setup_logging(prog, args)
-    return _run(prog, _mnistdata_work, args)
+    with _logging_to_stderr(prog, args):
+        return _run(prog, _mnistdata_work, args)
 
 
 def mnistdata_console() -> NoReturn:

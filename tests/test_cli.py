@@ -71,6 +71,15 @@ def test_fetch_with_all_mirrors_down_exits_1_with_the_urls(tmp_path, capsys):
     assert "http://127.0.0.1:9/m/train-images-idx3-ubyte.gz" in err and "Traceback" not in err
 
 
+def test_in_process_main_leaves_the_package_logger_as_it_found_it(tmp_path, capsys):
+    import logging
+
+    logger = logging.getLogger("mnist_dataset_generator")
+    before = logger.handlers[:], logger.level, logger.propagate
+    mnistdata_main(["--fetch", "-d", str(tmp_path / "c"), "--mirrors", "http://127.0.0.1:9/m/", "-v"])
+    assert (logger.handlers[:], logger.level, logger.propagate) == before
+
+
 def test_fetch_through_a_folder_mirror(tmp_path, capsys, fixture_table, mirror_dir):
     status = mnistdata_main(["--fetch", "-d", str(tmp_path / "c"), "--mirrors", str(mirror_dir)])
     assert status == 0 and capsys.readouterr().out.strip() == str(tmp_path / "c")
