@@ -212,6 +212,14 @@ class _Folder:
         self.stamps[path.name] = _stamp(path.stat(), expected)
         self.dirty = True
 
+    def remember_official(self, name: str) -> Path:
+        """Remember a freshly verified plain copy and, if kept, its gzip; return the plain copy."""
+        raw = self.path / name
+        self.remember(raw, self.specs[name].sha256)
+        if (gz := self.path / (name + ".gz")).exists():
+            self.remember(gz, self.specs[name].sha256)
+        return raw
+
     def verify(self, name: str, *, writable: bool) -> Path | None:
         """A verified file for ``name``, hashing what is not stamped.
 
@@ -267,9 +275,7 @@ class _Folder:
                     raise _Mismatch(digest)
         except _Mismatch:
             return None
-        self.remember(raw, want)
-        self.remember(gz_path, want)
-        return raw
+        return self.remember_official(name)
 
 
 # --------------------------------------------------------------- download
@@ -405,10 +411,8 @@ def ensure(
                     raise FileNotFoundError(
                         f"{name} in {folder} was damaged and moved aside, and download=False"
                     )
-                path = _fetch_one(folder, specs[name], mirrors, downloader, progress)
-                state.remember(path, specs[name].sha256)
-                if (gz := folder / (name + ".gz")).exists():
-                    state.remember(gz, specs[name].sha256)
+                _fetch_one(folder, specs[name], mirrors, downloader, progress)
+                path = state.remember_official(name)
             paths[name] = path
         if state.dirty:
             _write_stamps(folder, state.stamps)
@@ -420,30 +424,16 @@ def _lock(folder: Path):
 
     lock = FileLock(os.fspath(folder / _LOCK_NAME))
     try:
-        lock.acquire(timeout=0)
+        return lock.acquire(timeout=0)  # a context manager that releases on exit
     except Timeout:
         log.info("waiting for another process to finish with %s", folder)
-        lock.acquire()
-    return _Held(lock)
-
-
-class _Held:
-    """Context manager releasing an already-acquired lock."""
-
-    def __init__(self, lock) -> None:
-        self._lock = lock
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._lock.release()
+        return lock.acquire()
 
 
 def _ensure_read_only(folder: Path, specs: Mapping, cause: OSError) -> dict[str, Path]:
     """Verify in place, writing nothing, when ``folder`` cannot be written."""
-    if not folder.is_dir():
-        raise PermissionError(
+    if not folder.is_dir():  # same error class as the cause: missing parent, no permission...
+        raise type(cause)(
             f"cannot create the MNIST folder {folder} ({cause.strerror or cause}); "
             f"set {ENV_DATA_HOME} or data_home to a writable folder"
         ) from cause

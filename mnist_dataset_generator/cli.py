@@ -61,24 +61,19 @@ def _logging_to_stderr(prog: str, args: argparse.Namespace):
         logger.handlers[:], logger.level, logger.propagate = saved
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    """argparse type: a whole number >= ``minimum``, with a one-line message otherwise."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be non-negative, got {value}")
-    return value
+    return parse
 
 
 def _one_line(exc: BaseException) -> str:
@@ -132,11 +127,11 @@ def _mnistdata_parser(prog: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("target_dir", nargs="?", help="folder to write the test files into (created if missing)")
-    parser.add_argument("--count-train", type=_positive_int, default=1000, metavar="N",
+    parser.add_argument("--count-train", type=_int_at_least(1), default=1000, metavar="N",
                         help=f"training images, 1..{MAX_COUNT} (default 1000)")
-    parser.add_argument("--count-test", type=_positive_int, default=200, metavar="M",
+    parser.add_argument("--count-test", type=_int_at_least(1), default=200, metavar="M",
                         help=f"test images, 1..{MAX_COUNT} (default 200)")
-    parser.add_argument("--seed", type=_seed, default=0, metavar="S",
+    parser.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
                         help="random seed; the same seed writes identical files (default 0)")
     parser.add_argument("--force", action="store_true", help="replace existing files of the same names")
     fetch = parser.add_argument_group("real MNIST")
