@@ -216,26 +216,37 @@ class MnistData:
 
     @classmethod
     def from_arrays(cls, images, labels, *, name: str = "arrays") -> MnistData:
-        """Wrap user arrays (``(N, 28, 28)`` images, ``N`` labels 0..9) after checking them.
+        """Wrap your own digits: ``(N, 28, 28)`` images, ink high on 0, and ``N`` labels 0..9.
 
-        Images may be any integer or float dtype with values in 0..255; they
-        are converted to ``uint8`` (a copy, made read-only).
+        ``uint8`` input is used without a copy (through read-only views; your
+        arrays stay writable). Other integer or float images must hold values
+        in 0..255 and are converted to ``uint8``.
         """
         images = np.asarray(images)
         labels = np.asarray(labels)
         if images.dtype != np.uint8:
-            if images.size and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 255):
-                raise ValueError(f"{name}: image values must lie in 0..255 to convert to uint8")
-            images = np.ascontiguousarray(images, dtype=np.uint8)
+            if not np.issubdtype(images.dtype, np.number) or np.issubdtype(images.dtype, np.complexfloating):
+                raise ValueError(f"{name}: images must be numbers in 0..255, got dtype {images.dtype}")
+            if images.size:
+                low, high = float(np.min(images)), float(np.max(images))
+                if not (np.isfinite(low) and np.isfinite(high) and 0 <= low and high <= 255):
+                    raise ValueError(f"{name}: image values must lie in 0..255, got {low:g}..{high:g}")
+                if np.issubdtype(images.dtype, np.floating) and high <= 1:
+                    raise ValueError(
+                        f"{name}: float images span 0..{high:g}; scale them to 0..255 (multiply by 255)"
+                    )
+            images = np.rint(images).astype(np.uint8)
         if labels.dtype != np.uint8:
             if labels.size and (not np.issubdtype(labels.dtype, np.integer)
                                 or labels.min() < 0 or labels.max() > 9):
                 raise ValueError(f"{name}: labels must be integers 0..9")
             labels = labels.astype(np.uint8)
-        for arr in (images, labels):
-            if arr.flags.writeable and arr.flags.owndata:
-                arr.flags.writeable = False
+        images, labels = images.view(), labels.view()
+        images.flags.writeable = labels.flags.writeable = False
         return cls(images, labels, split="custom", source=name)
+
+    def __repr__(self) -> str:
+        return f"MnistData(split={self.split!r}, samples={len(self)}, source={self.source!r})"
 
     def __len__(self) -> int:
         return len(self.labels)

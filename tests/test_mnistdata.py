@@ -403,6 +403,18 @@ def test_data_home_expands_user_and_vars(monkeypatch, tmp_path):
     assert get_data_home() == tmp_path / "generator_numbers_seq_mnist"
 
 
+def test_from_arrays_leaves_the_callers_arrays_writable_and_rejects_0_to_1_floats():
+    images, labels = np.zeros((2, 28, 28), np.uint8), np.array([4, 2], np.uint8)
+    data = MnistData.from_arrays(images, labels)
+    assert images.flags.writeable and labels.flags.writeable
+    assert not data.images.flags.writeable and np.shares_memory(data.images, images)
+    with pytest.raises(ValueError, match="scale them to 0..255"):
+        MnistData.from_arrays(np.full((2, 28, 28), 0.5), labels)
+    with pytest.raises(ValueError, match="must lie in 0..255, got 0..300"):
+        MnistData.from_arrays(np.linspace(0, 300, 2 * 784).reshape(2, 28, 28), labels)
+    assert repr(data) == "MnistData(split='custom', samples=2, source='arrays')"
+
+
 def test_from_arrays_checks_and_indexes():
     data = MnistData.from_arrays(np.full((4, 28, 28), 255.0), np.array([3, 3, 0, 9]))
     assert data.images.dtype == np.uint8 and data.digit_indices[3].tolist() == [0, 1]
