@@ -173,8 +173,9 @@ def describe(exc: BaseException, downloader: object = None) -> str:
         reason = exc.reason
         return describe(reason, downloader) if isinstance(reason, BaseException) else str(reason)
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        limit = getattr(downloader, "read_timeout", None)
-        return f"timed out ({limit:g} s)" if limit else "timed out"
+        connect = getattr(downloader, "connect_timeout", None)
+        read = getattr(downloader, "read_timeout", None)
+        return f"timed out (limits: connect {connect:g} s, read {read:g} s)" if connect and read else "timed out"
     if isinstance(exc, http.client.IncompleteRead):
         return f"connection closed after {len(exc.partial)} bytes"
     if isinstance(exc, OSError) and exc.strerror:
