@@ -26,7 +26,7 @@ import os
 import time
 import zlib
 from pathlib import Path
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from . import _http
 from ._files import atomic_write, commit, new_temp, remove_partials
@@ -164,7 +164,7 @@ def _write_stamps(folder: Path, stamps: dict[str, list]) -> None:
 
 
 def _move_aside(path: Path, why: str) -> Path:
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.damaged-{stamp}")
     n = 1
     while target.exists():

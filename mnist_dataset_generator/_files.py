@@ -12,7 +12,8 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
+from collections.abc import Iterator
 
 __all__ = ["atomic_write", "new_temp", "remove_partials"]
 

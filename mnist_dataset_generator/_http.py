@@ -19,13 +19,14 @@ import logging
 import socket
 import urllib.error
 import urllib.request
-from typing import BinaryIO, Callable, Optional
+from typing import BinaryIO
+from collections.abc import Callable
 
 __all__ = ["HTTPDownloader", "TruncatedError", "describe", "is_transient"]
 
 log = logging.getLogger(__name__)
 
-Report = Callable[[int, Optional[int]], object]
+Report = Callable[[int, int | None], object]
 _CHUNK = 1 << 16
 
 

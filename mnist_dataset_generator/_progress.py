@@ -8,9 +8,10 @@ decided here, once. tqdm is imported only when a bar is actually drawn.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Optional, Union
+from typing import Union
+from collections.abc import Callable
 
-ProgressArg = Union[None, bool, Callable[[int, Optional[int]], object]]
+ProgressArg = Union[None, bool, Callable[[int, int | None], object]]
 
 
 def check_progress(progress: ProgressArg) -> None:

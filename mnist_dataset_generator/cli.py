@@ -11,7 +11,8 @@ import argparse
 import contextlib
 import logging
 import sys
-from typing import NoReturn, Sequence
+from typing import NoReturn
+from collections.abc import Sequence
 
 from . import __version__
 

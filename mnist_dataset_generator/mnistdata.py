@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -229,7 +229,7 @@ class MnistData:
                 raise ValueError(f"{name}: images must be numbers in 0..255, got dtype {images.dtype}")
             if images.size:
                 low, high = float(np.min(images)), float(np.max(images))
-                if not (np.isfinite(low) and np.isfinite(high) and 0 <= low and high <= 255):
+                if not (np.isfinite(low) and np.isfinite(high) and low >= 0 and high <= 255):
                     raise ValueError(f"{name}: image values must lie in 0..255, got {low:g}..{high:g}")
                 if np.issubdtype(images.dtype, np.floating) and high <= 1:
                     raise ValueError(

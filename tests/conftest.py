@@ -9,7 +9,6 @@ import os
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from mnist_dataset_generator import _cache, mnistdata
@@ -40,7 +39,7 @@ def fixture_dir(tmp_path_factory) -> Path:
 def fixture_table(monkeypatch, fixture_dir) -> dict:
     """Make the fixture files the 'official' ones, so the download path can be tested offline."""
     table = {}
-    for name, spec in FILES.items():
+    for name in FILES:
         gz = (fixture_dir / (name + ".gz")).read_bytes()
         raw = gzip.decompress(gz)
         table[name] = FileSpec(name, len(raw), hashlib.sha256(raw).hexdigest(), len(gz),
