@@ -28,6 +28,7 @@ setup(
     extras_require={"test": requirements("requirements-test.txt")},
     entry_points={
         "console_scripts": [
+            "mnist-generator=mnist_dataset_generator.cli:generator_console",
             "mnist-data=mnist_dataset_generator.cli:mnistdata_console",
         ]
     },

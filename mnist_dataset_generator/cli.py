@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from . import __version__
 
-__all__ = ["mnistdata_main"]
+__all__ = ["generator_main", "mnistdata_main"]
 
 log = logging.getLogger(__name__)
 
@@ -188,3 +188,187 @@ def mnistdata_main(argv: Sequence[str] | None = None, prog: str = "mnistdata.py"
 def mnistdata_console() -> NoReturn:
     """Console-script wrapper: ``mnist-data``."""
     sys.exit(mnistdata_main(prog="mnist-data"))
+
+
+# ------------------------------------------------------------------ generator
+
+DEFAULT_OUTPUT = "mnist_numbers_sequence.png"
+
+
+def _spacing(text: str) -> tuple[int, int]:
+    """``MIN,MAX`` or ``N`` (meaning ``N,N``), whole numbers."""
+    parts = text.split(",")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or len(values) != len(parts):
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX or N in whole pixels, got {text!r}")
+    low, high = values if len(values) == 2 else values * 2
+    if not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX, got {text!r}")
+    return low, high
+
+
+def _parse_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise ValueError(text)
+
+
+def parse_filters(spec: str) -> list:
+    """Build filters from ``NAME[:key=value[:key=value...]],...`` (applied in order).
+
+    Raises ``_UsageError`` naming the known filters or parameters.
+    """
+    import inspect
+
+    from .filters import FILTERS
+
+    built = []
+    for item in spec.split(","):
+        name, *params = item.strip().split(":")
+        if name not in FILTERS:
+            raise _UsageError(f"unknown filter {name!r}; known filters: {', '.join(sorted(FILTERS))}")
+        factory = FILTERS[name]
+        accepted = list(inspect.signature(factory).parameters)
+        kwargs = {}
+        for param in params:
+            key, sep, text = param.partition("=")
+            if not sep or key not in accepted:
+                raise _UsageError(
+                    f"filter {name}: bad parameter {param!r}; use {name}:KEY=VALUE with KEY in {', '.join(accepted)}"
+                )
+            try:
+                kwargs[key] = _parse_value(text)
+            except ValueError:
+                raise _UsageError(f"filter {name}: {key} must be a number, got {text!r}") from None
+        try:
+            built.append(factory(**kwargs))
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from None
+    return built
+
+
+def _output_path(text: str, force: bool):
+    """Check the output path before any work; return it as a Path."""
+    import os
+    from pathlib import Path
+
+    path = Path(text).expanduser()
+    if path.suffix.lower() != ".png":
+        raise _UsageError(f"output must be a .png file, got {text!r}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise _UsageError(f"output folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _UsageError(f"output folder {str(folder)!r} is not writable")
+    if path.is_dir():
+        raise _UsageError(f"output {text!r} is a folder; give a file name ending in .png")
+    return path
+
+
+def _write_png(path, image, force: bool):
+    """Write an 8-bit grayscale PNG atomically; without ``force`` take the next free name.
+
+    Returns the path written.
+    """
+    import io
+
+    import imageio.v3 as iio
+    import numpy as np
+
+    from ._files import atomic_write
+
+    buffer = io.BytesIO()
+    iio.imwrite(buffer, np.rint(image * 255).astype(np.uint8), extension=".png")
+    data = buffer.getvalue()
+    if force:
+        with atomic_write(path) as out:
+            out.write(data)
+        return path
+    candidate, n = path, 0
+    while True:
+        try:
+            with atomic_write(candidate, overwrite=False) as out:  # never replaces a file, even in a race
+                out.write(data)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+
+
+def _generator_parser(prog: str) -> argparse.ArgumentParser:
+    from .generator import MAX_SPACING
+
+    parser = _Parser(
+        prog=prog,
+        description="Write an image of a digit string made from random MNIST samples (8-bit grayscale PNG, "
+                    "dark digits on white).",
+        epilog=(
+            "examples:\n  %(prog)s 4981278\n"
+            "  %(prog)s -o first_image.png -w 360 -s 0,20 -f distort 498127864687234\n"
+            "  %(prog)s -e -w 200 -s 2,8 -f blur:sigma=0.8 --seed 7 2024\n\n"
+            "An existing file is never replaced: the next free name (name-1.png, ...) is used unless --force.\n"
+            "Exit status: 0 written, 2 bad arguments, 1 data or disk problem."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("digits", help="the digits to write, e.g. 4981278")
+    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="image_name.png",
+                        help=f"PNG file to write (default {DEFAULT_OUTPUT})")
+    parser.add_argument("-d", "--data-dir", metavar="DATA_DIRECTORY",
+                        help="MNIST folder (default $GENERATOR_NUMBERS_SEQ_MNIST_DIR or ~/generator_numbers_seq_mnist)")
+    parser.add_argument("-w", "--width", type=_int_at_least(1), metavar="IMAGE_WIDTH",
+                        help="image width in pixels (default: natural width)")
+    parser.add_argument("-s", "--spacing", type=_spacing, default=(0, 0), metavar="min,max",
+                        help=f"gap between digits in pixels, drawn uniformly from min..max (0..{MAX_SPACING}); "
+                             "'-s 3' means 3,3 (default 0,0)")
+    parser.add_argument("-e", "--evenly", action="store_true",
+                        help="even layout: equal digit slots and equal gaps, no randomness in the layout")
+    parser.add_argument("-f", "--filters", metavar="filter1,filter2",
+                        help="filters applied to each digit in order: blur, distort, resize; "
+                             "parameters as NAME:KEY=VALUE, e.g. blur:sigma=1.5,distort:alpha=20")
+    parser.add_argument("--seed", type=_int_at_least(0), metavar="N",
+                        help="random seed: the same seed and arguments give the same image (default: fresh)")
+    parser.add_argument("--split", choices=("train", "test"), default="train",
+                        help="MNIST split the digits come from (default train)")
+    parser.add_argument("--mirrors", metavar="URLS",
+                        help="comma-separated base URLs to download MNIST from (https://, http://, file://, folders)")
+    parser.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    _add_verbosity(parser)
+    return parser
+
+
+def _generator_work(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .generator import _compose, check_request
+    from .mnistdata import load
+
+    fltrs = parse_filters(args.filters) if args.filters else None
+    request = check_request(args.digits, args.spacing, args.width, args.evenly, fltrs, args.split)
+    output = _output_path(args.output, args.force)
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+    log.info("seed %d (pass --seed %d to repeat this image)", seed, seed)
+    source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors,
+                  progress=False if args.quiet else None)
+    image = _compose(request, source, np.random.default_rng(seed))
+    written = _write_png(output, image, args.force)
+    print(written)
+    return 0
+
+
+def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py") -> int:
+    """Entry point of ``generator.py`` / ``mnist-generator`` / ``python -m mnist_dataset_generator``."""
+    args = _generator_parser(prog).parse_args(argv)
+    with _logging_to_stderr(prog, args):
+        return _run(prog, _generator_work, args)
+
+
+def generator_console() -> NoReturn:
+    """Console-script wrapper: ``mnist-generator``."""
+    sys.exit(generator_main(prog="mnist-generator"))
