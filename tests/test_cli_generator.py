@@ -1,0 +1,119 @@
+"""generator.py: the README examples, no-overwrite, and every bad input as one line with exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from conftest import REPO
+
+from mnist_dataset_generator import mnistdata
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return mnistdata.write_test_data(tmp_path_factory.mktemp("cli-data"), 200, 50, seed=8)
+
+
+def run(*args, cwd):
+    return subprocess.run([sys.executable, str(REPO / "generator.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=60)
+
+
+@pytest.mark.parametrize("args, width", [
+    (["4981278"], None),
+    (["-o", "first_image.png", "-w", "360", "-s", "0,20", "-f", "distort", "498127864687234"], 360),
+])
+def test_readme_examples_write_grayscale_pngs(tmp_path, data_dir, args, width):
+    result = run(*args, "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = tmp_path / result.stdout.strip()
+    assert written.name == (args[1] if args[0] == "-o" else "mnist_numbers_sequence.png")
+    img = iio.imread(written)
+    assert img.dtype == np.uint8 and img.ndim == 2 and img.shape[0] == 28
+    assert img.shape[1] == (width or 7 * 28)  # -s 0,0 by default: 7 digits edge to edge
+    assert img.max() == 255 and img.min() < 60  # white paper, dark ink
+    assert list(tmp_path.iterdir()) == [written]  # no temporary file left
+
+
+def test_same_seed_same_png(tmp_path, data_dir):
+    a = run("-o", "a.png", "--seed", "5", "-s", "1,9", "-f", "blur:sigma=0.8,distort", "2024", "-d", data_dir, cwd=tmp_path)
+    b = run("-o", "b.png", "--seed", "5", "-s", "1,9", "-f", "blur:sigma=0.8,distort", "2024", "-d", data_dir, cwd=tmp_path)
+    assert a.returncode == b.returncode == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_never_overwrites_without_force(tmp_path, data_dir):
+    (tmp_path / "out.png").write_bytes(b"precious")
+    first = run("-o", "out.png", "--seed", "1", "12", "-d", data_dir, cwd=tmp_path)
+    second = run("-o", "out.png", "--seed", "2", "12", "-d", data_dir, cwd=tmp_path)
+    assert first.stdout.strip() == "out-1.png" and second.stdout.strip() == "out-2.png"
+    assert (tmp_path / "out.png").read_bytes() == b"precious"
+    forced = run("-o", "out.png", "--force", "12", "-d", data_dir, cwd=tmp_path)
+    assert forced.stdout.strip() == "out.png" and iio.imread(tmp_path / "out.png").shape == (28, 56)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["12a4"], "'a' at position 2 is not a digit"),
+    ([""], "digits must not be empty"),
+    (["-s", "5,2", "12"], "argument -s/--spacing: need 0 <= MIN <= MAX"),
+    (["-s", "a,b", "12"], "expected MIN,MAX or N"),
+    (["-s", "1,2,3", "12"], "expected MIN,MAX or N"),
+    (["-s", "-1", "12"], "argument -s/--spacing"),
+    (["-s", "0,20000", "12"], "0 <= min <= max <= 10000"),
+    (["-w", "0", "12"], "must be at least 1, got 0"),
+    (["-w", "-5", "12"], "argument -w/--width"),
+    (["-w", "x", "12"], "expected a whole number"),
+    (["-w", "3", "123456789"], "smallest width that works is 63"),
+    (["-f", "nosuch", "12"], "unknown filter 'nosuch'; known filters: blur, distort, resize"),
+    (["-f", "blur:sigma=x", "12"], "blur: sigma must be a number, got 'x'"),
+    (["-f", "blur:radius=2", "12"], "bad parameter 'radius=2'"),
+    (["-f", "blur:sigma=99", "12"], r"sigma must be a number in \[0, 10\], got 99"),
+    (["-f", "blur,", "12"], "unknown filter ''"),
+    (["-o", "missing/x.png", "12"], "output folder 'missing' does not exist"),
+    (["-o", "adir", "12"], "output must be a .png file"),
+    (["-o", "adir.png", "12"], "is a folder"),
+    (["-o", "x.jpg", "12"], "output must be a .png file"),
+    (["--seed", "-1", "12"], "argument --seed"),
+    (["--split", "dev", "12"], "argument --split: invalid choice"),
+    (["--mirrors", "ftp://x/", "12"], "scheme 'ftp'"),
+    (["-q", "-v", "12"], "not allowed with argument"),
+    (["--bogus", "12"], "unrecognized arguments"),
+    ([], "the following arguments are required: digits"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, data_dir, args, words):
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "adir.png").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run(*args, "-d", data_dir, cwd=tmp_path) if args else run(cwd=tmp_path)
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("generator.py: error: ") and __import__("re").search(words, lines[0]), lines[0]
+    assert result.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_data_problem_exits_1_with_the_hint(tmp_path):
+    result = run("12", "-d", tmp_path / "empty", "--mirrors", "http://127.0.0.1:9/m/", "-q", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("generator.py: error: could not download train-images-idx3-ubyte")
+    assert "GENERATOR_NUMBERS_SEQ_MNIST_MIRRORS" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_python_dash_m_and_import_from_the_repository_root(tmp_path, data_dir):
+    result = subprocess.run([sys.executable, "-m", "mnist_dataset_generator", "-o", str(tmp_path / "m.png"),
+                             "-d", str(data_dir), "77"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 0 and (tmp_path / "m.png").is_file(), result.stderr
+    code = (f"import generator; img = generator.generate_numbers_sequence('42', (1, 3), 80, "
+            f"data_home={str(data_dir)!r}, fltrs=[generator.filters.blur(1.0)], rng=0); print(img.shape)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.stdout.strip() == "(28, 80)", result.stderr
+
+
+def test_verbose_run_logs_the_seed_for_repeating_the_image(tmp_path, data_dir):
+    result = run("-v", "12", "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 0 and "pass --seed" in result.stderr
