@@ -18,6 +18,7 @@ PICTURES = {
     "even.png": ["-e", "-w", "300", "-s", "4,12", "4981278"],
     "blur.png": ["-f", "blur:sigma=1", "4981278"],
     "distort.png": ["-f", "distort:alpha=25", "4981278"],
+    "resize.png": ["-f", "resize:width=16", "4981278"],
 }
 
 
