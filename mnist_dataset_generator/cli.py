@@ -219,7 +219,7 @@ def _parse_value(text: str):
     raise ValueError(text)
 
 
-def parse_filters(spec: str) -> list:
+def _parse_filters(spec: str) -> list:
     """Build filters from ``NAME[:key=value[:key=value...]],...`` (applied in order).
 
     Raises ``_UsageError`` naming the known filters or parameters.
@@ -253,7 +253,7 @@ def parse_filters(spec: str) -> list:
     return built
 
 
-def _output_path(text: str, force: bool):
+def _output_path(text: str):
     """Check the output path before any work; return it as a Path."""
     import os
     from pathlib import Path
@@ -302,6 +302,7 @@ def _write_png(path, image, force: bool):
 
 
 def _generator_parser(prog: str) -> argparse.ArgumentParser:
+    from .filters import FILTERS
     from .generator import MAX_SPACING
 
     parser = _Parser(
@@ -330,7 +331,7 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("-e", "--evenly", action="store_true",
                         help="even layout: equal digit slots and equal gaps, no randomness in the layout")
     parser.add_argument("-f", "--filters", metavar="filter1,filter2",
-                        help="filters applied to each digit in order: blur, distort, resize; "
+                        help=f"filters applied to each digit in order: {', '.join(FILTERS)}; "
                              "parameters as NAME:KEY=VALUE, e.g. blur:sigma=1.5,distort:alpha=20")
     parser.add_argument("--seed", type=_int_at_least(0), metavar="N",
                         help="random seed: the same seed and arguments give the same image (default: fresh)")
@@ -346,17 +347,17 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
 def _generator_work(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .generator import _compose, check_request
+    from .generator import check_request, compose
     from .mnistdata import load
 
-    fltrs = parse_filters(args.filters) if args.filters else None
+    fltrs = _parse_filters(args.filters) if args.filters else None
     request = check_request(args.digits, args.spacing, args.width, args.evenly, fltrs, args.split)
-    output = _output_path(args.output, args.force)
+    output = _output_path(args.output)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
     log.info("seed %d (pass --seed %d to repeat this image)", seed, seed)
     source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors,
                   progress=False if args.quiet else None)
-    image = _compose(request, source, np.random.default_rng(seed))
+    image = compose(request, source, np.random.default_rng(seed))
     written = _write_png(output, image, args.force)
     print(written)
     return 0

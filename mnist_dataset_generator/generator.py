@@ -17,7 +17,7 @@ from . import layout
 from .filters import Filter, apply_filters, prepare_filters
 from .mnistdata import SPLITS, MnistData, load
 
-__all__ = ["MAX_DIGITS", "MAX_SPACING", "MAX_WIDTH", "check_request", "generate_numbers_sequence"]
+__all__ = ["MAX_DIGITS", "MAX_SPACING", "MAX_WIDTH", "check_request", "compose", "generate_numbers_sequence"]
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def generate_numbers_sequence(
     request = check_request(digits, spacing_range, image_width, evenly, fltrs, split)
     rng = _rng(rng)
     source = _source(images, data_home, split)
-    return _compose(request, source, rng)
+    return compose(request, source, rng)
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,8 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
     return Request(digits, spacing, width, bool(evenly), prepared)
 
 
-def _compose(request: Request, source: MnistData, rng: np.random.Generator) -> np.ndarray:
+def compose(request: Request, source: MnistData, rng: np.random.Generator) -> np.ndarray:
+    """Draw and lay out the strip of a validated request (see :func:`generate_numbers_sequence`)."""
     digits, width, prepared = request.digits, request.width, request.prepared
     n = len(digits)
     available = np.array([len(group) for group in source.digit_indices])
@@ -229,13 +230,13 @@ def _compose(request: Request, source: MnistData, rng: np.random.Generator) -> n
     # Draw order is fixed (samples, gaps, then filters), so adding a filter
     # does not change which samples or gaps a seed gives.
     picks = rng.integers(0, available[digits])
-    index = [source.digit_indices[d][k] for d, k in zip(digits, picks)]
+    index = [source.digit_indices[d][k] for d, k in zip(digits, picks, strict=True)]
     gaps = None if request.evenly else layout.random_gaps(n - 1, request.spacing, rng)
     glyphs = source.images[index].astype(np.float32) * np.float32(1 / 255)
     glyphs = [apply_filters(g, prepared, rng) for g in glyphs] if prepared else list(glyphs)
     if request.evenly:
         slots, gaps = layout.even_layout(n, request.spacing, width)
-        glyphs = [layout.resample(g, int(s)) for g, s in zip(glyphs, slots)]
+        glyphs = [layout.resample(g, int(s)) for g, s in zip(glyphs, slots, strict=True)]
 
     total = sum(g.shape[1] for g in glyphs) + int(gaps.sum())
     strip = np.zeros((layout.DIGIT, total), dtype=np.float32)

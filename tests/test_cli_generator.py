@@ -40,8 +40,9 @@ def test_readme_examples_write_grayscale_pngs(tmp_path, data_dir, args, width):
 
 
 def test_same_seed_same_png(tmp_path, data_dir):
-    a = run("-o", "a.png", "--seed", "5", "-s", "1,9", "-f", "blur:sigma=0.8,distort", "2024", "-d", data_dir, cwd=tmp_path)
-    b = run("-o", "b.png", "--seed", "5", "-s", "1,9", "-f", "blur:sigma=0.8,distort", "2024", "-d", data_dir, cwd=tmp_path)
+    args = ["--seed", "5", "-s", "1,9", "-f", "blur:sigma=0.8,distort", "2024", "-d", data_dir]
+    a = run("-o", "a.png", *args, cwd=tmp_path)
+    b = run("-o", "b.png", *args, cwd=tmp_path)
     assert a.returncode == b.returncode == 0
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 

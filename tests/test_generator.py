@@ -76,7 +76,8 @@ def test_gaps_are_uniform_over_the_range(blocks):
     assert counts.min() > 150  # 200 expected each; > 150 fails with probability < 1e-4
 
 
-@pytest.mark.parametrize("n, spacing, width", [(5, (2, 9), 200), (7, (1, 4), 150), (3, (10, 10), 64), (4, (1, 30), 500)])
+@pytest.mark.parametrize("n, spacing, width",
+                         [(5, (2, 9), 200), (7, (1, 4), 150), (3, (10, 10), 64), (4, (1, 30), 500)])
 def test_even_mode_has_equal_slots_and_equal_gaps(blocks, n, spacing, width):
     row = gen("1" * n, spacing, width, images=blocks, evenly=True, rng=0)[14]
     lengths = runs(np.where(row < 0.5, 0.0, 1.0))
@@ -178,7 +179,8 @@ def test_loads_from_data_home(tmp_path):
     ({"image_width": 0}, "image_width must be a positive integer or None, got 0"),
     ({"image_width": -5}, "got -5"),
     ({"image_width": 2.5}, "got 2.5"),
-    ({"image_width": 20}, "image_width 20 is too small for 4 digit\\(s\\) with spacing 0..10 .*smallest width that works is 36"),
+    ({"image_width": 20},
+     "image_width 20 is too small for 4 digit\\(s\\) with spacing 0..10 .*smallest width that works is 36"),
     ({"image_width": 100, "evenly": "yes"}, "evenly must be True or False"),
     ({"image_width": 100, "fltrs": blur()}, "wrap a single filter"),
     ({"image_width": 100, "split": "dev"}, "split must be one of"),
