@@ -28,7 +28,6 @@ import zlib
 from pathlib import Path
 from collections.abc import Callable, Mapping
 
-from . import _http
 from ._files import atomic_write, commit, new_temp, remove_partials
 from ._progress import ProgressArg, Reporter
 from .idx import GZIP_MAGIC
@@ -281,8 +280,15 @@ class _Folder:
 # --------------------------------------------------------------- download
 
 
-def _fetch_one(folder: Path, spec, mirrors: list[str], downloader: Downloader, progress: ProgressArg) -> Path:
-    """Download ``spec.name`` from the first mirror that delivers verified bytes; return the plain copy."""
+def _fetch_one(folder: Path, spec, mirrors: list[str], downloader: Downloader | None, progress: ProgressArg) -> Path:
+    """Download ``spec.name`` from the first mirror that delivers verified bytes; return the plain copy.
+
+    ``downloader=None`` means :class:`._http.HTTPDownloader` (imported only now:
+    a warm start never pays for urllib).
+    """
+    from . import _http
+
+    downloader = downloader or _http.HTTPDownloader()
     attempts: list[tuple[str, str]] = []
     for base in mirrors:
         url = base + spec.name + ".gz"
@@ -377,7 +383,7 @@ def ensure(
     mirrors: list[str],
     download: bool,
     progress: ProgressArg,
-    downloader: Downloader,
+    downloader: Downloader | None,
 ) -> dict[str, Path]:
     """Verified paths for every spec in ``specs`` (name -> spec), fetching what is missing or damaged.
 

@@ -32,7 +32,6 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ._cache import ENV_DATA_HOME, ENV_MIRRORS, ChecksumError, DownloadError, ensure
-from ._http import HTTPDownloader
 from ._progress import ProgressArg, check_progress
 from .idx import IdxFormatError, read_idx
 from .testdata import write_test_data  # importable as mnistdata.write_test_data
@@ -57,6 +56,15 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str):
+    # HTTPDownloader pulls in urllib and http.client; load it only when asked for.
+    if name == "HTTPDownloader":
+        from ._http import HTTPDownloader
+
+        return HTTPDownloader
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 Downloader = Callable[[str, object, Callable], object]
 
@@ -316,7 +324,7 @@ def _ensure(folder, names, mirrors, download, progress, downloader) -> dict[str,
     check_progress(progress)
     return ensure(
         folder, {name: FILES[name] for name in names}, mirrors=bases, download=download,
-        progress=progress, downloader=downloader or HTTPDownloader(),
+        progress=progress, downloader=downloader,
     )
 
 

@@ -130,6 +130,14 @@ def test_warm_cache_needs_no_network_no_hashing_and_no_lock(tmp_path, fixture_ta
     assert load("train", data_home=cache) is data  # same process: free
 
 
+def test_warm_start_does_not_import_the_http_stack(fixture_dir):
+    code = ("import sys; from mnist_dataset_generator import mnistdata; "
+            f"mnistdata.load('train', data_home={str(fixture_dir)!r}); "
+            "print(sorted(m for m in ('urllib.request', 'http.client', 'filelock', 'tqdm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
 def test_file_url_and_plain_folder_mirrors_work(tmp_path, fixture_table, mirror_dir):
     a = load("test", data_home=tmp_path / "a", mirrors=mirror_dir.as_uri())
     b = reload("test", data_home=tmp_path / "b", mirrors=str(mirror_dir))
