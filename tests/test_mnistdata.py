@@ -131,6 +131,7 @@ def test_warm_cache_needs_no_network_no_hashing_and_no_lock(tmp_path, fixture_ta
 
 
 def test_warm_start_does_not_import_the_http_stack(fixture_dir):
+    load("train", data_home=fixture_dir)  # warm: verifications stamped
     code = ("import sys; from mnist_dataset_generator import mnistdata; "
             f"mnistdata.load('train', data_home={str(fixture_dir)!r}); "
             "print(sorted(m for m in ('urllib.request', 'http.client', 'filelock', 'tqdm') if m in sys.modules))")
