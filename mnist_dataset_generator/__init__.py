@@ -14,7 +14,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "filters", "generator", "idx", "layout", "mnistdata", "testdata"]
+__all__ = ["__version__", "dataset", "filters", "generator", "idx", "layout", "mnistdata", "testdata"]
 
 
 def __getattr__(name: str):

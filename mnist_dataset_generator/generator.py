@@ -17,7 +17,19 @@ from . import layout
 from .filters import Filter, apply_filters, prepare_filters
 from .mnistdata import SPLITS, MnistData, load
 
-__all__ = ["MAX_DIGITS", "MAX_SPACING", "MAX_WIDTH", "check_request", "compose", "generate_numbers_sequence"]
+__all__ = [
+    "MAX_DIGITS",
+    "MAX_SPACING",
+    "MAX_WIDTH",
+    "Plan",
+    "check_request",
+    "compose",
+    "generate_dataset",
+    "generate_numbers_sequence",
+    "iter_dataset",
+    "plan_dataset",
+    "sample_rng",
+]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +114,8 @@ def _rng(rng) -> np.random.Generator:
         ) from None
 
 
-def _source(images, data_home, split: str) -> MnistData:
+def resolve_source(images, data_home, split: str) -> MnistData:
+    """The digit source: ``images`` (a MnistData or an (images, labels) pair), else the MNIST files."""
     if images is None:
         return load(split, data_home=data_home)
     if data_home is not None:
@@ -187,7 +200,7 @@ def generate_numbers_sequence(
     """
     request = check_request(digits, spacing_range, image_width, evenly, fltrs, split)
     rng = _rng(rng)
-    source = _source(images, data_home, split)
+    source = resolve_source(images, data_home, split)
     return compose(request, source, rng)
 
 
@@ -219,8 +232,14 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
     return Request(digits, spacing, width, bool(evenly), prepared)
 
 
-def compose(request: Request, source: MnistData, rng: np.random.Generator) -> np.ndarray:
-    """Draw and lay out the strip of a validated request (see :func:`generate_numbers_sequence`)."""
+def compose(
+    request: Request, source: MnistData, rng: np.random.Generator, filter_rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """Draw and lay out the strip of a validated request (see :func:`generate_numbers_sequence`).
+
+    ``rng`` picks the samples and gaps; ``filter_rng`` (default ``rng``) is
+    handed to the filters, so datasets can give filters their own stream.
+    """
     digits, width, prepared = request.digits, request.width, request.prepared
     n = len(digits)
     available = np.array([len(group) for group in source.digit_indices])
@@ -233,7 +252,10 @@ def compose(request: Request, source: MnistData, rng: np.random.Generator) -> np
     index = [source.digit_indices[d][k] for d, k in zip(digits, picks, strict=True)]
     gaps = None if request.evenly else layout.random_gaps(n - 1, request.spacing, rng)
     glyphs = source.images[index].astype(np.float32) * np.float32(1 / 255)
-    glyphs = [apply_filters(g, prepared, rng) for g in glyphs] if prepared else list(glyphs)
+    if prepared:
+        glyphs = [apply_filters(g, prepared, rng if filter_rng is None else filter_rng) for g in glyphs]
+    else:
+        glyphs = list(glyphs)
     if request.evenly:
         slots, gaps = layout.even_layout(n, request.spacing, width)
         glyphs = [layout.resample(g, int(s)) for g, s in zip(glyphs, slots, strict=True)]
@@ -250,3 +272,299 @@ def compose(request: Request, source: MnistData, rng: np.random.Generator) -> np
     out = np.subtract(np.float32(1.0), strip, dtype=np.float32)  # ink on paper: background 1.0
     np.clip(out, 0.0, 1.0, out=out)
     return np.ascontiguousarray(out)
+
+
+# ------------------------------------------------------------------ datasets
+
+MAX_COUNT = 100_000_000
+CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, small enough to stream
+PURPOSE_SAMPLE, PURPOSE_FILTERS = 0, 1
+
+
+def sample_rng(entropy: int, index: int, purpose: int) -> np.random.Generator:
+    """The generator of sample ``index`` for ``purpose`` (0: label, samples, gaps; 1: filters).
+
+    ``SeedSequence(entropy, spawn_key=(index, purpose))`` is the child a
+    ``SeedSequence(entropy)`` would spawn there, built in O(1): sample ``i``
+    is a pure function of ``(seed, i)``, whichever process computes it, and
+    no two samples share a stream.
+    """
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(index, purpose)))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Validated arguments of a dataset; every sample is ``make_sample(plan, source, i)``."""
+
+    count: int
+    lengths: tuple[int, int]
+    spacing: tuple[int, int]
+    width: int
+    evenly: bool
+    prepared: list
+    dtype: str
+    entropy: int
+    split: str
+    labels: tuple[str, ...] | None = None
+
+    def request(self, digits: np.ndarray) -> Request:
+        return Request(digits, self.spacing, self.width, self.evenly, self.prepared)
+
+
+def _check_length(length) -> tuple[int, int]:
+    if _is_int(length):
+        low = high = int(length)
+    else:
+        try:
+            low, high = length
+        except (TypeError, ValueError):
+            raise ValueError(f"length must be an integer or a (min, max) pair, got {length!r}") from None
+        if not (_is_int(low) and _is_int(high)):
+            raise ValueError(f"length must be an integer or a (min, max) pair of integers, got {length!r}")
+    if not 1 <= low <= high <= MAX_DIGITS:
+        raise ValueError(f"length must satisfy 1 <= min <= max <= {MAX_DIGITS}, got {length!r}")
+    return int(low), int(high)
+
+
+def _entropy(seed) -> int:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed.entropy
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
+    return np.random.SeedSequence(None if seed is None else int(seed)).entropy
+
+
+def plan_dataset(
+    count: int,
+    length,
+    spacing_range,
+    image_width: int | None,
+    *,
+    seed,
+    split: str = "train",
+    evenly: bool = False,
+    fltrs=None,
+    dtype: str = "float32",
+    labels: Sequence[str] | None = None,
+) -> Plan:
+    """Check a dataset's arguments (no data is touched) and fix its seed; see :func:`generate_dataset`."""
+    if labels is not None:
+        if isinstance(labels, str):
+            raise ValueError("labels must be a list of digit strings, got a single string")
+        labels = tuple(labels)
+        for i, label in enumerate(labels):
+            if not isinstance(label, str) or not label or not label.isascii() or not label.isdigit():
+                raise ValueError(f"labels[{i}] must be a non-empty string of digits 0-9, got {label!r}")
+        if count is None:
+            count = len(labels)
+        elif count != len(labels):
+            raise ValueError(f"count {count} differs from the number of labels {len(labels)}")
+        lengths = (min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)
+    else:
+        lengths = _check_length(length)
+    if not _is_int(count) or not 0 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be an integer in 0..{MAX_COUNT}, got {count!r}")
+    if dtype not in ("float32", "uint8"):
+        raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
+    spacing = check_spacing(spacing_range)
+    if image_width is None:
+        if lengths[0] != lengths[1] or (not evenly and spacing[0] != spacing[1]):
+            raise ValueError(
+                "image_width is required when lengths or spacing vary: every image of a dataset has one width"
+            )
+        n = lengths[0]
+        slots, gaps = layout.even_layout(n, spacing, None) if evenly else (np.full(n, 28), np.full(n - 1, spacing[0]))
+        image_width = int(slots.sum() + gaps.sum())
+    request = check_request("0" * lengths[1], spacing, image_width, evenly, fltrs, split)  # widest case
+    if lengths[0] != lengths[1]:
+        check_width(image_width, lengths[0], spacing, bool(evenly))
+    return Plan(int(count), lengths, spacing, request.width, request.evenly, request.prepared, dtype,
+                _entropy(seed), split, labels)
+
+
+def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, str]:
+    """Sample ``index`` of ``plan``: ``(image, label)``, a pure function of ``(plan, index)``."""
+    rng = sample_rng(plan.entropy, index, PURPOSE_SAMPLE)
+    if plan.labels is not None:
+        digits = np.frombuffer(plan.labels[index].encode(), np.uint8).astype(np.int64) - 48
+    else:
+        low, high = plan.lengths
+        digits = rng.integers(0, 10, size=int(rng.integers(low, high + 1)) if low != high else low)
+    frng = sample_rng(plan.entropy, index, PURPOSE_FILTERS) if plan.prepared else None
+    image = compose(plan.request(digits), source, rng, frng)
+    if plan.dtype == "uint8":
+        image = np.rint(image * 255).astype(np.uint8)
+    return image, "".join(map(str, digits.tolist()))
+
+
+def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int) -> tuple[int, np.ndarray, list[str]]:
+    images = np.empty((stop - start, layout.DIGIT, plan.width), dtype=plan.dtype)
+    labels = []
+    for row, index in enumerate(range(start, stop)):
+        images[row], label = make_sample(plan, source, index)
+        labels.append(label)
+    return start, images, labels
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(plan: Plan, source: MnistData | None, data_home) -> None:
+    # Runs once per worker: the digit source arrives here (inherited under
+    # fork, memory-mapped again under spawn), never with each task.
+    _WORKER["plan"] = plan
+    _WORKER["source"] = source if source is not None else load(plan.split, data_home=data_home, download=False)
+
+
+def _worker_chunk(start: int, stop: int):
+    return _make_chunk(_WORKER["plan"], _WORKER["source"], start, stop)
+
+
+def _workers(workers) -> int:
+    if not _is_int(workers) or workers < 0:
+        raise ValueError(f"workers must be a non-negative integer (0: all cores), got {workers!r}")
+    return int(workers) or (os.cpu_count() or 1)
+
+
+def iter_chunks(plan: Plan, source: MnistData, indices: range, workers: int = 1, *, from_files: bool = False,
+                data_home=None):
+    """Yield ``(start, images, labels)`` for consecutive chunks of ``indices``, in order.
+
+    With ``workers > 1`` the chunks are made in worker processes, at most
+    ``2 * workers`` in flight, so memory stays bounded however many samples
+    there are. ``from_files``: workers memory-map the MNIST files themselves
+    instead of receiving ``source``.
+    """
+    workers = _workers(workers)
+    bounds = [(a, min(a + CHUNK, indices.stop)) for a in range(indices.start, indices.stop, CHUNK)]
+    if workers == 1 or len(bounds) <= 1:
+        for a, b in bounds:
+            yield _make_chunk(plan, source, a, b)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context,
+                             initializer=_init_worker,
+                             initargs=(plan, None if from_files else source, data_home)) as pool:
+        pending = deque()
+        todo = iter(bounds)
+        for a, b in todo:
+            pending.append(pool.submit(_worker_chunk, a, b))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            yield pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(_worker_chunk, *nxt))
+
+
+def _dataset_source(plan: Plan, images, data_home) -> tuple[MnistData, bool]:
+    """The digit source, and whether workers may reload it from the files themselves."""
+    return resolve_source(images, data_home, plan.split), images is None
+
+
+def generate_dataset(
+    count: int,
+    length,
+    spacing_range,
+    image_width: int | None,
+    *,
+    seed,
+    split: str = "train",
+    evenly: bool = False,
+    fltrs=None,
+    images=None,
+    data_home=None,
+    workers: int = 1,
+    dtype: str = "float32",
+    labels: Sequence[str] | None = None,
+) -> tuple[np.ndarray, list[str]]:
+    """Many strips at once: ``(images, labels)``.
+
+    Parameters
+    ----------
+    count : int
+        Number of samples (may be ``None`` when ``labels`` is given).
+    length : int or (int, int)
+        Digits per sample, or an inclusive ``(min, max)`` range drawn uniformly.
+    spacing_range, evenly, fltrs, images, data_home, split
+        As for :func:`generate_numbers_sequence`.
+    image_width : int or None
+        One width for all samples; ``None`` only when every sample has the
+        same natural width (fixed length and spacing, or even layout).
+    seed : None, int or numpy.random.SeedSequence
+        Sample ``i`` is a pure function of ``(seed, i)``: the same seed gives
+        bit-identical data for any ``workers``, and ``generate_dataset(...)[0][17]``
+        equals ``SequenceDataset(...)[17][0]``. ``None`` draws fresh entropy.
+    workers : int
+        Processes to use; 0 means all cores.
+    dtype : {"float32", "uint8"}
+        ``uint8`` holds 0..255 (``rint(x * 255)``) in a quarter of the memory.
+    labels : list of str, optional
+        The digit strings to draw, instead of random ones.
+
+    Returns
+    -------
+    images : numpy.ndarray
+        Shape ``(count, 28, width)``, dark digits on white.
+    labels : list of str
+        The digit string of each image.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> source = (rng.integers(0, 256, (20, 28, 28)), np.arange(20) % 10)
+    >>> x, y = generate_dataset(4, (2, 3), (0, 4), 90, seed=1, images=source)
+    >>> x.shape, [len(s) in (2, 3) for s in y]
+    ((4, 28, 90), [True, True, True, True])
+    """
+    plan = plan_dataset(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
+                        fltrs=fltrs, dtype=dtype, labels=labels)
+    n_workers = _workers(workers)
+    source, from_files = _dataset_source(plan, images, data_home)
+    out = np.empty((plan.count, layout.DIGIT, plan.width), dtype=plan.dtype)
+    names: list[str] = [""] * plan.count
+    for start, chunk, chunk_labels in iter_chunks(plan, source, range(plan.count), n_workers,
+                                                  from_files=from_files, data_home=data_home):
+        out[start : start + len(chunk)] = chunk
+        names[start : start + len(chunk)] = chunk_labels
+    return out, names
+
+
+def iter_dataset(
+    count: int,
+    length,
+    spacing_range,
+    image_width: int | None,
+    *,
+    seed,
+    split: str = "train",
+    evenly: bool = False,
+    fltrs=None,
+    images=None,
+    data_home=None,
+    workers: int = 1,
+    dtype: str = "float32",
+    labels: Sequence[str] | None = None,
+):
+    """Yield ``(image, label)`` pairs of :func:`generate_dataset`, in order, with bounded memory.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> source = (rng.integers(0, 256, (20, 28, 28)), np.arange(20) % 10)
+    >>> [label for _, label in iter_dataset(3, 2, (1, 1), None, seed=5, images=source)]
+    ['62', '38', '94']
+    """
+    plan = plan_dataset(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
+                        fltrs=fltrs, dtype=dtype, labels=labels)
+    n_workers = _workers(workers)
+    source, from_files = _dataset_source(plan, images, data_home)
+    for _, chunk, chunk_labels in iter_chunks(plan, source, range(plan.count), n_workers,
+                                              from_files=from_files, data_home=data_home):
+        yield from zip(chunk, chunk_labels, strict=True)

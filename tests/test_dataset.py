@@ -1,0 +1,162 @@
+"""Datasets: determinism for any worker count and access order, labels, dtypes, DataLoader use."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from mnist_dataset_generator import mnistdata
+from mnist_dataset_generator.dataset import SequenceDataset
+from mnist_dataset_generator.filters import blur, distort
+from mnist_dataset_generator.generator import (
+    CHUNK,
+    generate_dataset,
+    generate_numbers_sequence,
+    iter_dataset,
+    sample_rng,
+)
+from mnist_dataset_generator.mnistdata import MnistData
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return mnistdata.write_test_data(tmp_path_factory.mktemp("ds"), 300, 60, seed=21)
+
+
+@pytest.fixture(scope="module")
+def source(data_dir):
+    data = mnistdata.load("train", data_home=data_dir)
+    return MnistData.from_arrays(np.array(data.images), np.array(data.labels))
+
+
+ARGS = dict(length=(2, 6), spacing_range=(0, 8), image_width=160)
+
+
+def test_same_bytes_for_one_two_and_four_workers(data_dir):
+    count = 2 * CHUNK + 37  # several chunks, the last one partial
+    runs = [generate_dataset(count, **ARGS, seed=99, data_home=data_dir, workers=w, fltrs=[distort(15)])
+            for w in (1, 2, 4)]
+    for images, labels in runs[1:]:
+        assert images.tobytes() == runs[0][0].tobytes() and labels == runs[0][1]
+
+
+def test_custom_source_travels_to_workers(source):
+    one = generate_dataset(300, **ARGS, seed=4, images=source, workers=1)
+    two = generate_dataset(300, **ARGS, seed=4, images=source, workers=2)
+    assert one[0].tobytes() == two[0].tobytes() and one[1] == two[1]
+
+
+def test_dataset_item_equals_the_batch_row_in_any_order(source):
+    images, labels = generate_dataset(40, **ARGS, seed=7, images=source, fltrs=[blur(0.5), distort(10)])
+    ds = SequenceDataset(40, **ARGS, seed=7, images=source, fltrs=[blur(0.5), distort(10)])
+    for i in [17, 3, 39, 17, 0, -1]:
+        image, label = ds[i]
+        assert image.tobytes() == images[i].tobytes() and label == labels[i]
+
+
+def test_iter_dataset_streams_the_same_samples(source):
+    images, labels = generate_dataset(CHUNK + 5, **ARGS, seed=8, images=source)
+    for i, (image, label) in enumerate(iter_dataset(CHUNK + 5, **ARGS, seed=8, images=source, workers=2)):
+        assert image.tobytes() == images[i].tobytes() and label == labels[i]
+    assert i == CHUNK + 4
+
+
+def test_labels_have_the_requested_lengths_alphabet_and_spread(source):
+    _, labels = generate_dataset(2000, (3, 5), (0, 0), 140, seed=1, images=source)
+    assert all(3 <= len(s) <= 5 and s.isdigit() for s in labels)
+    lengths = np.bincount([len(s) for s in labels])[3:]
+    digits = np.bincount([int(c) for s in labels for c in s], minlength=10)
+    assert lengths.min() > 600  # ~667 each
+    assert digits.min() > 0.9 * digits.mean()  # uniform digits within 10 %
+
+
+def test_sample_is_the_single_call_with_the_sample_generator(source):
+    # A dataset sample is generate_numbers_sequence fed with the sample's stream.
+    images, labels = generate_dataset(5, 4, (2, 2), None, seed=12, images=source)
+    rng = sample_rng(np.random.SeedSequence(12).entropy, 3, 0)
+    digits = rng.integers(0, 10, 4)
+    assert "".join(map(str, digits)) == labels[3]
+    np.testing.assert_array_equal(images[3], generate_numbers_sequence(digits, (2, 2), None, images=source, rng=rng))
+
+
+def test_different_samples_never_share_a_stream():
+    entropy = np.random.SeedSequence(0).entropy
+    firsts = {sample_rng(entropy, i, p).integers(0, 2**63) for i in range(1000) for p in (0, 1)}
+    assert len(firsts) == 2000
+
+
+def test_uint8_is_the_rounded_float(source):
+    f, _ = generate_dataset(10, **ARGS, seed=5, images=source)
+    u, _ = generate_dataset(10, **ARGS, seed=5, images=source, dtype="uint8")
+    assert u.dtype == np.uint8 and np.array_equal(u, np.rint(f * 255).astype(np.uint8))
+
+
+def test_given_labels_are_drawn(source):
+    images, labels = generate_dataset(None, None, (1, 3), 200, seed=2, images=source, labels=["0", "12345", "907"])
+    assert labels == ["0", "12345", "907"] and images.shape == (3, 28, 200)
+
+
+def test_natural_width_only_when_it_is_fixed(source):
+    assert generate_dataset(2, 3, (2, 2), None, seed=0, images=source)[0].shape == (2, 28, 88)
+    assert generate_dataset(2, 3, (2, 6), None, seed=0, images=source, evenly=True)[0].shape == (2, 28, 92)
+    with pytest.raises(ValueError, match="image_width is required when lengths or spacing vary"):
+        generate_dataset(2, (2, 3), (2, 2), None, seed=0, images=source)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"count": -1}, "count must be an integer in 0..100000000, got -1"),
+    ({"length": 0}, "length must satisfy 1 <= min <= max"),
+    ({"length": (5, 2)}, "length must satisfy"),
+    ({"length": "8"}, "length must be an integer or a \\(min, max\\) pair"),
+    ({"dtype": "float64"}, "dtype must be 'float32' or 'uint8'"),
+    ({"seed": -1}, "seed must be None or a non-negative integer"),
+    ({"workers": -2}, "workers must be a non-negative integer"),
+    ({"labels": ["12", "x"]}, "labels\\[1\\] must be a non-empty string of digits"),
+    ({"image_width": 10}, "smallest width that works is 52"),  # widest: 6 x 28 + 5 x 8 = 208 px
+])
+def test_bad_dataset_arguments(source, kwargs, words):
+    args = dict(count=2, length=(2, 6), spacing_range=(0, 8), image_width=160, seed=1, images=source) | kwargs
+    if "labels" in kwargs:
+        args["count"] = None
+    with pytest.raises(ValueError, match=words):
+        generate_dataset(**args)
+
+
+def test_pickled_dataset_reloads_mnist_files_instead_of_carrying_them(data_dir):
+    ds = SequenceDataset(20, **ARGS, seed=3, data_home=data_dir)
+    first = ds[5]
+    blob = pickle.dumps(ds)
+    assert len(blob) < 10_000  # the 235 KB of fixture images stay behind
+    again = pickle.loads(blob)[5]
+    assert first[0].tobytes() == again[0].tobytes() and first[1] == again[1]
+
+
+def test_seed_none_is_fixed_at_construction(source):
+    ds = SequenceDataset(5, **ARGS, seed=None, images=source)
+    assert ds[2][0].tobytes() == pickle.loads(pickle.dumps(ds))[2][0].tobytes()
+    rebuilt = SequenceDataset(5, **ARGS, seed=ds.entropy, images=source)
+    assert rebuilt[4][1] == ds[4][1]
+
+
+def test_index_errors(source):
+    ds = SequenceDataset(3, **ARGS, seed=0, images=source)
+    with pytest.raises(IndexError):
+        ds[3]
+    with pytest.raises(TypeError):
+        ds[1.0]
+
+
+def test_torch_dataloader_with_two_workers_matches_direct_indexing(data_dir):
+    torch = pytest.importorskip("torch")
+    ds = SequenceDataset(24, **ARGS, seed=11, data_home=data_dir, fltrs=[distort(20)])
+    loader = torch.utils.data.DataLoader(ds, batch_size=5, num_workers=2, shuffle=False)
+    got_images, got_labels = [], []
+    for images, labels in loader:
+        got_images.append(images.numpy())
+        got_labels.extend(labels)
+    stacked = np.concatenate(got_images)
+    for i in range(len(ds)):
+        image, label = ds[i]
+        assert stacked[i].tobytes() == image.tobytes() and got_labels[i] == label
