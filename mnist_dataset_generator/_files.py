@@ -30,14 +30,17 @@ def new_temp(folder: Path, name: str) -> tuple[Path, BinaryIO]:
     return path, open(path, "xb")
 
 
-def commit(tmp: Path, out: BinaryIO, final: Path, *, overwrite: bool = True) -> None:
-    """Flush ``out`` to disk, close it and rename ``tmp`` to ``final`` atomically.
+def commit(tmp: Path, out: BinaryIO, final: Path, *, overwrite: bool = True, durable: bool = True) -> None:
+    """Flush ``out`` (to disk when ``durable``), close it and rename ``tmp`` to ``final`` atomically.
 
     With ``overwrite=False`` an existing ``final`` is never replaced
-    (:class:`FileExistsError`), even by a concurrent writer.
+    (:class:`FileExistsError`), even by a concurrent writer. Without
+    ``durable`` a killed process still leaves no partial file (the rename
+    comes last); only a power cut could, which bulk outputs may accept.
     """
     out.flush()
-    os.fsync(out.fileno())
+    if durable:
+        os.fsync(out.fileno())
     out.close()
     if overwrite:
         os.replace(tmp, final)
@@ -55,7 +58,7 @@ def commit(tmp: Path, out: BinaryIO, final: Path, *, overwrite: bool = True) -> 
 
 
 @contextlib.contextmanager
-def atomic_write(final: str | os.PathLike, *, overwrite: bool = True) -> Iterator[BinaryIO]:
+def atomic_write(final: str | os.PathLike, *, overwrite: bool = True, durable: bool = True) -> Iterator[BinaryIO]:
     """Context manager yielding a binary file that appears as ``final`` only on success.
 
     An exception inside the block discards the temporary file and leaves any
@@ -75,7 +78,7 @@ def atomic_write(final: str | os.PathLike, *, overwrite: bool = True) -> Iterato
     try:
         with out:
             yield out
-            commit(tmp, out, final, overwrite=overwrite)
+            commit(tmp, out, final, overwrite=overwrite, durable=durable)
     finally:
         tmp.unlink(missing_ok=True)
 

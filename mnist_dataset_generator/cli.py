@@ -312,13 +312,14 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
         epilog=(
             "examples:\n  %(prog)s 4981278\n"
             "  %(prog)s -o first_image.png -w 360 -s 0,20 -f distort 498127864687234\n"
-            "  %(prog)s -e -w 200 -s 2,8 -f blur:sigma=0.8 --seed 7 2024\n\n"
+            "  %(prog)s -e -w 200 -s 2,8 -f blur:sigma=0.8 --seed 7 2024\n"
+            "  %(prog)s --count 20000 --length 3-10 -w 224 -s 0,10 --seed 1 --workers 0 --output-dir train\n\n"
             "An existing file is never replaced: the next free name (name-1.png, ...) is used unless --force.\n"
             "Exit status: 0 written, 2 bad arguments, 1 data or disk problem."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("digits", help="the digits to write, e.g. 4981278")
+    parser.add_argument("digits", nargs="?", help="the digits to write, e.g. 4981278")
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="image_name.png",
                         help=f"PNG file to write (default {DEFAULT_OUTPUT})")
     parser.add_argument("-d", "--data-dir", metavar="DATA_DIRECTORY",
@@ -339,9 +340,90 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                         help="MNIST split the digits come from (default train)")
     parser.add_argument("--mirrors", metavar="URLS",
                         help="comma-separated base URLs to download MNIST from (https://, http://, file://, folders)")
-    parser.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite the output file; with --count, replace the dataset files in DIR")
+    batch = parser.add_argument_group("datasets (with --count)")
+    batch.add_argument("--count", type=_int_at_least(1), metavar="N", help="make a dataset of N images instead")
+    batch.add_argument("--output-dir", metavar="DIR", help="dataset folder (required with --count)")
+    batch.add_argument("--length", type=_length, default=(8, 8), metavar="L|MIN-MAX",
+                       help="digits per image: 8, or a range such as 3-10 drawn uniformly (default 8)")
+    batch.add_argument("--format", choices=("png", "npz", "tar"), default="png",
+                       help="png: images/*.png + labels.csv; npz: dataset.npz; tar: WebDataset shards (default png)")
+    batch.add_argument("--workers", type=_int_at_least(0), default=1, metavar="K",
+                       help="processes to use, 0 for all cores; the output does not depend on it (default 1)")
+    batch.add_argument("--shard", type=_shard, metavar="I/N",
+                       help="make only part I of N (0-based) of the dataset; the parts' union is the whole")
+    batch.add_argument("--resume", action="store_true",
+                       help="finish an interrupted run in DIR (same arguments): keep complete files, make the rest")
     _add_verbosity(parser)
     return parser
+
+
+def _length(text: str) -> tuple[int, int]:
+    """``L`` or ``MIN-MAX``."""
+    low, sep, high = text.partition("-")
+    try:
+        values = (int(low), int(high)) if sep else (int(text), int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected L or MIN-MAX in digits, got {text!r}") from None
+    if not 1 <= values[0] <= values[1]:
+        raise argparse.ArgumentTypeError(f"need 1 <= MIN <= MAX, got {text!r}")
+    return values
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``I/N`` with ``0 <= I < N``."""
+    i, sep, n = text.partition("/")
+    try:
+        values = (int(i), int(n))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N, got {text!r}") from None
+    if not sep or not 0 <= values[0] < values[1]:
+        raise argparse.ArgumentTypeError(f"need I/N with 0 <= I < N, got {text!r}")
+    return values
+
+
+def _dataset_work(args: argparse.Namespace) -> int:
+    import time
+
+    from .export import check_folder, export_dataset, shard_range
+    from .generator import plan_dataset
+    from .mnistdata import load
+
+    fltrs = _parse_filters(args.filters) if args.filters else None
+    seed = args.seed
+    if seed is None and args.resume:
+        seed = _resume_seed(args.output_dir)
+    plan = plan_dataset(args.count, args.length, args.spacing, args.width, seed=seed, split=args.split,
+                        evenly=args.evenly, fltrs=fltrs)
+    indices = shard_range(plan.count, args.shard, args.format)
+    check_folder(args.output_dir, resume=args.resume, force=args.force)
+    started = time.perf_counter()
+    source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None)
+    arguments = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose")}
+    summary = export_dataset(
+        args.output_dir, plan, source, fmt=args.format, indices=indices, workers=args.workers,
+        arguments=arguments, description={"filters": args.filters or ""}, resume=args.resume,
+        force=args.force, progress=False if args.quiet else None, from_files=True, data_home=args.data_dir,
+    )
+    seconds = time.perf_counter() - started
+    if not args.quiet:
+        rate = summary["written"] / seconds if seconds > 0 else float("inf")
+        print(f"{summary['written']} images in {seconds:.1f} s ({rate:.0f} images/s), "
+              f"{len(indices) - summary['written']} kept from before", file=sys.stderr)
+    print(args.output_dir)
+    return 0
+
+
+def _resume_seed(folder) -> int | None:
+    """The seed recorded by the run being resumed, so --resume needs no --seed."""
+    import json
+    from pathlib import Path
+
+    try:
+        return json.loads((Path(folder) / "manifest.json").read_text())["dataset"]["seed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _generator_work(args: argparse.Namespace) -> int:
@@ -365,9 +447,27 @@ def _generator_work(args: argparse.Namespace) -> int:
 
 def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py") -> int:
     """Entry point of ``generator.py`` / ``mnist-generator`` / ``python -m mnist_dataset_generator``."""
-    args = _generator_parser(prog).parse_args(argv)
+    parser = _generator_parser(prog)
+    args = parser.parse_args(argv)
+    batch_only = [flag for flag, value in (("--output-dir", args.output_dir), ("--shard", args.shard),
+                                           ("--resume", args.resume), ("--workers", args.workers != 1),
+                                           ("--format", args.format != "png"), ("--length", args.length != (8, 8)))
+                  if value]
+    if args.count is None:
+        if args.digits is None:
+            parser.error("the following arguments are required: digits (or --count N for a dataset)")
+        if batch_only:
+            parser.error(f"{batch_only[0]} applies to datasets only (with --count)")
+    else:
+        if args.digits is not None:
+            parser.error("give either digits (one image) or --count (a dataset), not both")
+        if args.output_dir is None:
+            parser.error("--count needs --output-dir DIR")
+        if args.output != DEFAULT_OUTPUT:
+            parser.error("-o names a single image; a dataset goes to --output-dir")
+    work = _generator_work if args.count is None else _dataset_work
     with _logging_to_stderr(prog, args):
-        return _run(prog, _generator_work, args)
+        return _run(prog, work, args)
 
 
 def generator_console() -> NoReturn:

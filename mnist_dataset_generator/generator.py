@@ -382,14 +382,23 @@ def plan_dataset(
                 _entropy(seed), split, labels)
 
 
+def _digits(plan: Plan, rng: np.random.Generator, index: int) -> np.ndarray:
+    """The digit string of sample ``index``: the first draws of its stream (or the given label)."""
+    if plan.labels is not None:
+        return np.frombuffer(plan.labels[index].encode(), np.uint8).astype(np.int64) - 48
+    low, high = plan.lengths
+    return rng.integers(0, 10, size=int(rng.integers(low, high + 1)) if low != high else low)
+
+
+def sample_label(plan: Plan, index: int) -> str:
+    """The label of sample ``index`` without drawing its image (microseconds, for resuming exports)."""
+    return "".join(map(str, _digits(plan, sample_rng(plan.entropy, index, PURPOSE_SAMPLE), index).tolist()))
+
+
 def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, str]:
     """Sample ``index`` of ``plan``: ``(image, label)``, a pure function of ``(plan, index)``."""
     rng = sample_rng(plan.entropy, index, PURPOSE_SAMPLE)
-    if plan.labels is not None:
-        digits = np.frombuffer(plan.labels[index].encode(), np.uint8).astype(np.int64) - 48
-    else:
-        low, high = plan.lengths
-        digits = rng.integers(0, 10, size=int(rng.integers(low, high + 1)) if low != high else low)
+    digits = _digits(plan, rng, index)
     frng = sample_rng(plan.entropy, index, PURPOSE_FILTERS) if plan.prepared else None
     image = compose(plan.request(digits), source, rng, frng)
     if plan.dtype == "uint8":
@@ -426,9 +435,14 @@ def _workers(workers) -> int:
     return int(workers) or (os.cpu_count() or 1)
 
 
-def iter_chunks(plan: Plan, source: MnistData, indices: range, workers: int = 1, *, from_files: bool = False,
-                data_home=None):
-    """Yield ``(start, images, labels)`` for consecutive chunks of ``indices``, in order.
+def chunk_bounds(indices: range) -> list[tuple[int, int]]:
+    """``indices`` cut into ``(start, stop)`` pieces of at most :data:`CHUNK` samples."""
+    return [(a, min(a + CHUNK, indices.stop)) for a in range(indices.start, indices.stop, CHUNK)]
+
+
+def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int = 1, *,
+                from_files: bool = False, data_home=None):
+    """Yield ``(start, images, labels)`` for each ``(start, stop)`` in ``bounds``, in order.
 
     With ``workers > 1`` the chunks are made in worker processes, at most
     ``2 * workers`` in flight, so memory stays bounded however many samples
@@ -436,7 +450,6 @@ def iter_chunks(plan: Plan, source: MnistData, indices: range, workers: int = 1,
     instead of receiving ``source``.
     """
     workers = _workers(workers)
-    bounds = [(a, min(a + CHUNK, indices.stop)) for a in range(indices.start, indices.stop, CHUNK)]
     if workers == 1 or len(bounds) <= 1:
         for a, b in bounds:
             yield _make_chunk(plan, source, a, b)
@@ -529,7 +542,7 @@ def generate_dataset(
     source, from_files = _dataset_source(plan, images, data_home)
     out = np.empty((plan.count, layout.DIGIT, plan.width), dtype=plan.dtype)
     names: list[str] = [""] * plan.count
-    for start, chunk, chunk_labels in iter_chunks(plan, source, range(plan.count), n_workers,
+    for start, chunk, chunk_labels in iter_chunks(plan, source, chunk_bounds(range(plan.count)), n_workers,
                                                   from_files=from_files, data_home=data_home):
         out[start : start + len(chunk)] = chunk
         names[start : start + len(chunk)] = chunk_labels
@@ -565,6 +578,6 @@ def iter_dataset(
                         fltrs=fltrs, dtype=dtype, labels=labels)
     n_workers = _workers(workers)
     source, from_files = _dataset_source(plan, images, data_home)
-    for _, chunk, chunk_labels in iter_chunks(plan, source, range(plan.count), n_workers,
+    for _, chunk, chunk_labels in iter_chunks(plan, source, chunk_bounds(range(plan.count)), n_workers,
                                               from_files=from_files, data_home=data_home):
         yield from zip(chunk, chunk_labels, strict=True)

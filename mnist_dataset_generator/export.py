@@ -1,0 +1,427 @@
+"""Write a dataset to a folder: png + csv, npz, or WebDataset tar shards; manifest and preview.
+
+Every file goes to a temporary name and is renamed into place, so a killed
+export leaves only complete files, and ``resume=True`` finishes it with
+output identical to an uninterrupted run (samples are pure functions of
+``(seed, index)``). Memory stays bounded whatever the count: images stream
+from the generator to the files chunk by chunk.
+
+Folder layout::
+
+    manifest.json        tool version, arguments, seed, split, count, created, labels' SHA-256
+    labels.csv           filename,label (png) or key,label (npz, tar), in index order
+    preview.png          the first samples with their labels, for a quick look
+    images/00000000.png  png format
+    dataset.npz          npz format: images (N, 28, W) and labels
+    shard-000000.tar     tar format: KEY.png + KEY.txt per sample, 1000 samples per shard
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import logging
+import os
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from ._files import atomic_write, remove_partials
+from ._progress import ProgressArg, Reporter
+from .generator import CHUNK, Plan, chunk_bounds, iter_chunks, make_sample, sample_label
+from .mnistdata import MnistData
+
+__all__ = ["FORMATS", "SAMPLES_PER_TAR", "check_folder", "export_dataset", "png_bytes", "shard_range"]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("png", "npz", "tar")
+SAMPLES_PER_TAR = 1000  # a constant of the format: shard files never depend on the number of machines
+MANIFEST, LABELS, PREVIEW, NPZ = "manifest.json", "labels.csv", "preview.png", "dataset.npz"
+PREVIEW_SAMPLES = 16
+
+
+def shard_range(count: int, shard: tuple[int, int] | None, fmt: str) -> range:
+    """The indices machine ``I`` of ``N`` makes: disjoint, contiguous, together ``range(count)``.
+
+    For tar the split follows whole shard files, so every machine writes
+    complete, identical ``shard-*.tar`` files.
+
+    Examples
+    --------
+    >>> [shard_range(10, (i, 3), "png") for i in range(3)]
+    [range(0, 3), range(3, 6), range(6, 10)]
+    >>> shard_range(2500, (1, 2), "tar")
+    range(1000, 2500)
+    """
+    if shard is None:
+        return range(count)
+    i, n = shard
+    if not 0 <= i < n:
+        raise ValueError(f"shard must be I/N with 0 <= I < N, got {i}/{n}")
+    if fmt != "tar":
+        return range(i * count // n, (i + 1) * count // n)
+    blocks = -(-count // SAMPLES_PER_TAR)
+    return range(min(count, i * blocks // n * SAMPLES_PER_TAR), min(count, (i + 1) * blocks // n * SAMPLES_PER_TAR))
+
+
+def png_bytes(image: np.ndarray, compress_level: int = 6) -> bytes:
+    """8-bit grayscale PNG of a float (0..1) or uint8 image."""
+    import imageio.v3 as iio
+
+    pixels = image if image.dtype == np.uint8 else np.rint(image * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    iio.imwrite(buffer, pixels, extension=".png", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------ folder
+
+
+def _dataset_key(manifest: dict) -> dict:
+    return manifest.get("dataset", {})
+
+
+def _our_files(folder: Path) -> list[Path]:
+    """Files this module writes (what ``force`` may replace); nothing else is touched."""
+    names = [folder / n for n in (MANIFEST, LABELS, PREVIEW, NPZ)]
+    names += sorted(folder.glob("shard-[0-9][0-9][0-9][0-9][0-9][0-9].tar"))
+    names += sorted((folder / "images").glob("[0-9]" * 8 + ".png"))
+    return [p for p in names if p.is_file()]
+
+
+def _read_manifest(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{folder / MANIFEST} is unreadable ({exc}); use another folder") from None
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    with atomic_write(folder / MANIFEST) as out:
+        out.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+
+
+def check_folder(folder: str | os.PathLike, *, resume: bool, force: bool) -> None:
+    """Refuse early (before any data is loaded) what :func:`prepare_folder` would refuse."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"output folder {folder} exists and is not a folder")
+    if not folder.exists():
+        parent = next((p for p in folder.absolute().parents if p.exists()), None)
+        if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+            raise ValueError(f"cannot create output folder {folder}: {parent} is not writable")
+        return
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"output folder {folder} is not writable")
+    if resume or force:
+        return
+    if any(not p.name.startswith(".") for p in folder.iterdir()):
+        raise ValueError(
+            f"output folder {folder} is not empty; use --resume to continue the run recorded in its "
+            f"{MANIFEST}, --force to replace its dataset files, or another folder"
+        )
+
+
+def prepare_folder(folder: Path, manifest: dict, *, resume: bool, force: bool) -> bool:
+    """Make ``folder`` ready; return True when resuming a run with the same manifest.
+
+    Refuses a non-empty folder unless ``resume`` (same dataset only: never
+    mixes two manifests) or ``force`` (replaces this module's files, keeps
+    any other file).
+    """
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"output folder {folder} exists and is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    old = _read_manifest(folder)
+    busy = any(not p.name.startswith(".") for p in folder.iterdir())
+    if resume and old is not None:
+        if _dataset_key(old) != _dataset_key(manifest):
+            diff = sorted(k for k in set(_dataset_key(old)) | set(_dataset_key(manifest))
+                          if _dataset_key(old).get(k) != _dataset_key(manifest).get(k))
+            raise ValueError(
+                f"{folder} holds a different dataset (differs in: {', '.join(diff)}); "
+                "resume with the same arguments, or use another folder"
+            )
+        _remove_leftovers(folder)
+        return True
+    if busy and not resume and not force:
+        raise ValueError(
+            f"output folder {folder} is not empty; use --resume to continue the run recorded in its "
+            f"{MANIFEST}, --force to replace its dataset files, or another folder"
+        )
+    if busy and old is None and resume:
+        raise ValueError(f"{folder} is not empty and has no {MANIFEST} to resume; use another folder")
+    if force:
+        for path in _our_files(folder):
+            path.unlink()
+    _remove_leftovers(folder)
+    _write_manifest(folder, manifest)
+    return False
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Temporary files of a killed export (``.NAME.<random>.part``) go; complete files stay."""
+    remove_partials(folder)
+    if (folder / "images").is_dir():
+        remove_partials(folder / "images")
+
+
+# ----------------------------------------------------------------- writers
+
+
+class _PngWriter:
+    unit = CHUNK
+
+    def __init__(self, folder: Path, plan: Plan) -> None:
+        self.images = folder / "images"
+        self.images.mkdir(exist_ok=True)
+
+    def name(self, index: int) -> str:
+        return f"images/{index:08d}.png"
+
+    def done(self, indices: range) -> bool:
+        return all((self.images / f"{i:08d}.png").is_file() for i in indices)
+
+    def add(self, index: int, image: np.ndarray, label: str) -> None:
+        path = self.images / f"{index:08d}.png"
+        if not path.is_file():  # a resumed block keeps its complete files
+            with atomic_write(path, durable=False) as out:
+                out.write(png_bytes(image))
+
+    def close(self) -> None:
+        pass
+
+
+class _TarWriter:
+    unit = SAMPLES_PER_TAR
+
+    def __init__(self, folder: Path, plan: Plan) -> None:
+        self.folder = folder
+        self._context = None
+        self._tar = None
+        self._block = None
+
+    def name(self, index: int) -> str:
+        return f"{index:08d}"
+
+    def _path(self, block: int) -> Path:
+        return self.folder / f"shard-{block:06d}.tar"
+
+    def done(self, indices: range) -> bool:
+        return self._path(indices.start // SAMPLES_PER_TAR).is_file()
+
+    def add(self, index: int, image: np.ndarray, label: str) -> None:
+        block = index // SAMPLES_PER_TAR
+        if block != self._block:
+            self.close()
+            self._context = atomic_write(self._path(block), durable=False)
+            self._tar = tarfile.open(fileobj=self._context.__enter__(), mode="w", format=tarfile.PAX_FORMAT)
+            self._block = block
+        for suffix, data in ((".png", png_bytes(image)), (".txt", label.encode())):
+            info = tarfile.TarInfo(f"{index:08d}{suffix}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0  # fixed metadata: reproducible bytes
+            self._tar.addfile(info, io.BytesIO(data))
+
+    def close(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+            self._context.__exit__(None, None, None)
+            self._tar = self._context = self._block = None
+
+    def abort(self) -> None:
+        if self._context is not None:
+            self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
+            self._tar = self._context = self._block = None
+
+
+class _NpzWriter:
+    unit = None  # the whole range is one file
+
+    def __init__(self, folder: Path, plan: Plan) -> None:
+        self.path = folder / NPZ
+        self.plan = plan
+        self._context = self._zip = self._member = None
+        self.labels: list[str] = []
+
+    def name(self, index: int) -> str:
+        return f"{index:08d}"
+
+    def done(self, indices: range) -> bool:
+        return self.path.is_file()
+
+    def start(self, count: int) -> None:
+        self._context = atomic_write(self.path, durable=False)
+        self._zip = zipfile.ZipFile(self._context.__enter__(), "w", compression=zipfile.ZIP_DEFLATED,
+                                    allowZip64=True)
+        self._member = self._zip.open("images.npy", "w", force_zip64=True)
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(self.plan.dtype)), "fortran_order": False,
+                  "shape": (count, 28, self.plan.width)}
+        np.lib.format.write_array_header_2_0(self._member, header)
+
+    def add(self, index: int, image: np.ndarray, label: str) -> None:
+        self._member.write(np.ascontiguousarray(image).tobytes())
+        self.labels.append(label)
+
+    def close(self) -> None:
+        if self._zip is None:
+            return
+        self._member.close()
+        width = max(map(len, self.labels), default=1)
+        with self._zip.open("labels.npy", "w") as member:
+            np.lib.format.write_array(member, np.array(self.labels, dtype=f"<U{width}"))
+        self._zip.close()
+        self._context.__exit__(None, None, None)
+        self._zip = None
+
+    def abort(self) -> None:
+        if self._context is not None:
+            self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
+            self._zip = self._context = None
+
+
+_WRITERS = {"png": _PngWriter, "tar": _TarWriter, "npz": _NpzWriter}
+
+
+def _units(indices: range, unit: int | None) -> list[range]:
+    """Split ``indices`` at multiples of ``unit`` (the format's resumable pieces)."""
+    if unit is None or not len(indices):
+        return [indices] if len(indices) else []
+    edges = sorted({indices.start, indices.stop, *range((indices.start // unit + 1) * unit, indices.stop, unit)})
+    return [range(a, b) for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def _preview(folder: Path, plan: Plan, source: MnistData, indices: range) -> None:
+    from PIL import Image, ImageDraw
+
+    shown = list(indices[:PREVIEW_SAMPLES])
+    if not shown:
+        return
+    samples = [make_sample(plan, source, i) for i in shown]
+    text_width = 8 + 7 * max(len(label) for _, label in samples) + 70
+    row = 34
+    canvas = Image.new("L", (plan.width + text_width, row * len(samples) + 4), 255)
+    draw = ImageDraw.Draw(canvas)
+    for k, ((image, label), index) in enumerate(zip(samples, shown, strict=True)):
+        pixels = image if image.dtype == np.uint8 else np.rint(image * 255).astype(np.uint8)
+        canvas.paste(Image.fromarray(pixels), (2, 4 + k * row))
+        draw.text((plan.width + 8, 12 + k * row), f"{index:>6}  {label}", fill=0)
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    with atomic_write(folder / PREVIEW) as out:
+        out.write(buffer.getvalue())
+
+
+def export_dataset(
+    folder: str | os.PathLike,
+    plan: Plan,
+    source: MnistData,
+    *,
+    fmt: str = "png",
+    indices: range | None = None,
+    workers: int = 1,
+    arguments: dict | None = None,
+    description: dict | None = None,
+    resume: bool = False,
+    force: bool = False,
+    progress: ProgressArg = None,
+    from_files: bool = False,
+    data_home=None,
+) -> dict:
+    """Write samples ``indices`` (default all) of ``plan`` into ``folder`` as ``fmt``.
+
+    Parameters
+    ----------
+    folder : path
+        Created when missing. A non-empty folder is refused unless ``resume``
+        (the same dataset: its manifest must agree) or ``force``.
+    plan, source
+        From :func:`.generator.plan_dataset` and the digit source.
+    fmt : {"png", "npz", "tar"}
+    indices : range
+        A part of the dataset (see :func:`shard_range`); file names use global indices.
+    workers : int
+        Processes generating images (0: all cores).
+    arguments, description : dict
+        Recorded in the manifest: the call's arguments as given, and what
+        identifies the dataset (filters by name, ...) beyond the plan.
+    progress : None, bool or callable
+        ``report(done, total)`` in samples.
+
+    Returns
+    -------
+    dict
+        The manifest written (``"complete": true``), plus ``written`` (samples
+        made now) and ``seconds``.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    folder = Path(folder)
+    indices = range(plan.count) if indices is None else indices
+    dataset = {
+        "count": plan.count, "length": list(plan.lengths), "spacing": list(plan.spacing),
+        "image_width": plan.width, "evenly": plan.evenly, "split": plan.split, "dtype": plan.dtype,
+        "seed": plan.entropy, "format": fmt, "indices": [indices.start, indices.stop],
+        "labels": None if plan.labels is None else hashlib.sha256("\n".join(plan.labels).encode()).hexdigest(),
+        **(description or {}),
+    }
+    if fmt == "tar":
+        dataset["samples_per_shard"] = SAMPLES_PER_TAR
+    manifest = {
+        "tool": "mnist_dataset_generator", "version": __version__, "complete": False,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": dataset, "arguments": arguments or {},
+    }
+    resuming = prepare_folder(folder, manifest, resume=resume, force=force)
+    started = time.perf_counter()
+    writer = _WRITERS[fmt](folder, plan)
+    units = _units(indices, writer.unit)
+    todo = [u for u in units if not (resuming and writer.done(u))]
+    bounds = [b for u in todo for b in chunk_bounds(u)]
+    report = Reporter(progress, desc="samples", unit="img")
+    done = len(indices) - sum(map(len, todo))
+    results = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home)
+    column = "filename" if fmt == "png" else "key"
+    try:
+        if fmt == "npz" and todo:
+            writer.start(len(indices))
+        with atomic_write(folder / LABELS) as labels_out:
+            labels_out.write(f"{column},label\n".encode())
+            for unit in units:
+                if unit in todo:
+                    position = unit.start
+                    while position < unit.stop:  # the unit's chunks arrive in order
+                        start, images, labels = next(results)
+                        for k, (image, label) in enumerate(zip(images, labels, strict=True)):
+                            writer.add(start + k, image, label)
+                            labels_out.write(f"{writer.name(start + k)},{label}\n".encode())
+                        position = start + len(images)
+                        done += len(images)
+                        report(done, len(indices))
+                else:
+                    for i in unit:
+                        labels_out.write(f"{writer.name(i)},{sample_label(plan, i)}\n".encode())
+            writer.close()
+    except BaseException:
+        getattr(writer, "abort", lambda: None)()
+        raise
+    finally:
+        report.close()
+        results.close()
+    _preview(folder, plan, source, indices)
+    manifest["labels_sha256"] = hashlib.sha256((folder / LABELS).read_bytes()).hexdigest()
+    manifest["labels_file"] = LABELS
+    manifest["complete"] = True
+    _write_manifest(folder, manifest)
+    written = sum(map(len, todo))
+    seconds = time.perf_counter() - started
+    log.info("wrote %d samples (%d kept from before) to %s in %.1f s", written, len(indices) - written, folder, seconds)
+    return {**manifest, "written": written, "seconds": seconds}
