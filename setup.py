@@ -25,7 +25,13 @@ setup(
     package_data={"mnist_dataset_generator": ["py.typed"]},
     python_requires=">=3.11",
     install_requires=requirements("requirements.txt"),
-    extras_require={"test": requirements("requirements-test.txt")},
+    extras_require={
+        "test": requirements("requirements-test.txt"),
+        # optional: examples/dask_shards.py (tested with 2026.8.0)
+        "dask": ["dask[distributed]>=2026.8.0"],
+        # optional: SequenceDataset never imports torch; this is for DataLoader users (tested with 2.13.0)
+        "torch": ["torch>=2.13.0"],
+    },
     entry_points={
         "console_scripts": [
             "mnist-generator=mnist_dataset_generator.cli:generator_console",

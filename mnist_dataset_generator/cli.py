@@ -349,6 +349,8 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                        help="digits per image: 8, or a range such as 3-10 drawn uniformly (default 8)")
     batch.add_argument("--format", choices=("png", "npz", "tar"), default="png",
                        help="png: images/*.png + labels.csv; npz: dataset.npz; tar: WebDataset shards (default png)")
+    batch.add_argument("--dtype", choices=("uint8", "float32"), default="uint8",
+                       help="npz image type: uint8 0..255 like the PNGs (default), or float32 0..1")
     batch.add_argument("--workers", type=_int_at_least(0), default=1, metavar="K",
                        help="processes to use, 0 for all cores; the output does not depend on it (default 1)")
     batch.add_argument("--shard", type=_shard, metavar="I/N",
@@ -395,7 +397,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     if seed is None and args.resume:
         seed = _resume_seed(args.output_dir)
     plan = plan_dataset(args.count, args.length, args.spacing, args.width, seed=seed, split=args.split,
-                        evenly=args.evenly, fltrs=fltrs)
+                        evenly=args.evenly, fltrs=fltrs, dtype=args.dtype)
     indices = shard_range(plan.count, args.shard, args.format)
     check_folder(args.output_dir, resume=args.resume, force=args.force)
     started = time.perf_counter()
@@ -451,7 +453,8 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
     args = parser.parse_args(argv)
     batch_only = [flag for flag, value in (("--output-dir", args.output_dir), ("--shard", args.shard),
                                            ("--resume", args.resume), ("--workers", args.workers != 1),
-                                           ("--format", args.format != "png"), ("--length", args.length != (8, 8)))
+                                           ("--format", args.format != "png"), ("--length", args.length != (8, 8)),
+                                           ("--dtype", args.dtype != "uint8"))
                   if value]
     if args.count is None:
         if args.digits is None:

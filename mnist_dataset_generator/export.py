@@ -180,6 +180,7 @@ def _remove_leftovers(folder: Path) -> None:
 
 class _PngWriter:
     unit = CHUNK
+    encode = staticmethod(png_bytes)  # runs in the workers: the parent only writes
 
     def __init__(self, folder: Path, plan: Plan) -> None:
         self.images = folder / "images"
@@ -191,11 +192,11 @@ class _PngWriter:
     def done(self, indices: range) -> bool:
         return all((self.images / f"{i:08d}.png").is_file() for i in indices)
 
-    def add(self, index: int, image: np.ndarray, label: str) -> None:
+    def add(self, index: int, png: bytes, label: str) -> None:
         path = self.images / f"{index:08d}.png"
         if not path.is_file():  # a resumed block keeps its complete files
             with atomic_write(path, durable=False) as out:
-                out.write(png_bytes(image))
+                out.write(png)
 
     def close(self) -> None:
         pass
@@ -203,6 +204,7 @@ class _PngWriter:
 
 class _TarWriter:
     unit = SAMPLES_PER_TAR
+    encode = staticmethod(png_bytes)
 
     def __init__(self, folder: Path, plan: Plan) -> None:
         self.folder = folder
@@ -219,14 +221,14 @@ class _TarWriter:
     def done(self, indices: range) -> bool:
         return self._path(indices.start // SAMPLES_PER_TAR).is_file()
 
-    def add(self, index: int, image: np.ndarray, label: str) -> None:
+    def add(self, index: int, png: bytes, label: str) -> None:
         block = index // SAMPLES_PER_TAR
         if block != self._block:
             self.close()
             self._context = atomic_write(self._path(block), durable=False)
             self._tar = tarfile.open(fileobj=self._context.__enter__(), mode="w", format=tarfile.PAX_FORMAT)
             self._block = block
-        for suffix, data in ((".png", png_bytes(image)), (".txt", label.encode())):
+        for suffix, data in ((".png", png), (".txt", label.encode())):
             info = tarfile.TarInfo(f"{index:08d}{suffix}")
             info.size, info.mode, info.mtime = len(data), 0o644, 0  # fixed metadata: reproducible bytes
             self._tar.addfile(info, io.BytesIO(data))
@@ -245,6 +247,7 @@ class _TarWriter:
 
 class _NpzWriter:
     unit = None  # the whole range is one file
+    encode = None
 
     def __init__(self, folder: Path, plan: Plan) -> None:
         self.path = folder / NPZ
@@ -260,8 +263,11 @@ class _NpzWriter:
 
     def start(self, count: int) -> None:
         self._context = atomic_write(self.path, durable=False)
+        # Deflate level 1: the parent compresses the whole stream alone, and level 1
+        # runs twice as fast as the default 6 for 10 % more bytes (measured on
+        # 8-digit uint8 strips: 164 vs 79 MB/s, 0.266 vs 0.242 of the raw size).
         self._zip = zipfile.ZipFile(self._context.__enter__(), "w", compression=zipfile.ZIP_DEFLATED,
-                                    allowZip64=True)
+                                    compresslevel=1, allowZip64=True)
         self._member = self._zip.open("images.npy", "w", force_zip64=True)
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(self.plan.dtype)), "fortran_order": False,
                   "shape": (count, 28, self.plan.width)}
@@ -388,7 +394,8 @@ def export_dataset(
     bounds = [b for u in todo for b in chunk_bounds(u)]
     report = Reporter(progress, desc="samples", unit="img")
     done = len(indices) - sum(map(len, todo))
-    results = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home)
+    results = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home,
+                          encode=writer.encode)
     column = "filename" if fmt == "png" else "key"
     try:
         if fmt == "npz" and todo:

@@ -406,11 +406,20 @@ def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, 
     return image, "".join(map(str, digits.tolist()))
 
 
-def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int) -> tuple[int, np.ndarray, list[str]]:
-    images = np.empty((stop - start, layout.DIGIT, plan.width), dtype=plan.dtype)
+def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None):
+    """``(start, images, labels)``; with ``encode``, ``images`` is ``[encode(image), ...]`` instead.
+
+    Encoding where the image is made (e.g. to PNG bytes) keeps that work in
+    the workers and out of the parent, which then only writes.
+    """
+    images = np.empty((stop - start, layout.DIGIT, plan.width), dtype=plan.dtype) if encode is None else []
     labels = []
     for row, index in enumerate(range(start, stop)):
-        images[row], label = make_sample(plan, source, index)
+        image, label = make_sample(plan, source, index)
+        if encode is None:
+            images[row] = image
+        else:
+            images.append(encode(image))
         labels.append(label)
     return start, images, labels
 
@@ -418,15 +427,16 @@ def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int) -> tuple[i
 _WORKER: dict = {}
 
 
-def _init_worker(plan: Plan, source: MnistData | None, data_home) -> None:
+def _init_worker(plan: Plan, source: MnistData | None, data_home, encode) -> None:
     # Runs once per worker: the digit source arrives here (inherited under
     # fork, memory-mapped again under spawn), never with each task.
     _WORKER["plan"] = plan
     _WORKER["source"] = source if source is not None else load(plan.split, data_home=data_home, download=False)
+    _WORKER["encode"] = encode
 
 
 def _worker_chunk(start: int, stop: int):
-    return _make_chunk(_WORKER["plan"], _WORKER["source"], start, stop)
+    return _make_chunk(_WORKER["plan"], _WORKER["source"], start, stop, _WORKER["encode"])
 
 
 def _workers(workers) -> int:
@@ -441,18 +451,19 @@ def chunk_bounds(indices: range) -> list[tuple[int, int]]:
 
 
 def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int = 1, *,
-                from_files: bool = False, data_home=None):
+                from_files: bool = False, data_home=None, encode=None):
     """Yield ``(start, images, labels)`` for each ``(start, stop)`` in ``bounds``, in order.
 
     With ``workers > 1`` the chunks are made in worker processes, at most
     ``2 * workers`` in flight, so memory stays bounded however many samples
     there are. ``from_files``: workers memory-map the MNIST files themselves
-    instead of receiving ``source``.
+    instead of receiving ``source``. ``encode`` (a picklable function of one
+    image) is applied where the image is made.
     """
     workers = _workers(workers)
     if workers == 1 or len(bounds) <= 1:
         for a, b in bounds:
-            yield _make_chunk(plan, source, a, b)
+            yield _make_chunk(plan, source, a, b, encode)
         return
     import multiprocessing
     from collections import deque
@@ -462,7 +473,7 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context,
                              initializer=_init_worker,
-                             initargs=(plan, None if from_files else source, data_home)) as pool:
+                             initargs=(plan, None if from_files else source, data_home, encode)) as pool:
         pending = deque()
         todo = iter(bounds)
         for a, b in todo:

@@ -46,7 +46,7 @@ __all__ = [
     "ChecksumError",
     "DownloadError",
     "FileSpec",
-    "HTTPDownloader",
+    "HTTPDownloader",  # noqa: F822 - provided lazily by the module __getattr__
     "IdxFormatError",
     "MnistData",
     "fetch",

@@ -1,0 +1,35 @@
+"""examples/dask_shards.py on a LocalCluster: the union of the parts equals a single-process run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from mnist_dataset_generator import mnistdata
+
+pytest.importorskip("distributed", reason="dask[distributed] is an optional extra: pip install '.[dask]'")
+
+
+def test_dask_shards_union_equals_a_single_run(tmp_path):
+    data = mnistdata.write_test_data(tmp_path / "data", 200, 20, seed=4)
+    options = ["--count", "700", "--length", "2-4", "-w", "100", "-s", "0,5", "--seed", "23", "-d", str(data)]
+    single = tmp_path / "single"
+    one = subprocess.run([sys.executable, str(REPO / "generator.py"), *options, "-q", "--output-dir", str(single)],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert one.returncode == 0, one.stderr
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "dask_shards.py"), "--shards", "3", "--local-workers", "2",
+         "--output-dir", str(tmp_path / "dask"), *options],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "dask" / "labels.csv").read_bytes() == (single / "labels.csv").read_bytes()
+    pngs = {}
+    for part in sorted((tmp_path / "dask").glob("part-*")):
+        for png in (part / "images").glob("*.png"):
+            assert png.name not in pngs  # parts are disjoint
+            pngs[png.name] = png.read_bytes()
+    assert pngs == {p.name: p.read_bytes() for p in (single / "images").glob("*.png")}
