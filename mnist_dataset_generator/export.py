@@ -26,7 +26,6 @@ import logging
 import os
 import tarfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ import numpy as np
 from . import __version__
 from ._files import atomic_write, remove_partials
 from ._progress import ProgressArg, Reporter
+from ._zipstream import ZipStreamWriter, deflate_piece
 from .generator import CHUNK, Plan, chunk_bounds, iter_chunks, make_sample, sample_label
 from .mnistdata import MnistData
 
@@ -181,6 +181,7 @@ def _remove_leftovers(folder: Path) -> None:
 class _PngWriter:
     unit = CHUNK
     encode = staticmethod(png_bytes)  # runs in the workers: the parent only writes
+    encode_chunk = None
 
     def __init__(self, folder: Path, plan: Plan) -> None:
         self.images = folder / "images"
@@ -192,11 +193,12 @@ class _PngWriter:
     def done(self, indices: range) -> bool:
         return all((self.images / f"{i:08d}.png").is_file() for i in indices)
 
-    def add(self, index: int, png: bytes, label: str) -> None:
-        path = self.images / f"{index:08d}.png"
-        if not path.is_file():  # a resumed block keeps its complete files
-            with atomic_write(path, durable=False) as out:
-                out.write(png)
+    def add_chunk(self, start: int, pngs: list[bytes], labels: list[str]) -> None:
+        for index, png in enumerate(pngs, start):
+            path = self.images / f"{index:08d}.png"
+            if not path.is_file():  # a resumed block keeps its complete files
+                with atomic_write(path, durable=False) as out:
+                    out.write(png)
 
     def close(self) -> None:
         pass
@@ -205,6 +207,7 @@ class _PngWriter:
 class _TarWriter:
     unit = SAMPLES_PER_TAR
     encode = staticmethod(png_bytes)
+    encode_chunk = None
 
     def __init__(self, folder: Path, plan: Plan) -> None:
         self.folder = folder
@@ -221,7 +224,11 @@ class _TarWriter:
     def done(self, indices: range) -> bool:
         return self._path(indices.start // SAMPLES_PER_TAR).is_file()
 
-    def add(self, index: int, png: bytes, label: str) -> None:
+    def add_chunk(self, start: int, pngs: list[bytes], labels: list[str]) -> None:
+        for index, (png, label) in enumerate(zip(pngs, labels, strict=True), start):
+            self._add(index, png, label)
+
+    def _add(self, index: int, png: bytes, label: str) -> None:
         block = index // SAMPLES_PER_TAR
         if block != self._block:
             self.close()
@@ -245,14 +252,20 @@ class _TarWriter:
             self._tar = self._context = self._block = None
 
 
+def _deflate_images(images: np.ndarray) -> tuple[int, int, bytes]:
+    """A chunk's pixels as one deflated piece of ``images.npy`` (runs in a worker; picklable)."""
+    return deflate_piece(memoryview(np.ascontiguousarray(images)).cast("B"))
+
+
 class _NpzWriter:
     unit = None  # the whole range is one file
     encode = None
+    encode_chunk = staticmethod(_deflate_images)
 
     def __init__(self, folder: Path, plan: Plan) -> None:
         self.path = folder / NPZ
         self.plan = plan
-        self._context = self._zip = self._member = None
+        self._context = self._zip = None
         self.labels: list[str] = []
 
     def name(self, index: int) -> str:
@@ -263,27 +276,28 @@ class _NpzWriter:
 
     def start(self, count: int) -> None:
         self._context = atomic_write(self.path, durable=False)
-        # Deflate level 1: the parent compresses the whole stream alone, and level 1
-        # runs twice as fast as the default 6 for 10 % more bytes (measured on
-        # 8-digit uint8 strips: 164 vs 79 MB/s, 0.266 vs 0.242 of the raw size).
-        self._zip = zipfile.ZipFile(self._context.__enter__(), "w", compression=zipfile.ZIP_DEFLATED,
-                                    compresslevel=1, allowZip64=True)
-        self._member = self._zip.open("images.npy", "w", force_zip64=True)
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(self.plan.dtype)), "fortran_order": False,
-                  "shape": (count, 28, self.plan.width)}
-        np.lib.format.write_array_header_2_0(self._member, header)
+        self._zip = ZipStreamWriter(self._context.__enter__())
+        self._zip.begin("images.npy")
+        header = io.BytesIO()
+        np.lib.format.write_array_header_2_0(header, {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(self.plan.dtype)), "fortran_order": False,
+            "shape": (count, 28, self.plan.width)})
+        self._zip.write(header.getvalue())
 
-    def add(self, index: int, image: np.ndarray, label: str) -> None:
-        self._member.write(np.ascontiguousarray(image).tobytes())
-        self.labels.append(label)
+    def add_chunk(self, start: int, piece: tuple[int, int, bytes], labels: list[str]) -> None:
+        self._zip.write_piece(*piece)  # deflated by the worker that made the images
+        self.labels.extend(labels)
 
     def close(self) -> None:
         if self._zip is None:
             return
-        self._member.close()
+        self._zip.end()
+        labels = io.BytesIO()
         width = max(map(len, self.labels), default=1)
-        with self._zip.open("labels.npy", "w") as member:
-            np.lib.format.write_array(member, np.array(self.labels, dtype=f"<U{width}"))
+        np.lib.format.write_array(labels, np.array(self.labels, dtype=f"<U{width}"))
+        self._zip.begin("labels.npy")
+        self._zip.write(labels.getvalue())
+        self._zip.end()
         self._zip.close()
         self._context.__exit__(None, None, None)
         self._zip = None
@@ -395,7 +409,7 @@ def export_dataset(
     report = Reporter(progress, desc="samples", unit="img")
     done = len(indices) - sum(map(len, todo))
     results = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home,
-                          encode=writer.encode)
+                          encode=writer.encode, encode_chunk=writer.encode_chunk)
     column = "filename" if fmt == "png" else "key"
     try:
         if fmt == "npz" and todo:
@@ -406,12 +420,12 @@ def export_dataset(
                 if unit in todo:
                     position = unit.start
                     while position < unit.stop:  # the unit's chunks arrive in order
-                        start, images, labels = next(results)
-                        for k, (image, label) in enumerate(zip(images, labels, strict=True)):
-                            writer.add(start + k, image, label)
-                            labels_out.write(f"{writer.name(start + k)},{label}\n".encode())
-                        position = start + len(images)
-                        done += len(images)
+                        start, payload, labels = next(results)
+                        writer.add_chunk(start, payload, labels)
+                        labels_out.write("".join(f"{writer.name(start + k)},{label}\n"
+                                                 for k, label in enumerate(labels)).encode())
+                        position = start + len(labels)
+                        done += len(labels)
                         report(done, len(indices))
                 else:
                     for i in unit:

@@ -10,12 +10,17 @@ only, never a generator or a counter. Any one-argument callable works::
     from scipy.ndimage import gaussian_filter
     generate_numbers_sequence("42", (0, 4), None, fltrs=[lambda img: gaussian_filter(img, 1)])
 
-SciPy is imported inside the factories that need it, so importing this
-module stays cheap.
+SciPy is imported inside the filters that need it, so importing this
+module stays cheap. The built-in factories return ``functools.partial``
+objects of module-level functions: closures in spirit (parameters only), but
+picklable, so datasets can send them to worker processes on platforms that
+start workers by spawning (macOS, Windows). A filter of your own must be
+picklable too for ``workers > 1`` there; on Linux any callable works.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Sequence
@@ -65,13 +70,13 @@ def blur(sigma: float = 1.0) -> Filter:
     sigma = _check_range("blur", "sigma", sigma, 0, 10)
     if sigma == 0:
         return _identity
+    return functools.partial(_blur, sigma=sigma)
 
-    def _blur(img: np.ndarray) -> np.ndarray:
-        from scipy.ndimage import gaussian_filter
 
-        return gaussian_filter(img, sigma=sigma, mode="constant", cval=0.0)
+def _blur(img: np.ndarray, *, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
 
-    return _blur
+    return gaussian_filter(img, sigma=sigma, mode="constant", cval=0.0)
 
 
 def _identity(img: np.ndarray) -> np.ndarray:
@@ -109,33 +114,33 @@ def distort(alpha: float = 10.0) -> Filter:
     alpha = _check_range("distort", "alpha", alpha, 0, 100)
     if alpha == 0:
         return _identity
+    return functools.partial(_distort, alpha=alpha)
 
-    def _distort(img: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
-        rows, width = img.shape
-        walk = np.cumsum(rng.normal(size=rows + 12))  # "valid" convolution eats 12
-        kernel = np.exp(-0.5 * (np.arange(-6, 7) / 3.0) ** 2)
-        smooth = np.convolve(walk, kernel / kernel.sum(), mode="valid")
-        smooth -= smooth.mean()
-        peak = np.abs(smooth).max()
-        shifts = smooth / peak if peak > 0 else smooth
-        shifts *= alpha / 100 * width * rng.uniform(0.5, 1.0)
-        pad = int(np.ceil(np.abs(shifts).max())) + 1
-        canvas = np.zeros((rows, width + 2 * pad), np.float32)
-        # out[y, x] = in[y, x - shift_y], linearly interpolated, zero outside
-        source = np.arange(width + 2 * pad)[None, :] - pad - shifts[:, None]
-        left = np.floor(source).astype(np.int64)
-        frac = (source - left).astype(np.float32)
-        y = np.arange(rows)[:, None]
-        for col, weight in ((left, 1 - frac), (left + 1, frac)):
-            valid = (col >= 0) & (col < width)
-            canvas += np.where(valid, img[y, np.clip(col, 0, width - 1)], 0) * weight
-        # keep the original frame, widened only where ink moved beyond it
-        ink = np.flatnonzero(canvas.max(axis=0) > 0)
-        start = min(pad, ink[0]) if ink.size else pad
-        stop = max(pad + width, ink[-1] + 1) if ink.size else pad + width
-        return canvas[:, start:stop]
 
-    return _distort
+def _distort(img: np.ndarray, *, alpha: float, rng: np.random.Generator) -> np.ndarray:
+    rows, width = img.shape
+    walk = np.cumsum(rng.normal(size=rows + 12))  # "valid" convolution eats 12
+    kernel = np.exp(-0.5 * (np.arange(-6, 7) / 3.0) ** 2)
+    smooth = np.convolve(walk, kernel / kernel.sum(), mode="valid")
+    smooth -= smooth.mean()
+    peak = np.abs(smooth).max()
+    shifts = smooth / peak if peak > 0 else smooth
+    shifts *= alpha / 100 * width * rng.uniform(0.5, 1.0)
+    pad = int(np.ceil(np.abs(shifts).max())) + 1
+    canvas = np.zeros((rows, width + 2 * pad), np.float32)
+    # out[y, x] = in[y, x - shift_y], linearly interpolated, zero outside
+    source = np.arange(width + 2 * pad)[None, :] - pad - shifts[:, None]
+    left = np.floor(source).astype(np.int64)
+    frac = (source - left).astype(np.float32)
+    y = np.arange(rows)[:, None]
+    for col, weight in ((left, 1 - frac), (left + 1, frac)):
+        valid = (col >= 0) & (col < width)
+        canvas += np.where(valid, img[y, np.clip(col, 0, width - 1)], 0) * weight
+    # keep the original frame, widened only where ink moved beyond it
+    ink = np.flatnonzero(canvas.max(axis=0) > 0)
+    start = min(pad, ink[0]) if ink.size else pad
+    stop = max(pad + width, ink[-1] + 1) if ink.size else pad + width
+    return canvas[:, start:stop]
 
 
 def resize(width: int) -> Filter:
@@ -160,12 +165,11 @@ def resize(width: int) -> Filter:
     """
     if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or not 1 <= width <= 1000:
         raise ValueError(f"resize: width must be an integer in 1..1000, got {width!r}")
-    width = int(width)
+    return functools.partial(_resize, width=int(width))
 
-    def _resize(img: np.ndarray) -> np.ndarray:
-        return resample(img, width)
 
-    return _resize
+def _resize(img: np.ndarray, *, width: int) -> np.ndarray:
+    return resample(img, width)
 
 
 # Name -> factory, for the command line's -f NAME[:key=value...].
@@ -173,6 +177,8 @@ FILTERS: dict[str, Callable[..., Filter]] = {"blur": blur, "distort": distort, "
 
 
 def _name(f) -> str:
+    if isinstance(f, functools.partial):
+        return f"{_name(f.func).lstrip('_')}({', '.join(f'{k}={v!r}' for k, v in f.keywords.items())})"
     return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or repr(f)
 
 

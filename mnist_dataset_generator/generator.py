@@ -406,11 +406,12 @@ def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, 
     return image, "".join(map(str, digits.tolist()))
 
 
-def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None):
-    """``(start, images, labels)``; with ``encode``, ``images`` is ``[encode(image), ...]`` instead.
+def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None, encode_chunk=None):
+    """``(start, images, labels)``; ``images`` is ``[encode(image), ...]`` with ``encode``,
+    ``encode_chunk(images)`` with ``encode_chunk``.
 
-    Encoding where the image is made (e.g. to PNG bytes) keeps that work in
-    the workers and out of the parent, which then only writes.
+    Encoding where the images are made (PNG bytes, deflated pieces) keeps that
+    work in the workers and out of the parent, which then only writes.
     """
     images = np.empty((stop - start, layout.DIGIT, plan.width), dtype=plan.dtype) if encode is None else []
     labels = []
@@ -421,22 +422,38 @@ def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=Non
         else:
             images.append(encode(image))
         labels.append(label)
-    return start, images, labels
+    return start, (images if encode_chunk is None else encode_chunk(images)), labels
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(plan: Plan, source: MnistData | None, data_home, encode) -> None:
+def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode_chunk) -> None:
     # Runs once per worker: the digit source arrives here (inherited under
     # fork, memory-mapped again under spawn), never with each task.
     _WORKER["plan"] = plan
     _WORKER["source"] = source if source is not None else load(plan.split, data_home=data_home, download=False)
-    _WORKER["encode"] = encode
+    _WORKER["encode"], _WORKER["encode_chunk"] = encode, encode_chunk
 
 
 def _worker_chunk(start: int, stop: int):
-    return _make_chunk(_WORKER["plan"], _WORKER["source"], start, stop, _WORKER["encode"])
+    w = _WORKER
+    return _make_chunk(w["plan"], w["source"], start, stop, w["encode"], w["encode_chunk"])
+
+
+def _check_picklable(plan: Plan, source) -> None:
+    """Spawned workers receive the plan (filters included) by pickle: say so clearly if that fails."""
+    import pickle
+
+    for f, _ in plan.prepared:
+        try:
+            pickle.dumps(f)
+        except Exception as exc:  # noqa: BLE001 - pickle raises several types
+            raise ValueError(
+                f"filter {f!r} cannot be sent to worker processes here ({exc}); use a module-level function "
+                "or functools.partial, or workers=1"
+            ) from None
+    pickle.dumps(source)
 
 
 def _workers(workers) -> int:
@@ -451,19 +468,19 @@ def chunk_bounds(indices: range) -> list[tuple[int, int]]:
 
 
 def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int = 1, *,
-                from_files: bool = False, data_home=None, encode=None):
+                from_files: bool = False, data_home=None, encode=None, encode_chunk=None):
     """Yield ``(start, images, labels)`` for each ``(start, stop)`` in ``bounds``, in order.
 
     With ``workers > 1`` the chunks are made in worker processes, at most
     ``2 * workers`` in flight, so memory stays bounded however many samples
     there are. ``from_files``: workers memory-map the MNIST files themselves
     instead of receiving ``source``. ``encode`` (a picklable function of one
-    image) is applied where the image is made.
+    image) and ``encode_chunk`` (of a chunk's images) run where the images are made.
     """
     workers = _workers(workers)
     if workers == 1 or len(bounds) <= 1:
         for a, b in bounds:
-            yield _make_chunk(plan, source, a, b, encode)
+            yield _make_chunk(plan, source, a, b, encode, encode_chunk)
         return
     import multiprocessing
     from collections import deque
@@ -471,9 +488,12 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    if context.get_start_method() != "fork":
+        _check_picklable(plan, None if from_files else source)
     with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context,
                              initializer=_init_worker,
-                             initargs=(plan, None if from_files else source, data_home, encode)) as pool:
+                             initargs=(plan, None if from_files else source, data_home, encode,
+                                       encode_chunk)) as pool:
         pending = deque()
         todo = iter(bounds)
         for a, b in todo:

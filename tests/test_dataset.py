@@ -160,3 +160,27 @@ def test_torch_dataloader_with_two_workers_matches_direct_indexing(data_dir):
     for i in range(len(ds)):
         image, label = ds[i]
         assert stacked[i].tobytes() == image.tobytes() and got_labels[i] == label
+
+
+def test_spawned_workers_give_the_same_bytes(data_dir, monkeypatch):
+    # macOS and Windows start workers by spawning: everything is pickled, nothing inherited.
+    import multiprocessing
+
+    expected = generate_dataset(CHUNK + 10, **ARGS, seed=6, data_home=data_dir, fltrs=[blur(0.6), distort(10)])
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    got = generate_dataset(CHUNK + 10, **ARGS, seed=6, data_home=data_dir, fltrs=[blur(0.6), distort(10)],
+                           workers=2)
+    assert got[0].tobytes() == expected[0].tobytes() and got[1] == expected[1]
+
+
+def test_unpicklable_filter_with_spawned_workers_is_a_clear_error(source, monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    with pytest.raises(ValueError, match="cannot be sent to worker processes here .*functools.partial"):
+        generate_dataset(CHUNK + 10, **ARGS, seed=6, images=source, fltrs=[lambda img: img], workers=2)
+
+
+def test_built_in_filters_pickle():
+    for f in (blur(1.0), distort(10), __import__("mnist_dataset_generator.filters").filters.resize(20)):
+        assert pickle.loads(pickle.dumps(f)).keywords == f.keywords
