@@ -14,7 +14,9 @@ import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "dataset", "filters", "generator", "idx", "layout", "mnistdata", "testdata"]
+__all__ = [
+    "__version__", "dataset", "export", "filters", "generator", "idx", "layout", "mnistdata", "strip", "testdata",
+]
 
 
 def __getattr__(name: str):

@@ -303,7 +303,7 @@ def _write_png(path, image, force: bool):
 
 def _generator_parser(prog: str) -> argparse.ArgumentParser:
     from .filters import FILTERS
-    from .generator import MAX_SPACING
+    from .strip import MAX_SPACING
 
     parser = _Parser(
         prog=prog,
@@ -389,7 +389,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     import time
 
     from .export import check_folder, export_dataset, shard_range
-    from .generator import plan_dataset
+    from .dataset import plan_dataset
     from .mnistdata import load
 
     fltrs = _parse_filters(args.filters) if args.filters else None
@@ -431,7 +431,7 @@ def _resume_seed(folder) -> int | None:
 def _generator_work(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .generator import check_request, compose
+    from .strip import check_request, compose
     from .mnistdata import load
 
     fltrs = _parse_filters(args.filters) if args.filters else None

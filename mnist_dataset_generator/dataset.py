@@ -1,24 +1,296 @@
-"""``SequenceDataset``: a map-style dataset of digit strips for training loops.
+"""Datasets: per-sample seeding, the batch machinery, and ``SequenceDataset``.
 
-Sample ``i`` is a pure function of ``(seed, i)`` (see
-:func:`.generator.sample_rng`), so it is the same in any process, in any
-order, for any number of DataLoader workers, and no two samples share a
-random stream: the forked-worker duplicate-augmentation bug cannot happen.
-Torch is not imported; ``torch.utils.data.DataLoader`` accepts the dataset as
-it is (it only needs ``__len__`` and ``__getitem__``).
+Sample ``i`` is a pure function of ``(seed, i)``: its generators come from
+``SeedSequence(entropy, spawn_key=(i, purpose))`` (purpose 0: label, samples
+and gaps; 1: filters), so it is the same in any process, in any order, for
+any number of workers, and no two samples share a random stream: the
+forked-worker duplicate-augmentation bug cannot happen. Workers receive the
+plan and index ranges, never a generator. ``SequenceDataset`` works with
+``torch.utils.data.DataLoader`` without importing torch.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from .generator import Plan, make_sample, plan_dataset, resolve_source
-from .mnistdata import MnistData
+from . import layout
+from .mnistdata import MnistData, load
+from .strip import (
+    MAX_DIGITS,
+    Request,
+    _is_int,
+    check_request,
+    check_spacing,
+    check_width,
+    compose,
+    resolve_source,
+)
 
-__all__ = ["SequenceDataset"]
+__all__ = [
+    "CHUNK",
+    "Plan",
+    "SequenceDataset",
+    "chunk_bounds",
+    "dataset_chunks",
+    "iter_chunks",
+    "make_sample",
+    "plan_dataset",
+    "sample_label",
+    "sample_rng",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_COUNT = 100_000_000
+CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, small enough to stream
+PURPOSE_SAMPLE, PURPOSE_FILTERS = 0, 1
+
+
+def sample_rng(entropy: int, index: int, purpose: int) -> np.random.Generator:
+    """The generator of sample ``index`` for ``purpose`` (0: label, samples, gaps; 1: filters).
+
+    ``SeedSequence(entropy, spawn_key=(index, purpose))`` is the child a
+    ``SeedSequence(entropy)`` would spawn there, built in O(1): sample ``i``
+    is a pure function of ``(seed, i)``, whichever process computes it, and
+    no two samples share a stream.
+    """
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(index, purpose)))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Validated arguments of a dataset; every sample is ``make_sample(plan, source, i)``."""
+
+    count: int
+    lengths: tuple[int, int]
+    spacing: tuple[int, int]
+    width: int
+    evenly: bool
+    prepared: list
+    dtype: str
+    entropy: int
+    split: str
+    labels: tuple[str, ...] | None = None
+
+    def request(self, digits: np.ndarray) -> Request:
+        return Request(digits, self.spacing, self.width, self.evenly, self.prepared)
+
+
+def _check_length(length) -> tuple[int, int]:
+    if _is_int(length):
+        low = high = int(length)
+    else:
+        try:
+            low, high = length
+        except (TypeError, ValueError):
+            raise ValueError(f"length must be an integer or a (min, max) pair, got {length!r}") from None
+        if not (_is_int(low) and _is_int(high)):
+            raise ValueError(f"length must be an integer or a (min, max) pair of integers, got {length!r}")
+    if not 1 <= low <= high <= MAX_DIGITS:
+        raise ValueError(f"length must satisfy 1 <= min <= max <= {MAX_DIGITS}, got {length!r}")
+    return int(low), int(high)
+
+
+def _entropy(seed) -> int:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed.entropy
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
+    return np.random.SeedSequence(None if seed is None else int(seed)).entropy
+
+
+def plan_dataset(
+    count: int,
+    length,
+    spacing_range,
+    image_width: int | None,
+    *,
+    seed,
+    split: str = "train",
+    evenly: bool = False,
+    fltrs=None,
+    dtype: str = "float32",
+    labels: Sequence[str] | None = None,
+) -> Plan:
+    """Check a dataset's arguments (no data is touched) and fix its seed; see :func:`generate_dataset`."""
+    if labels is not None:
+        if isinstance(labels, str):
+            raise ValueError("labels must be a list of digit strings, got a single string")
+        labels = tuple(labels)
+        for i, label in enumerate(labels):
+            if not isinstance(label, str) or not label or not label.isascii() or not label.isdigit():
+                raise ValueError(f"labels[{i}] must be a non-empty string of digits 0-9, got {label!r}")
+        if count is None:
+            count = len(labels)
+        elif count != len(labels):
+            raise ValueError(f"count {count} differs from the number of labels {len(labels)}")
+        lengths = (min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)
+    else:
+        lengths = _check_length(length)
+    if not _is_int(count) or not 0 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be an integer in 0..{MAX_COUNT}, got {count!r}")
+    if dtype not in ("float32", "uint8"):
+        raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
+    spacing = check_spacing(spacing_range)
+    if image_width is None:
+        if lengths[0] != lengths[1] or (not evenly and spacing[0] != spacing[1]):
+            raise ValueError(
+                "image_width is required when lengths or spacing vary: every image of a dataset has one width"
+            )
+        n = lengths[0]
+        slots, gaps = layout.even_layout(n, spacing, None) if evenly else (np.full(n, 28), np.full(n - 1, spacing[0]))
+        image_width = int(slots.sum() + gaps.sum())
+    request = check_request("0" * lengths[1], spacing, image_width, evenly, fltrs, split)  # widest case
+    if lengths[0] != lengths[1]:
+        check_width(image_width, lengths[0], spacing, bool(evenly))
+    return Plan(int(count), lengths, spacing, request.width, request.evenly, request.prepared, dtype,
+                _entropy(seed), split, labels)
+
+
+def _digits(plan: Plan, rng: np.random.Generator, index: int) -> np.ndarray:
+    """The digit string of sample ``index``: the first draws of its stream (or the given label)."""
+    if plan.labels is not None:
+        return np.frombuffer(plan.labels[index].encode(), np.uint8).astype(np.int64) - 48
+    low, high = plan.lengths
+    return rng.integers(0, 10, size=int(rng.integers(low, high + 1)) if low != high else low)
+
+
+def sample_label(plan: Plan, index: int) -> str:
+    """The label of sample ``index`` without drawing its image (microseconds, for resuming exports)."""
+    return "".join(map(str, _digits(plan, sample_rng(plan.entropy, index, PURPOSE_SAMPLE), index).tolist()))
+
+
+def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, str]:
+    """Sample ``index`` of ``plan``: ``(image, label)``, a pure function of ``(plan, index)``."""
+    rng = sample_rng(plan.entropy, index, PURPOSE_SAMPLE)
+    digits = _digits(plan, rng, index)
+    frng = sample_rng(plan.entropy, index, PURPOSE_FILTERS) if plan.prepared else None
+    image = compose(plan.request(digits), source, rng, frng)
+    if plan.dtype == "uint8":
+        image = np.rint(image * 255).astype(np.uint8)
+    return image, "".join(map(str, digits.tolist()))
+
+
+def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None, encode_chunk=None):
+    """``(start, images, labels)``; ``images`` is ``[encode(image), ...]`` with ``encode``,
+    ``encode_chunk(images)`` with ``encode_chunk``.
+
+    Encoding where the images are made (PNG bytes, deflated pieces) keeps that
+    work in the workers and out of the parent, which then only writes.
+    """
+    images = np.empty((stop - start, layout.DIGIT, plan.width), dtype=plan.dtype) if encode is None else []
+    labels = []
+    for row, index in enumerate(range(start, stop)):
+        image, label = make_sample(plan, source, index)
+        if encode is None:
+            images[row] = image
+        else:
+            images.append(encode(image))
+        labels.append(label)
+    return start, (images if encode_chunk is None else encode_chunk(images)), labels
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode_chunk) -> None:
+    # Runs once per worker: the digit source arrives here (inherited under
+    # fork, memory-mapped again under spawn), never with each task.
+    _WORKER["plan"] = plan
+    _WORKER["source"] = source if source is not None else load(plan.split, data_home=data_home, download=False)
+    _WORKER["encode"], _WORKER["encode_chunk"] = encode, encode_chunk
+
+
+def _worker_chunk(start: int, stop: int):
+    w = _WORKER
+    return _make_chunk(w["plan"], w["source"], start, stop, w["encode"], w["encode_chunk"])
+
+
+def _check_picklable(plan: Plan, source) -> None:
+    """Spawned workers receive the plan (filters included) by pickle: say so clearly if that fails."""
+    import pickle
+
+    for f, _ in plan.prepared:
+        try:
+            pickle.dumps(f)
+        except Exception as exc:  # noqa: BLE001 - pickle raises several types
+            raise ValueError(
+                f"filter {f!r} cannot be sent to worker processes here ({exc}); use a module-level function "
+                "or functools.partial, or workers=1"
+            ) from None
+    pickle.dumps(source)
+
+
+def _workers(workers) -> int:
+    if not _is_int(workers) or workers < 0:
+        raise ValueError(f"workers must be a non-negative integer (0: all cores), got {workers!r}")
+    return int(workers) or (os.cpu_count() or 1)
+
+
+def chunk_bounds(indices: range) -> list[tuple[int, int]]:
+    """``indices`` cut into ``(start, stop)`` pieces of at most :data:`CHUNK` samples."""
+    return [(a, min(a + CHUNK, indices.stop)) for a in range(indices.start, indices.stop, CHUNK)]
+
+
+def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int = 1, *,
+                from_files: bool = False, data_home=None, encode=None, encode_chunk=None):
+    """Yield ``(start, images, labels)`` for each ``(start, stop)`` in ``bounds``, in order.
+
+    With ``workers > 1`` the chunks are made in worker processes, at most
+    ``2 * workers`` in flight, so memory stays bounded however many samples
+    there are. ``from_files``: workers memory-map the MNIST files themselves
+    instead of receiving ``source``. ``encode`` (a picklable function of one
+    image) and ``encode_chunk`` (of a chunk's images) run where the images are made.
+    """
+    workers = _workers(workers)
+    if workers == 1 or len(bounds) <= 1:
+        for a, b in bounds:
+            yield _make_chunk(plan, source, a, b, encode, encode_chunk)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    if context.get_start_method() != "fork":
+        _check_picklable(plan, None if from_files else source)
+    with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context,
+                             initializer=_init_worker,
+                             initargs=(plan, None if from_files else source, data_home, encode,
+                                       encode_chunk)) as pool:
+        pending = deque()
+        todo = iter(bounds)
+        for a, b in todo:
+            pending.append(pool.submit(_worker_chunk, a, b))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            yield pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(_worker_chunk, *nxt))
+
+
+def dataset_chunks(count, length, spacing_range, image_width, *, seed, split="train", evenly=False, fltrs=None,
+                   images=None, data_home=None, workers=1, dtype="float32", labels=None):
+    """``(plan, chunks)``: the validated plan and an iterator of ``(start, images, labels)`` in order.
+
+    The MNIST files (``images=None``) are memory-mapped again by each worker
+    instead of being sent to it.
+    """
+    plan = plan_dataset(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
+                        fltrs=fltrs, dtype=dtype, labels=labels)
+    n_workers = _workers(workers)
+    source = resolve_source(images, data_home, plan.split)
+    chunks = iter_chunks(plan, source, chunk_bounds(range(plan.count)), n_workers, from_files=images is None,
+                         data_home=data_home)
+    return plan, chunks
 
 
 class SequenceDataset:

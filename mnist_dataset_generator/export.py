@@ -34,7 +34,7 @@ from . import __version__
 from ._files import atomic_write, remove_partials
 from ._progress import ProgressArg, Reporter
 from ._zipstream import ZipStreamWriter, deflate_piece
-from .generator import CHUNK, Plan, chunk_bounds, iter_chunks, make_sample, sample_label
+from .dataset import CHUNK, Plan, chunk_bounds, iter_chunks, make_sample, sample_label
 from .mnistdata import MnistData
 
 __all__ = ["FORMATS", "SAMPLES_PER_TAR", "check_folder", "export_dataset", "png_bytes", "shard_range"]
@@ -364,7 +364,7 @@ def export_dataset(
         Created when missing. A non-empty folder is refused unless ``resume``
         (the same dataset: its manifest must agree) or ``force``.
     plan, source
-        From :func:`.generator.plan_dataset` and the digit source.
+        From :func:`.dataset.plan_dataset` and the digit source.
     fmt : {"png", "npz", "tar"}
     indices : range
         A part of the dataset (see :func:`shard_range`); file names use global indices.

@@ -8,15 +8,9 @@ import numpy as np
 import pytest
 
 from mnist_dataset_generator import mnistdata
-from mnist_dataset_generator.dataset import SequenceDataset
+from mnist_dataset_generator.dataset import CHUNK, SequenceDataset, sample_rng
 from mnist_dataset_generator.filters import blur, distort
-from mnist_dataset_generator.generator import (
-    CHUNK,
-    generate_dataset,
-    generate_numbers_sequence,
-    iter_dataset,
-    sample_rng,
-)
+from mnist_dataset_generator.generator import generate_dataset, generate_numbers_sequence, iter_dataset
 from mnist_dataset_generator.mnistdata import MnistData
 
 

@@ -17,7 +17,8 @@ from conftest import REPO
 
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.export import SAMPLES_PER_TAR, export_dataset, shard_range
-from mnist_dataset_generator.generator import generate_dataset, plan_dataset
+from mnist_dataset_generator.dataset import plan_dataset
+from mnist_dataset_generator.generator import generate_dataset
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,202 @@
+"""One strip: argument checks, the validated request, and its composition.
+
+``check_request`` validates everything that needs no data, so the command
+line can refuse bad input before anything is downloaded; ``compose`` draws
+the samples, then the gaps, then the filters (so adding a filter never
+changes which samples a seed picks) and lays the strip out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import layout
+from .filters import apply_filters, prepare_filters
+from .mnistdata import SPLITS, MnistData, load
+
+__all__ = [
+    "MAX_DIGITS",
+    "MAX_SPACING",
+    "MAX_WIDTH",
+    "Request",
+    "check_digits",
+    "check_request",
+    "check_rng",
+    "check_spacing",
+    "check_width",
+    "compose",
+    "resolve_source",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_DIGITS = 10_000
+MAX_SPACING = 10_000
+MAX_WIDTH = 1_000_000  # px; a float32 strip of 28 x 1e6 is 112 MB
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_digits(digits) -> np.ndarray:
+    """Digits as an int array of 0..9 (values of 10 and more reduced modulo 10).
+
+    A string must hold only the characters 0-9; a list-like must hold
+    non-negative integers. The error names the first offending item.
+    """
+    if isinstance(digits, str):
+        for i, char in enumerate(digits):
+            if char not in "0123456789":
+                raise ValueError(f"digits: {char!r} at position {i} is not a digit 0-9 (in {digits!r})")
+        items = [int(char) for char in digits]
+    elif isinstance(digits, (bytes, bytearray, dict, set, frozenset)) or not isinstance(digits, Iterable):
+        raise ValueError(
+            f"digits must be a string of 0-9 or a list of non-negative integers, got {type(digits).__name__}"
+        )
+    else:
+        items = list(np.asarray(digits).ravel()) if isinstance(digits, np.ndarray) else list(digits)
+        for i, item in enumerate(items):
+            if not _is_int(item):
+                raise ValueError(f"digits[{i}] must be a non-negative integer, got {item!r}")
+            if item < 0:
+                raise ValueError(f"digits[{i}] must be non-negative, got {item}")
+    if not items:
+        raise ValueError("digits must not be empty")
+    if len(items) > MAX_DIGITS:
+        raise ValueError(f"digits: at most {MAX_DIGITS} digits, got {len(items)}")
+    return np.array([int(item) % 10 for item in items], dtype=np.int64)
+
+
+def check_spacing(spacing_range) -> tuple[int, int]:
+    """``(min, max)`` integers with ``0 <= min <= max <= MAX_SPACING``."""
+    try:
+        low, high = spacing_range
+    except (TypeError, ValueError):
+        raise ValueError(f"spacing_range must be a (min, max) pair of integers, got {spacing_range!r}") from None
+    if not (_is_int(low) and _is_int(high)):
+        raise ValueError(f"spacing_range must be a (min, max) pair of integers, got {spacing_range!r}")
+    if not 0 <= low <= high <= MAX_SPACING:
+        raise ValueError(f"spacing_range must satisfy 0 <= min <= max <= {MAX_SPACING}, got ({low}, {high})")
+    return int(low), int(high)
+
+
+def check_width(image_width, n: int, spacing: tuple[int, int], evenly: bool) -> int | None:
+    """``None`` or a width in ``min_width..MAX_WIDTH`` (the error states the smallest that works)."""
+    if image_width is None:
+        if layout.DIGIT * n + (n - 1) * spacing[1] > MAX_WIDTH:
+            raise ValueError(f"the natural width of {n} digits with spacing up to {spacing[1]} exceeds {MAX_WIDTH} px")
+        return None
+    if not _is_int(image_width) or image_width < 1:
+        raise ValueError(f"image_width must be a positive integer or None, got {image_width!r}")
+    if image_width > MAX_WIDTH:
+        raise ValueError(f"image_width must be at most {MAX_WIDTH}, got {image_width}")
+    smallest = layout.min_width(n, spacing, evenly)
+    if image_width < smallest:
+        mode = "even" if evenly else "random"
+        raise ValueError(
+            f"image_width {image_width} is too small for {n} digit(s) with spacing {spacing[0]}..{spacing[1]} "
+            f"({mode} layout): digits would be under {layout.MIN_DIGIT_WIDTH} px wide; "
+            f"the smallest width that works is {smallest}"
+        )
+    return int(image_width)
+
+
+def check_rng(rng) -> np.random.Generator:
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"rng must be None, a non-negative integer seed or a numpy.random.Generator, got {rng!r}"
+        ) from None
+
+
+def resolve_source(images, data_home, split: str) -> MnistData:
+    """The digit source: ``images`` (a MnistData or an (images, labels) pair), else the MNIST files."""
+    if images is None:
+        return load(split, data_home=data_home)
+    if data_home is not None:
+        raise ValueError("give either images (a digit source) or data_home (a folder of files), not both")
+    if isinstance(images, MnistData):
+        return images
+    try:
+        pixels, labels = images
+    except (TypeError, ValueError):
+        raise ValueError(
+            "images must be what mnistdata.load returns or an (images, labels) pair of arrays"
+        ) from None
+    return MnistData.from_arrays(pixels, labels, name="images")
+
+
+@dataclass(frozen=True)
+class Request:
+    """Validated arguments of one strip (see :func:`check_request`)."""
+
+    digits: np.ndarray
+    spacing: tuple[int, int]
+    width: int | None
+    evenly: bool
+    prepared: list
+
+
+def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, split="train") -> Request:
+    """Check every argument of :func:`.generator.generate_numbers_sequence` that needs no data.
+
+    The command line calls it before loading anything, so bad input never
+    starts a download.
+    """
+    digits = check_digits(digits)
+    spacing = check_spacing(spacing_range)
+    if not isinstance(evenly, (bool, np.bool_)):
+        raise ValueError(f"evenly must be True or False, got {evenly!r}")
+    width = check_width(image_width, len(digits), spacing, bool(evenly))
+    prepared = prepare_filters(fltrs)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+    return Request(digits, spacing, width, bool(evenly), prepared)
+
+
+def compose(
+    request: Request, source: MnistData, rng: np.random.Generator, filter_rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """Draw and lay out the strip of a validated request (see :func:`.generator.generate_numbers_sequence`).
+
+    ``rng`` picks the samples and gaps; ``filter_rng`` (default ``rng``) is
+    handed to the filters, so datasets can give filters their own stream.
+    """
+    digits, width, prepared = request.digits, request.width, request.prepared
+    n = len(digits)
+    available = np.array([len(group) for group in source.digit_indices])
+    if (missing := sorted({int(d) for d in digits if available[d] == 0})):
+        raise ValueError(f"no samples of digit(s) {missing} in {source.source}")
+
+    # Draw order is fixed (samples, gaps, then filters), so adding a filter
+    # does not change which samples or gaps a seed gives.
+    picks = rng.integers(0, available[digits])
+    index = [source.digit_indices[d][k] for d, k in zip(digits, picks, strict=True)]
+    gaps = None if request.evenly else layout.random_gaps(n - 1, request.spacing, rng)
+    glyphs = source.images[index].astype(np.float32) * np.float32(1 / 255)
+    if prepared:
+        glyphs = [apply_filters(g, prepared, rng if filter_rng is None else filter_rng) for g in glyphs]
+    else:
+        glyphs = list(glyphs)
+    if request.evenly:
+        slots, gaps = layout.even_layout(n, request.spacing, width)
+        glyphs = [layout.resample(g, int(s)) for g, s in zip(glyphs, slots, strict=True)]
+
+    total = sum(g.shape[1] for g in glyphs) + int(gaps.sum())
+    strip = np.zeros((layout.DIGIT, total), dtype=np.float32)
+    x = 0
+    for i, glyph in enumerate(glyphs):
+        w = glyph.shape[1]
+        strip[:, x : x + w] = glyph
+        x += w + (int(gaps[i]) if i < n - 1 else 0)
+    if width is not None and total != width:
+        strip = layout.resample(strip, width)
+    out = np.subtract(np.float32(1.0), strip, dtype=np.float32)  # ink on paper: background 1.0
+    np.clip(out, 0.0, 1.0, out=out)
+    return np.ascontiguousarray(out)
