@@ -20,6 +20,7 @@ picklable too for ``workers > 1`` there; on Linux any callable works.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
 import logging
@@ -29,9 +30,14 @@ import numpy as np
 
 from .layout import resample
 
-__all__ = ["FILTERS", "apply_filters", "blur", "distort", "prepare_filters", "resize"]
+__all__ = [
+    "FILTERS", "apply_filters", "blur", "crop", "distort", "elastic", "noise", "prepare_filters", "resize",
+    "rotate", "salt_pepper", "scale", "slant", "thickness",
+]
 
 log = logging.getLogger(__name__)
+
+builtins_max = builtins.max  # scale() and thickness() take parameters named min and max
 
 Filter = Callable[..., np.ndarray]
 HEIGHT = 28
@@ -136,11 +142,15 @@ def _distort(img: np.ndarray, *, alpha: float, rng: np.random.Generator) -> np.n
     for col, weight in ((left, 1 - frac), (left + 1, frac)):
         valid = (col >= 0) & (col < width)
         canvas += np.where(valid, img[y, np.clip(col, 0, width - 1)], 0) * weight
-    # keep the original frame, widened only where ink moved beyond it
+    return _keep_frame(canvas, pad, width)
+
+
+def _keep_frame(canvas: np.ndarray, pad: int, width: int) -> np.ndarray:
+    """Cut a canvas padded by ``pad`` back to the original ``width``, widened only where ink moved beyond it."""
     ink = np.flatnonzero(canvas.max(axis=0) > 0)
-    start = min(pad, ink[0]) if ink.size else pad
-    stop = max(pad + width, ink[-1] + 1) if ink.size else pad + width
-    return canvas[:, start:stop]
+    start = min(pad, int(ink[0])) if ink.size else pad
+    stop = max(pad + width, int(ink[-1]) + 1) if ink.size else pad + width
+    return np.ascontiguousarray(canvas[:, start:stop], dtype=np.float32)
 
 
 def resize(width: int) -> Filter:
@@ -172,8 +182,272 @@ def _resize(img: np.ndarray, *, width: int) -> np.ndarray:
     return resample(img, width)
 
 
-# Name -> factory, for the command line's -f NAME[:key=value...].
-FILTERS: dict[str, Callable[..., Filter]] = {"blur": blur, "distort": distort, "resize": resize}
+def elastic(alpha: float = 34.0, sigma: float = 4.0) -> Filter:
+    """Elastic distortion (Simard, Steinkraus and Platt, 2003): a smoothed random displacement field.
+
+    Each pixel moves by a displacement drawn uniformly in [-1, 1] per axis,
+    smoothed by a Gaussian of width ``sigma`` and scaled by ``alpha``; the
+    paper's values for MNIST are the defaults. Bilinear sampling, zeros
+    outside. Shape kept.
+
+    Parameters
+    ----------
+    alpha : float, in [0, 200]
+        Strength in pixels (before smoothing); 0 returns the digit unchanged.
+    sigma : float, in (0, 20]
+        Smoothness of the field in pixels: small is jittery, large is rubbery.
+
+    Examples
+    --------
+    >>> f = elastic()
+    >>> f(np.zeros((28, 28), np.float32), rng=np.random.default_rng(0)).shape
+    (28, 28)
+    """
+    alpha = _check_range("elastic", "alpha", alpha, 0, 200)
+    sigma = _check_range("elastic", "sigma", sigma, 0, 20, low_open=True)
+    return _identity if alpha == 0 else functools.partial(_elastic, alpha=alpha, sigma=sigma)
+
+
+def _elastic(img: np.ndarray, *, alpha: float, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter, map_coordinates
+
+    rows, cols = img.shape
+    dy = gaussian_filter(rng.uniform(-1, 1, (rows, cols)), sigma, mode="constant") * alpha
+    dx = gaussian_filter(rng.uniform(-1, 1, (rows, cols)), sigma, mode="constant") * alpha
+    y, x = np.mgrid[0:rows, 0:cols]
+    out = map_coordinates(img, [y + dy, x + dx], order=1, mode="constant", cval=0.0)
+    return out.astype(np.float32)
+
+
+def _affine_about_centre(img: np.ndarray, matrix: np.ndarray, pad: int) -> np.ndarray:
+    """Apply ``out[p] = img[matrix @ (p - c) + c]`` on a canvas widened by ``pad``; keep the frame."""
+    from scipy.ndimage import affine_transform
+
+    rows, width = img.shape
+    canvas = np.zeros((rows, width + 2 * pad), np.float32)
+    canvas[:, pad : pad + width] = img
+    centre = np.array([(rows - 1) / 2, pad + (width - 1) / 2])
+    out = affine_transform(canvas, matrix, offset=centre - matrix @ centre, order=1, mode="constant", cval=0.0)
+    return _keep_frame(out.astype(np.float32), pad, width)
+
+
+def rotate(max_degrees: float = 10.0) -> Filter:
+    """Rotate a digit by a random angle about its centre, uniform in [-max, max] degrees.
+
+    The frame widens where needed so no ink is cut sideways; the height
+    stays 28, so very large angles can clip ink at the top and bottom
+    (MNIST's 4 px margins keep up to about 20 degrees safe).
+
+    Parameters
+    ----------
+    max_degrees : float, in [0, 90]
+        0 returns the digit unchanged.
+
+    Examples
+    --------
+    >>> rotate(15)(np.zeros((28, 28), np.float32), rng=np.random.default_rng(0)).shape[0]
+    28
+    """
+    max_degrees = _check_range("rotate", "max_degrees", max_degrees, 0, 90)
+    return _identity if max_degrees == 0 else functools.partial(_rotate, max_degrees=max_degrees)
+
+
+def _rotate(img: np.ndarray, *, max_degrees: float, rng: np.random.Generator) -> np.ndarray:
+    theta = np.radians(rng.uniform(-max_degrees, max_degrees))
+    c, s = np.cos(theta), np.sin(theta)
+    pad = int(np.ceil(img.shape[0] * abs(s))) + 1
+    return _affine_about_centre(img, np.array([[c, -s], [s, c]]), pad)
+
+
+def slant(max_shear: float = 0.3) -> Filter:
+    """Shear a digit horizontally about its centre, like slanted handwriting.
+
+    Each row shifts by ``shear * (distance from the centre row)``, with
+    ``shear`` uniform in [-max, max] (0.3 leans the top about 4 px); the frame
+    widens where needed so no ink is cut.
+
+    Parameters
+    ----------
+    max_shear : float, in [0, 1]
+        0 returns the digit unchanged.
+
+    Examples
+    --------
+    >>> slant(0.5)(np.zeros((28, 28), np.float32), rng=np.random.default_rng(0)).shape[0]
+    28
+    """
+    max_shear = _check_range("slant", "max_shear", max_shear, 0, 1)
+    return _identity if max_shear == 0 else functools.partial(_slant, max_shear=max_shear)
+
+
+def _slant(img: np.ndarray, *, max_shear: float, rng: np.random.Generator) -> np.ndarray:
+    shear = rng.uniform(-max_shear, max_shear)
+    pad = int(np.ceil(abs(shear) * img.shape[0] / 2)) + 1
+    return _affine_about_centre(img, np.array([[1.0, 0.0], [shear, 1.0]]), pad)
+
+
+def scale(min: float = 0.8, max: float = 1.1) -> Filter:  # noqa: A002 - the issue's parameter names
+    """Resize a digit by a random factor, uniform in [min, max], re-centred vertically in 28 px.
+
+    Both axes scale by the same factor (the width changes with it); a larger
+    digit is cropped to 28 px about its centre, a smaller one padded.
+
+    Parameters
+    ----------
+    min, max : float, 0.3 <= min <= max <= 2
+        ``min = max = 1`` returns the digit unchanged.
+
+    Examples
+    --------
+    >>> scale(0.5, 0.5)(np.ones((28, 28), np.float32), rng=np.random.default_rng(0)).shape
+    (28, 14)
+    """
+    low = _check_range("scale", "min", min, 0.3, 2)
+    high = _check_range("scale", "max", max, 0.3, 2)
+    if low > high:
+        raise ValueError(f"scale: min must not exceed max, got min={low:g}, max={high:g}")
+    return _identity if low == high == 1 else functools.partial(_scale, low=low, high=high)
+
+
+def _scale(img: np.ndarray, *, low: float, high: float, rng: np.random.Generator) -> np.ndarray:
+    factor = rng.uniform(low, high)
+    rows, width = img.shape
+    new_rows = int(np.clip(round(rows * factor), 1, 4 * rows))
+    new_width = builtins_max(1, round(width * factor))
+    scaled = resample(resample(img, new_width).T, new_rows).T  # both axes, same resampler
+    out = np.zeros((rows, new_width), np.float32)
+    if new_rows <= rows:
+        top = (rows - new_rows) // 2
+        out[top : top + new_rows] = scaled
+    else:
+        top = (new_rows - rows) // 2
+        out[:] = scaled[top : top + rows]
+    return out
+
+
+def thickness(min: float = -1.0, max: float = 2.0) -> Filter:  # noqa: A002 - the issue's parameter names
+    """Thin or thicken strokes by grey-level morphology, by a random amount in [min, max] px.
+
+    Positive amounts dilate, negative ones erode, with a 3x3 cross per
+    pixel; a fractional amount blends the two nearest whole steps. Shape kept.
+
+    Parameters
+    ----------
+    min, max : float, -3 <= min <= max <= 3
+        ``min = max = 0`` returns the digit unchanged.
+
+    Examples
+    --------
+    >>> img = np.zeros((28, 28), np.float32); img[14, 14] = 1
+    >>> int(thickness(1, 1)(img, rng=np.random.default_rng(0)).sum())
+    5
+    """
+    low = _check_range("thickness", "min", min, -3, 3)
+    high = _check_range("thickness", "max", max, -3, 3)
+    if low > high:
+        raise ValueError(f"thickness: min must not exceed max, got min={low:g}, max={high:g}")
+    return _identity if low == high == 0 else functools.partial(_thickness, low=low, high=high)
+
+
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+
+
+def _thickness(img: np.ndarray, *, low: float, high: float, rng: np.random.Generator) -> np.ndarray:
+    from scipy.ndimage import grey_dilation, grey_erosion
+
+    amount = rng.uniform(low, high)
+    step = grey_dilation if amount > 0 else grey_erosion
+    whole, frac = divmod(abs(amount), 1.0)
+    out = img
+    for _ in range(int(whole)):
+        out = step(out, footprint=_CROSS, mode="constant", cval=0.0)
+    if frac:
+        out = (1 - frac) * out + frac * step(out, footprint=_CROSS, mode="constant", cval=0.0)
+    return out.astype(np.float32)
+
+
+def noise(std: float = 0.1) -> Filter:
+    """Add Gaussian noise of standard deviation ``std`` to every pixel of the digit's box.
+
+    Parameters
+    ----------
+    std : float, in [0, 1]
+        0 returns the digit unchanged. The result is clipped to [0, 1].
+
+    Examples
+    --------
+    >>> bool(noise(0.2)(np.zeros((28, 28), np.float32), rng=np.random.default_rng(0)).std() > 0)
+    True
+    """
+    std = _check_range("noise", "std", std, 0, 1)
+    return _identity if std == 0 else functools.partial(_noise, std=std)
+
+
+def _noise(img: np.ndarray, *, std: float, rng: np.random.Generator) -> np.ndarray:
+    return (img + rng.normal(0.0, std, img.shape)).astype(np.float32)
+
+
+def salt_pepper(amount: float = 0.02) -> Filter:
+    """Set a random fraction ``amount`` of the pixels to pure ink or pure background (half each).
+
+    Parameters
+    ----------
+    amount : float, in [0, 1]
+        0 returns the digit unchanged.
+
+    Examples
+    --------
+    >>> out = salt_pepper(0.5)(np.full((28, 28), 0.5, np.float32), rng=np.random.default_rng(0))
+    >>> sorted(set(np.unique(out).tolist()))
+    [0.0, 0.5, 1.0]
+    """
+    amount = _check_range("salt_pepper", "amount", amount, 0, 1)
+    return _identity if amount == 0 else functools.partial(_salt_pepper, amount=amount)
+
+
+def _salt_pepper(img: np.ndarray, *, amount: float, rng: np.random.Generator) -> np.ndarray:
+    hit = rng.random(img.shape) < amount
+    salt = rng.random(img.shape) < 0.5
+    return np.where(hit, salt.astype(np.float32), img).astype(np.float32)
+
+
+def crop(margin: int = 1) -> Filter:
+    """Trim empty columns, leaving ``margin`` empty columns on each side of the ink.
+
+    MNIST digits carry about 4 px of empty margin per side; after ``crop``
+    the spacing is measured between strokes rather than between 28 px boxes.
+    A blank digit becomes ``2 * margin`` columns (at least 1).
+
+    Parameters
+    ----------
+    margin : int, in 0..28
+
+    Examples
+    --------
+    >>> img = np.zeros((28, 28), np.float32); img[5:20, 10:14] = 1
+    >>> crop(2)(img).shape
+    (28, 8)
+    """
+    if isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or not 0 <= margin <= 28:
+        raise ValueError(f"crop: margin must be an integer in 0..28, got {margin!r}")
+    return functools.partial(_crop, margin=int(margin))
+
+
+def _crop(img: np.ndarray, *, margin: int) -> np.ndarray:
+    ink = np.flatnonzero(img.max(axis=0) > 0)
+    if not ink.size:
+        return np.zeros((img.shape[0], builtins_max(1, 2 * margin)), np.float32)
+    core = img[:, ink[0] : ink[-1] + 1]
+    out = np.zeros((img.shape[0], core.shape[1] + 2 * margin), np.float32)
+    out[:, margin : margin + core.shape[1]] = core
+    return out
+
+
+# Name -> factory, for the command line's -f NAME[:key=value...] and --list-filters.
+FILTERS: dict[str, Callable[..., Filter]] = {
+    "blur": blur, "crop": crop, "distort": distort, "elastic": elastic, "noise": noise, "resize": resize,
+    "rotate": rotate, "salt_pepper": salt_pepper, "scale": scale, "slant": slant, "thickness": thickness,
+}
 
 
 def _name(f) -> str:

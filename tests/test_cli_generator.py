@@ -69,7 +69,8 @@ def test_never_overwrites_without_force(tmp_path, data_dir):
     (["-w", "-5", "12"], "argument -w/--width"),
     (["-w", "x", "12"], "expected a whole number"),
     (["-w", "3", "123456789"], "smallest width that works is 63"),
-    (["-f", "nosuch", "12"], "unknown filter 'nosuch'; known filters: blur, distort, resize"),
+    (["-f", "nosuch", "12"], "unknown filter .nosuch.; known filters: blur, crop, distort, elastic, noise, resize, "
+                             "rotate, salt_pepper, scale, slant, thickness"),
     (["-f", "blur:sigma=x", "12"], "blur: sigma must be a number, got 'x'"),
     (["-f", "blur:radius=2", "12"], "bad parameter 'radius=2'"),
     (["-f", "blur:sigma=99", "12"], r"sigma must be a number in \[0, 10\], got 99"),
