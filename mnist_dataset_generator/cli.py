@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import re
 import sys
 from typing import NoReturn
 from collections.abc import Sequence
@@ -195,8 +196,22 @@ def mnistdata_console() -> NoReturn:
 DEFAULT_OUTPUT = "mnist_numbers_sequence.png"
 
 
+_SPACING_VALUE = re.compile(r"^-?\d+(,-?\d+)?$")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``-s -5,3`` -> ``-s=-5,3``: argparse would take ``-5,3`` for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in ("-s", "--spacing") and _SPACING_VALUE.match(arg) and arg.startswith("-"):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def _spacing(text: str) -> tuple[int, int]:
-    """``MIN,MAX`` or ``N`` (meaning ``N,N``), whole numbers."""
+    """``MIN,MAX`` or ``N`` (meaning ``N,N``), whole numbers; negative values overlap digits."""
     parts = text.split(",")
     try:
         values = [int(p) for p in parts]
@@ -205,8 +220,8 @@ def _spacing(text: str) -> tuple[int, int]:
     if len(values) not in (1, 2) or len(values) != len(parts):
         raise argparse.ArgumentTypeError(f"expected MIN,MAX or N in whole pixels, got {text!r}")
     low, high = values if len(values) == 2 else values * 2
-    if not 0 <= low <= high:
-        raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX, got {text!r}")
+    if not -27 <= low <= high:
+        raise argparse.ArgumentTypeError(f"need -27 <= MIN <= MAX, got {text!r}")
     return low, high
 
 
@@ -327,8 +342,12 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("-w", "--width", type=_int_at_least(1), metavar="IMAGE_WIDTH",
                         help="image width in pixels (default: natural width)")
     parser.add_argument("-s", "--spacing", type=_spacing, default=(0, 0), metavar="min,max",
-                        help=f"gap between digits in pixels, drawn uniformly from min..max (0..{MAX_SPACING}); "
-                             "'-s 3' means 3,3 (default 0,0)")
+                        help=f"gap between digits in pixels, drawn uniformly from min..max (-27..{MAX_SPACING}; "
+                             "negative gaps overlap digits); '-s 3' means 3,3 (default 0,0)")
+    parser.add_argument("--height", type=_int_at_least(1), metavar="H",
+                        help="resample the finished image to H px high, keeping its aspect ratio unless -w is given")
+    parser.add_argument("--background", choices=("white", "black"), default="white",
+                        help="white: dark digits on white (default); black: MNIST polarity")
     parser.add_argument("-e", "--evenly", action="store_true",
                         help="even layout: equal digit slots and equal gaps, no randomness in the layout")
     parser.add_argument("-f", "--filters", metavar="filter1,filter2",
@@ -397,7 +416,8 @@ def _dataset_work(args: argparse.Namespace) -> int:
     if seed is None and args.resume:
         seed = _resume_seed(args.output_dir)
     plan = plan_dataset(args.count, args.length, args.spacing, args.width, seed=seed, split=args.split,
-                        evenly=args.evenly, fltrs=fltrs, dtype=args.dtype)
+                        evenly=args.evenly, fltrs=fltrs, dtype=args.dtype, image_height=args.height,
+                        background=args.background)
     indices = shard_range(plan.count, args.shard, args.format)
     check_folder(args.output_dir, resume=args.resume, force=args.force)
     started = time.perf_counter()
@@ -435,7 +455,8 @@ def _generator_work(args: argparse.Namespace) -> int:
     from .mnistdata import load
 
     fltrs = _parse_filters(args.filters) if args.filters else None
-    request = check_request(args.digits, args.spacing, args.width, args.evenly, fltrs, args.split)
+    request = check_request(args.digits, args.spacing, args.width, args.evenly, fltrs, args.split,
+                            image_height=args.height, background=args.background)
     output = _output_path(args.output)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
     log.info("seed %d (pass --seed %d to repeat this image)", seed, seed)
@@ -450,7 +471,7 @@ def _generator_work(args: argparse.Namespace) -> int:
 def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py") -> int:
     """Entry point of ``generator.py`` / ``mnist-generator`` / ``python -m mnist_dataset_generator``."""
     parser = _generator_parser(prog)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     batch_only = [flag for flag, value in (("--output-dir", args.output_dir), ("--shard", args.shard),
                                            ("--resume", args.resume), ("--workers", args.workers != 1),
                                            ("--format", args.format != "png"), ("--length", args.length != (8, 8)),

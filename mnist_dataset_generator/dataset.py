@@ -76,9 +76,11 @@ class Plan:
     entropy: int
     split: str
     labels: tuple[str, ...] | None = None
+    height: int = layout.DIGIT
+    background: str = "white"
 
     def request(self, digits: np.ndarray) -> Request:
-        return Request(digits, self.spacing, self.width, self.evenly, self.prepared)
+        return Request(digits, self.spacing, self.width, self.evenly, self.prepared, self.height, self.background)
 
 
 def _check_length(length) -> tuple[int, int]:
@@ -116,8 +118,14 @@ def plan_dataset(
     fltrs=None,
     dtype: str = "float32",
     labels: Sequence[str] | None = None,
+    image_height: int | None = None,
+    background: str = "white",
 ) -> Plan:
-    """Check a dataset's arguments (no data is touched) and fix its seed; see :func:`generate_dataset`."""
+    """Check a dataset's arguments (no data is touched) and fix its seed; see :func:`.generator.generate_dataset`.
+
+    Every sample is made at exactly the plan's width (and height), whatever
+    filters change the width of single digits.
+    """
     if labels is not None:
         if isinstance(labels, str):
             raise ValueError("labels must be a list of digit strings, got a single string")
@@ -145,11 +153,12 @@ def plan_dataset(
         n = lengths[0]
         slots, gaps = layout.even_layout(n, spacing, None) if evenly else (np.full(n, 28), np.full(n - 1, spacing[0]))
         image_width = int(slots.sum() + gaps.sum())
-    request = check_request("0" * lengths[1], spacing, image_width, evenly, fltrs, split)  # widest case
+    request = check_request("0" * lengths[1], spacing, image_width, evenly, fltrs, split,  # widest case
+                            image_height=image_height, background=background)
     if lengths[0] != lengths[1]:
         check_width(image_width, lengths[0], spacing, bool(evenly))
     return Plan(int(count), lengths, spacing, request.width, request.evenly, request.prepared, dtype,
-                _entropy(seed), split, labels)
+                _entropy(seed), split, labels, request.height or layout.DIGIT, request.background)
 
 
 def _digits(plan: Plan, rng: np.random.Generator, index: int) -> np.ndarray:
@@ -183,7 +192,7 @@ def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=Non
     Encoding where the images are made (PNG bytes, deflated pieces) keeps that
     work in the workers and out of the parent, which then only writes.
     """
-    images = np.empty((stop - start, layout.DIGIT, plan.width), dtype=plan.dtype) if encode is None else []
+    images = np.empty((stop - start, plan.height, plan.width), dtype=plan.dtype) if encode is None else []
     labels = []
     for row, index in enumerate(range(start, stop)):
         image, label = make_sample(plan, source, index)
@@ -278,14 +287,15 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
 
 
 def dataset_chunks(count, length, spacing_range, image_width, *, seed, split="train", evenly=False, fltrs=None,
-                   images=None, data_home=None, workers=1, dtype="float32", labels=None):
+                   images=None, data_home=None, workers=1, dtype="float32", labels=None, image_height=None,
+                   background="white"):
     """``(plan, chunks)``: the validated plan and an iterator of ``(start, images, labels)`` in order.
 
     The MNIST files (``images=None``) are memory-mapped again by each worker
     instead of being sent to it.
     """
     plan = plan_dataset(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
-                        fltrs=fltrs, dtype=dtype, labels=labels)
+                        fltrs=fltrs, dtype=dtype, labels=labels, image_height=image_height, background=background)
     n_workers = _workers(workers)
     source = resolve_source(images, data_home, plan.split)
     chunks = iter_chunks(plan, source, chunk_bounds(range(plan.count)), n_workers, from_files=images is None,
@@ -298,7 +308,8 @@ class SequenceDataset:
 
     Parameters
     ----------
-    count, length, spacing_range, image_width, seed, split, evenly, fltrs, images, data_home, dtype, labels
+    count, length, spacing_range, image_width, seed, split, evenly, fltrs, images, data_home, dtype, labels,
+    image_height, background
         As for :func:`.generator.generate_dataset`. ``seed=None`` fixes fresh
         entropy now, so every worker still agrees; it is kept in ``entropy``.
     transform : callable, optional
@@ -329,10 +340,13 @@ class SequenceDataset:
         data_home: str | os.PathLike | None = None,
         dtype: str = "float32",
         labels: Sequence[str] | None = None,
+        image_height: int | None = None,
+        background: str = "white",
         transform=None,
     ) -> None:
         self.plan: Plan = plan_dataset(count, length, spacing_range, image_width, seed=seed, split=split,
-                                       evenly=evenly, fltrs=fltrs, dtype=dtype, labels=labels)
+                                       evenly=evenly, fltrs=fltrs, dtype=dtype, labels=labels,
+                                       image_height=image_height, background=background)
         if transform is not None and not callable(transform):
             raise ValueError(f"transform must be callable, got {transform!r}")
         self.transform = transform

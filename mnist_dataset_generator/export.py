@@ -12,7 +12,7 @@ Folder layout::
     labels.csv           filename,label (png) or key,label (npz, tar), in index order
     preview.png          the first samples with their labels, for a quick look
     images/00000000.png  png format
-    dataset.npz          npz format: images (N, 28, W) and labels
+    dataset.npz          npz format: images (N, H, W) and labels
     shard-000000.tar     tar format: KEY.png + KEY.txt per sample, 1000 samples per shard
 """
 
@@ -281,7 +281,7 @@ class _NpzWriter:
         header = io.BytesIO()
         np.lib.format.write_array_header_2_0(header, {
             "descr": np.lib.format.dtype_to_descr(np.dtype(self.plan.dtype)), "fortran_order": False,
-            "shape": (count, 28, self.plan.width)})
+            "shape": (count, self.plan.height, self.plan.width)})
         self._zip.write(header.getvalue())
 
     def add_chunk(self, start: int, piece: tuple[int, int, bytes], labels: list[str]) -> None:
@@ -327,13 +327,13 @@ def _preview(folder: Path, plan: Plan, source: MnistData, indices: range) -> Non
         return
     samples = [make_sample(plan, source, i) for i in shown]
     text_width = 8 + 7 * max(len(label) for _, label in samples) + 70
-    row = 34
+    row = plan.height + 6
     canvas = Image.new("L", (plan.width + text_width, row * len(samples) + 4), 255)
     draw = ImageDraw.Draw(canvas)
     for k, ((image, label), index) in enumerate(zip(samples, shown, strict=True)):
         pixels = image if image.dtype == np.uint8 else np.rint(image * 255).astype(np.uint8)
         canvas.paste(Image.fromarray(pixels), (2, 4 + k * row))
-        draw.text((plan.width + 8, 12 + k * row), f"{index:>6}  {label}", fill=0)
+        draw.text((plan.width + 8, 4 + k * row + plan.height // 2 - 6), f"{index:>6}  {label}", fill=0)
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     with atomic_write(folder / PREVIEW) as out:
@@ -388,7 +388,8 @@ def export_dataset(
     indices = range(plan.count) if indices is None else indices
     dataset = {
         "count": plan.count, "length": list(plan.lengths), "spacing": list(plan.spacing),
-        "image_width": plan.width, "evenly": plan.evenly, "split": plan.split, "dtype": plan.dtype,
+        "image_width": plan.width, "image_height": plan.height, "background": plan.background,
+        "evenly": plan.evenly, "split": plan.split, "dtype": plan.dtype,
         "seed": plan.entropy, "format": fmt, "indices": [indices.start, indices.stop],
         "labels": None if plan.labels is None else hashlib.sha256("\n".join(plan.labels).encode()).hexdigest(),
         **(description or {}),

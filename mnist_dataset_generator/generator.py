@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import layout
 from .dataset import dataset_chunks
 from .filters import Filter
 from .mnistdata import MnistData
@@ -32,6 +31,8 @@ def generate_numbers_sequence(
     *,
     rng: np.random.Generator | int | None = None,
     split: str = "train",
+    image_height: int | None = None,
+    background: str = "white",
 ) -> np.ndarray:
     """An image of the given digits written with random MNIST samples.
 
@@ -41,7 +42,9 @@ def generate_numbers_sequence(
         ``"4981278"`` or ``[4, 9, 8]``; values of 10 and more are reduced
         modulo 10. Each digit is a uniformly random MNIST sample of that label.
     spacing_range : (int, int)
-        ``(min, max)`` gap between digits in pixels, ``0 <= min <= max <= 10000``.
+        ``(min, max)`` gap between digits in pixels, ``-27 <= min <= max <= 10000``.
+        Negative gaps make digits touch or overlap; overlapping strokes are
+        composited so that ink wins (the maximum), as on paper.
     image_width : int or None
         Width of the result. Random layout: the strip is resampled to it
         (antialiased when shrinking). Even layout: slots and gaps are fitted to
@@ -67,12 +70,20 @@ def generate_numbers_sequence(
         The same seed gives the same image, bit for bit. No global state is used.
     split : {"train", "test"}
         Which MNIST split the samples come from (ignored with ``images``).
+    image_height : int, optional
+        Resample the finished strip to this height (1..4096), keeping its
+        aspect ratio unless ``image_width`` is given too (recognisers often
+        want 32 px).
+    background : {"white", "black"}
+        ``"white"``: dark digits on white paper; ``"black"``: MNIST polarity
+        (ink 1.0 on 0.0).
 
     Returns
     -------
     numpy.ndarray
-        C-contiguous float32, shape ``(28, width)``, values in [0, 1]: dark
-        digits on a white background (exactly 1.0).
+        C-contiguous float32, shape ``(28, width)`` (or ``(image_height, ...)``),
+        values in [0, 1]: by default dark digits on a white background
+        (exactly 1.0).
 
     Raises
     ------
@@ -88,7 +99,8 @@ def generate_numbers_sequence(
     >>> img.shape, img.dtype.name
     ((28, 120), 'float32')
     """
-    request = check_request(digits, spacing_range, image_width, evenly, fltrs, split)
+    request = check_request(digits, spacing_range, image_width, evenly, fltrs, split, image_height=image_height,
+                            background=background)
     rng = check_rng(rng)
     source = resolve_source(images, data_home, split)
     return compose(request, source, rng)
@@ -109,6 +121,8 @@ def generate_dataset(
     workers: int = 1,
     dtype: str = "float32",
     labels: Sequence[str] | None = None,
+    image_height: int | None = None,
+    background: str = "white",
 ) -> tuple[np.ndarray, list[str]]:
     """Many strips at once: ``(images, labels)``.
 
@@ -133,11 +147,13 @@ def generate_dataset(
         ``uint8`` holds 0..255 (``rint(x * 255)``) in a quarter of the memory.
     labels : list of str, optional
         The digit strings to draw, instead of random ones.
+    image_height, background
+        As for :func:`generate_numbers_sequence`.
 
     Returns
     -------
     images : numpy.ndarray
-        Shape ``(count, 28, width)``, dark digits on white.
+        Shape ``(count, height, width)`` (height 28 unless ``image_height``).
     labels : list of str
         The digit string of each image.
 
@@ -151,8 +167,8 @@ def generate_dataset(
     """
     plan, chunks = dataset_chunks(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
                                   fltrs=fltrs, images=images, data_home=data_home, workers=workers, dtype=dtype,
-                                  labels=labels)
-    out = np.empty((plan.count, layout.DIGIT, plan.width), dtype=plan.dtype)
+                                  labels=labels, image_height=image_height, background=background)
+    out = np.empty((plan.count, plan.height, plan.width), dtype=plan.dtype)
     names: list[str] = [""] * plan.count
     for start, chunk, chunk_labels in chunks:
         out[start : start + len(chunk)] = chunk
@@ -175,6 +191,8 @@ def iter_dataset(
     workers: int = 1,
     dtype: str = "float32",
     labels: Sequence[str] | None = None,
+    image_height: int | None = None,
+    background: str = "white",
 ):
     """Yield ``(image, label)`` pairs of :func:`generate_dataset`, in order, with bounded memory.
 
@@ -187,6 +205,6 @@ def iter_dataset(
     """
     _, chunks = dataset_chunks(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
                                fltrs=fltrs, images=images, data_home=data_home, workers=workers, dtype=dtype,
-                               labels=labels)
+                               labels=labels, image_height=image_height, background=background)
     for _, chunk, chunk_labels in chunks:
         yield from zip(chunk, chunk_labels, strict=True)

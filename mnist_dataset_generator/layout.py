@@ -61,10 +61,14 @@ def min_width(n: int, spacing_range: tuple[int, int], evenly: bool) -> int:
     (26, 21)
     """
     low, high = spacing_range
-    if evenly:
-        return MIN_DIGIT_WIDTH * n + (n - 1) * low
+    if evenly:  # slots of at least 7 px, each starting at least 1 px after the previous one
+        return _min_slot(low) * n + (n - 1) * low
     widest = DIGIT * n + (n - 1) * high
     return math.ceil(widest * MIN_DIGIT_WIDTH / DIGIT)
+
+
+def _min_slot(low: int) -> int:
+    return max(MIN_DIGIT_WIDTH, 1 - low)
 
 
 def even_layout(n: int, spacing_range: tuple[int, int], image_width: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -90,11 +94,15 @@ def even_layout(n: int, spacing_range: tuple[int, int], image_width: int | None)
     if image_width is None:
         return np.full(n, DIGIT), spread(round((n - 1) * (low + high) / 2), n - 1)
     # total digit width D: as close to 28 n as the gap range allows
-    lowest = max(MIN_DIGIT_WIDTH * n, image_width - (n - 1) * high)
+    lowest = max(_min_slot(low) * n, image_width - (n - 1) * high)
     highest = image_width - (n - 1) * low
     if lowest > highest:
         raise ValueError(f"no even layout of {n} digits fits {image_width} px")  # callers check min_width first
     digits_total = min(max(DIGIT * n, lowest), highest)
+    # With overlapping (negative) gaps each digit must still start after the previous
+    # one: smallest slot + smallest gap >= 1; less digit width means wider gaps.
+    while n > 1 and digits_total > lowest and digits_total // n + (image_width - digits_total) // (n - 1) < 1:
+        digits_total -= 1
     return spread(digits_total, n), spread(image_width - digits_total, n - 1)
 
 

@@ -19,11 +19,16 @@ from .filters import apply_filters, prepare_filters
 from .mnistdata import SPLITS, MnistData, load
 
 __all__ = [
+    "BACKGROUNDS",
     "MAX_DIGITS",
+    "MAX_HEIGHT",
     "MAX_SPACING",
     "MAX_WIDTH",
+    "MIN_SPACING",
     "Request",
+    "check_background",
     "check_digits",
+    "check_height",
     "check_request",
     "check_rng",
     "check_spacing",
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 MAX_DIGITS = 10_000
 MAX_SPACING = 10_000
 MAX_WIDTH = 1_000_000  # px; a float32 strip of 28 x 1e6 is 112 MB
+MAX_HEIGHT = 4096
+BACKGROUNDS = ("white", "black")  # white: dark ink on paper; black: MNIST polarity
 
 
 def _is_int(value) -> bool:
@@ -72,17 +79,37 @@ def check_digits(digits) -> np.ndarray:
     return np.array([int(item) % 10 for item in items], dtype=np.int64)
 
 
+MIN_SPACING = -27  # px: digits may overlap, but each still starts at least 1 px after the previous one
+
+
 def check_spacing(spacing_range) -> tuple[int, int]:
-    """``(min, max)`` integers with ``0 <= min <= max <= MAX_SPACING``."""
+    """``(min, max)`` integers with ``-27 <= min <= max <= MAX_SPACING`` (negative: digits overlap)."""
     try:
         low, high = spacing_range
     except (TypeError, ValueError):
         raise ValueError(f"spacing_range must be a (min, max) pair of integers, got {spacing_range!r}") from None
     if not (_is_int(low) and _is_int(high)):
         raise ValueError(f"spacing_range must be a (min, max) pair of integers, got {spacing_range!r}")
-    if not 0 <= low <= high <= MAX_SPACING:
-        raise ValueError(f"spacing_range must satisfy 0 <= min <= max <= {MAX_SPACING}, got ({low}, {high})")
+    if not MIN_SPACING <= low <= high <= MAX_SPACING:
+        raise ValueError(
+            f"spacing_range must satisfy {MIN_SPACING} <= min <= max <= {MAX_SPACING}, got ({low}, {high})"
+        )
     return int(low), int(high)
+
+
+def check_height(image_height) -> int | None:
+    """``None`` or an integer height in ``1..MAX_HEIGHT``."""
+    if image_height is None:
+        return None
+    if not _is_int(image_height) or not 1 <= image_height <= MAX_HEIGHT:
+        raise ValueError(f"image_height must be an integer in 1..{MAX_HEIGHT} or None, got {image_height!r}")
+    return int(image_height)
+
+
+def check_background(background) -> str:
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, got {background!r}")
+    return background
 
 
 def check_width(image_width, n: int, spacing: tuple[int, int], evenly: bool) -> int | None:
@@ -141,9 +168,12 @@ class Request:
     width: int | None
     evenly: bool
     prepared: list
+    height: int | None = None
+    background: str = "white"
 
 
-def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, split="train") -> Request:
+def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, split="train", *,
+                  image_height=None, background="white") -> Request:
     """Check every argument of :func:`.generator.generate_numbers_sequence` that needs no data.
 
     The command line calls it before loading anything, so bad input never
@@ -157,7 +187,8 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
     prepared = prepare_filters(fltrs)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
-    return Request(digits, spacing, width, bool(evenly), prepared)
+    return Request(digits, spacing, width, bool(evenly), prepared, check_height(image_height),
+                   check_background(background))
 
 
 def compose(
@@ -188,15 +219,20 @@ def compose(
         slots, gaps = layout.even_layout(n, request.spacing, width)
         glyphs = [layout.resample(g, int(s)) for g, s in zip(glyphs, slots, strict=True)]
 
-    total = sum(g.shape[1] for g in glyphs) + int(gaps.sum())
+    widths = np.array([g.shape[1] for g in glyphs])
+    starts = np.concatenate([[0], np.cumsum(widths[:-1] + gaps)])
+    starts -= starts.min()  # a narrow digit with a large overlap may start left of the first one
+    total = int((starts + widths).max())
     strip = np.zeros((layout.DIGIT, total), dtype=np.float32)
-    x = 0
-    for i, glyph in enumerate(glyphs):
-        w = glyph.shape[1]
-        strip[:, x : x + w] = glyph
-        x += w + (int(gaps[i]) if i < n - 1 else 0)
+    for x, glyph in zip(starts.tolist(), glyphs, strict=True):
+        region = strip[:, x : x + glyph.shape[1]]
+        np.maximum(region, glyph, out=region)  # overlapping strokes: ink wins, as on paper
     if width is not None and total != width:
         strip = layout.resample(strip, width)
-    out = np.subtract(np.float32(1.0), strip, dtype=np.float32)  # ink on paper: background 1.0
-    np.clip(out, 0.0, 1.0, out=out)
-    return np.ascontiguousarray(out)
+    if request.height is not None and request.height != layout.DIGIT:
+        target = width if width is not None else max(1, round(strip.shape[1] * request.height / layout.DIGIT))
+        strip = layout.resample(layout.resample(strip, target).T, request.height).T
+    if request.background == "white":  # ink on paper: background exactly 1.0
+        strip = np.subtract(np.float32(1.0), strip, dtype=np.float32)
+    np.clip(strip, 0.0, 1.0, out=strip)
+    return np.ascontiguousarray(strip, dtype=np.float32)

@@ -60,11 +60,14 @@ def test_never_overwrites_without_force(tmp_path, data_dir):
 @pytest.mark.parametrize("args, words", [
     (["12a4"], "'a' at position 2 is not a digit"),
     ([""], "digits must not be empty"),
-    (["-s", "5,2", "12"], "argument -s/--spacing: need 0 <= MIN <= MAX"),
+    (["-s", "5,2", "12"], "argument -s/--spacing: need -27 <= MIN <= MAX"),
     (["-s", "a,b", "12"], "expected MIN,MAX or N"),
     (["-s", "1,2,3", "12"], "expected MIN,MAX or N"),
-    (["-s", "-1", "12"], "argument -s/--spacing"),
-    (["-s", "0,20000", "12"], "0 <= min <= max <= 10000"),
+    (["-s", "-28", "12"], "argument -s/--spacing"),
+    (["-s", "-30,2", "12"], "argument -s/--spacing"),
+    (["--height", "0", "12"], "argument --height: must be at least 1"),
+    (["--background", "grey", "12"], "argument --background: invalid choice"),
+    (["-s", "0,20000", "12"], "-27 <= min <= max <= 10000"),
     (["-w", "0", "12"], "must be at least 1, got 0"),
     (["-w", "-5", "12"], "argument -w/--width"),
     (["-w", "x", "12"], "expected a whole number"),
@@ -119,3 +122,11 @@ def test_python_dash_m_and_import_from_the_repository_root(tmp_path, data_dir):
 def test_verbose_run_logs_the_seed_for_repeating_the_image(tmp_path, data_dir):
     result = run("-v", "12", "-d", data_dir, cwd=tmp_path)
     assert result.returncode == 0 and "pass --seed" in result.stderr
+
+
+def test_negative_spacing_height_and_background_on_the_command_line(tmp_path, data_dir):
+    result = run("-s", "-5,-2", "--height", "32", "--background", "black", "--seed", "1", "-o", "x.png", "4981",
+                 "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    img = iio.imread(tmp_path / "x.png")
+    assert img.shape[0] == 32 and img[0].max() == 0 and img.max() > 200  # white ink on black

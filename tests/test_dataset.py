@@ -178,3 +178,10 @@ def test_unpicklable_filter_with_spawned_workers_is_a_clear_error(source, monkey
 def test_built_in_filters_pickle():
     for f in (blur(1.0), distort(10), __import__("mnist_dataset_generator.filters").filters.resize(20)):
         assert pickle.loads(pickle.dumps(f)).keywords == f.keywords
+
+
+def test_dataset_height_and_background(source):
+    images, _ = generate_dataset(3, 4, (-4, 2), 100, seed=1, images=source, image_height=32, background="black")
+    assert images.shape == (3, 32, 100) and (images[:, 0] == 0).all()
+    single = SequenceDataset(3, 4, (-4, 2), 100, seed=1, images=source, image_height=32, background="black")
+    assert single[2][0].tobytes() == images[2].tobytes()

@@ -208,3 +208,12 @@ def test_end_of_run_line_reports_count_time_and_rate(tmp_path, data_dir):
                  cwd=tmp_path)
     assert result.returncode == 0
     assert __import__("re").fullmatch(r"50 images in [\d.]+ s \(\d+ images/s\), 0 kept from before\n", result.stderr)
+
+
+def test_export_keeps_image_height(tmp_path, data_dir):
+    result = run("--count", "30", "--length", "3", "-w", "90", "--height", "32", "--format", "npz", "--output-dir",
+                 tmp_path / "h", "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with np.load(tmp_path / "h" / "dataset.npz") as npz:
+        assert npz["images"].shape == (30, 32, 90)
+    assert json.loads((tmp_path / "h" / "manifest.json").read_text())["dataset"]["image_height"] == 32

@@ -172,8 +172,8 @@ def test_loads_from_data_home(tmp_path):
     ({"digits": [1, 2.0]}, r"digits\[1\] must be a non-negative integer, got 2.0"),
     ({"digits": [True]}, r"digits\[0\] must be a non-negative integer, got True"),
     ({"digits": 42}, "digits must be a string of 0-9 or a list"),
-    ({"spacing_range": (5, 2)}, r"0 <= min <= max <= 10000, got \(5, 2\)"),
-    ({"spacing_range": (-1, 2)}, r"got \(-1, 2\)"),
+    ({"spacing_range": (5, 2)}, r"-27 <= min <= max <= 10000, got \(5, 2\)"),
+    ({"spacing_range": (-28, 2)}, r"got \(-28, 2\)"),
     ({"spacing_range": (1, 2, 3)}, "must be a \\(min, max\\) pair of integers"),
     ({"spacing_range": ("a", "b")}, "must be a \\(min, max\\) pair of integers"),
     ({"image_width": 0}, "image_width must be a positive integer or None, got 0"),
@@ -212,3 +212,48 @@ def test_missing_digit_in_source_and_both_sources(drawn):
         gen("12", (0, 0), None, images=only_ones)
     with pytest.raises(ValueError, match="not both"):
         gen("1", (0, 0), None, images=drawn, data_home="/tmp")
+
+
+def test_negative_spacing_overlaps_digits_and_ink_wins(blocks):
+    img = gen("123", (-10, -10), None, images=blocks, rng=0)
+    assert img.shape == (28, 3 * 28 - 2 * 10)
+    assert (img == 0).all()  # solid blocks overlap: no gap, no double-darkening beyond full ink
+    half = MnistData.from_arrays(np.full((10, 28, 28), 128, np.uint8), np.arange(10))
+    row = gen("45", (-8, -8), None, images=half, rng=0)[14]
+    overlap = row[20:28]
+    np.testing.assert_allclose(overlap, 1 - 128 / 255, atol=1e-6)  # maximum, not sum, of the two inks
+
+
+def test_overlap_larger_than_a_cropped_digit_keeps_every_digit_inside(drawn):
+    from mnist_dataset_generator.filters import crop
+
+    img = gen("1111", (-27, -27), None, images=drawn, fltrs=[crop(0)], rng=2)
+    assert img.shape[0] == 28 and img.shape[1] >= 1 and img.min() < 0.5
+
+
+@pytest.mark.parametrize("n, spacing, width", [(5, (-10, -3), 90), (3, (-27, 0), 40), (6, (-6, 4), 200)])
+def test_even_layout_with_overlaps_fills_the_width_and_keeps_order(n, spacing, width):
+    from mnist_dataset_generator import layout
+
+    slots, gaps = layout.even_layout(n, spacing, width)
+    assert slots.sum() + gaps.sum() == width and slots.min() >= 7
+    assert spacing[0] <= gaps.min() and gaps.max() <= spacing[1]
+    assert (slots[:-1] + gaps >= 1).all()  # each digit starts after the previous one
+
+
+def test_image_height_keeps_the_aspect_ratio_unless_width_is_given(drawn):
+    assert gen("123", (2, 2), None, images=drawn, rng=0, image_height=32).shape == (32, round(88 * 32 / 28))
+    assert gen("123", (2, 2), 150, images=drawn, rng=0, image_height=32).shape == (32, 150)
+    img = gen("123", (2, 2), None, images=drawn, rng=0, image_height=14)
+    assert img.shape == (14, 44) and img.min() >= 0 and img.max() <= 1
+
+
+def test_black_background_is_the_mnist_polarity_of_the_same_image(drawn):
+    white = gen("907", (1, 5), 100, images=drawn, rng=4)
+    black = gen("907", (1, 5), 100, images=drawn, rng=4, background="black")
+    np.testing.assert_allclose(black, 1 - white, atol=1e-6)
+    assert (black[0] == 0).all()
+    with pytest.raises(ValueError, match="background must be one of white, black, got 'grey'"):
+        gen("9", (0, 0), None, images=drawn, background="grey")
+    with pytest.raises(ValueError, match="image_height must be an integer in 1..4096"):
+        gen("9", (0, 0), None, images=drawn, image_height=0)
