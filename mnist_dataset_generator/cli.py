@@ -234,10 +234,31 @@ def _parse_value(text: str):
     raise ValueError(text)
 
 
-def _parse_filters(spec: str) -> list:
-    """Build filters from ``NAME[:key=value[:key=value...]],...`` (applied in order).
+def _import_factory(module: str, attribute: str):
+    """``module:attribute`` named on the command line; the current folder is searched too, as ``python -m`` does."""
+    import importlib
+    import os
 
-    Raises ``_UsageError`` naming the known filters or parameters.
+    try:
+        try:
+            loaded = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module.split(".")[0] or os.getcwd() in sys.path:
+                raise
+            sys.path.insert(0, os.getcwd())
+            loaded = importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's module is a usage error here
+        raise _UsageError(f"cannot import filter module {module!r}: {exc}") from None
+    factory = getattr(loaded, attribute, None)
+    if not callable(factory):
+        raise _UsageError(f"{module} has no callable {attribute!r} (expected a filter factory)")
+    return factory
+
+
+def _parse_filters(spec: str) -> list:
+    """Build filters from ``NAME[:key=value...]`` or ``module.path:factory[:key=value...]``, comma-separated.
+
+    Raises ``_UsageError`` naming the known filters or the accepted parameters.
     """
     import inspect
 
@@ -246,26 +267,67 @@ def _parse_filters(spec: str) -> list:
     built = []
     for item in spec.split(","):
         name, *params = item.strip().split(":")
-        if name not in FILTERS:
-            raise _UsageError(f"unknown filter {name!r}; known filters: {', '.join(sorted(FILTERS))}")
-        factory = FILTERS[name]
-        accepted = list(inspect.signature(factory).parameters)
+        if name in FILTERS:
+            factory, label = FILTERS[name], name
+        elif params and "=" not in params[0]:  # a user's factory: module:attribute
+            attribute = params.pop(0)
+            factory, label = _import_factory(name, attribute), f"{name}:{attribute}"
+        else:
+            raise _UsageError(
+                f"unknown filter {name!r}; known filters: {', '.join(sorted(FILTERS))} "
+                "(or module.path:factory for your own; see --list-filters)"
+            )
+        signature = inspect.signature(factory)
+        accepted = list(signature.parameters)
+        open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
         kwargs = {}
         for param in params:
             key, sep, text = param.partition("=")
-            if not sep or key not in accepted:
+            if not sep or not key or (key not in accepted and not open_ended):
                 raise _UsageError(
-                    f"filter {name}: bad parameter {param!r}; use {name}:KEY=VALUE with KEY in {', '.join(accepted)}"
+                    f"filter {label}: bad parameter {param!r}; use {label}:KEY=VALUE with KEY in "
+                    f"{', '.join(accepted) or '(none)'}"
                 )
             try:
                 kwargs[key] = _parse_value(text)
             except ValueError:
-                raise _UsageError(f"filter {name}: {key} must be a number, got {text!r}") from None
+                raise _UsageError(f"filter {label}: {key} must be a number, got {text!r}") from None
         try:
-            built.append(factory(**kwargs))
+            made = factory(**kwargs)
         except ValueError as exc:
             raise _UsageError(str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - a user's factory may fail in any way
+            raise _UsageError(f"filter {label} failed to build: {type(exc).__name__}: {exc}") from None
+        if not callable(made):
+            raise _UsageError(f"filter {label} must return a callable f(img) -> img, got {made!r}")
+        built.append(made)
     return built
+
+
+class _ListFilters(argparse.Action):
+    """``--list-filters``: print every filter with its parameters, defaults and purpose, then exit."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import inspect
+
+        from .filters import FILTERS
+
+        rows = []
+        for name, factory in FILTERS.items():
+            params = " ".join(f"{p.name}={p.default}" if p.default is not p.empty else p.name
+                              for p in inspect.signature(factory).parameters.values())
+            summary = (inspect.getdoc(factory) or "").split("\n")[0].replace("``", "")
+            rows.append((name, params, summary))
+        name_width = max(len(n) for n, _, _ in rows)
+        param_width = max(len(p) for _, p, _ in rows)
+        for name, params, summary in rows:
+            print(f"{name:<{name_width}}  {params:<{param_width}}  {summary}")
+        print("\nUse -f NAME[:KEY=VALUE...], comma-separated, applied in order; your own factory as "
+              "-f module.path:factory[:KEY=VALUE...].")
+        parser.exit(0)
 
 
 def _output_path(text: str):
@@ -351,8 +413,10 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("-e", "--evenly", action="store_true",
                         help="even layout: equal digit slots and equal gaps, no randomness in the layout")
     parser.add_argument("-f", "--filters", metavar="filter1,filter2",
-                        help=f"filters applied to each digit in order: {', '.join(FILTERS)}; "
-                             "parameters as NAME:KEY=VALUE, e.g. blur:sigma=1.5,distort:alpha=20")
+                        help=f"filters applied to each digit in order: {', '.join(FILTERS)} "
+                             "(see --list-filters); parameters as NAME:KEY=VALUE, e.g. "
+                             "crop,elastic:alpha=30:sigma=4,blur:sigma=0.7; your own as module.path:factory")
+    parser.add_argument("--list-filters", action=_ListFilters, help="list every filter with its parameters and exit")
     parser.add_argument("--seed", type=_int_at_least(0), metavar="N",
                         help="random seed: the same seed and arguments give the same image (default: fresh)")
     parser.add_argument("--split", choices=("train", "test"), default="train",

@@ -130,3 +130,62 @@ def test_negative_spacing_height_and_background_on_the_command_line(tmp_path, da
     assert result.returncode == 0, result.stderr
     img = iio.imread(tmp_path / "x.png")
     assert img.shape[0] == 32 and img[0].max() == 0 and img.max() > 200  # white ink on black
+
+
+def test_list_filters_shows_every_filter_with_parameters_and_purpose(tmp_path):
+    from mnist_dataset_generator.filters import FILTERS
+
+    result = run("--list-filters", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    for name in FILTERS:
+        line = next(line for line in lines if line.split()[0] == name)
+        assert len(line.split()) >= 4  # name, parameters, a description
+    assert "elastic" in result.stdout and "alpha=34.0 sigma=4.0" in result.stdout
+    assert "module.path:factory" in result.stdout
+
+
+def test_filter_specs_with_parameters_in_order(tmp_path, data_dir):
+    result = run("-f", "crop,elastic:alpha=30:sigma=4,blur:sigma=0.7", "--seed", "2", "-o", "f.png", "4981", "-d",
+                 data_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+USER_FILTERS = """
+import functools
+
+def _thicken(img, *, amount):
+    import numpy as np
+    return np.clip(img * amount, 0, 1)
+
+def thicken(amount=2.0):
+    if amount <= 0:
+        raise ValueError(f"thicken: amount must be positive, got {amount!r}")
+    return functools.partial(_thicken, amount=amount)
+
+def broken():
+    return 42
+"""
+
+
+def test_users_own_filter_by_import_path_with_the_same_parameter_syntax(tmp_path, data_dir):
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "myfilters.py").write_text(USER_FILTERS)
+    ok = run("-f", "mypkg.myfilters:thicken:amount=3,blur", "--seed", "1", "-o", "u.png", "12", "-d", data_dir,
+             cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    plain = run("--seed", "1", "-o", "p.png", "12", "-d", data_dir, cwd=tmp_path)
+    assert plain.returncode == 0
+    assert iio.imread(tmp_path / "u.png").mean() < iio.imread(tmp_path / "p.png").mean()  # darker: it ran
+    for args, words in [
+        (["-f", "mypkg.myfilters:thicken:amount=-1"], "thicken: amount must be positive"),
+        (["-f", "mypkg.myfilters:thicken:size=2"], "bad parameter 'size=2'; use mypkg.myfilters:thicken:KEY=VALUE"),
+        (["-f", "mypkg.myfilters:nothere"], "mypkg.myfilters has no callable 'nothere'"),
+        (["-f", "mypkg.myfilters:broken"], "must return a callable f(img) -> img, got 42"),
+        (["-f", "nosuchmodule:thing"], "cannot import filter module 'nosuchmodule'"),
+    ]:
+        result = run(*args, "12", "-d", data_dir, cwd=tmp_path)
+        assert result.returncode == 2 and words in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
