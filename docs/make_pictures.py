@@ -19,6 +19,13 @@ PICTURES = {
     "blur.png": ["-f", "blur:sigma=1", "4981278"],
     "distort.png": ["-f", "distort:alpha=25", "4981278"],
     "resize.png": ["-f", "resize:width=16", "4981278"],
+    # one picture per augmentation filter, at its default strength
+    **{f"filter-{name}.png": ["-f", name, "4981278"]
+       for name in ("elastic", "rotate", "slant", "scale", "thickness", "noise", "salt_pepper", "crop")},
+    "overlap.png": ["-f", "crop:margin=0", "-s=-4,0", "4981278"],
+    "black-32px.png": ["--background", "black", "--height", "32", "-f", "crop:margin=2", "-s", "2,6", "4981278"],
+    "augmented.png": ["-f", "crop,elastic,slant,thickness:min=-0.5:max=1,blur:sigma=0.6", "-s", "2,8",
+                      "498127864687234"],
 }
 
 
