@@ -15,7 +15,8 @@ import importlib
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__", "dataset", "export", "filters", "generator", "idx", "layout", "mnistdata", "strip", "testdata",
+    "__version__", "dataset", "export", "filters", "filterspec", "generator", "idx", "layout", "mnistdata",
+    "strip", "testdata",
 ]
 
 

@@ -225,85 +225,6 @@ def _spacing(text: str) -> tuple[int, int]:
     return low, high
 
 
-def _parse_value(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    raise ValueError(text)
-
-
-def _import_factory(module: str, attribute: str):
-    """``module:attribute`` named on the command line; the current folder is searched too, as ``python -m`` does."""
-    import importlib
-    import os
-
-    try:
-        try:
-            loaded = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module.split(".")[0] or os.getcwd() in sys.path:
-                raise
-            sys.path.insert(0, os.getcwd())
-            loaded = importlib.import_module(module)
-    except Exception as exc:  # noqa: BLE001 - any failure of the user's module is a usage error here
-        raise _UsageError(f"cannot import filter module {module!r}: {exc}") from None
-    factory = getattr(loaded, attribute, None)
-    if not callable(factory):
-        raise _UsageError(f"{module} has no callable {attribute!r} (expected a filter factory)")
-    return factory
-
-
-def _parse_filters(spec: str) -> list:
-    """Build filters from ``NAME[:key=value...]`` or ``module.path:factory[:key=value...]``, comma-separated.
-
-    Raises ``_UsageError`` naming the known filters or the accepted parameters.
-    """
-    import inspect
-
-    from .filters import FILTERS
-
-    built = []
-    for item in spec.split(","):
-        name, *params = item.strip().split(":")
-        if name in FILTERS:
-            factory, label = FILTERS[name], name
-        elif params and "=" not in params[0]:  # a user's factory: module:attribute
-            attribute = params.pop(0)
-            factory, label = _import_factory(name, attribute), f"{name}:{attribute}"
-        else:
-            raise _UsageError(
-                f"unknown filter {name!r}; known filters: {', '.join(sorted(FILTERS))} "
-                "(or module.path:factory for your own; see --list-filters)"
-            )
-        signature = inspect.signature(factory)
-        accepted = list(signature.parameters)
-        open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
-        kwargs = {}
-        for param in params:
-            key, sep, text = param.partition("=")
-            if not sep or not key or (key not in accepted and not open_ended):
-                raise _UsageError(
-                    f"filter {label}: bad parameter {param!r}; use {label}:KEY=VALUE with KEY in "
-                    f"{', '.join(accepted) or '(none)'}"
-                )
-            try:
-                kwargs[key] = _parse_value(text)
-            except ValueError:
-                raise _UsageError(f"filter {label}: {key} must be a number, got {text!r}") from None
-        try:
-            made = factory(**kwargs)
-        except ValueError as exc:
-            raise _UsageError(str(exc)) from None
-        except Exception as exc:  # noqa: BLE001 - a user's factory may fail in any way
-            raise _UsageError(f"filter {label} failed to build: {type(exc).__name__}: {exc}") from None
-        if not callable(made):
-            raise _UsageError(f"filter {label} must return a callable f(img) -> img, got {made!r}")
-        built.append(made)
-    return built
-
-
 class _ListFilters(argparse.Action):
     """``--list-filters``: print every filter with its parameters, defaults and purpose, then exit."""
 
@@ -311,16 +232,9 @@ class _ListFilters(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        import inspect
+        from .filterspec import describe
 
-        from .filters import FILTERS
-
-        rows = []
-        for name, factory in FILTERS.items():
-            params = " ".join(f"{p.name}={p.default}" if p.default is not p.empty else p.name
-                              for p in inspect.signature(factory).parameters.values())
-            summary = (inspect.getdoc(factory) or "").split("\n")[0].replace("``", "")
-            rows.append((name, params, summary))
+        rows = describe()
         name_width = max(len(n) for n, _, _ in rows)
         param_width = max(len(p) for _, p, _ in rows)
         for name, params, summary in rows:
@@ -346,36 +260,6 @@ def _output_path(text: str):
     if path.is_dir():
         raise _UsageError(f"output {text!r} is a folder; give a file name ending in .png")
     return path
-
-
-def _write_png(path, image, force: bool):
-    """Write an 8-bit grayscale PNG atomically; without ``force`` take the next free name.
-
-    Returns the path written.
-    """
-    import io
-
-    import imageio.v3 as iio
-    import numpy as np
-
-    from ._files import atomic_write
-
-    buffer = io.BytesIO()
-    iio.imwrite(buffer, np.rint(image * 255).astype(np.uint8), extension=".png")
-    data = buffer.getvalue()
-    if force:
-        with atomic_write(path) as out:
-            out.write(data)
-        return path
-    candidate, n = path, 0
-    while True:
-        try:
-            with atomic_write(candidate, overwrite=False) as out:  # never replaces a file, even in a race
-                out.write(data)
-            return candidate
-        except FileExistsError:
-            n += 1
-            candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
 
 
 def _generator_parser(prog: str) -> argparse.ArgumentParser:
@@ -471,11 +355,12 @@ def _shard(text: str) -> tuple[int, int]:
 def _dataset_work(args: argparse.Namespace) -> int:
     import time
 
-    from .export import check_folder, export_dataset, shard_range
     from .dataset import plan_dataset
+    from .export import check_folder, export_dataset, shard_range
+    from .filterspec import from_spec
     from .mnistdata import load
 
-    fltrs = _parse_filters(args.filters) if args.filters else None
+    fltrs = from_spec(args.filters) if args.filters else None
     seed = args.seed
     if seed is None and args.resume:
         seed = _resume_seed(args.output_dir)
@@ -515,10 +400,12 @@ def _resume_seed(folder) -> int | None:
 def _generator_work(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from .export import write_png
+    from .filterspec import from_spec
     from .strip import check_request, compose
     from .mnistdata import load
 
-    fltrs = _parse_filters(args.filters) if args.filters else None
+    fltrs = from_spec(args.filters) if args.filters else None
     request = check_request(args.digits, args.spacing, args.width, args.evenly, fltrs, args.split,
                             image_height=args.height, background=args.background)
     output = _output_path(args.output)
@@ -527,7 +414,7 @@ def _generator_work(args: argparse.Namespace) -> int:
     source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors,
                   progress=False if args.quiet else None)
     image = compose(request, source, np.random.default_rng(seed))
-    written = _write_png(output, image, args.force)
+    written = write_png(output, image, overwrite=args.force)
     print(written)
     return 0
 

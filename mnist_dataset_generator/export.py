@@ -37,7 +37,7 @@ from ._zipstream import ZipStreamWriter, deflate_piece
 from .dataset import CHUNK, Plan, chunk_bounds, iter_chunks, make_sample, sample_label
 from .mnistdata import MnistData
 
-__all__ = ["FORMATS", "SAMPLES_PER_TAR", "check_folder", "export_dataset", "png_bytes", "shard_range"]
+__all__ = ["FORMATS", "SAMPLES_PER_TAR", "check_folder", "export_dataset", "png_bytes", "shard_range", "write_png"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,26 @@ def png_bytes(image: np.ndarray, compress_level: int = 6) -> bytes:
     buffer = io.BytesIO()
     iio.imwrite(buffer, pixels, extension=".png", compress_level=compress_level)
     return buffer.getvalue()
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool = False) -> Path:
+    """Write one image as an 8-bit grayscale PNG, atomically; return the path written.
+
+    Without ``overwrite`` an existing file is never replaced, even by a
+    concurrent writer: the next free name (``name-1.png``, ``name-2.png``, ...)
+    is taken instead.
+    """
+    path = Path(path)
+    data = png_bytes(image)
+    candidate, n = path, 0
+    while True:
+        try:
+            with atomic_write(candidate, overwrite=overwrite) as out:
+                out.write(data)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
 
 
 # ------------------------------------------------------------------ folder

@@ -1,0 +1,117 @@
+"""Filters from text: ``"crop,elastic:alpha=30:sigma=4,blur:sigma=0.7"`` -> a list of filters.
+
+The command line's ``-f`` syntax, usable from Python too::
+
+    fltrs = from_spec("crop,elastic:alpha=30,mypkg.myfilters:thicken:amount=2")
+
+Each comma-separated item is ``NAME[:KEY=VALUE...]`` for a built-in filter
+(:data:`.filters.FILTERS`) or ``module.path:factory[:KEY=VALUE...]`` for a
+factory of your own, imported only because it is named (the current folder
+is searched too, as ``python -m`` does). Values are numbers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+import sys
+
+from .filters import FILTERS, Filter
+
+__all__ = ["describe", "from_spec"]
+
+log = logging.getLogger(__name__)
+
+
+def _number(text: str) -> int | float:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    raise ValueError(text)
+
+
+def _import_factory(module: str, attribute: str):
+    try:
+        try:
+            loaded = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module.split(".")[0] or os.getcwd() in sys.path:
+                raise
+            sys.path.insert(0, os.getcwd())
+            loaded = importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's module is a bad spec here
+        raise ValueError(f"cannot import filter module {module!r}: {exc}") from None
+    factory = getattr(loaded, attribute, None)
+    if not callable(factory):
+        raise ValueError(f"{module} has no callable {attribute!r} (expected a filter factory)")
+    log.info("using filter factory %s:%s", module, attribute)
+    return factory
+
+
+def from_spec(spec: str) -> list[Filter]:
+    """Build the filters a spec names, in order.
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the built-in filters), unknown or
+        malformed parameter (it lists the accepted ones), a bad value, or a
+        user's module or factory that cannot be used; always one line.
+
+    Examples
+    --------
+    >>> [f.func.__name__ for f in from_spec("crop,blur:sigma=0.7")]
+    ['_crop', '_blur']
+    """
+    built = []
+    for item in spec.split(","):
+        name, *params = item.strip().split(":")
+        if name in FILTERS:
+            factory, label = FILTERS[name], name
+        elif params and "=" not in params[0]:  # a user's factory: module:attribute
+            attribute = params.pop(0)
+            factory, label = _import_factory(name, attribute), f"{name}:{attribute}"
+        else:
+            raise ValueError(
+                f"unknown filter {name!r}; known filters: {', '.join(sorted(FILTERS))} "
+                "(or module.path:factory for your own; see --list-filters)"
+            )
+        signature = inspect.signature(factory)
+        accepted = list(signature.parameters)
+        open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+        kwargs = {}
+        for param in params:
+            key, sep, text = param.partition("=")
+            if not sep or not key or (key not in accepted and not open_ended):
+                raise ValueError(
+                    f"filter {label}: bad parameter {param!r}; use {label}:KEY=VALUE with KEY in "
+                    f"{', '.join(accepted) or '(none)'}"
+                )
+            try:
+                kwargs[key] = _number(text)
+            except ValueError:
+                raise ValueError(f"filter {label}: {key} must be a number, got {text!r}") from None
+        try:
+            made = factory(**kwargs)
+        except ValueError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a user's factory may fail in any way
+            raise ValueError(f"filter {label} failed to build: {type(exc).__name__}: {exc}") from None
+        if not callable(made):
+            raise ValueError(f"filter {label} must return a callable f(img) -> img, got {made!r}")
+        built.append(made)
+    return built
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """``(name, "param=default ...", one-line description)`` for every built-in filter."""
+    rows = []
+    for name, factory in FILTERS.items():
+        params = " ".join(f"{p.name}={p.default}" if p.default is not p.empty else p.name
+                          for p in inspect.signature(factory).parameters.values())
+        rows.append((name, params, (inspect.getdoc(factory) or "").split("\n")[0].replace("``", "")))
+    return rows
