@@ -127,7 +127,7 @@ def _read_sums(folder: Path) -> dict[str, str]:
     path = folder / SUMS_NAME
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no sums, or no folder at all (yet)
         return {}
     sums = {}
     for number, line in enumerate(text.splitlines(), 1):

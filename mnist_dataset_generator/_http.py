@@ -22,7 +22,7 @@ import urllib.request
 from typing import BinaryIO
 from collections.abc import Callable
 
-__all__ = ["HTTPDownloader", "TruncatedError", "describe", "is_transient"]
+__all__ = ["DowngradeError", "HTTPDownloader", "TruncatedError", "describe", "is_transient", "refuses_redirect"]
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ class _HTTPHandler(urllib.request.HTTPHandler):
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, read_timeout: float) -> None:
-        super().__init__()
+    def __init__(self, read_timeout: float, context=None) -> None:
+        super().__init__(context=context)
         self._read_timeout = read_timeout
 
     def https_open(self, req):
@@ -77,6 +77,30 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
             req,
             context=self._context,
         )
+
+
+class DowngradeError(urllib.error.URLError):
+    """A redirect from https to plain http, which the user did not ask for."""
+
+
+class _NoDowngradeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, except from https to http: plain http only when the user names it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if refuses_redirect(req.full_url, newurl):
+            raise DowngradeError(f"refused redirect from https to plain http ({newurl})")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def refuses_redirect(old_url: str, new_url: str) -> bool:
+    """Whether following ``old_url -> new_url`` would downgrade https to http.
+
+    Examples
+    --------
+    >>> refuses_redirect("https://a/x.gz", "http://b/x.gz"), refuses_redirect("http://a/x", "http://b/x")
+    (True, False)
+    """
+    return old_url.lower().startswith("https:") and new_url.lower().startswith("http:")
 
 
 class HTTPDownloader:
@@ -91,6 +115,12 @@ class HTTPDownloader:
         server that accepts and never answers fails after this long.
     user_agent : str, optional
         Sent as ``User-Agent`` (some mirrors refuse Python's default).
+    context : ssl.SSLContext, optional
+        TLS settings, e.g. to trust a private mirror's certificate authority;
+        default: the system's trusted certificates.
+
+    Redirects are followed, except from https to plain http (refused: plain
+    http is used only when you name it).
 
     Examples
     --------
@@ -108,6 +138,7 @@ class HTTPDownloader:
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
         user_agent: str | None = None,
+        context=None,
     ) -> None:
         for arg, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
             if not 0 < value <= 600:
@@ -120,7 +151,7 @@ class HTTPDownloader:
         self.read_timeout = read_timeout
         self.user_agent = user_agent
         self._opener = urllib.request.build_opener(
-            _HTTPHandler(read_timeout), _HTTPSHandler(read_timeout)
+            _HTTPHandler(read_timeout), _HTTPSHandler(read_timeout, context), _NoDowngradeRedirects()
         )
 
     def __repr__(self) -> str:
@@ -156,6 +187,8 @@ def is_transient(exc: BaseException) -> bool:
     """
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code >= 500 or exc.code in (408, 429)
+    if isinstance(exc, DowngradeError):
+        return False
     if isinstance(exc, urllib.error.URLError):
         reason = exc.reason
         if isinstance(reason, BaseException):
