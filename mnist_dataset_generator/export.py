@@ -286,7 +286,11 @@ class _NpzWriter:
         self.path = folder / NPZ
         self.plan = plan
         self._context = self._zip = None
-        self.labels: list[str] = []
+        # Labels stream to a scratch file in NumPy's fixed-width UCS-4 layout (the
+        # longest label is known from the plan), so memory stays flat however many.
+        self._width = plan.lengths[1]
+        self._labels = None
+        self._count = 0
 
     def name(self, index: int) -> str:
         return f"{index:08d}"
@@ -306,17 +310,27 @@ class _NpzWriter:
 
     def add_chunk(self, start: int, piece: tuple[int, int, bytes], labels: list[str]) -> None:
         self._zip.write_piece(*piece)  # deflated by the worker that made the images
-        self.labels.extend(labels)
+        if self._labels is None:
+            import tempfile
+
+            self._labels = tempfile.TemporaryFile()
+        self._labels.write(np.array(labels, dtype=f"<U{self._width}").tobytes())
+        self._count += len(labels)
 
     def close(self) -> None:
         if self._zip is None:
             return
         self._zip.end()
-        labels = io.BytesIO()
-        width = max(map(len, self.labels), default=1)
-        np.lib.format.write_array(labels, np.array(self.labels, dtype=f"<U{width}"))
+        header = io.BytesIO()
+        np.lib.format.write_array_header_2_0(header, {"descr": f"<U{self._width}", "fortran_order": False,
+                                                      "shape": (self._count,)})
         self._zip.begin("labels.npy")
-        self._zip.write(labels.getvalue())
+        self._zip.write(header.getvalue())
+        if self._labels is not None:
+            self._labels.seek(0)
+            while block := self._labels.read(1 << 20):
+                self._zip.write(block)
+            self._labels.close()
         self._zip.end()
         self._zip.close()
         self._context.__exit__(None, None, None)
