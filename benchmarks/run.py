@@ -128,14 +128,15 @@ def main() -> int:
                                              for s in strings], repeats))
     base_a = rate(n_a, timed(lambda: [a.strip(s) for s in strings[:n_a]], repeats))
     base_b = rate(len(strings), timed(lambda: [baseline_b(data, s, rng) for s in strings], repeats))
-    table.append(("1. single strip, plain: ours", ours, f"{ours[0] / base_a[0]:.0f}x A, {ours[0] / base_b[0]:.1f}x B"))
+    table.append(("1. single strip, plain: ours", ours,
+                  f"{ours[0] / base_a[0]:.0f}x A, {ours[0] / base_b[0]:.1f}x B"))
     table.append(("   baseline A (seed's approach)", base_a, ""))
     table.append(("   baseline B (in-memory + skimage)", base_b, ""))
     ours_f = rate(len(strings), timed(lambda: [generate_numbers_sequence(s, SPACING, WIDTH, images=data,
                                                                          fltrs=filtered, rng=rng)
                                                for s in strings], repeats))
-    base_bf = rate(len(strings), timed(lambda: [baseline_b(data, s, rng, [blur(1.0), lambda im: distort()(im, rng=rng)])
-                                                for s in strings], repeats))
+    same_filters = [blur(1.0), lambda im: distort()(im, rng=rng)]
+    base_bf = rate(len(strings), timed(lambda: [baseline_b(data, s, rng, same_filters) for s in strings], repeats))
     table.append(("   with blur,distort: ours", ours_f, f"{ours_f[0] / base_bf[0]:.1f}x B with the same filters"))
     table.append(("   baseline B with blur,distort", base_bf, ""))
 
@@ -143,8 +144,8 @@ def main() -> int:
     out = np.empty((batch, 28, WIDTH), np.float32)
     src = np.random.default_rng(1).random((batch, 28, WIDTH), dtype=np.float32)
     copy = rate(batch, timed(lambda: np.copyto(out, src), repeats))
-    rows = [("float32, 1 worker", dict(dtype="float32", workers=1)), ("float32, 2 workers", dict(dtype="float32", workers=2)),
-            ("uint8, 1 worker", dict(dtype="uint8", workers=1)), ("uint8, 2 workers", dict(dtype="uint8", workers=2))]
+    rows = [(f"{dtype}, {w} worker{'s' if w > 1 else ''}", dict(dtype=dtype, workers=w))
+            for dtype in ("float32", "uint8") for w in (1, 2)]
     one = None
     for label, kw in rows:
         r = rate(batch, timed(lambda kw=kw: generate_dataset(batch, DIGITS, SPACING, WIDTH, seed=1,
@@ -192,7 +193,8 @@ def main() -> int:
                for _ in range(repeats + 2)]
         bare = [run([sys.executable, "-c", "import numpy, imageio"]) for _ in range(repeats + 2)]
     gm, bm = statistics.median(gen), statistics.median(bare)
-    table.append(("4. start-up: generator.py -q 4981278 (s)", (gm, min(gen), max(gen)), f"{gm / bm:.2f}x the bare import"))
+    table.append(("4. start-up: generator.py -q 4981278 (s)", (gm, min(gen), max(gen)),
+                  f"{gm / bm:.2f}x the bare import"))
     table.append(("   python -c 'import numpy, imageio' (s)", (bm, min(bare), max(bare)), ""))
     code = ("import time; t0 = time.perf_counter(); from mnist_dataset_generator import mnistdata; "
             "t1 = time.perf_counter(); d = mnistdata.load('train', download=False); "
