@@ -17,14 +17,10 @@ SHA-256): :mod:`.mnistdata` owns the MNIST table and the public API.
 from __future__ import annotations
 
 import contextlib
-import datetime
-import gzip
-import hashlib
 import json
 import logging
 import os
 import time
-import zlib
 from pathlib import Path
 from collections.abc import Callable, Mapping
 
@@ -98,6 +94,10 @@ def _content_digest(path: Path, copy_to=None) -> str | None:
     so verifying a gzip and unpacking it cost one pass. ``None`` when the gzip
     is damaged.
     """
+    import gzip  # hashing happens on cold paths only: keep warm starts light
+    import hashlib
+    import zlib
+
     sha = hashlib.sha256()
     with open(path, "rb") as raw:
         is_gzip = raw.read(2) == GZIP_MAGIC
@@ -115,6 +115,8 @@ def _content_digest(path: Path, copy_to=None) -> str | None:
 
 
 def _stored_digest(path: Path) -> str:
+    import hashlib
+
     sha = hashlib.sha256()
     with open(path, "rb") as raw:
         while chunk := raw.read(_CHUNK):
@@ -163,6 +165,8 @@ def _write_stamps(folder: Path, stamps: dict[str, list]) -> None:
 
 
 def _move_aside(path: Path, why: str) -> Path:
+    import datetime
+
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.damaged-{stamp}")
     n = 1

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import inspect
 import logging
 from collections.abc import Callable, Sequence
 
@@ -457,6 +456,8 @@ def _name(f) -> str:
 
 
 def _accepts_rng(f) -> bool:
+    import inspect  # only when filters are used: keeps plain runs' start-up light
+
     try:
         params = inspect.signature(f).parameters
     except (TypeError, ValueError):  # some builtins have no signature: call them plainly

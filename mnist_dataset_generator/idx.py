@@ -11,10 +11,8 @@ naming the file and what is wrong for anything malformed.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
-import zlib
 from typing import BinaryIO, Union
 
 import numpy as np
@@ -192,6 +190,9 @@ def read_idx(path: PathLike, *, mmap: bool = False) -> np.ndarray:
     >>> read_idx(p).tolist()
     [3, 1, 4]
     """
+    import gzip  # here, not at the top: memory-mapped plain files (warm starts) never need it
+    import zlib
+
     name = os.fspath(path)
     with open(path, "rb") as raw:
         magic = raw.read(2)
@@ -298,6 +299,8 @@ def write_idx(path: PathLike | BinaryIO, array: np.ndarray, *, compress: bool | 
 
 
 def _write_to(out: BinaryIO, data: bytes, compress: bool) -> None:
+    import gzip
+
     if compress:
         with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
             gz.write(data)
