@@ -5,7 +5,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import json
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -140,3 +143,19 @@ def template_classifier(images: np.ndarray, labels: np.ndarray):
         return np.argmax((x - x.mean(axis=1, keepdims=True)) @ templates.T, axis=1)
 
     return classify
+
+
+_LOAD_SCRIPT = (
+    "import json, sys\n"
+    "from mnist_dataset_generator import mnistdata\n"
+    "mnistdata.FILES = {n: mnistdata.FileSpec(*v) for n, v in json.loads(sys.argv[1]).items()}\n"
+    "d = mnistdata.load(sys.argv[4], data_home=sys.argv[2], mirrors=sys.argv[3], progress=False)\n"
+    "print(int(d.images.sum()), len(d))\n"
+)
+
+
+def load_in_subprocess(table: dict, cache, mirror_url: str, split: str = "train") -> subprocess.Popen:
+    """Start ``mnistdata.load`` in a fresh process that takes ``table`` as the official file table."""
+    rows = {name: list(spec.__dict__.values()) for name, spec in table.items()}
+    return subprocess.Popen([sys.executable, "-c", _LOAD_SCRIPT, json.dumps(rows), str(cache), mirror_url, split],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, text=True)

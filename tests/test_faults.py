@@ -13,13 +13,12 @@ import shutil
 import signal
 import ssl
 import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
-from conftest import REPO, final_names
+from conftest import final_names, load_in_subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -114,17 +113,7 @@ def test_download_killed_part_way_is_cleaned_up_and_the_next_run_succeeds(tmp_pa
 
     mirror.faults["*"] = trickle
     cache = tmp_path / "cache"
-    table = {n: list(spec.__dict__.values()) for n, spec in fixture_table.items()}
-    script = (
-        "import json, sys\n"
-        "from mnist_dataset_generator import mnistdata\n"
-        "mnistdata.FILES = {n: mnistdata.FileSpec(*v) for n, v in json.loads(sys.argv[1]).items()}\n"
-        "mnistdata.load('test', data_home=sys.argv[2], mirrors=sys.argv[3], progress=False)\n"
-    )
-    import json
-
-    proc = subprocess.Popen([sys.executable, "-c", script, json.dumps(table), str(cache), mirror.url], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = load_in_subprocess(fixture_table, cache, mirror.url, split="test")
     assert started.wait(30)
     deadline = time.monotonic() + 10
     while not list(cache.glob(".*.part")) and time.monotonic() < deadline:

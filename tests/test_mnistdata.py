@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import gzip
-import json
 import logging
 import os
 import subprocess
@@ -13,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO, final_names
+from conftest import REPO, final_names, load_in_subprocess
 
 from mnist_dataset_generator import _cache, mnistdata
 from mnist_dataset_generator.idx import read_idx, write_idx
@@ -361,18 +360,7 @@ def test_cold_start_by_several_processes_downloads_each_file_once(tmp_path, fixt
 
     mirror.faults["*"] = slow_serve
     cache = tmp_path / "shared-cache"
-    table = {n: list(spec.__dict__.values()) for n, spec in fixture_table.items()}
-    script = (
-        "import json, sys\n"
-        "from mnist_dataset_generator import mnistdata\n"
-        "table = json.loads(sys.argv[1])\n"
-        "mnistdata.FILES = {n: mnistdata.FileSpec(*v) for n, v in table.items()}\n"
-        "d = mnistdata.load('train', data_home=sys.argv[2], mirrors=sys.argv[3], progress=False)\n"
-        "print(int(d.images.sum()), len(d))\n"
-    )
-    procs = [subprocess.Popen([sys.executable, "-c", script, json.dumps(table), str(cache), mirror.url],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, text=True)
-             for _ in range(4)]
+    procs = [load_in_subprocess(fixture_table, cache, mirror.url) for _ in range(4)]
     outputs = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     assert len({out for out, _ in outputs}) == 1  # identical data everywhere
