@@ -29,6 +29,7 @@ from .strip import (
     check_width,
     compose,
     resolve_source,
+    to_uint8,
 )
 
 __all__ = [
@@ -169,9 +170,13 @@ def _digits(plan: Plan, rng: np.random.Generator, index: int) -> np.ndarray:
     return rng.integers(0, 10, size=int(rng.integers(low, high + 1)) if low != high else low)
 
 
+def _label(digits: np.ndarray) -> str:
+    return "".join(map(str, digits.tolist()))
+
+
 def sample_label(plan: Plan, index: int) -> str:
     """The label of sample ``index`` without drawing its image (microseconds, for resuming exports)."""
-    return "".join(map(str, _digits(plan, sample_rng(plan.entropy, index, PURPOSE_SAMPLE), index).tolist()))
+    return _label(_digits(plan, sample_rng(plan.entropy, index, PURPOSE_SAMPLE), index))
 
 
 def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, str]:
@@ -180,9 +185,7 @@ def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, 
     digits = _digits(plan, rng, index)
     frng = sample_rng(plan.entropy, index, PURPOSE_FILTERS) if plan.prepared else None
     image = compose(plan.request(digits), source, rng, frng)
-    if plan.dtype == "uint8":
-        image = np.rint(image * 255).astype(np.uint8)
-    return image, "".join(map(str, digits.tolist()))
+    return (to_uint8(image) if plan.dtype == "uint8" else image), _label(digits)
 
 
 def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None, encode_chunk=None):

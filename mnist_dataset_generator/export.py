@@ -33,6 +33,7 @@ from ._progress import ProgressArg, Reporter
 from ._zipstream import ZipStreamWriter, deflate_piece
 from .dataset import CHUNK, Plan, chunk_bounds, iter_chunks, make_sample, sample_label
 from .mnistdata import MnistData
+from .strip import to_uint8
 
 __all__ = ["FORMATS", "SAMPLES_PER_TAR", "check_folder", "export_dataset", "png_bytes", "shard_range", "write_png"]
 
@@ -68,10 +69,6 @@ def shard_range(count: int, shard: tuple[int, int] | None, fmt: str) -> range:
     return range(min(count, i * blocks // n * SAMPLES_PER_TAR), min(count, (i + 1) * blocks // n * SAMPLES_PER_TAR))
 
 
-def _pixels(image: np.ndarray) -> np.ndarray:
-    return image if image.dtype == np.uint8 else np.rint(image * 255).astype(np.uint8)
-
-
 def png_bytes(image: np.ndarray, compress_level: int = 6) -> bytes:
     """8-bit grayscale PNG of a float (0..1) or uint8 image.
 
@@ -83,7 +80,7 @@ def png_bytes(image: np.ndarray, compress_level: int = 6) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(_pixels(image)).save(buffer, format="PNG", compress_level=compress_level)
+    Image.fromarray(to_uint8(image)).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
@@ -209,7 +206,7 @@ class _PngWriter:
     encode = staticmethod(png_bytes)  # runs in the workers: the parent only writes
     encode_chunk = None
 
-    def __init__(self, folder: Path, plan: Plan) -> None:
+    def __init__(self, folder: Path, plan: Plan, count: int) -> None:
         self.images = folder / "images"
         self.images.mkdir(exist_ok=True)
 
@@ -229,13 +226,16 @@ class _PngWriter:
     def close(self) -> None:
         pass
 
+    def abort(self) -> None:
+        pass  # every PNG is already whole or absent
+
 
 class _TarWriter:
     unit = SAMPLES_PER_TAR
     encode = staticmethod(png_bytes)
     encode_chunk = None
 
-    def __init__(self, folder: Path, plan: Plan) -> None:
+    def __init__(self, folder: Path, plan: Plan, count: int) -> None:
         self.folder = folder
         self._context = None
         self._tar = None
@@ -292,9 +292,10 @@ class _NpzWriter:
     encode = None
     encode_chunk = staticmethod(_deflate_images)
 
-    def __init__(self, folder: Path, plan: Plan) -> None:
+    def __init__(self, folder: Path, plan: Plan, count: int) -> None:
         self.path = folder / NPZ
         self.plan = plan
+        self._total = count
         self._context = self._zip = None
         # Labels stream to a scratch file in NumPy's fixed-width UCS-4 layout (the
         # longest label is known from the plan), so memory stays flat however many.
@@ -308,17 +309,19 @@ class _NpzWriter:
     def done(self, indices: range) -> bool:
         return self.path.is_file()
 
-    def start(self, count: int) -> None:
+    def _start(self) -> None:
         self._context = atomic_write(self.path, durable=False)
         self._zip = ZipStreamWriter(self._context.__enter__())
         self._zip.begin("images.npy")
         header = io.BytesIO()
         np.lib.format.write_array_header_2_0(header, {
             "descr": np.lib.format.dtype_to_descr(np.dtype(self.plan.dtype)), "fortran_order": False,
-            "shape": (count, self.plan.height, self.plan.width)})
+            "shape": (self._total, self.plan.height, self.plan.width)})
         self._zip.write(header.getvalue())
 
     def add_chunk(self, start: int, piece: tuple[int, int, bytes], labels: list[str]) -> None:
+        if self._zip is None:  # first chunk: nothing is written when a resume finds the file whole
+            self._start()
         self._zip.write_piece(*piece)  # deflated by the worker that made the images
         if self._labels is None:
             import tempfile
@@ -375,8 +378,7 @@ def _preview(folder: Path, plan: Plan, source: MnistData, indices: range) -> Non
     canvas = Image.new("L", (plan.width + text_width, row * len(samples) + 4), 255)
     draw = ImageDraw.Draw(canvas)
     for k, ((image, label), index) in enumerate(zip(samples, shown, strict=True)):
-        pixels = image if image.dtype == np.uint8 else np.rint(image * 255).astype(np.uint8)
-        canvas.paste(Image.fromarray(pixels), (2, 4 + k * row))
+        canvas.paste(Image.fromarray(to_uint8(image)), (2, 4 + k * row))
         draw.text((plan.width + 8, 4 + k * row + plan.height // 2 - 6), f"{index:>6}  {label}", fill=0)
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
@@ -450,22 +452,21 @@ def export_dataset(
     }
     resuming = prepare_folder(folder, manifest, resume=resume, force=force)
     started = time.perf_counter()
-    writer = _WRITERS[fmt](folder, plan)
+    writer = _WRITERS[fmt](folder, plan, len(indices))
     units = _units(indices, writer.unit)
-    todo = [u for u in units if not (resuming and writer.done(u))]
-    bounds = [b for u in todo for b in chunk_bounds(u)]
+    keep = [resuming and writer.done(u) for u in units]  # complete pieces of an interrupted run
+    bounds = [b for u, kept in zip(units, keep, strict=True) if not kept for b in chunk_bounds(u)]
     report = Reporter(progress, desc="samples", unit="img")
-    done = len(indices) - sum(map(len, todo))
+    kept_count = sum(len(u) for u, kept in zip(units, keep, strict=True) if kept)
+    done = kept_count
     results = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home,
                           encode=writer.encode, encode_chunk=writer.encode_chunk)
     column = "filename" if fmt == "png" else "key"
     try:
-        if fmt == "npz" and todo:
-            writer.start(len(indices))
         with atomic_write(folder / LABELS) as labels_out:
             labels_out.write(f"{column},label\n".encode())
-            for unit in units:
-                if unit in todo:
+            for unit, kept in zip(units, keep, strict=True):
+                if not kept:
                     position = unit.start
                     while position < unit.stop:  # the unit's chunks arrive in order
                         start, payload, labels = next(results)
@@ -480,7 +481,7 @@ def export_dataset(
                         labels_out.write(f"{writer.name(i)},{sample_label(plan, i)}\n".encode())
             writer.close()
     except BaseException:
-        getattr(writer, "abort", lambda: None)()
+        writer.abort()
         raise
     finally:
         report.close()
@@ -490,7 +491,7 @@ def export_dataset(
     manifest["labels_file"] = LABELS
     manifest["complete"] = True
     _write_manifest(folder, manifest)
-    written = sum(map(len, todo))
+    written = len(indices) - kept_count
     seconds = time.perf_counter() - started
     log.info("wrote %d samples (%d kept from before) to %s in %.1f s", written, len(indices) - written, folder, seconds)
     return {**manifest, "written": written, "seconds": seconds}

@@ -195,6 +195,8 @@ class MnistData:
         ``digit_indices[d]`` holds the (``int64``, sorted) positions of every
         sample of digit ``d``; sample a digit with
         ``images[rng.choice(digit_indices[d])]``.
+    counts : numpy.ndarray
+        ``counts[d] == len(digit_indices[d])``, for the 10 digits.
     split : str
         ``"train"``, ``"test"`` or ``"custom"``.
     source : str
@@ -212,15 +214,17 @@ class MnistData:
     split: str = "custom"
     source: str = "arrays"
     digit_indices: tuple = field(init=False, repr=False)
+    counts: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_arrays(self.images, self.labels, f"{self.source} ({self.split})")
         order = np.argsort(self.labels, kind="stable")
-        bounds = np.cumsum(np.bincount(self.labels, minlength=10))[:-1]
-        groups = tuple(np.split(order, bounds))
-        for group in groups:
-            group.flags.writeable = False
+        counts = np.bincount(self.labels, minlength=10)
+        groups = tuple(np.split(order, np.cumsum(counts)[:-1]))
+        for arr in (*groups, counts):
+            arr.flags.writeable = False
         object.__setattr__(self, "digit_indices", groups)
+        object.__setattr__(self, "counts", counts)
 
     @classmethod
     def from_arrays(cls, images, labels, *, name: str = "arrays") -> MnistData:

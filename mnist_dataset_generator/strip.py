@@ -35,6 +35,7 @@ __all__ = [
     "check_width",
     "compose",
     "resolve_source",
+    "to_uint8",
 ]
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,11 @@ def resolve_source(images, data_home, split: str) -> MnistData:
     return MnistData.from_arrays(pixels, labels, name="images")
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """A strip as 8-bit pixels: ``rint(x * 255)`` for floats in [0, 1], unchanged if already uint8."""
+    return image if image.dtype == np.uint8 else np.rint(image * 255).astype(np.uint8)
+
+
 @dataclass(frozen=True)
 class Request:
     """Validated arguments of one strip (see :func:`check_request`)."""
@@ -201,7 +207,7 @@ def compose(
     """
     digits, width, prepared = request.digits, request.width, request.prepared
     n = len(digits)
-    available = np.array([len(group) for group in source.digit_indices])
+    available = source.counts
     if (missing := sorted({int(d) for d in digits if available[d] == 0})):
         raise ValueError(f"no samples of digit(s) {missing} in {source.source}")
 
