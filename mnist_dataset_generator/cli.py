@@ -12,8 +12,8 @@ import contextlib
 import logging
 import re
 import sys
-from typing import NoReturn
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 
@@ -63,8 +63,8 @@ def _logging_to_stderr(prog: str, args: argparse.Namespace):
         logger.handlers[:], logger.level, logger.propagate = saved
 
 
-def _int_at_least(minimum: int):
-    """argparse type: a whole number >= ``minimum``, with a one-line message otherwise."""
+def _int_at_least(minimum: int, maximum: int | None = None):
+    """argparse type: a whole number in ``minimum..maximum``, with a one-line message otherwise."""
 
     def parse(text: str) -> int:
         try:
@@ -73,6 +73,8 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
 
     return parse
@@ -129,9 +131,9 @@ def _mnistdata_parser(prog: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("target_dir", nargs="?", help="folder to write the test files into (created if missing)")
-    parser.add_argument("--count-train", type=_int_at_least(1), default=1000, metavar="N",
+    parser.add_argument("--count-train", type=_int_at_least(1, MAX_COUNT), default=1000, metavar="N",
                         help=f"training images, 1..{MAX_COUNT} (default 1000)")
-    parser.add_argument("--count-test", type=_int_at_least(1), default=200, metavar="M",
+    parser.add_argument("--count-test", type=_int_at_least(1, MAX_COUNT), default=200, metavar="M",
                         help=f"test images, 1..{MAX_COUNT} (default 200)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
                         help="random seed; the same seed writes identical files (default 0)")
@@ -154,11 +156,8 @@ def _mnistdata_work(args: argparse.Namespace) -> int:
         folder = fetch(data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None)
         print(folder)
         return 0
-    from .testdata import MAX_COUNT, write_test_data
+    from .testdata import write_test_data
 
-    for flag, value in (("--count-train", args.count_train), ("--count-test", args.count_test)):
-        if value > MAX_COUNT:
-            raise _UsageError(f"argument {flag}: must be at most {MAX_COUNT}, got {value}")
     try:
         folder = write_test_data(args.target_dir, args.count_train, args.count_test, args.seed,
                                  overwrite=args.force)
