@@ -1,16 +1,20 @@
-"""Datasets: per-sample seeding, the batch machinery, and ``SequenceDataset``.
+"""Datasets: seeding by blocks of samples, the batch machinery, and ``SequenceDataset``.
 
-Sample ``i`` is a pure function of ``(seed, i)``: its generators come from
-``SeedSequence(entropy, spawn_key=(i, purpose))`` (purpose 0: label, samples
-and gaps; 1: filters), so it is the same in any process, in any order, for
-any number of workers, and no two samples share a random stream: the
-forked-worker duplicate-augmentation bug cannot happen. Workers receive the
-plan and index ranges, never a generator. ``SequenceDataset`` works with
-``torch.utils.data.DataLoader`` without importing torch.
+Sample ``i`` is a pure function of ``(seed, i)``. Its label, samples and gaps
+are row ``i % size`` of the draws of block ``i // size``, made as arrays by
+``SeedSequence(entropy, spawn_key=(block, 2))`` (``size`` is 256 samples, fewer
+for long strings: a constant of the format, never of the worker count); its
+filters draw from ``SeedSequence(entropy, spawn_key=(i, 1))``. So a sample is
+the same in any process, in any order, for any number of workers, and no two
+samples share a filter stream: the forked-worker duplicate-augmentation bug
+cannot happen. Workers receive the plan and index ranges, never a generator.
+``SequenceDataset`` works with ``torch.utils.data.DataLoader`` without
+importing torch.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -18,30 +22,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import layout
+from . import layout, render
 from .mnistdata import MnistData, load
 from .strip import (
     MAX_DIGITS,
     Request,
     _is_int,
+    check_available,
     check_request,
     check_spacing,
     check_width,
-    compose,
+    fusable,
+    lay_out,
     resolve_source,
     to_uint8,
 )
 
 __all__ = [
     "CHUNK",
+    "SAMPLING",
     "Plan",
     "SequenceDataset",
+    "block_size",
     "chunk_bounds",
     "dataset_chunks",
     "iter_chunks",
+    "make_images",
     "make_sample",
     "plan_dataset",
     "sample_label",
+    "sample_labels",
     "sample_rng",
 ]
 
@@ -49,18 +59,32 @@ log = logging.getLogger(__name__)
 
 MAX_COUNT = 100_000_000
 CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, small enough to stream
-PURPOSE_SAMPLE, PURPOSE_FILTERS = 0, 1
+# Purpose keys of SeedSequence children: 1, a sample's filters; 2, a block's draws. (0 held each
+# sample's draws before blocks; it is left unused so no stream of that scheme comes back.)
+PURPOSE_FILTERS, PURPOSE_BLOCK = 1, 2
+SAMPLING = "blocks-v1"  # recorded in manifests: exports made under another scheme are not resumed
+_BLOCK_DIGITS = 4096  # digits drawn per block at most, so one sample's draws stay cheap
 
 
 def sample_rng(entropy: int, index: int, purpose: int) -> np.random.Generator:
-    """The generator of sample ``index`` for ``purpose`` (0: label, samples, gaps; 1: filters).
+    """``SeedSequence(entropy, spawn_key=(index, purpose))``: 1, sample ``index``'s filters; 2, block ``index``'s draws.
 
-    ``SeedSequence(entropy, spawn_key=(index, purpose))`` is the child a
-    ``SeedSequence(entropy)`` would spawn there, built in O(1): sample ``i``
-    is a pure function of ``(seed, i)``, whichever process computes it, and
-    no two samples share a stream.
+    It is the child a ``SeedSequence(entropy)`` would spawn there, built in
+    O(1): whichever process computes it gets the same stream, and no two
+    samples (or blocks) share one.
     """
     return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(index, purpose)))
+
+
+def block_size(plan: Plan) -> int:
+    """Samples whose draws are made together: 256, halved until a block holds at most 4096 digits.
+
+    A power of two, so blocks never straddle a :data:`CHUNK` boundary.
+    """
+    size = CHUNK
+    while size > 1 and size * plan.lengths[1] > _BLOCK_DIGITS:
+        size //= 2
+    return size
 
 
 @dataclass(frozen=True)
@@ -162,65 +186,121 @@ def plan_dataset(
                 _entropy(seed), split, labels, request.height or layout.DIGIT, request.background)
 
 
-def _digits(plan: Plan, rng: np.random.Generator, index: int) -> np.ndarray:
-    """The digit string of sample ``index``: the first draws of its stream (or the given label)."""
-    if plan.labels is not None:
-        return np.frombuffer(plan.labels[index].encode(), np.uint8).astype(np.int64) - 48
-    low, high = plan.lengths
-    return rng.integers(0, 10, size=int(rng.integers(low, high + 1)) if low != high else low)
+@functools.lru_cache(maxsize=8)
+def _block_draws(entropy: int, lengths: tuple[int, int], spacing: tuple[int, int], evenly: bool, size: int,
+                 block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(lengths, digits, u, gaps)`` of every sample of ``block``, always drawn in this order, in full."""
+    rng = sample_rng(entropy, block, PURPOSE_BLOCK)
+    low, high = lengths
+    drawn = (rng.integers(low, high + 1, size=size),
+             rng.integers(0, 10, size=(size, high)),
+             rng.random((size, high)),  # which sample of each digit: see MnistData.pick
+             None if evenly else rng.integers(spacing[0], spacing[1] + 1, size=(size, high - 1)))
+    for arr in drawn:
+        if arr is not None:
+            arr.flags.writeable = False
+    return drawn
 
 
-def _label(digits: np.ndarray) -> str:
-    return "".join(map(str, digits.tolist()))
+def _draws(plan: Plan, start: int, stop: int):
+    """Yield ``(lo, hi, lengths, digits, u, gaps)`` for samples ``start..stop`` block by block."""
+    size = block_size(plan)
+    for block in range(start // size, (stop - 1) // size + 1):
+        lo, hi = max(start, block * size), min(stop, (block + 1) * size)
+        rows = slice(lo - block * size, hi - block * size)
+        lengths, digits, u, gaps = _block_draws(plan.entropy, plan.lengths, plan.spacing, plan.evenly, size, block)
+        lengths, digits, u = lengths[rows], digits[rows], u[rows]
+        if plan.labels is not None:  # the given strings replace the drawn ones; the rest stays
+            lengths = np.array([len(label) for label in plan.labels[lo:hi]])
+            digits = np.zeros(digits.shape, np.int64)
+            for r, label in enumerate(plan.labels[lo:hi]):
+                digits[r, : len(label)] = np.frombuffer(label.encode(), np.uint8) - 48
+        yield lo, hi, lengths, digits, u, None if gaps is None else gaps[rows]
+
+
+def _labels(lengths: np.ndarray, digits: np.ndarray) -> list[str]:
+    chars = (digits + 48).astype(np.uint8)
+    return [chars[r, :n].tobytes().decode() for r, n in enumerate(lengths.tolist())]
+
+
+def sample_labels(plan: Plan, start: int, stop: int) -> list[str]:
+    """Labels of samples ``start..stop`` without drawing their images (for resuming exports)."""
+    return [label for _, _, lengths, digits, _, _ in _draws(plan, start, stop) for label in _labels(lengths, digits)]
 
 
 def sample_label(plan: Plan, index: int) -> str:
-    """The label of sample ``index`` without drawing its image (microseconds, for resuming exports)."""
-    return _label(_digits(plan, sample_rng(plan.entropy, index, PURPOSE_SAMPLE), index))
+    """The label of sample ``index`` without drawing its image."""
+    return sample_labels(plan, index, index + 1)[0]
+
+
+def make_images(plan: Plan, source: MnistData, start: int, stop: int, out: np.ndarray) -> list[str]:
+    """Write samples ``start..stop`` into ``out`` (shape ``(stop - start, height, width)``); return their labels.
+
+    Unfiltered strips without overlaps are rendered a block at a time by
+    :func:`.render.render`; the others one by one, each with its own filter
+    stream.
+    """
+    labels = []
+    whole = fusable(plan.request(np.zeros(plan.lengths[1], np.int64)))
+    for lo, hi, lengths, digits, u, gaps in _draws(plan, start, stop):
+        present = np.arange(digits.shape[1]) < lengths[:, None]
+        check_available(source, digits[present])
+        index = np.zeros(digits.shape, np.intp)
+        index[present] = source.pick(digits[present], u[present])
+        labels += _labels(lengths, digits)
+        target = out[lo - start : hi - start]
+        if whole:
+            ids, weights = (render.even_program(lengths, plan.spacing, plan.width) if plan.evenly
+                            else render.random_program(lengths, gaps, plan.width))
+            render.render(source.images[index], ids, weights, height=plan.height, background=plan.background,
+                          out=target)
+            continue
+        for r, n in enumerate(lengths.tolist()):
+            frng = sample_rng(plan.entropy, lo + r, PURPOSE_FILTERS)
+            image = lay_out(plan.request(digits[r, :n]), source, index[r, :n],
+                            None if gaps is None else gaps[r, : n - 1], frng)
+            target[r] = to_uint8(image) if plan.dtype == "uint8" else image
+    return labels
 
 
 def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, str]:
     """Sample ``index`` of ``plan``: ``(image, label)``, a pure function of ``(plan, index)``."""
-    rng = sample_rng(plan.entropy, index, PURPOSE_SAMPLE)
-    digits = _digits(plan, rng, index)
-    frng = sample_rng(plan.entropy, index, PURPOSE_FILTERS) if plan.prepared else None
-    image = compose(plan.request(digits), source, rng, frng)
-    return (to_uint8(image) if plan.dtype == "uint8" else image), _label(digits)
+    image = np.empty((1, plan.height, plan.width), plan.dtype)
+    label = make_images(plan, source, index, index + 1, image)[0]
+    return image[0], label
 
 
-def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None, encode_chunk=None):
+def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None, encode_chunk=None, out=None):
     """``(start, images, labels)``; ``images`` is ``[encode(image), ...]`` with ``encode``,
-    ``encode_chunk(images)`` with ``encode_chunk``.
+    ``encode_chunk(images)`` with ``encode_chunk``, ``None`` when written into ``out`` (the whole dataset).
 
     Encoding where the images are made (PNG bytes, deflated pieces) keeps that
     work in the workers and out of the parent, which then only writes.
     """
-    images = np.empty((stop - start, plan.height, plan.width), dtype=plan.dtype) if encode is None else []
-    labels = []
-    for row, index in enumerate(range(start, stop)):
-        image, label = make_sample(plan, source, index)
-        if encode is None:
-            images[row] = image
-        else:
-            images.append(encode(image))
-        labels.append(label)
+    images = out[start:stop] if out is not None else np.empty((stop - start, plan.height, plan.width), plan.dtype)
+    labels = make_images(plan, source, start, stop, images)
+    if out is not None:
+        return start, None, labels
+    if encode is not None:
+        images = [encode(image) for image in images]
     return start, (images if encode_chunk is None else encode_chunk(images)), labels
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode_chunk) -> None:
+def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode_chunk, out) -> None:
     # Runs once per worker: the digit source arrives here (inherited under
-    # fork, memory-mapped again under spawn), never with each task.
+    # fork, memory-mapped again under spawn), never with each task; so does
+    # the shared output array, under fork only.
     _WORKER["plan"] = plan
     _WORKER["source"] = source if source is not None else load(plan.split, data_home=data_home, download=False)
-    _WORKER["encode"], _WORKER["encode_chunk"] = encode, encode_chunk
+    _WORKER["encode"], _WORKER["encode_chunk"], _WORKER["out"] = encode, encode_chunk, out
 
 
 def _worker_chunk(start: int, stop: int):
     w = _WORKER
-    return _make_chunk(w["plan"], w["source"], start, stop, w["encode"], w["encode_chunk"])
+    return _make_chunk(w["plan"], w["source"], start, stop, w["encode"], w["encode_chunk"], w["out"])
 
 
 def _check_picklable(plan: Plan, source) -> None:
@@ -245,12 +325,43 @@ def _workers(workers) -> int:
 
 
 def chunk_bounds(indices: range) -> list[tuple[int, int]]:
-    """``indices`` cut into ``(start, stop)`` pieces of at most :data:`CHUNK` samples."""
-    return [(a, min(a + CHUNK, indices.stop)) for a in range(indices.start, indices.stop, CHUNK)]
+    """``indices`` cut into ``(start, stop)`` pieces of at most :data:`CHUNK` samples, at multiples of it.
+
+    Examples
+    --------
+    >>> chunk_bounds(range(250, 600))
+    [(250, 256), (256, 512), (512, 600)]
+    """
+    edges = [indices.start, *range((indices.start // CHUNK + 1) * CHUNK, indices.stop, CHUNK), indices.stop]
+    return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if a < b]
+
+
+def _context():
+    import multiprocessing
+
+    return multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+
+
+def shared_array(shape: tuple[int, ...], dtype: str, workers: int) -> np.ndarray:
+    """An array worker processes can write into: an anonymous shared mapping when they are forked."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if workers == 1 or nbytes == 0 or _context().get_start_method() != "fork":
+        return np.empty(shape, dtype)
+    import mmap
+
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype).reshape(shape)
+
+
+def _is_shared(array: np.ndarray | None) -> bool:
+    import mmap
+
+    while isinstance(array, np.ndarray):
+        array = array.base
+    return isinstance(array, mmap.mmap)
 
 
 def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int = 1, *,
-                from_files: bool = False, data_home=None, encode=None, encode_chunk=None):
+                from_files: bool = False, data_home=None, encode=None, encode_chunk=None, out=None):
     """Yield ``(start, images, labels)`` for each ``(start, stop)`` in ``bounds``, in order.
 
     With ``workers > 1`` the chunks are made in worker processes, at most
@@ -258,24 +369,26 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
     there are. ``from_files``: workers memory-map the MNIST files themselves
     instead of receiving ``source``. ``encode`` (a picklable function of one
     image) and ``encode_chunk`` (of a chunk's images) run where the images are made.
+    ``out`` (the whole dataset, from :func:`shared_array`): images are written
+    there and ``images`` is ``None``; workers that cannot share it send theirs.
     """
     workers = _workers(workers)
     if workers == 1 or len(bounds) <= 1:
         for a, b in bounds:
-            yield _make_chunk(plan, source, a, b, encode, encode_chunk)
+            yield _make_chunk(plan, source, a, b, encode, encode_chunk, out)
         return
-    import multiprocessing
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    if context.get_start_method() != "fork":
+    context = _context()
+    forked = context.get_start_method() == "fork"
+    if not forked:
         _check_picklable(plan, None if from_files else source)
+    shared = out if forked and _is_shared(out) else None
     with ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context,
                              initializer=_init_worker,
                              initargs=(plan, None if from_files else source, data_home, encode,
-                                       encode_chunk)) as pool:
+                                       encode_chunk, shared)) as pool:
         pending = deque()
         todo = iter(bounds)
         for a, b in todo:
@@ -283,7 +396,11 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
             if len(pending) >= 2 * workers:
                 break
         while pending:
-            yield pending.popleft().result()
+            start, images, labels = pending.popleft().result()
+            if out is not None and images is not None:  # not shared: the parent copies it in
+                out[start : start + len(images)] = images
+                images = None
+            yield start, images, labels
             nxt = next(todo, None)
             if nxt is not None:
                 pending.append(pool.submit(_worker_chunk, *nxt))
@@ -291,8 +408,9 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
 
 def dataset_chunks(count, length, spacing_range, image_width, *, seed, split="train", evenly=False, fltrs=None,
                    images=None, data_home=None, workers=1, dtype="float32", labels=None, image_height=None,
-                   background="white"):
-    """``(plan, chunks)``: the validated plan and an iterator of ``(start, images, labels)`` in order.
+                   background="white", whole=False):
+    """``(plan, chunks, out)``: the validated plan, an iterator of ``(start, images, labels)`` in order,
+    and with ``whole`` the array of all images that the chunks fill in (their ``images`` are then ``None``).
 
     The MNIST files (``images=None``) are memory-mapped again by each worker
     instead of being sent to it.
@@ -301,9 +419,11 @@ def dataset_chunks(count, length, spacing_range, image_width, *, seed, split="tr
                         fltrs=fltrs, dtype=dtype, labels=labels, image_height=image_height, background=background)
     n_workers = _workers(workers)
     source = resolve_source(images, data_home, plan.split)
-    chunks = iter_chunks(plan, source, chunk_bounds(range(plan.count)), n_workers, from_files=images is None,
-                         data_home=data_home)
-    return plan, chunks
+    bounds = chunk_bounds(range(plan.count))
+    shape = (plan.count, plan.height, plan.width)
+    out = shared_array(shape, plan.dtype, min(n_workers, len(bounds))) if whole else None
+    chunks = iter_chunks(plan, source, bounds, n_workers, from_files=images is None, data_home=data_home, out=out)
+    return plan, chunks, out
 
 
 class SequenceDataset:

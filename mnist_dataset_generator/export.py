@@ -31,7 +31,7 @@ from . import __version__
 from ._files import atomic_write, remove_partials
 from ._progress import ProgressArg, Reporter
 from ._zipstream import ZipStreamWriter, deflate_piece
-from .dataset import CHUNK, Plan, chunk_bounds, iter_chunks, make_sample, sample_label
+from .dataset import CHUNK, SAMPLING, Plan, chunk_bounds, iter_chunks, make_sample, sample_labels
 from .mnistdata import MnistData
 from .strip import to_uint8
 
@@ -439,7 +439,7 @@ def export_dataset(
         "count": plan.count, "length": list(plan.lengths), "spacing": list(plan.spacing),
         "image_width": plan.width, "image_height": plan.height, "background": plan.background,
         "evenly": plan.evenly, "split": plan.split, "dtype": plan.dtype,
-        "seed": plan.entropy, "format": fmt, "indices": [indices.start, indices.stop],
+        "seed": plan.entropy, "sampling": SAMPLING, "format": fmt, "indices": [indices.start, indices.stop],
         "labels": None if plan.labels is None else hashlib.sha256("\n".join(plan.labels).encode()).hexdigest(),
         **(description or {}),
     }
@@ -477,8 +477,9 @@ def export_dataset(
                         done += len(labels)
                         report(done, len(indices))
                 else:
-                    for i in unit:
-                        labels_out.write(f"{writer.name(i)},{sample_label(plan, i)}\n".encode())
+                    kept_labels = sample_labels(plan, unit.start, unit.stop)
+                    labels_out.write("".join(f"{writer.name(i)},{label}\n"
+                                             for i, label in zip(unit, kept_labels, strict=True)).encode())
             writer.close()
     except BaseException:
         writer.abort()

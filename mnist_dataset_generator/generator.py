@@ -165,14 +165,13 @@ def generate_dataset(
     >>> x.shape, [len(s) in (2, 3) for s in y]
     ((4, 28, 90), [True, True, True, True])
     """
-    plan, chunks = dataset_chunks(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
-                                  fltrs=fltrs, images=images, data_home=data_home, workers=workers, dtype=dtype,
-                                  labels=labels, image_height=image_height, background=background)
-    out = np.empty((plan.count, plan.height, plan.width), dtype=plan.dtype)
+    plan, chunks, out = dataset_chunks(count, length, spacing_range, image_width, seed=seed, split=split,
+                                       evenly=evenly, fltrs=fltrs, images=images, data_home=data_home, workers=workers,
+                                       dtype=dtype, labels=labels, image_height=image_height, background=background,
+                                       whole=True)
     names: list[str] = [""] * plan.count
-    for start, chunk, chunk_labels in chunks:
-        out[start : start + len(chunk)] = chunk
-        names[start : start + len(chunk)] = chunk_labels
+    for start, _, chunk_labels in chunks:  # the images are written into out where they are made
+        names[start : start + len(chunk_labels)] = chunk_labels
     return out, names
 
 
@@ -201,9 +200,9 @@ def iter_dataset(
     >>> rng = np.random.default_rng(0)
     >>> source = (rng.integers(0, 256, (20, 28, 28)), np.arange(20) % 10)
     >>> [label for _, label in iter_dataset(3, 2, (1, 1), None, seed=5, images=source)]
-    ['62', '38', '94']
+    ['68', '56', '81']
     """
-    _, chunks = dataset_chunks(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
+    _, chunks, _ = dataset_chunks(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
                                fltrs=fltrs, images=images, data_home=data_home, workers=workers, dtype=dtype,
                                labels=labels, image_height=image_height, background=background)
     for _, chunk, chunk_labels in chunks:

@@ -215,16 +215,36 @@ class MnistData:
     source: str = "arrays"
     digit_indices: tuple = field(init=False, repr=False)
     counts: np.ndarray = field(init=False, repr=False)
+    _order: np.ndarray = field(init=False, repr=False)
+    _offsets: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_arrays(self.images, self.labels, f"{self.source} ({self.split})")
         order = np.argsort(self.labels, kind="stable")
         counts = np.bincount(self.labels, minlength=10)
-        groups = tuple(np.split(order, np.cumsum(counts)[:-1]))
-        for arr in (*groups, counts):
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        groups = tuple(np.split(order, offsets[1:]))
+        for arr in (*groups, counts, order, offsets):
             arr.flags.writeable = False
         object.__setattr__(self, "digit_indices", groups)
         object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "_order", order)  # digit_indices side by side, for vectorised picks
+        object.__setattr__(self, "_offsets", offsets)
+
+    def pick(self, digits: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Sample positions for ``digits`` from uniform draws ``u`` in [0, 1): ``digit_indices[d][floor(u * count)]``.
+
+        Any shapes that broadcast; every digit must have samples (see ``counts``).
+
+        Examples
+        --------
+        >>> data = MnistData.from_arrays(np.zeros((4, 28, 28), np.uint8), [7, 1, 7, 7])
+        >>> data.pick(np.array([7, 7, 1]), np.array([0.0, 0.99, 0.5])).tolist()
+        [0, 3, 1]
+        """
+        counts = self.counts[digits]
+        within = np.minimum((u * counts).astype(np.int64), counts - 1)  # u * count may round up to count
+        return self._order[self._offsets[digits] + within]
 
     @classmethod
     def from_arrays(cls, images, labels, *, name: str = "arrays") -> MnistData:

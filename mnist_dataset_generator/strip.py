@@ -3,7 +3,9 @@
 ``check_request`` validates everything that needs no data, so the command
 line can refuse bad input before anything is downloaded; ``compose`` draws
 the samples, then the gaps, then the filters (so adding a filter never
-changes which samples a seed picks) and lays the strip out.
+changes which samples a seed picks) and lays the strip out: unfiltered strips
+without overlaps through :mod:`.render` (the path batches take too), the rest
+digit by digit.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import layout
+from . import layout, render
 from .filters import apply_filters, prepare_filters
 from .mnistdata import SPLITS, MnistData, load
 
@@ -28,12 +30,15 @@ __all__ = [
     "Request",
     "check_background",
     "check_digits",
+    "check_available",
     "check_height",
     "check_request",
     "check_rng",
     "check_spacing",
     "check_width",
     "compose",
+    "fusable",
+    "lay_out",
     "resolve_source",
     "to_uint8",
 ]
@@ -57,6 +62,11 @@ def check_digits(digits) -> np.ndarray:
     A string must hold only the characters 0-9; a list-like must hold
     non-negative integers. The error names the first offending item.
     """
+    if isinstance(digits, str) and digits.isascii() and digits.isdigit() and 0 < len(digits) <= MAX_DIGITS:
+        return np.frombuffer(digits.encode(), np.uint8).astype(np.int64) - 48  # the common case, in one step
+    if (isinstance(digits, np.ndarray) and digits.dtype.kind in "iu" and 0 < digits.size <= MAX_DIGITS
+            and digits.min() >= 0):
+        return digits.astype(np.int64).ravel() % 10
     if isinstance(digits, str):
         for i, char in enumerate(digits):
             if char not in "0123456789":
@@ -205,20 +215,51 @@ def compose(
     ``rng`` picks the samples and gaps; ``filter_rng`` (default ``rng``) is
     handed to the filters, so datasets can give filters their own stream.
     """
-    digits, width, prepared = request.digits, request.width, request.prepared
-    n = len(digits)
-    available = source.counts
-    if (missing := sorted({int(d) for d in digits if available[d] == 0})):
-        raise ValueError(f"no samples of digit(s) {missing} in {source.source}")
-
+    digits = request.digits
+    check_available(source, digits)
     # Draw order is fixed (samples, gaps, then filters), so adding a filter
     # does not change which samples or gaps a seed gives.
-    picks = rng.integers(0, available[digits])
-    index = [source.digit_indices[d][k] for d, k in zip(digits, picks, strict=True)]
-    gaps = None if request.evenly else layout.random_gaps(n - 1, request.spacing, rng)
+    index = source.pick(digits, rng.random(len(digits)))
+    gaps = None if request.evenly else layout.random_gaps(len(digits) - 1, request.spacing, rng)
+    return lay_out(request, source, index, gaps, rng if filter_rng is None else filter_rng)
+
+
+def check_available(source: MnistData, digits: np.ndarray) -> None:
+    if source.counts[digits].all():
+        return
+    if (missing := sorted({int(d) for d in np.unique(digits) if source.counts[d] == 0})):
+        raise ValueError(f"no samples of digit(s) {missing} in {source.source}")
+
+
+def fusable(request: Request) -> bool:
+    """Whether :mod:`.render` can make this strip: no filters and no overlapping digits."""
+    if request.prepared or request.spacing[0] < 0:
+        return False
+    # Even layout at its natural width, then scaled to a height, is a whole-strip resize: per strip.
+    return not (request.evenly and request.width is None and request.height not in (None, layout.DIGIT))
+
+
+def lay_out(request: Request, source: MnistData, index: np.ndarray, gaps: np.ndarray | None,
+            filter_rng: np.random.Generator) -> np.ndarray:
+    """The strip of samples ``index`` with ``gaps`` (``None``: even layout), filters drawing from ``filter_rng``."""
+    if fusable(request):
+        n, height = len(index), request.height or layout.DIGIT
+        if request.evenly:
+            program = render.even_program(np.array([n]), request.spacing, request.width)
+            return render.render(source.images[index][None], *program, height=height,
+                                 background=request.background)[0]
+        return render.render_strip(source.images[index], gaps, request.width, height=height,
+                                   background=request.background)
+    return _compose_filtered(request, source, index, gaps, filter_rng)
+
+
+def _compose_filtered(request: Request, source: MnistData, index: np.ndarray, gaps: np.ndarray | None,
+                      filter_rng: np.random.Generator) -> np.ndarray:
+    """Digit by digit: filters may change a digit's width, and overlapping strokes are composited."""
+    n, width, prepared = len(index), request.width, request.prepared
     glyphs = source.images[index].astype(np.float32) * np.float32(1 / 255)
     if prepared:
-        glyphs = [apply_filters(g, prepared, rng if filter_rng is None else filter_rng) for g in glyphs]
+        glyphs = [apply_filters(g, prepared, filter_rng) for g in glyphs]
     else:
         glyphs = list(glyphs)
     if request.evenly:

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from mnist_dataset_generator import mnistdata
-from mnist_dataset_generator.dataset import CHUNK, SequenceDataset, sample_rng
+from mnist_dataset_generator.dataset import CHUNK, SequenceDataset, block_size, plan_dataset, sample_rng
 from mnist_dataset_generator.filters import blur, distort
-from mnist_dataset_generator.generator import generate_dataset, generate_numbers_sequence, iter_dataset
+from mnist_dataset_generator.generator import generate_dataset, iter_dataset
 from mnist_dataset_generator.mnistdata import MnistData
+from mnist_dataset_generator.strip import _compose_filtered, check_request
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +67,40 @@ def test_labels_have_the_requested_lengths_alphabet_and_spread(source):
     assert digits.min() > 0.9 * digits.mean()  # uniform digits within 10 %
 
 
-def test_sample_is_the_single_call_with_the_sample_generator(source):
-    # A dataset sample is generate_numbers_sequence fed with the sample's stream.
-    images, labels = generate_dataset(5, 4, (2, 2), None, seed=12, images=source)
-    rng = sample_rng(np.random.SeedSequence(12).entropy, 3, 0)
-    digits = rng.integers(0, 10, 4)
-    assert "".join(map(str, digits)) == labels[3]
-    np.testing.assert_array_equal(images[3], generate_numbers_sequence(digits, (2, 2), None, images=source, rng=rng))
+def test_sample_is_row_of_its_blocks_draws(source):
+    # The format, written out: block b draws lengths, digits, sample choices and gaps for its
+    # 256 samples, in that order, from SeedSequence(entropy, spawn_key=(b, 2)).
+    images, labels = generate_dataset(300, 4, (2, 5), 140, seed=12, images=source)
+    entropy = np.random.SeedSequence(12).entropy
+    for i in (3, 255, 256, 299):
+        block, row = divmod(i, 256)
+        rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(block, 2)))
+        rng.integers(4, 5, 256)  # lengths
+        digits, u = rng.integers(0, 10, (256, 4))[row], rng.random((256, 4))[row]
+        gaps = rng.integers(2, 6, (256, 3))[row]
+        assert "".join(map(str, digits)) == labels[i]
+        request = check_request(digits, (2, 5), 140)
+        expected = _compose_filtered(request, source, source.pick(digits, u), gaps, None)  # digit by digit
+        np.testing.assert_array_equal(images[i], expected)
+
+
+def test_more_samples_extend_the_same_dataset(source):
+    small, small_labels = generate_dataset(40, **ARGS, seed=3, images=source)
+    big, big_labels = generate_dataset(300, **ARGS, seed=3, images=source)
+    assert big[:40].tobytes() == small.tobytes() and big_labels[:40] == small_labels
+
+
+def test_long_strings_draw_in_smaller_blocks(source):
+    plan = plan_dataset(3, (100, 300), (0, 0), 3000, seed=1)
+    assert block_size(plan) == 8 and 256 % block_size(plan) == 0  # 8 x 300 digits <= 4096
+    images, labels = generate_dataset(20, (100, 300), (0, 0), 3000, seed=1, images=source)
+    ds = SequenceDataset(20, (100, 300), (0, 0), 3000, seed=1, images=source)
+    assert ds[13][1] == labels[13] and ds[13][0].tobytes() == images[13].tobytes()
 
 
 def test_different_samples_never_share_a_stream():
     entropy = np.random.SeedSequence(0).entropy
-    firsts = {sample_rng(entropy, i, p).integers(0, 2**63) for i in range(1000) for p in (0, 1)}
+    firsts = {sample_rng(entropy, i, p).integers(0, 2**63) for i in range(1000) for p in (1, 2)}
     assert len(firsts) == 2000
 
 

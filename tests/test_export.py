@@ -130,6 +130,18 @@ def test_refuses_a_non_empty_folder_and_a_different_manifest(tmp_path, data_dir)
     assert other.returncode == 2 and "holds a different dataset (differs in: seed)" in other.stderr
 
 
+def test_an_export_made_under_the_per_sample_seeding_is_not_resumed(tmp_path, data_dir):
+    # 0.1.0 drew each sample from its own generator; its files cannot be completed with blocks.
+    out = tmp_path / "old"
+    assert run(*DATASET, "--output-dir", out, "-d", data_dir, cwd=tmp_path).returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["dataset"]["sampling"]
+    manifest["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = run(*DATASET, "--output-dir", out, "--resume", "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 2 and "differs in: sampling" in result.stderr
+
+
 def test_resume_after_simulated_interruption_matches_an_uninterrupted_run(tmp_path, data_dir):
     a, b = tmp_path / "a", tmp_path / "b"
     assert run(*DATASET, "--output-dir", a, "-d", data_dir, cwd=tmp_path).returncode == 0

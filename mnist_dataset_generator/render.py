@@ -1,0 +1,247 @@
+"""Many unfiltered strips at once: one gather over glyph columns, with precomputed weights.
+
+Every output column of a strip is a weighted sum of at most a few columns of the digits
+laid side by side, so composition and resampling fuse into a *column program*: for each
+output column ``j`` and tap ``k``, which glyph column feeds it (digit ``p``, column ``x``:
+id ``28 p + x``; :data:`PAPER` in a gap) and with what weight. The weights are
+:func:`.layout.resample_weights` (the same antialiased triangle filter as the per-strip
+path), cut to their non-zero taps and cached per ``(source width, target width)``.
+
+Rendering gathers whole 28-px columns from a column-major sheet of the picked glyphs,
+then multiplies and adds tap by tap. Every step is element-wise in a fixed order, so a
+strip comes out bit for bit the same whether it is rendered alone or among 256 others.
+
+Only digits that do not overlap (gaps >= 0) and carry no filters take this path; the
+rest are composed one by one by :func:`.strip.compose`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import layout
+
+__all__ = ["PAPER", "even_program", "random_program", "render", "render_strip"]
+
+PAPER = -1  # a column program's id for "no glyph here"
+DIGIT = layout.DIGIT
+_COLUMN = np.dtype((np.void, DIGIT * 4))  # one float32 column of 28 px, gathered as a unit
+_SCALE = np.float32(1 / 255)
+_BLANK = np.zeros((64, DIGIT), np.uint8)  # gap columns for render_strip
+_BLANK.flags.writeable = False
+
+
+@functools.lru_cache(maxsize=4096)
+def _taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """``resample_weights(src, dst)`` with the zero-weight taps dropped; identity when ``src == dst``."""
+    if src == dst:
+        return np.arange(dst)[:, None], np.ones((dst, 1), np.float32)
+    index, weight = layout.resample_weights(src, dst)
+    keep = int((weight > 0).sum(axis=1).max())
+    order = np.argsort(weight == 0, axis=1, kind="stable")[:, :keep]  # non-zero taps first, in order
+    return np.take_along_axis(index, order, axis=1), np.take_along_axis(weight, order, axis=1)
+
+
+def _stack(tables: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pad ``(index, weight)`` tables of one width to a common tap count (weight 0, index 0)."""
+    taps = max(index.shape[1] for index, _ in tables)
+    index = np.zeros((len(tables), tables[0][0].shape[0], taps), np.intp)
+    weight = np.zeros(index.shape, np.float32)
+    for i, (idx, w) in enumerate(tables):
+        index[i, :, : idx.shape[1]] = idx
+        weight[i, :, : w.shape[1]] = w
+    return index, weight
+
+
+def random_program(lengths: np.ndarray, gaps: np.ndarray, width: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Column programs of random-layout strips: digits side by side, then resampled to ``width``.
+
+    Parameters
+    ----------
+    lengths : (B,) ints
+        Digits per strip.
+    gaps : (B, n - 1) ints >= 0
+        Gaps after each digit (only the first ``length - 1`` of a row count).
+    width : int or None
+        Output width; ``None`` keeps the natural width (all strips must then share it).
+
+    Returns
+    -------
+    ids, weights : arrays of shape ``(B, width, taps)``
+
+    Examples
+    --------
+    >>> ids, w = random_program(np.array([2]), np.array([[1]]), None)
+    >>> ids[0, 26:31, 0].tolist()  # the last columns of digit 0, the gap, digit 1
+    [26, 27, -1, 28, 29]
+    """
+    count, slots = len(lengths), gaps.shape[1] + 1
+    starts = np.zeros((count, slots), np.int64)
+    np.cumsum(DIGIT + gaps, axis=1, out=starts[:, 1:])
+    natural = starts[np.arange(count), lengths - 1] + DIGIT
+    longest = int(natural.max())
+    colmap = np.full((count, longest), PAPER, np.intp)
+    present = np.arange(slots) < lengths[:, None]
+    where = (np.arange(count) * longest)[:, None, None] + starts[:, :, None] + np.arange(DIGIT)
+    ids = np.broadcast_to(np.arange(slots * DIGIT).reshape(slots, DIGIT), where.shape)
+    colmap.ravel()[where[present]] = ids[present]
+    if width is None:
+        if natural.min() != longest:
+            raise ValueError("random_program: width=None needs strips of one natural width")
+        width = longest
+    sizes, which = np.unique(natural, return_inverse=True)
+    index, weight = _stack([_taps(int(size), width) for size in sizes])
+    taps = index.shape[2]
+    index, weight = index[which.ravel()], weight[which.ravel()]
+    ids = np.take_along_axis(colmap, index.reshape(count, -1), axis=1).reshape(count, width, taps)
+    return ids, weight
+
+
+@functools.lru_cache(maxsize=256)
+def _even_table(n: int, spacing: tuple[int, int], width: int | None) -> tuple[np.ndarray, np.ndarray]:
+    slots, gaps = layout.even_layout(n, spacing, width)
+    starts = np.concatenate([[0], np.cumsum(slots[:-1] + gaps)])
+    total = int(slots.sum() + gaps.sum())
+    tables = [_taps(DIGIT, int(s)) for s in slots]
+    taps = max(index.shape[1] for index, _ in tables)
+    ids = np.full((total, taps), PAPER, np.intp)
+    weight = np.zeros((total, taps), np.float32)
+    weight[:, 0] = 1.0  # paper, unless a slot covers the column
+    for p, (x, (index, w)) in enumerate(zip(starts.tolist(), tables, strict=True)):
+        ids[x : x + len(index), : index.shape[1]] = index + p * DIGIT
+        weight[x : x + len(index)] = 0.0
+        weight[x : x + len(index), : w.shape[1]] = w
+    for arr in (ids, weight):
+        arr.flags.writeable = False
+    return ids, weight
+
+
+def even_program(lengths: np.ndarray, spacing: tuple[int, int], width: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Column programs of even-layout strips (slots from :func:`.layout.even_layout`, gaps >= 0).
+
+    Examples
+    --------
+    >>> ids, w = even_program(np.array([3, 3]), (2, 2), None)
+    >>> ids.shape, ids[1, 28:30, 0].tolist()
+    ((2, 88, 1), [-1, -1])
+    """
+    sizes, which = np.unique(lengths, return_inverse=True)
+    tables = [_even_table(int(n), spacing, width) for n in sizes]
+    if len(tables) == 1:
+        ids, weight = tables[0]
+        shape = (len(lengths), *ids.shape)
+        return np.broadcast_to(ids, shape), np.broadcast_to(weight, shape)
+    ids, weight = _stack(tables)
+    return ids[which.ravel()], weight[which.ravel()]
+
+
+def render(glyphs: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: int = DIGIT,
+           background: str = "white", dtype: str = "float32", out: np.ndarray | None = None) -> np.ndarray:
+    """Run column programs on the strips' glyphs.
+
+    Parameters
+    ----------
+    glyphs : (B, n, 28, 28) uint8
+        Each strip's digits, ink 255 on 0 (unused slots may hold anything).
+    ids, weights : (B, width, taps)
+        From :func:`random_program` or :func:`even_program`.
+    height : int
+        Output height; the strip is resampled vertically with the same filter.
+    background : {"white", "black"}
+    dtype : {"float32", "uint8"}
+        ``uint8`` is ``rint(x * 255)`` of the float result.
+    out : array of shape (B, height, width), optional
+
+    Returns
+    -------
+    numpy.ndarray of shape (B, height, width)
+
+    Examples
+    --------
+    >>> glyphs = np.full((1, 2, 28, 28), 255, np.uint8)  # two solid blocks of ink
+    >>> ids, w = random_program(np.array([2]), np.array([[2]]), None)
+    >>> img = render(glyphs, ids, w)
+    >>> img.shape, img[0, 0, 26:32].tolist()  # ink, then the 2 px gap of white paper
+    ((1, 28, 58), [0.0, 0.0, 1.0, 1.0, 0.0, 0.0])
+    """
+    count, slots = glyphs.shape[:2]
+    columns = count * slots * DIGIT
+    # Column-major sheet of ink in [0, 1], one extra column of paper (0 ink) at the end.
+    sheet = np.empty((columns + 1, DIGIT), np.float32)
+    np.multiply(glyphs.reshape(count * slots, DIGIT, DIGIT).transpose(0, 2, 1), _SCALE,
+                out=sheet[:columns].reshape(count * slots, DIGIT, DIGIT))
+    sheet[columns] = 0.0
+    src = np.where(ids < 0, columns, ids + (np.arange(count) * (slots * DIGIT))[:, None, None])
+    rows = sheet.view(_COLUMN)[:, 0]
+    acc = np.empty((count, ids.shape[1], DIGIT), np.float32)
+    term = np.empty_like(acc)
+    for k in range(ids.shape[2]):  # tap by tap, in order: the same sums as render_strip's
+        target = acc if k == 0 else term
+        np.take(rows, src[:, :, k], out=target.view(_COLUMN)[:, :, 0])
+        target *= weights[:, :, k, None]
+        if k:
+            acc += term
+    return _finish(acc, height, background, dtype, out)
+
+
+def render_strip(glyphs: np.ndarray, gaps: np.ndarray, width: int | None, *, height: int = DIGIT,
+                 background: str = "white") -> np.ndarray:
+    """One random-layout strip, bit for bit what :func:`render` makes of it, in fewer steps.
+
+    Parameters
+    ----------
+    glyphs : (n, 28, 28) uint8
+    gaps : (n - 1,) ints >= 0
+    width : int or None
+        ``None``: the natural width (scaled with ``height`` to keep the aspect ratio).
+
+    Examples
+    --------
+    >>> glyphs = np.full((2, 28, 28), 255, np.uint8)
+    >>> ids, w = random_program(np.array([2]), np.array([[2]]), 29)
+    >>> np.array_equal(render_strip(glyphs, np.array([2]), 29), render(glyphs[None], ids, w)[0])
+    True
+    """
+    columns = np.ascontiguousarray(glyphs.transpose(0, 2, 1))  # column-major: gathers copy whole columns
+    pieces = [columns[0]]
+    for p, gap in enumerate(gaps.tolist(), start=1):
+        if gap:
+            pieces.append(_BLANK[:gap] if gap <= len(_BLANK) else np.zeros((gap, DIGIT), np.uint8))
+        pieces.append(columns[p])
+    natural = np.concatenate(pieces) * _SCALE  # (columns, 28) ink in [0, 1]
+    if width is None:
+        width = len(natural) if height == DIGIT else max(1, round(len(natural) * height / DIGIT))
+    index, weight = _taps(len(natural), width)
+    acc = natural[index[:, 0]]
+    acc *= weight[:, 0, None]
+    for k in range(1, index.shape[1]):
+        term = natural[index[:, k]]
+        term *= weight[:, k, None]
+        acc += term
+    return _finish(acc[None], height, background, "float32", None)[0]
+
+
+def _finish(acc: np.ndarray, height: int, background: str, dtype: str, out: np.ndarray | None) -> np.ndarray:
+    """Ink ``acc`` of shape (B, width, 28) -> images (B, height, width): height, polarity, dtype."""
+    count, width = acc.shape[:2]
+    if height != DIGIT:
+        index, weight = _taps(DIGIT, height)
+        tall = acc[:, :, index[:, 0]] * weight[:, 0]
+        for k in range(1, index.shape[1]):
+            tall += acc[:, :, index[:, k]] * weight[:, k]
+        acc = tall
+    ink = acc.transpose(0, 2, 1)  # (B, height, width)
+    if out is None:
+        out = np.empty((count, height, width), dtype)
+    target = out if out.dtype == np.float32 else np.empty(out.shape, np.float32)
+    # Weights sum to 1 only to float precision; ink >= 0 always, so one bound each is enough.
+    if background == "white":
+        np.maximum(np.subtract(np.float32(1.0), ink, out=target), np.float32(0.0), out=target)
+    else:
+        np.minimum(ink, np.float32(1.0), out=target)
+    if target is not out:
+        np.rint(np.multiply(target, 255, out=target), out=target)
+        np.copyto(out, target, casting="unsafe")
+    return out

@@ -1,0 +1,87 @@
+"""The batch renderer: bit for bit the digit-by-digit composition, alone or in a batch."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mnist_dataset_generator import layout, render
+from mnist_dataset_generator.generator import generate_dataset
+from mnist_dataset_generator.layout import min_width
+from mnist_dataset_generator.mnistdata import MnistData
+from mnist_dataset_generator.strip import _compose_filtered, check_request
+
+RNG = np.random.default_rng(5)
+SOURCE = MnistData.from_arrays(RNG.integers(0, 256, (40, 28, 28)), np.arange(40) % 10)
+
+
+@st.composite
+def batches(draw):
+    count = draw(st.integers(1, 6))
+    high = draw(st.integers(1, 7))
+    low = draw(st.integers(1, high))
+    spacing = tuple(sorted(draw(st.tuples(st.integers(0, 12), st.integers(0, 12)))))
+    evenly = draw(st.booleans())
+    width = draw(st.integers(min_width(high, spacing, evenly), 400))
+    height = draw(st.sampled_from([28, 32, 16, 9]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return count, (low, high), spacing, evenly, width, height, draw(st.sampled_from(["white", "black"])), seed
+
+
+@settings(max_examples=150, deadline=None)
+@given(batches())
+def test_batch_equals_each_strip_composed_digit_by_digit(case):
+    count, (low, high), spacing, evenly, width, height, background, seed = case
+    if evenly and low != high:
+        width = max(width, min_width(low, spacing, True))
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(low, high + 1, count)
+    digits = rng.integers(0, 10, (count, high))
+    index = SOURCE.pick(digits, rng.random((count, high)))
+    gaps = rng.integers(spacing[0], spacing[1] + 1, (count, high - 1))
+    ids, weights = (render.even_program(lengths, spacing, width) if evenly
+                    else render.random_program(lengths, gaps, width))
+    batch = render.render(SOURCE.images[index], ids, weights, height=height, background=background)
+    as_uint8 = render.render(SOURCE.images[index], ids, weights, height=height, background=background,
+                             dtype="uint8")
+    for r, n in enumerate(lengths.tolist()):
+        request = check_request(digits[r, :n], spacing, width, evenly, image_height=height, background=background)
+        row_gaps = None if evenly else gaps[r, : n - 1]
+        expected = _compose_filtered(request, SOURCE, index[r, :n], row_gaps, None)
+        assert batch[r].tobytes() == expected.tobytes()
+        assert np.array_equal(as_uint8[r], np.rint(expected * 255).astype(np.uint8))
+        if not evenly:
+            alone = render.render_strip(SOURCE.images[index[r, :n]], row_gaps, width, height=height,
+                                        background=background)
+            assert alone.tobytes() == expected.tobytes()
+
+
+def test_natural_width_programs_copy_columns_unweighted():
+    ids, weights = render.random_program(np.array([3, 3]), np.array([[0, 4], [2, 2]]), None)
+    assert ids.shape == (2, 88, 1) and np.all(weights == 1)
+    assert ids[0, 28:32, 0].tolist() == [28, 29, 30, 31] and ids[0, 56:60, 0].tolist() == [-1] * 4
+    assert ids[1, 28:30, 0].tolist() == [-1, -1] and ids[1, 30, 0] == 28
+
+
+def test_shrinking_weights_are_the_antialiased_filter_with_zero_taps_dropped():
+    def dense(index, weight, src):
+        matrix = np.zeros((len(index), src), np.float32)
+        np.add.at(matrix, (np.arange(len(index))[:, None], index), weight)
+        return matrix
+
+    for src, dst in [(294, 224), (224, 300), (28, 9), (70, 70)]:
+        index, weight = render._taps(src, dst)
+        full = layout.resample_weights(src, dst) if src != dst else (np.arange(dst)[:, None], np.ones((dst, 1)))
+        assert np.array_equal(dense(index, weight, src), dense(*full, src))
+        assert index.shape[1] < full[0].shape[1] or src == dst
+    assert render._taps(294, 224)[0].shape[1] == 3  # a 1.31x shrink touches at most 3 columns
+
+
+def test_plain_batches_are_identical_for_one_and_two_workers():
+    # Two workers write into one shared mapping; the result must not depend on it.
+    for dtype in ("float32", "uint8"):
+        one = generate_dataset(600, (2, 6), (0, 8), 160, seed=9, images=SOURCE, dtype=dtype, workers=1)
+        two = generate_dataset(600, (2, 6), (0, 8), 160, seed=9, images=SOURCE, dtype=dtype, workers=2)
+        assert one[0].dtype == two[0].dtype == np.dtype(dtype)
+        assert one[0].tobytes() == two[0].tobytes() and one[1] == two[1]
