@@ -18,19 +18,38 @@ rest are composed one by one by :func:`.strip.compose`.
 from __future__ import annotations
 
 import functools
+import math
+import threading
 
 import numpy as np
 
 from . import layout
 
-__all__ = ["PAPER", "even_program", "random_program", "render", "render_strip"]
+__all__ = ["BATCH", "PAPER", "even_program", "random_program", "render", "render_strip"]
 
 PAPER = -1  # a column program's id for "no glyph here"
+BATCH = 64  # strips rendered together: their sheet and sums stay in the CPU cache (32-64 measured best)
 DIGIT = layout.DIGIT
 _COLUMN = np.dtype((np.void, DIGIT * 4))  # one float32 column of 28 px, gathered as a unit
 _SCALE = np.float32(1 / 255)
 _BLANK = np.zeros((64, DIGIT), np.uint8)  # gap columns for render_strip
 _BLANK.flags.writeable = False
+
+
+_LOCAL = threading.local()
+_SCRATCH_BYTES = 64 * 2**20  # larger temporaries are not kept between calls
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A temporary array reused between calls of this thread (no fresh pages to fault in per chunk)."""
+    size = math.prod(shape)
+    pool = _LOCAL.__dict__
+    held = pool.get(name)
+    if held is None or held.size < size or held.dtype != dtype:
+        held = np.empty(size, dtype)
+        if held.nbytes <= _SCRATCH_BYTES:
+            pool[name] = held
+    return held[:size].reshape(shape)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -70,12 +89,17 @@ def random_program(lengths: np.ndarray, gaps: np.ndarray, width: int | None) -> 
     Returns
     -------
     ids, weights : arrays of shape ``(B, width, taps)``
+        ``ids`` number the glyph columns of the whole batch: strip ``b``'s digit
+        ``p`` column ``x`` is ``(b * n + p) * 28 + x``.
 
     Examples
     --------
-    >>> ids, w = random_program(np.array([2]), np.array([[1]]), None)
-    >>> ids[0, 26:31, 0].tolist()  # the last columns of digit 0, the gap, digit 1
-    [26, 27, -1, 28, 29]
+    >>> ids, w = random_program(np.array([2, 2]), np.array([[1], [0]]), None)
+    Traceback (most recent call last):
+    ValueError: random_program: width=None needs strips of one natural width
+    >>> ids, w = random_program(np.array([2, 2]), np.array([[1], [1]]), None)
+    >>> ids[1, 26:31, 0].tolist()  # strip 1: the last columns of its digit 0, the gap, its digit 1
+    [82, 83, -1, 84, 85]
     """
     count, slots = len(lengths), gaps.shape[1] + 1
     starts = np.zeros((count, slots), np.int64)
@@ -85,18 +109,16 @@ def random_program(lengths: np.ndarray, gaps: np.ndarray, width: int | None) -> 
     colmap = np.full((count, longest), PAPER, np.intp)
     present = np.arange(slots) < lengths[:, None]
     where = (np.arange(count) * longest)[:, None, None] + starts[:, :, None] + np.arange(DIGIT)
-    ids = np.broadcast_to(np.arange(slots * DIGIT).reshape(slots, DIGIT), where.shape)
-    colmap.ravel()[where[present]] = ids[present]
+    colmap.ravel()[where[present]] = np.arange(count * slots * DIGIT).reshape(where.shape)[present]
     if width is None:
         if natural.min() != longest:
             raise ValueError("random_program: width=None needs strips of one natural width")
         width = longest
     sizes, which = np.unique(natural, return_inverse=True)
     index, weight = _stack([_taps(int(size), width) for size in sizes])
-    taps = index.shape[2]
-    index, weight = index[which.ravel()], weight[which.ravel()]
-    ids = np.take_along_axis(colmap, index.reshape(count, -1), axis=1).reshape(count, width, taps)
-    return ids, weight
+    index, weight = index[which.ravel()], weight[which.ravel()]  # (B, width, taps)
+    index += (np.arange(count) * longest)[:, None, None]
+    return colmap.ravel()[index], weight
 
 
 @functools.lru_cache(maxsize=256)
@@ -118,23 +140,30 @@ def _even_table(n: int, spacing: tuple[int, int], width: int | None) -> tuple[np
     return ids, weight
 
 
-def even_program(lengths: np.ndarray, spacing: tuple[int, int], width: int | None) -> tuple[np.ndarray, np.ndarray]:
+def even_program(lengths: np.ndarray, spacing: tuple[int, int], width: int | None,
+                 slots: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Column programs of even-layout strips (slots from :func:`.layout.even_layout`, gaps >= 0).
+
+    ``slots``: glyphs per strip in the batch rendered (default ``max(lengths)``);
+    ids are numbered as in :func:`random_program`.
 
     Examples
     --------
     >>> ids, w = even_program(np.array([3, 3]), (2, 2), None)
-    >>> ids.shape, ids[1, 28:30, 0].tolist()
-    ((2, 88, 1), [-1, -1])
+    >>> ids.shape, ids[1, 26:32, 0].tolist()  # strip 1: its digit 0 ends, a gap, its digit 1 starts
+    ((2, 88, 1), [110, 111, -1, -1, 112, 113])
     """
     sizes, which = np.unique(lengths, return_inverse=True)
     tables = [_even_table(int(n), spacing, width) for n in sizes]
     if len(tables) == 1:
         ids, weight = tables[0]
         shape = (len(lengths), *ids.shape)
-        return np.broadcast_to(ids, shape), np.broadcast_to(weight, shape)
-    ids, weight = _stack(tables)
-    return ids[which.ravel()], weight[which.ravel()]
+        ids, weight = np.broadcast_to(ids, shape), np.broadcast_to(weight, shape)
+    else:
+        ids, weight = _stack(tables)
+        ids, weight = ids[which.ravel()], weight[which.ravel()]
+    slots = int(lengths.max()) if slots is None else slots
+    return np.where(ids < 0, PAPER, ids + (np.arange(len(lengths)) * (slots * DIGIT))[:, None, None]), weight
 
 
 def render(glyphs: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: int = DIGIT,
@@ -169,18 +198,19 @@ def render(glyphs: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: 
     count, slots = glyphs.shape[:2]
     columns = count * slots * DIGIT
     # Column-major sheet of ink in [0, 1], one extra column of paper (0 ink) at the end.
-    sheet = np.empty((columns + 1, DIGIT), np.float32)
+    sheet = _scratch("sheet", (columns + 1, DIGIT), np.float32)
     np.multiply(glyphs.reshape(count * slots, DIGIT, DIGIT).transpose(0, 2, 1), _SCALE,
                 out=sheet[:columns].reshape(count * slots, DIGIT, DIGIT))
-    sheet[columns] = 0.0
-    src = np.where(ids < 0, columns, ids + (np.arange(count) * (slots * DIGIT))[:, None, None])
+    sheet[columns] = 0.0  # PAPER = -1 is this last column
     rows = sheet.view(_COLUMN)[:, 0]
-    acc = np.empty((count, ids.shape[1], DIGIT), np.float32)
-    term = np.empty_like(acc)
+    acc = _scratch("acc", (count, ids.shape[1], DIGIT), np.float32)
+    term = _scratch("term", acc.shape, np.float32)
+    plain = ids.shape[2] == 1 and bool(np.all(weights == 1))  # no resampling: a pure copy
     for k in range(ids.shape[2]):  # tap by tap, in order: the same sums as render_strip's
         target = acc if k == 0 else term
-        np.take(rows, src[:, :, k], out=target.view(_COLUMN)[:, :, 0])
-        target *= weights[:, :, k, None]
+        np.take(rows, ids[:, :, k], out=target.view(_COLUMN)[:, :, 0])
+        if not plain:
+            target *= weights[:, :, k, None]
         if k:
             acc += term
     return _finish(acc, height, background, dtype, out)
@@ -228,14 +258,15 @@ def _finish(acc: np.ndarray, height: int, background: str, dtype: str, out: np.n
     count, width = acc.shape[:2]
     if height != DIGIT:
         index, weight = _taps(DIGIT, height)
-        tall = acc[:, :, index[:, 0]] * weight[:, 0]
+        tall = np.multiply(acc[:, :, index[:, 0]], weight[:, 0], out=_scratch("tall", (count, width, height),
+                                                                            np.float32))
         for k in range(1, index.shape[1]):
             tall += acc[:, :, index[:, k]] * weight[:, k]
         acc = tall
     ink = acc.transpose(0, 2, 1)  # (B, height, width)
     if out is None:
         out = np.empty((count, height, width), dtype)
-    target = out if out.dtype == np.float32 else np.empty(out.shape, np.float32)
+    target = out if out.dtype == np.float32 else _scratch("target", out.shape, np.float32)
     # Weights sum to 1 only to float precision; ink >= 0 always, so one bound each is enough.
     if background == "white":
         np.maximum(np.subtract(np.float32(1.0), ink, out=target), np.float32(0.0), out=target)

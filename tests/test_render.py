@@ -40,7 +40,7 @@ def test_batch_equals_each_strip_composed_digit_by_digit(case):
     digits = rng.integers(0, 10, (count, high))
     index = SOURCE.pick(digits, rng.random((count, high)))
     gaps = rng.integers(spacing[0], spacing[1] + 1, (count, high - 1))
-    ids, weights = (render.even_program(lengths, spacing, width) if evenly
+    ids, weights = (render.even_program(lengths, spacing, width, high) if evenly
                     else render.random_program(lengths, gaps, width))
     batch = render.render(SOURCE.images[index], ids, weights, height=height, background=background)
     as_uint8 = render.render(SOURCE.images[index], ids, weights, height=height, background=background,
@@ -61,7 +61,7 @@ def test_natural_width_programs_copy_columns_unweighted():
     ids, weights = render.random_program(np.array([3, 3]), np.array([[0, 4], [2, 2]]), None)
     assert ids.shape == (2, 88, 1) and np.all(weights == 1)
     assert ids[0, 28:32, 0].tolist() == [28, 29, 30, 31] and ids[0, 56:60, 0].tolist() == [-1] * 4
-    assert ids[1, 28:30, 0].tolist() == [-1, -1] and ids[1, 30, 0] == 28
+    assert ids[1, 28:30, 0].tolist() == [-1, -1] and ids[1, 30, 0] == 3 * 28 + 28  # strip 1's digit 1
 
 
 def test_shrinking_weights_are_the_antialiased_filter_with_zero_taps_dropped():
