@@ -225,9 +225,8 @@ def compose(
 
 
 def check_available(source: MnistData, digits: np.ndarray) -> None:
-    if source.counts[digits].all():
-        return
-    if (missing := sorted({int(d) for d in np.unique(digits) if source.counts[d] == 0})):
+    if not source.counts[digits].all():
+        missing = sorted({int(d) for d in np.unique(digits) if source.counts[d] == 0})
         raise ValueError(f"no samples of digit(s) {missing} in {source.source}")
 
 
@@ -250,10 +249,10 @@ def lay_out(request: Request, source: MnistData, index: np.ndarray, gaps: np.nda
                                  background=request.background)[0]
         return render.render_strip(source.images[index], gaps, request.width, height=height,
                                    background=request.background)
-    return _compose_filtered(request, source, index, gaps, filter_rng)
+    return _compose_by_digit(request, source, index, gaps, filter_rng)
 
 
-def _compose_filtered(request: Request, source: MnistData, index: np.ndarray, gaps: np.ndarray | None,
+def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, gaps: np.ndarray | None,
                       filter_rng: np.random.Generator) -> np.ndarray:
     """Digit by digit: filters may change a digit's width, and overlapping strokes are composited."""
     n, width, prepared = len(index), request.width, request.prepared

@@ -12,7 +12,7 @@ from mnist_dataset_generator.dataset import CHUNK, SequenceDataset, block_size, 
 from mnist_dataset_generator.filters import blur, distort
 from mnist_dataset_generator.generator import generate_dataset, iter_dataset
 from mnist_dataset_generator.mnistdata import MnistData
-from mnist_dataset_generator.strip import _compose_filtered, check_request
+from mnist_dataset_generator.strip import _compose_by_digit, check_request
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_sample_is_row_of_its_blocks_draws(source):
         gaps = rng.integers(2, 6, (256, 3))[row]
         assert "".join(map(str, digits)) == labels[i]
         request = check_request(digits, (2, 5), 140)
-        expected = _compose_filtered(request, source, source.pick(digits, u), gaps, None)  # digit by digit
+        expected = _compose_by_digit(request, source, source.pick(digits, u), gaps, None)  # digit by digit
         np.testing.assert_array_equal(images[i], expected)
 
 

@@ -10,7 +10,7 @@ from mnist_dataset_generator import layout, render
 from mnist_dataset_generator.generator import generate_dataset
 from mnist_dataset_generator.layout import min_width
 from mnist_dataset_generator.mnistdata import MnistData
-from mnist_dataset_generator.strip import _compose_filtered, check_request
+from mnist_dataset_generator.strip import _compose_by_digit, check_request
 
 RNG = np.random.default_rng(5)
 SOURCE = MnistData.from_arrays(RNG.integers(0, 256, (40, 28, 28)), np.arange(40) % 10)
@@ -48,7 +48,7 @@ def test_batch_equals_each_strip_composed_digit_by_digit(case):
     for r, n in enumerate(lengths.tolist()):
         request = check_request(digits[r, :n], spacing, width, evenly, image_height=height, background=background)
         row_gaps = None if evenly else gaps[r, : n - 1]
-        expected = _compose_filtered(request, SOURCE, index[r, :n], row_gaps, None)
+        expected = _compose_by_digit(request, SOURCE, index[r, :n], row_gaps, None)
         assert batch[r].tobytes() == expected.tobytes()
         assert np.array_equal(as_uint8[r], np.rint(expected * 255).astype(np.uint8))
         if not evenly:
