@@ -202,18 +202,49 @@ def render(glyphs: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: 
     np.multiply(glyphs.reshape(count * slots, DIGIT, DIGIT).transpose(0, 2, 1), _SCALE,
                 out=sheet[:columns].reshape(count * slots, DIGIT, DIGIT))
     sheet[columns] = 0.0  # PAPER = -1 is this last column
-    rows = sheet.view(_COLUMN)[:, 0]
-    acc = _scratch("acc", (count, ids.shape[1], DIGIT), np.float32)
-    term = _scratch("term", acc.shape, np.float32)
-    plain = ids.shape[2] == 1 and bool(np.all(weights == 1))  # no resampling: a pure copy
-    for k in range(ids.shape[2]):  # tap by tap, in order: the same sums as render_strip's
-        target = acc if k == 0 else term
-        np.take(rows, ids[:, :, k], out=target.view(_COLUMN)[:, :, 0])
-        if not plain:
-            target *= weights[:, :, k, None]
-        if k:
-            acc += term
+    if ids.shape[2] == 1 and bool(np.all(weights == 1)):  # no resampling: a pure copy of columns
+        acc = _scratch("acc", (count, ids.shape[1], DIGIT), np.float32)
+        np.take(sheet.view(_COLUMN)[:, 0], ids[:, :, 0], out=acc.view(_COLUMN)[:, :, 0])
+    else:
+        acc = _weighted_columns(sheet, ids, weights).reshape(count, ids.shape[1], DIGIT)
     return _finish(acc, height, background, dtype, out)
+
+
+def _weighted_columns(sheet: np.ndarray, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_k weights[..., k] * sheet[ids[..., k]]`` for every output column: rows of a (columns, 28) scratch array.
+
+    The column program is a sparse matrix with ``taps`` entries a row, and
+    SciPy's CSR kernel gathers, weighs and sums them in one pass: 3.2 us a
+    strip against 9 us for NumPy's take, multiply and add. It adds tap by tap
+    from zero, as :func:`render_strip` does. The kernel is called directly so
+    it writes into a reused array: through ``csr_array @`` each call
+    allocates its result, and the fresh pages doubled the cost on the machine
+    of the README. Should SciPy rename it, the public product is used.
+    """
+    rows, taps = ids.shape[0] * ids.shape[1], ids.shape[2]
+    index = ids.reshape(-1)
+    index = np.where(index < 0, len(sheet) - 1, index)  # PAPER: the sheet's last column
+    indptr = np.arange(0, rows * taps + 1, taps, dtype=index.dtype)
+    data = np.ascontiguousarray(weights.reshape(-1), dtype=np.float32)
+    kernel = _csr_matvecs()
+    if kernel is None:
+        from scipy.sparse import csr_array
+
+        return csr_array((data, index, indptr), shape=(rows, len(sheet))) @ sheet
+    acc = _scratch("acc", (rows, DIGIT), np.float32)
+    acc.fill(0.0)
+    kernel(rows, len(sheet), DIGIT, indptr, index, data, sheet.ravel(), acc.ravel())
+    return acc
+
+
+@functools.lru_cache(maxsize=1)
+def _csr_matvecs():
+    """SciPy's CSR-times-dense kernel (``y += A @ X``), or ``None`` where it is not found."""
+    try:  # imported here: single strips never pay SciPy's import
+        from scipy.sparse._sparsetools import csr_matvecs
+    except ImportError:
+        return None
+    return csr_matvecs
 
 
 def render_strip(glyphs: np.ndarray, gaps: np.ndarray, width: int | None, *, height: int = DIGIT,
@@ -254,7 +285,12 @@ def render_strip(glyphs: np.ndarray, gaps: np.ndarray, width: int | None, *, hei
 
 
 def _finish(acc: np.ndarray, height: int, background: str, dtype: str, out: np.ndarray | None) -> np.ndarray:
-    """Ink ``acc`` of shape (B, width, 28) -> images (B, height, width): height, polarity, dtype."""
+    """Ink ``acc`` of shape (B, width, 28) -> images (B, height, width): height, polarity, dtype.
+
+    ``acc`` is scratch and is overwritten. Everything runs on it in place, and
+    one transposing copy writes the result: a ufunc reading the transposed
+    array directly costs twice as much (3.6 against 1.8 us a strip).
+    """
     count, width = acc.shape[:2]
     if height != DIGIT:
         index, weight = _taps(DIGIT, height)
@@ -263,16 +299,14 @@ def _finish(acc: np.ndarray, height: int, background: str, dtype: str, out: np.n
         for k in range(1, index.shape[1]):
             tall += acc[:, :, index[:, k]] * weight[:, k]
         acc = tall
-    ink = acc.transpose(0, 2, 1)  # (B, height, width)
-    if out is None:
-        out = np.empty((count, height, width), dtype)
-    target = out if out.dtype == np.float32 else _scratch("target", out.shape, np.float32)
     # Weights sum to 1 only to float precision; ink >= 0 always, so one bound each is enough.
     if background == "white":
-        np.maximum(np.subtract(np.float32(1.0), ink, out=target), np.float32(0.0), out=target)
+        np.maximum(np.subtract(np.float32(1.0), acc, out=acc), np.float32(0.0), out=acc)
     else:
-        np.minimum(ink, np.float32(1.0), out=target)
-    if target is not out:
-        np.rint(np.multiply(target, 255, out=target), out=target)
-        np.copyto(out, target, casting="unsafe")
+        np.minimum(acc, np.float32(1.0), out=acc)
+    if out is None:
+        out = np.empty((count, height, width), dtype)
+    if out.dtype != np.float32:
+        np.rint(np.multiply(acc, 255, out=acc), out=acc)
+    np.copyto(out, acc.transpose(0, 2, 1), casting="unsafe")
     return out
