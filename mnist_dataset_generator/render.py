@@ -107,18 +107,38 @@ def random_program(lengths: np.ndarray, gaps: np.ndarray, width: int | None) -> 
     natural = starts[np.arange(count), lengths - 1] + DIGIT
     longest = int(natural.max())
     colmap = np.full((count, longest), PAPER, np.intp)
-    present = np.arange(slots) < lengths[:, None]
     where = (np.arange(count) * longest)[:, None, None] + starts[:, :, None] + np.arange(DIGIT)
-    colmap.ravel()[where[present]] = np.arange(count * slots * DIGIT).reshape(where.shape)[present]
+    if lengths.min() == slots:  # every slot holds a digit (the usual case): no mask needed
+        colmap.ravel()[where] = np.arange(count * slots * DIGIT).reshape(where.shape)
+    else:
+        present = np.arange(slots) < lengths[:, None]
+        colmap.ravel()[where[present]] = np.arange(count * slots * DIGIT).reshape(where.shape)[present]
     if width is None:
         if natural.min() != longest:
             raise ValueError("random_program: width=None needs strips of one natural width")
         width = longest
-    sizes, which = np.unique(natural, return_inverse=True)
-    index, weight = _stack([_taps(int(size), width) for size in sizes])
-    index, weight = index[which.ravel()], weight[which.ravel()]  # (B, width, taps)
+    low, high = max(1, int(natural.min()) // _ROUND * _ROUND), -(-longest // _ROUND) * _ROUND
+    if high - low < _SPAN:  # one cached table for a range of natural widths, rounded out so batches share it
+        index, weight = _table(low, high, width)
+        rows = natural - low
+    else:
+        sizes, rows = np.unique(natural, return_inverse=True)
+        index, weight = _stack([_taps(int(size), width) for size in sizes])
+    index, weight = index[rows.ravel()], weight[rows.ravel()]  # (B, width, taps)
     index += (np.arange(count) * longest)[:, None, None]
     return colmap.ravel()[index], weight
+
+
+_ROUND, _SPAN = 8, 512  # natural widths: tables cover multiples of 8, ranges up to 512 wide
+
+
+@functools.lru_cache(maxsize=64)
+def _table(low: int, high: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_taps(size, width)`` for every ``size`` in ``low..high``, padded to one tap count (weight 0)."""
+    index, weight = _stack([_taps(size, width) for size in range(low, high + 1)])
+    for arr in (index, weight):
+        arr.flags.writeable = False
+    return index, weight
 
 
 @functools.lru_cache(maxsize=256)

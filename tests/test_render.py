@@ -109,3 +109,28 @@ def test_plain_batches_are_identical_for_one_and_two_workers():
         two = generate_dataset(600, (2, 6), (0, 8), 160, seed=9, images=SOURCE, dtype=dtype, workers=2)
         assert one[0].dtype == two[0].dtype == np.dtype(dtype)
         assert one[0].tobytes() == two[0].tobytes() and one[1] == two[1]
+
+
+def test_unfiltered_batches_run_their_workers_as_threads(monkeypatch):
+    # The renderer's kernels release the GIL: no process pool, no shared mapping, no pickling.
+    from mnist_dataset_generator import dataset
+
+    def no_processes():
+        raise AssertionError("a worker process was started for an unfiltered batch")
+
+    monkeypatch.setattr(dataset, "_context", no_processes)
+    images, labels = generate_dataset(700, (2, 6), (0, 8), 160, seed=9, images=SOURCE, workers=2)
+    assert images.shape == (700, 28, 160) and len(labels) == 700
+
+
+def test_wide_ranges_of_natural_widths_use_tables_per_width():
+    # Natural widths 28..1200 in one batch: too wide a range for one cached table.
+    lengths, gaps = np.array([1, 30, 12]), np.zeros((3, 29), np.int64)
+    gaps[1] = 12
+    ids, weights = render.random_program(lengths, gaps, 300)
+    glyphs = SOURCE.images[RNG.integers(0, 40, (3, 30))]
+    batch = render.render(glyphs, ids, weights)
+    for r, n in enumerate(lengths.tolist()):
+        alone = render.render(glyphs[r : r + 1], *render.random_program(lengths[r : r + 1], gaps[r : r + 1], 300))
+        assert alone[0].tobytes() == batch[r].tobytes()
+        np.testing.assert_allclose(render.render_strip(glyphs[r, :n], gaps[r, : n - 1], 300), batch[r], atol=1e-6)
