@@ -43,10 +43,17 @@ def spread(total: int, parts: int) -> np.ndarray:
     return np.diff(edges)
 
 
-def random_gaps(count: int, spacing_range: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """``count`` gaps drawn independently and uniformly from ``min..max`` inclusive."""
+def random_gaps(spacing_range: tuple[int, int], u: np.ndarray) -> np.ndarray:
+    """Gaps uniform on ``min..max`` inclusive, one for each uniform draw ``u`` in [0, 1).
+
+    Examples
+    --------
+    >>> random_gaps((2, 4), np.array([0.0, 0.34, 0.999])).tolist()
+    [2, 3, 4]
+    """
     low, high = spacing_range
-    return rng.integers(low, high + 1, size=count)
+    span = high - low + 1
+    return low + np.minimum((u * span).astype(np.int64), span - 1)  # u * span may round up to span
 
 
 def min_width(n: int, spacing_range: tuple[int, int], evenly: bool) -> int:
