@@ -242,6 +242,7 @@ def make_images(plan: Plan, source: MnistData, start: int, stop: int, out: np.nd
     """
     labels = []
     fused = _fused(plan)
+    gap = _regular_gap(plan) if fused else None
     for lo, hi, lengths, digits, u, gaps in _draws(plan, start, stop):
         present = np.arange(digits.shape[1]) < lengths[:, None]
         check_available(source, digits[present])
@@ -249,6 +250,9 @@ def make_images(plan: Plan, source: MnistData, start: int, stop: int, out: np.nd
         index[present] = source.pick(digits[present], u[present])
         labels += _labels(lengths, digits)
         target = out[lo - start : hi - start]
+        if gap is not None:
+            render.place(source.images[index], gap, background=plan.background, out=target)
+            continue
         if fused:
             for a in range(0, hi - lo, render.BATCH):
                 rows = slice(a, a + render.BATCH)
@@ -263,6 +267,20 @@ def make_images(plan: Plan, source: MnistData, start: int, stop: int, out: np.nd
                             None if gaps is None else gaps[r, : n - 1], frng)
             target[r] = to_uint8(image) if plan.dtype == "uint8" else image
     return labels
+
+
+def _regular_gap(plan: Plan) -> int | None:
+    """The one gap of every strip when all hold the same number of digits, evenly spaced at their
+    natural width (nothing to resample): :func:`.render.place` writes them. Else ``None``."""
+    (n, longest), (low, high) = plan.lengths, plan.spacing
+    if n != longest or low != high or low < 0 or plan.height != layout.DIGIT:
+        return None
+    if plan.evenly:
+        slots, gaps = layout.even_layout(n, plan.spacing, plan.width)
+        regular = bool((slots == layout.DIGIT).all() and (gaps == low).all())
+    else:
+        regular = plan.width == n * layout.DIGIT + (n - 1) * low
+    return low if regular else None
 
 
 def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, str]:

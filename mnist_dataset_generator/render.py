@@ -25,7 +25,7 @@ import numpy as np
 
 from . import layout
 
-__all__ = ["BATCH", "PAPER", "even_program", "random_program", "render", "render_strip"]
+__all__ = ["BATCH", "PAPER", "even_program", "place", "random_program", "render", "render_strip"]
 
 PAPER = -1  # a column program's id for "no glyph here"
 BATCH = 64  # strips rendered together: their sheet and sums stay in the CPU cache (32-64 measured best)
@@ -293,6 +293,49 @@ def _csr_matvecs():
     except ImportError:
         return None
     return csr_matvecs
+
+
+def place(glyphs: np.ndarray, gap: int, *, background: str = "white", out: np.ndarray | None = None,
+          dtype: str = "float32") -> np.ndarray:
+    """Strips whose digits all sit ``gap`` px apart at the natural width: each digit's rows are
+    written straight into place, bit for bit what :func:`render` makes of them.
+
+    With no resampling and one layout for every strip there is nothing to gather:
+    two passes instead of a sheet, a gather and a transposing copy (1.4 against 8 us
+    a strip, edge to edge).
+
+    Parameters
+    ----------
+    glyphs : (B, n, 28, 28) uint8
+    gap : int >= 0
+    out : array of shape (B, 28, n * 28 + (n - 1) * gap), optional
+
+    Examples
+    --------
+    >>> glyphs = np.full((1, 2, 28, 28), 255, np.uint8)
+    >>> ids, w = random_program(np.array([2]), np.array([[3]]), None)
+    >>> np.array_equal(place(glyphs, 3), render(glyphs, ids, w))
+    True
+    """
+    count, n = glyphs.shape[:2]
+    if out is None:
+        out = np.empty((count, DIGIT, n * DIGIT + (n - 1) * gap), dtype)
+    target = out if out.dtype == np.float32 else _scratch("placed", out.shape, np.float32)
+    rows, step = target.strides[:2], (DIGIT + gap) * target.itemsize
+    slots = np.lib.stride_tricks.as_strided(target, (count, DIGIT, n, DIGIT), (*rows, step, target.itemsize))
+    # White is 1 - ink, rounded as render rounds it: -(v / 255) + 1 == 1 - v / 255 in IEEE arithmetic.
+    white = background == "white"
+    np.multiply(glyphs.transpose(0, 2, 1, 3), -_SCALE if white else _SCALE, out=slots)
+    if gap:
+        paper = np.lib.stride_tricks.as_strided(target[:, :, DIGIT:], (count, DIGIT, n - 1, gap),
+                                                (*rows, step, target.itemsize))
+        paper[...] = 0.0  # ink 0: paper, once the whole strip is turned white below
+    if white:
+        target += np.float32(1.0)  # every column at once: a contiguous pass
+    if target is not out:
+        np.rint(np.multiply(target, 255, out=target), out=target)
+        np.copyto(out, target, casting="unsafe")
+    return out
 
 
 def render_strip(glyphs: np.ndarray, gaps: np.ndarray, width: int | None, *, height: int = DIGIT,

@@ -134,3 +134,34 @@ def test_wide_ranges_of_natural_widths_use_tables_per_width():
         alone = render.render(glyphs[r : r + 1], *render.random_program(lengths[r : r + 1], gaps[r : r + 1], 300))
         assert alone[0].tobytes() == batch[r].tobytes()
         np.testing.assert_allclose(render.render_strip(glyphs[r, :n], gaps[r, : n - 1], 300), batch[r], atol=1e-6)
+
+
+def test_strips_of_one_layout_are_placed_bit_for_bit_as_rendered(monkeypatch):
+    # Fixed length and spacing at the natural width: digits are written straight into place.
+    from mnist_dataset_generator import dataset
+
+    cases = [dict(length=4, spacing_range=(0, 0), image_width=112), dict(length=3, spacing_range=(5, 5),
+                                                                         image_width=None),
+             dict(length=5, spacing_range=(2, 2), image_width=None, evenly=True), dict(length=1, spacing_range=(3, 3),
+                                                                                        image_width=None)]
+    for case in cases:
+        for background in ("white", "black"):
+            for dtype in ("float32", "uint8"):
+                kwargs = dict(seed=4, images=SOURCE, background=background, dtype=dtype, **case)
+                plan = dataset.plan_dataset(300, **{k: v for k, v in kwargs.items() if k != "images"})
+                assert dataset._regular_gap(plan) == case["spacing_range"][0]
+                placed = generate_dataset(300, **kwargs)
+                with monkeypatch.context() as m:
+                    m.setattr(dataset, "_regular_gap", lambda plan: None)
+                    rendered = generate_dataset(300, **kwargs)
+                assert placed[0].tobytes() == rendered[0].tobytes() and placed[1] == rendered[1]
+
+
+def test_only_one_layout_at_the_natural_width_is_placed():
+    from mnist_dataset_generator import dataset
+
+    for kwargs in [dict(length=(3, 4), spacing_range=(0, 0), image_width=112),  # lengths differ
+                   dict(length=4, spacing_range=(0, 2), image_width=120),  # gaps differ
+                   dict(length=4, spacing_range=(0, 0), image_width=100),  # resampled
+                   dict(length=4, spacing_range=(0, 0), image_width=None, image_height=32)]:
+        assert dataset._regular_gap(dataset.plan_dataset(10, seed=1, **kwargs)) is None, kwargs
