@@ -1,7 +1,7 @@
 """The batch renderer: the digit-by-digit composition, bit for bit alone or in any batch.
 
-Batches run SciPy's sparse kernel, single strips NumPy, per-digit composition
-NumPy again. Here all three agree bit for bit; a compiler that fuses a
+Batches run SciPy's sparse kernel; single strips too once SciPy is loaded, NumPy
+before; per-digit composition NumPy again. Here all three agree bit for bit; a compiler that fuses a
 multiply and an add (clang on arm64 may) rounds differently, so across
 kernels the tests allow 1e-6 (about 16 float32 steps at 1.0). Within the
 batch kernel, where datasets need it, equality is exact.
@@ -9,7 +9,11 @@ batch kernel, where datasets need it, equality is exact.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,6 +83,33 @@ def test_public_sparse_product_gives_the_same_bytes(monkeypatch):
     monkeypatch.setattr(render, "_csr_matvecs", lambda: None)
     assert render.render(glyphs, ids, weights).tobytes() == direct.tobytes()
     assert render._taps(8 * 28 + int(gaps[0].sum()), 224)[0].shape[1] > 1  # really resampled
+
+
+@pytest.mark.parametrize("scipy_loaded", [True, False])
+def test_single_strips_match_the_batch_kernel_on_either_path(monkeypatch, scipy_loaded):
+    monkeypatch.setattr(render, "_scipy_loaded", lambda: scipy_loaded)
+    lengths, gaps = np.full(5, 8), RNG.integers(0, 11, (5, 7))
+    glyphs = SOURCE.images[RNG.integers(0, 40, (5, 8))]
+    for width, height in [(224, 28), (300, 28), (90, 32), (None, 28), (None, 20)]:
+        for r in range(5):
+            natural = 8 * 28 + int(gaps[r].sum())
+            target = width or (natural if height == 28 else max(1, round(natural * height / 28)))
+            ids, weights = render.random_program(lengths[r : r + 1], gaps[r : r + 1], target)
+            batch = render.render(glyphs[r : r + 1], ids, weights, height=height)[0]
+            alone = render.render_strip(glyphs[r], gaps[r], width, height=height)
+            if scipy_loaded:
+                assert alone.tobytes() == batch.tobytes()  # one kernel, one order of sums
+            else:
+                np.testing.assert_allclose(alone, batch, rtol=0, atol=1e-6)
+
+
+def test_a_single_resampled_strip_does_not_import_scipy():
+    # From cold SciPy costs 0.1 s to import: more than a few thousand strips save with its kernel.
+    code = ("import sys, numpy as np; from mnist_dataset_generator import render; "
+            "img = render.render_strip(np.full((3, 28, 28), 200, np.uint8), np.array([4, 0]), 61); "
+            "print(img.shape, [m for m in sys.modules if m.startswith('scipy')])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["(28,", "61)", "[]"]
 
 
 def test_natural_width_programs_copy_columns_unweighted():
