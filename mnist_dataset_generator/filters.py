@@ -27,11 +27,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from . import _stacks
 from .layout import resample
 
 __all__ = [
-    "FILTERS", "apply_filters", "blur", "crop", "distort", "elastic", "noise", "prepare_filters", "resize",
-    "rotate", "salt_pepper", "scale", "slant", "thickness",
+    "FILTERS", "apply_filters", "apply_filters_stacked", "blur", "crop", "distort", "elastic", "noise",
+    "prepare_filters", "resize", "rotate", "salt_pepper", "scale", "slant", "stackable", "thickness",
 ]
 
 log = logging.getLogger(__name__)
@@ -123,25 +124,9 @@ def distort(alpha: float = 10.0) -> Filter:
 
 
 def _distort(img: np.ndarray, *, alpha: float, rng: np.random.Generator) -> np.ndarray:
-    rows, width = img.shape
-    walk = np.cumsum(rng.normal(size=rows + 12))  # "valid" convolution eats 12
-    kernel = np.exp(-0.5 * (np.arange(-6, 7) / 3.0) ** 2)
-    smooth = np.convolve(walk, kernel / kernel.sum(), mode="valid")
-    smooth -= smooth.mean()
-    peak = np.abs(smooth).max()
-    shifts = smooth / peak if peak > 0 else smooth
-    shifts *= alpha / 100 * width * rng.uniform(0.5, 1.0)
-    pad = int(np.ceil(np.abs(shifts).max())) + 1
-    canvas = np.zeros((rows, width + 2 * pad), np.float32)
-    # out[y, x] = in[y, x - shift_y], linearly interpolated, zero outside
-    source = np.arange(width + 2 * pad)[None, :] - pad - shifts[:, None]
-    left = np.floor(source).astype(np.int64)
-    frac = (source - left).astype(np.float32)
-    y = np.arange(rows)[:, None]
-    for col, weight in ((left, 1 - frac), (left + 1, frac)):
-        valid = (col >= 0) & (col < width)
-        canvas += np.where(valid, img[y, np.clip(col, 0, width - 1)], 0) * weight
-    return _keep_frame(canvas, pad, width)
+    canvas, spans = _stacks.distort(np.asarray(img)[None], alpha=alpha, rng=rng)  # a stack of one
+    (start, stop), = spans
+    return np.ascontiguousarray(canvas[0, :, start:stop], dtype=np.float32)
 
 
 def _keep_frame(canvas: np.ndarray, pad: int, width: int) -> np.ndarray:
@@ -508,3 +493,49 @@ def apply_filters(img: np.ndarray, prepared: list[tuple[Filter, bool]], rng: np.
             raise ValueError(f"filter {_name(f)} returned NaN or infinite values")
         img = np.clip(arr, 0.0, 1.0)
     return img
+
+
+# Built-in filters with a form over a stack of digits (see _stacks): what apply_filters_stacked runs.
+_STACKED = {_blur: _stacks.blur, _distort: _stacks.distort}
+
+
+def stackable(prepared: list[tuple[Filter, bool]]) -> bool:
+    """Whether :func:`apply_filters_stacked` can run this list: built-in filters with a stacked
+    form only, and at most one of them random (so the draws come in the same order)."""
+    return (bool(prepared) and sum(takes_rng for _, takes_rng in prepared) <= 1
+            and all(f is _identity or (isinstance(f, functools.partial) and f.func in _STACKED and not f.args)
+                    for f, _ in prepared))
+
+
+def apply_filters_stacked(stack: np.ndarray, prepared: list[tuple[Filter, bool]],
+                          rng: np.random.Generator) -> list[np.ndarray]:
+    """:func:`apply_filters` on every digit of ``stack`` (n, 28, width), each filter over all digits at
+    once: bit for bit the per-digit result, and several times faster (blur: one SciPy call for a strip).
+
+    Only for lists where :func:`stackable` holds. Once a filter leaves the digits with different
+    widths, the filters after it run digit by digit.
+
+    Examples
+    --------
+    >>> stack = np.zeros((3, 28, 28), np.float32); stack[:, 10:18, 12:16] = 1
+    >>> prepared = prepare_filters([blur(1.0), distort()])
+    >>> rng = np.random.default_rng(0)
+    >>> together = apply_filters_stacked(stack, prepared, rng)
+    >>> rng = np.random.default_rng(0)
+    >>> alone = [apply_filters(digit, prepared, rng) for digit in stack]
+    >>> all(np.array_equal(a, b) for a, b in zip(together, alone))
+    True
+    """
+    spans = None
+    for k, (f, takes_rng) in enumerate(prepared):
+        if f is _identity:
+            continue
+        if spans is not None:  # ragged from here on
+            rest = prepared[k:]
+            return [apply_filters(stack[i, :, a:b], rest, rng) for i, (a, b) in enumerate(spans)]
+        kernel = _STACKED[f.func]
+        stack, spans = kernel(stack, **f.keywords, rng=rng) if takes_rng else kernel(stack, **f.keywords)
+        np.clip(stack, 0.0, 1.0, out=stack)  # as apply_filters clips each result
+    if spans is None:
+        return list(stack)
+    return [stack[i, :, a:b] for i, (a, b) in enumerate(spans)]

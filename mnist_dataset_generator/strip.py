@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import layout, render
-from .filters import apply_filters, prepare_filters
+from .filters import apply_filters, apply_filters_stacked, prepare_filters, stackable
 from .mnistdata import SPLITS, MnistData, load
 
 __all__ = [
@@ -259,7 +259,9 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
     """Digit by digit: filters may change a digit's width, and overlapping strokes are composited."""
     n, width, prepared = len(index), request.width, request.prepared
     glyphs = source.images[index].astype(np.float32) * np.float32(1 / 255)
-    if prepared:
+    if prepared and stackable(prepared):  # built-in filters: each over all digits at once, same result
+        glyphs = apply_filters_stacked(glyphs, prepared, filter_rng)
+    elif prepared:
         glyphs = [apply_filters(g, prepared, filter_rng) for g in glyphs]
     else:
         glyphs = list(glyphs)
