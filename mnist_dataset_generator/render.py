@@ -26,7 +26,7 @@ import numpy as np
 
 from . import layout
 
-__all__ = ["BATCH", "PAPER", "even_program", "place", "random_program", "render", "render_strip"]
+__all__ = ["BATCH", "PAPER", "even_program", "place", "random_program", "render", "render_strip", "resample_columns"]
 
 PAPER = -1  # a column program's id for "no glyph here"
 BATCH = 64  # strips rendered together: their sheet and sums stay in the CPU cache (32-64 measured best)
@@ -383,18 +383,32 @@ def render_strip(glyphs: np.ndarray, gaps: np.ndarray, width: int | None, *, hei
     natural = np.concatenate(pieces)  # (columns, 28)
     if width is None:
         width = len(natural) if height == DIGIT else max(1, round(len(natural) * height / DIGIT))
-    if width == len(natural) and height == DIGIT:
-        acc = natural  # nothing to resample: every column taken once with weight 1
-    elif _scipy_loaded() and _csr_matvecs() is not None:
-        acc = _sum_rows(natural, *_rows(len(natural), width))
-    else:
-        index, spread = _spread(len(natural), width)
-        terms = np.take(natural, index, axis=0)  # (taps, width, 28): all taps in one gather
-        terms *= spread
-        acc = terms[0] + terms[1] if len(terms) > 1 else terms[0]
-        for k in range(2, len(terms)):  # tap by tap in order, as the batch kernel adds
-            acc += terms[k]
+    acc = natural if width == len(natural) else resample_columns(natural, width)  # equal: nothing to resample
     return _finish(acc[None], height, background, "float32", None)[0]
+
+
+def resample_columns(columns: np.ndarray, width: int) -> np.ndarray:
+    """Columns ``(src, 28)`` float32 resampled to ``(width, 28)``: the filter of
+    :func:`.layout.resample`, summed tap by tap in order as the batch kernel sums.
+
+    The result may be scratch memory, overwritten by the next call in this thread.
+
+    Examples
+    --------
+    >>> img = np.linspace(0, 1, 28 * 50, dtype=np.float32).reshape(28, 50)
+    >>> out = resample_columns(np.ascontiguousarray(img.T), 35).T
+    >>> bool(np.allclose(out, layout.resample(img, 35), atol=1e-6))
+    True
+    """
+    if _scipy_loaded() and _csr_matvecs() is not None:
+        return _sum_rows(columns, *_rows(len(columns), width))
+    index, spread = _spread(len(columns), width)
+    terms = np.take(columns, index, axis=0)  # (taps, width, 28): all taps in one gather
+    terms *= spread
+    acc = terms[0] + terms[1] if len(terms) > 1 else terms[0]
+    for k in range(2, len(terms)):  # tap by tap in order, as the batch kernel adds
+        acc += terms[k]
+    return acc
 
 
 def _scipy_loaded() -> bool:

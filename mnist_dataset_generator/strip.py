@@ -277,12 +277,14 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
     for x, glyph in zip(starts.tolist(), glyphs, strict=True):
         region = strip[:, x : x + glyph.shape[1]]
         np.maximum(region, glyph, out=region)  # overlapping strokes: ink wins, as on paper
-    if width is not None and total != width:
-        strip = layout.resample(strip, width)
+    if width is not None and total != width:  # resampled as an unfiltered strip is
+        strip = render.resample_columns(np.ascontiguousarray(strip.T), width).T
     if request.height is not None and request.height != layout.DIGIT:
         target = width if width is not None else max(1, round(strip.shape[1] * request.height / layout.DIGIT))
         strip = layout.resample(layout.resample(strip, target).T, request.height).T
     if request.background == "white":  # ink on paper: background exactly 1.0
-        strip = np.subtract(np.float32(1.0), strip, dtype=np.float32)
+        strip = np.subtract(np.float32(1.0), strip, dtype=np.float32, order="C")
+    else:  # its own memory: the resampler's result may be scratch
+        strip = np.array(strip, dtype=np.float32, order="C")
     np.clip(strip, 0.0, 1.0, out=strip)
-    return np.ascontiguousarray(strip, dtype=np.float32)
+    return strip
