@@ -15,6 +15,8 @@ columns (distort widens digits by different amounts).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = ["blur", "distort"]
@@ -26,42 +28,60 @@ _SMOOTH.flags.writeable = False
 
 
 def blur(stack: np.ndarray, *, sigma: float) -> tuple[np.ndarray, None]:
-    """Gaussian blur of each digit; none along the stack (sigma 0 there: SciPy skips that axis)."""
-    from scipy.ndimage import gaussian_filter
+    """Gaussian blur of each digit, none along the stack: ``gaussian_filter``'s two passes, with its
+    weights computed once per sigma instead of twice a call (half the cost of a strip's blur)."""
+    from scipy.ndimage import correlate1d
 
-    return gaussian_filter(stack, sigma=(0.0, sigma, sigma), mode="constant", cval=0.0), None
+    weights = _gaussian_weights(sigma)
+    out = correlate1d(stack, weights, axis=1, mode="constant", cval=0.0)
+    return correlate1d(out, weights, axis=2, output=out, mode="constant", cval=0.0), None
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_weights(sigma: float) -> np.ndarray:
+    """The weights ``gaussian_filter(..., sigma)`` correlates with: its response to a unit impulse."""
+    from scipy.ndimage import gaussian_filter1d
+
+    radius = int(4.0 * sigma + 0.5)  # SciPy's default truncate=4.0
+    impulse = np.zeros(2 * radius + 1)
+    impulse[radius] = 1.0
+    weights = gaussian_filter1d(impulse, sigma, mode="constant", cval=0.0)
+    weights.flags.writeable = False
+    return weights
 
 
 def distort(stack: np.ndarray, *, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, list]:
     """Each digit's rows shifted sideways by a smoothed random walk (see :func:`.filters.distort`)."""
     count, rows, width = stack.shape
-    smooth = np.empty((count, rows))
+    walks = np.empty((count, rows + 12))  # "valid" smoothing eats 12 rows
     scale = np.empty(count)
     for i in range(count):  # digit by digit: the draws of one digit stay together, as when filtered alone
-        smooth[i] = np.convolve(np.cumsum(rng.normal(size=rows + 12)), _SMOOTH, mode="valid")  # "valid" eats 12
+        rng.standard_normal(out=walks[i])  # what normal(size=...) draws, written in place
         scale[i] = rng.uniform(0.5, 1.0)
-    smooth -= smooth.mean(axis=1, keepdims=True)
+    np.cumsum(walks, axis=1, out=walks)
+    # One convolution along all walks end to end: the windows that stay inside a walk are its own.
+    smooth = np.convolve(walks.ravel(), _SMOOTH, mode="full")[12 : 12 + walks.size].reshape(walks.shape)[:, :rows]
+    smooth = smooth - smooth.mean(axis=1, keepdims=True)
     peak = np.abs(smooth).max(axis=1, keepdims=True)
     shifts = np.divide(smooth, peak, out=smooth, where=peak > 0)
     shifts *= (alpha / 100 * width * scale)[:, None]
     pads = (np.ceil(np.abs(shifts).max(axis=1)) + 1).astype(np.int64)  # each digit's own margin
     pad = int(pads.max())
-    canvas = np.zeros((count, rows, width + 2 * pad), np.float32)
-    # out[y, x] = in[y, x - shift_y], linearly interpolated, zero outside
-    source = np.arange(width + 2 * pad) - pad - shifts[:, :, None]
+    # out[y, x] = in[y, x - shift_y], linearly interpolated, zero outside. With |shift| < pad the
+    # source columns lie in -2 pad .. width + 2 pad: read them from a copy with 2 pad zeros each side.
+    wide = width + 2 * pad
+    framed = np.zeros((count, rows, width + 4 * pad), stack.dtype)
+    framed[:, :, 2 * pad : 2 * pad + width] = stack
+    source = np.arange(wide) - pad - shifts[:, :, None]
     left = np.floor(source).astype(np.int64)
     frac = (source - left).astype(np.float32)
-    digit, y = np.arange(count)[:, None, None], np.arange(rows)[None, :, None]
-    for col, weight in ((left, 1 - frac), (left + 1, frac)):
-        valid = (col >= 0) & (col < width)
-        canvas += np.where(valid, stack[digit, y, np.clip(col, 0, width - 1)], 0) * weight
-    # Keep each digit's frame (its own margin), widened only where ink moved beyond it.
+    left += (np.arange(count * rows) * framed.shape[2]).reshape(count, rows, 1) + 2 * pad  # flat positions
+    canvas = (framed.take(left) * (1 - frac)).astype(np.float32, copy=False)  # float32 whatever came in
+    canvas += framed.take(left + 1) * frac
+    # Keep each digit's frame, widened only where ink moved beyond it. Outside its own margin a
+    # digit's canvas is all zeros, so its first and last inked columns can be found over the whole row.
     inked = canvas.max(axis=1) > 0
-    spans = []
-    for i, margin in enumerate(pads.tolist()):
-        lo, hi = pad - margin, pad + width + margin
-        ink = np.flatnonzero(inked[i, lo:hi])
-        start = min(margin, int(ink[0])) if ink.size else margin
-        stop = max(margin + width, int(ink[-1]) + 1) if ink.size else margin + width
-        spans.append((lo + start, lo + stop))
+    first = np.where(inked.any(axis=1), inked.argmax(axis=1), pad)
+    last = np.where(inked.any(axis=1), wide - inked[:, ::-1].argmax(axis=1), pad + width)
+    spans = list(zip(np.minimum(first, pad).tolist(), np.maximum(last, pad + width).tolist(), strict=True))
     return canvas, spans

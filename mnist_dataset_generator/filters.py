@@ -441,6 +441,17 @@ def _name(f) -> str:
 
 
 def _accepts_rng(f) -> bool:
+    if isinstance(f, functools.partial) and not f.args and f.func.__module__ == __name__:
+        return _built_in_accepts_rng(f.func, frozenset(f.keywords))  # 30 us a call saved on built-ins
+    return _signature_accepts_rng(f)
+
+
+@functools.lru_cache(maxsize=64)
+def _built_in_accepts_rng(func, keywords: frozenset) -> bool:
+    return _signature_accepts_rng(functools.partial(func, **dict.fromkeys(keywords)))
+
+
+def _signature_accepts_rng(f) -> bool:
     import inspect  # only when filters are used: keeps plain runs' start-up light
 
     try:

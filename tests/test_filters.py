@@ -305,3 +305,18 @@ def test_a_strip_is_the_same_whether_its_filters_run_stacked_or_digit_by_digit(m
     stacked = generate_numbers_sequence(*args, images=source, fltrs=fltrs, rng=7)
     monkeypatch.setattr(strip, "stackable", lambda prepared: False)
     assert generate_numbers_sequence(*args, images=source, fltrs=fltrs, rng=7).tobytes() == stacked.tobytes()
+
+
+@pytest.mark.parametrize("background", ["white", "black"])
+def test_filtered_strips_own_their_memory(background):
+    # The resampler works in per-thread scratch; a returned strip must not be overwritten by the next call.
+    from mnist_dataset_generator.generator import generate_numbers_sequence
+    from mnist_dataset_generator.testdata import draw_digits
+
+    source = (draw_digits(list(range(10)), np.random.default_rng(4)), np.arange(10))
+    for width in (7, 60):
+        first = generate_numbers_sequence("5", (0, 0), width, images=source, fltrs=[blur()], rng=1,
+                                          background=background)
+        kept = first.copy()
+        generate_numbers_sequence("8", (0, 0), width, images=source, fltrs=[blur()], rng=2, background=background)
+        assert first.flags.c_contiguous and first.tobytes() == kept.tobytes()
