@@ -254,8 +254,9 @@ def make_images(plan: Plan, source: MnistData, start: int, stop: int, out: np.nd
             render.place(source.images[index], gap, background=plan.background, out=target)
             continue
         if fused:
-            for a in range(0, hi - lo, render.BATCH):
-                rows = slice(a, a + render.BATCH)
+            step = render.batch_rows(_widest(plan), plan.height)
+            for a in range(0, hi - lo, step):
+                rows = slice(a, a + step)
                 ids, weights = (render.even_program(lengths[rows], plan.spacing, plan.width, digits.shape[1])
                                 if plan.evenly else render.random_program(lengths[rows], gaps[rows], plan.width))
                 render.render(source.images[index[rows]], ids, weights, height=plan.height,
@@ -267,6 +268,14 @@ def make_images(plan: Plan, source: MnistData, start: int, stop: int, out: np.nd
                             None if gaps is None else gaps[r, : n - 1], frng)
             target[r] = to_uint8(image) if plan.dtype == "uint8" else image
     return labels
+
+
+def _widest(plan: Plan) -> int:
+    """The widest strip ``plan`` can make, before any change of height."""
+    if plan.width is not None:
+        return plan.width
+    n, high = plan.lengths[1], max(plan.spacing[1], 0)
+    return n * layout.DIGIT + (n - 1) * high
 
 
 def _regular_gap(plan: Plan) -> int | None:
