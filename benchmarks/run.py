@@ -14,6 +14,11 @@ of several runs with (min..max). Baselines, re-enacted here:
   ``np.hstack`` with gap arrays, ``skimage.transform.resize(..., anti_aliasing=True)``.
 * The copy limit: ``np.copyto`` of the same number of output bytes from a prepared array;
   for context also into a fresh array each time, as a batch must get its output.
+
+Single strips are timed twice: before SciPy is imported (a fresh process: they resample with
+NumPy) and after (SciPy's CSR kernel, as after any filter or batch). Before anything, 2 GB of
+memory is touched once: on a virtual machine the host backs guest memory on first use, which
+made the first batch rows of a fresh VM up to 3x slower and their medians a lottery.
 """
 
 from __future__ import annotations
@@ -37,11 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from export import run_once  # noqa: E402 - the export rows' measurement
 
-from mnist_dataset_generator import mnistdata  # noqa: E402
+from mnist_dataset_generator import mnistdata, render  # noqa: E402
 from mnist_dataset_generator.filters import blur, distort  # noqa: E402
 from mnist_dataset_generator.generator import generate_dataset, generate_numbers_sequence  # noqa: E402
 
 DIGITS, WIDTH, SPACING = 8, 224, (0, 10)
+WARM_UP_BYTES = 2 * 2**30
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -110,12 +116,19 @@ def main() -> int:
     repeats = 3 if args.quick else 5
     batch = 4000 if args.quick else 20000
     began = time.perf_counter()
+    # A virtual machine's host backs guest memory on first use: the first 500 MB a fresh VM's
+    # processes touch can take a second, later ones 0.08 s. Touch it once here, so batch rows
+    # measure the generator and the kernel's page faults, not the host's first touch.
+    start = time.perf_counter()
+    np.ones(WARM_UP_BYTES // 4, np.float32)
+    warm_up = time.perf_counter() - start
     data = mnistdata.load("train", data_home=args.data_dir)
     folder = Path(data.source)
     if not (folder / "train-images-idx3-ubyte").is_file():
         raise SystemExit(f"baseline A needs the plain train-images file in {folder}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"numpy {np.__version__}; real MNIST from {folder}")
+          f"numpy {np.__version__}; real MNIST from {folder}; {WARM_UP_BYTES / 2**30:.0f} GB of memory "
+          f"touched first in {warm_up:.1f} s")
     rng = np.random.default_rng(0)
     random.seed(0)
     strings = [rng.integers(0, 10, DIGITS) for _ in range(400)]
@@ -125,12 +138,21 @@ def main() -> int:
 
     # 1. single strips
     n_a = 60 if args.quick else 150
-    ours = rate(len(strings), timed(lambda: [generate_numbers_sequence(s, SPACING, WIDTH, images=data, rng=rng)
-                                             for s in strings], repeats))
+    def single():
+        return rate(len(strings), timed(lambda: [generate_numbers_sequence(s, SPACING, WIDTH, images=data, rng=rng)
+                                                 for s in strings], repeats))
+
+    cold = not render._scipy_loaded()  # as in a fresh process: single strips resample with NumPy
+    ours = single()
     base_a = rate(n_a, timed(lambda: [a.strip(s) for s in strings[:n_a]], repeats))
     base_b = rate(len(strings), timed(lambda: [baseline_b(data, s, rng) for s in strings], repeats))
-    table.append(("1. single strip, plain: ours", ours,
+    import scipy.ndimage  # noqa: F401 - what any filter, batch or scikit-image call loads
+
+    warm = single()
+    table.append(("1. single strip, plain: ours" + (", SciPy not loaded" if cold else ""), ours,
                   f"{ours[0] / base_a[0]:.0f}x A, {ours[0] / base_b[0]:.1f}x B"))
+    table.append(("   ours, SciPy loaded (its CSR kernel)", warm,
+                  f"{warm[0] / base_a[0]:.0f}x A, {warm[0] / base_b[0]:.1f}x B"))
     table.append(("   baseline A (seed's approach)", base_a, ""))
     table.append(("   baseline B (in-memory + skimage)", base_b, ""))
     ours_f = rate(len(strings), timed(lambda: [generate_numbers_sequence(s, SPACING, WIDTH, images=data,
@@ -156,9 +178,11 @@ def main() -> int:
         if kw["workers"] == 2:
             note += f", {r[0] / one[0]:.2f}x 1 worker"
         table.append((f"2. batch {batch:,} {label}", r, note))
-    r = rate(batch, timed(lambda: generate_dataset(batch, DIGITS, (0, 0), WIDTH, seed=1, data_home=args.data_dir),
-                          repeats))
-    table.append((f"   batch {batch:,}, spacing 0,0 (no resampling)", r, f"copy limit / {copy[0] / r[0]:,.1f}"))
+    for w in (1, 2):
+        r = rate(batch, timed(lambda w=w: generate_dataset(batch, DIGITS, (0, 0), WIDTH, seed=1, workers=w,
+                                                           data_home=args.data_dir), repeats))
+        table.append((f"   batch {batch:,}, spacing 0,0 (no resampling), {w} worker{'s' if w > 1 else ''}", r,
+                      f"copy limit / {copy[0] / r[0]:,.1f}"))
     table.append((f"   copy limit: np.copyto of {batch:,} float32 28x224", copy, ""))
     fresh = rate(batch, timed(lambda: np.copyto(np.empty_like(src), src), repeats))
     table.append(("   the same into a fresh array each time", fresh,
