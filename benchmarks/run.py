@@ -15,8 +15,7 @@ of several runs with (min..max). Baselines, re-enacted here:
 * The copy limit: ``np.copyto`` of the same number of output bytes from a prepared array;
   for context also into a fresh array each time, as a batch must get its output.
 
-Single strips are timed twice: before SciPy is imported (a fresh process: they resample with
-NumPy) and after (SciPy's CSR kernel, as after any filter or batch). Before anything, 2 GB of
+Before anything, 2 GB of
 memory is touched once: on a virtual machine the host backs guest memory on first use, which
 made the first batch rows of a fresh VM up to 3x slower and their medians a lottery.
 """
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from export import run_once  # noqa: E402 - the export rows' measurement
 
-from mnist_dataset_generator import mnistdata, render  # noqa: E402
+from mnist_dataset_generator import mnistdata  # noqa: E402
 from mnist_dataset_generator.filters import blur, distort  # noqa: E402
 from mnist_dataset_generator.generator import generate_dataset, generate_numbers_sequence  # noqa: E402
 
@@ -142,17 +141,10 @@ def main() -> int:
         return rate(len(strings), timed(lambda: [generate_numbers_sequence(s, SPACING, WIDTH, images=data, rng=rng)
                                                  for s in strings], repeats))
 
-    cold = not render._scipy_loaded()  # as in a fresh process: single strips resample with NumPy
     ours = single()
     base_a = rate(n_a, timed(lambda: [a.strip(s) for s in strings[:n_a]], repeats))
     base_b = rate(len(strings), timed(lambda: [baseline_b(data, s, rng) for s in strings], repeats))
-    import scipy.ndimage  # noqa: F401 - what any filter, batch or scikit-image call loads
-
-    warm = single()
-    table.append(("1. single strip, plain: ours" + (", SciPy not loaded" if cold else ""), ours,
-                  f"{ours[0] / base_a[0]:.0f}x A, {ours[0] / base_b[0]:.1f}x B"))
-    table.append(("   ours, SciPy loaded (its CSR kernel)", warm,
-                  f"{warm[0] / base_a[0]:.0f}x A, {warm[0] / base_b[0]:.1f}x B"))
+    table.append(("1. single strip, plain: ours", ours, f"{ours[0] / base_a[0]:.0f}x A, {ours[0] / base_b[0]:.1f}x B"))
     table.append(("   baseline A (seed's approach)", base_a, ""))
     table.append(("   baseline B (in-memory + skimage)", base_b, ""))
     ours_f = rate(len(strings), timed(lambda: [generate_numbers_sequence(s, SPACING, WIDTH, images=data,

@@ -18,6 +18,7 @@ rest are composed one by one by :func:`.strip.compose`.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import sys
 import threading
@@ -28,6 +29,8 @@ from . import layout
 
 __all__ = ["BATCH_BYTES", "PAPER", "batch_rows", "even_program", "place", "random_program", "render", "render_strip",
            "resample_columns"]
+
+log = logging.getLogger(__name__)
 
 PAPER = -1  # a column program's id for "no glyph here"
 BATCH_BYTES = 8 * 2**20  # float32 sums of the strips rendered together (256 strips of 28 x 224)
@@ -320,12 +323,44 @@ def _rows(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=1)
 def _csr_matvecs():
-    """SciPy's CSR-times-dense kernel (``y += A @ X``), or ``None`` where it is not found."""
-    try:  # imported here: single strips never pay SciPy's import
+    """SciPy's CSR-times-dense kernel (``y += A @ X``), or ``None`` where it is not found.
+
+    Loaded from its extension file alone: ``import scipy.sparse`` costs 90-115 ms (most of it
+    SciPy's array-API layer), the extension 0.3 ms, so single strips and short runs can use it
+    too. The extension needs nothing but NumPy; should loading it alone ever fail, SciPy is
+    imported the usual way.
+    """
+    try:
+        return _extension("scipy.sparse._sparsetools").csr_matvecs
+    except Exception as exc:  # noqa: BLE001 - any failure here only costs the import below
+        log.debug("SciPy's sparse kernels not loaded alone (%s); importing scipy.sparse", exc)
+    try:
         from scipy.sparse._sparsetools import csr_matvecs
     except ImportError:
         return None
     return csr_matvecs
+
+
+def _extension(name: str):
+    """Load the compiled module ``name`` without running its packages' ``__init__``."""
+    if name in sys.modules:
+        return sys.modules[name]
+    import importlib.machinery
+    import importlib.util
+    import os
+
+    top, *middle, leaf = name.split(".")
+    spec = importlib.util.find_spec(top)  # finds the package without importing it
+    folder = os.path.join(spec.submodule_search_locations[0], *middle)
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(folder, leaf + suffix)
+        if os.path.isfile(path):
+            loader = importlib.machinery.ExtensionFileLoader(name, path)
+            module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+            loader.exec_module(module)
+            sys.modules[name] = module  # a later "import scipy.sparse" finds it loaded
+            return module
+    raise ImportError(f"no compiled module {leaf} in {folder}")
 
 
 def place(glyphs: np.ndarray, gap: int, *, background: str = "white", out: np.ndarray | None = None,
@@ -415,7 +450,7 @@ def resample_columns(columns: np.ndarray, width: int) -> np.ndarray:
     >>> bool(np.allclose(out, layout.resample(img, 35), atol=1e-6))
     True
     """
-    if _scipy_loaded() and _csr_matvecs() is not None:
+    if _csr_matvecs() is not None:
         return _sum_rows(columns, *_rows(len(columns), width))
     index, spread = _spread(len(columns), width)
     terms = np.take(columns, index, axis=0)  # (taps, width, 28): all taps in one gather
@@ -424,13 +459,6 @@ def resample_columns(columns: np.ndarray, width: int) -> np.ndarray:
     for k in range(2, len(terms)):  # tap by tap in order, as the batch kernel adds
         acc += terms[k]
     return acc
-
-
-def _scipy_loaded() -> bool:
-    """Whether SciPy's common modules are already imported: its CSR kernel then costs 6 ms to load
-    and saves 7 us a strip. From cold it costs 115 ms, which single strips only earn back after
-    some 16,000; those are a batch's job, and batches load it anyway."""
-    return "scipy._lib._util" in sys.modules
 
 
 def _finish(acc: np.ndarray, height: int, background: str, dtype: str, out: np.ndarray | None) -> np.ndarray:
