@@ -330,15 +330,19 @@ def _csr_matvecs():
     too. The extension needs nothing but NumPy; should loading it alone ever fail, SciPy is
     imported the usual way.
     """
-    try:
-        return _extension("scipy.sparse._sparsetools").csr_matvecs
-    except Exception as exc:  # noqa: BLE001 - any failure here only costs the import below
-        log.debug("SciPy's sparse kernels not loaded alone (%s); importing scipy.sparse", exc)
-    try:
-        from scipy.sparse._sparsetools import csr_matvecs
-    except ImportError:
-        return None
-    return csr_matvecs
+    with _LOADING:  # a batch's threads may ask at once; the first loads it
+        try:
+            return _extension("scipy.sparse._sparsetools").csr_matvecs
+        except Exception as exc:  # noqa: BLE001 - any failure here only costs the import below
+            log.debug("SciPy's sparse kernels not loaded alone (%s); importing scipy.sparse", exc)
+        try:
+            from scipy.sparse._sparsetools import csr_matvecs
+        except ImportError:
+            return None
+        return csr_matvecs
+
+
+_LOADING = threading.Lock()
 
 
 def _extension(name: str):
