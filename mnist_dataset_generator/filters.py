@@ -1,4 +1,4 @@
-"""Filters: factories returning ``f(img) -> img`` closures, and the helper that applies a list.
+"""Filters: factories returning ``f(img) -> img`` closures, and the helpers that apply a list.
 
 A filter receives one digit as float32, height 28, ink 1.0 on background 0.0
 (MNIST polarity, so padding with zeros adds background) and returns an array
