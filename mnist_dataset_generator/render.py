@@ -7,12 +7,13 @@ id ``28 p + x``; :data:`PAPER` in a gap) and with what weight. The weights are
 :func:`.layout.resample_weights` (the same antialiased triangle filter as the per-strip
 path), cut to their non-zero taps and cached per ``(source width, target width)``.
 
-Rendering gathers whole 28-px columns from a column-major sheet of the picked glyphs,
-then multiplies and adds tap by tap. Every step is element-wise in a fixed order, so a
-strip comes out bit for bit the same whether it is rendered alone or among 256 others.
+Rendering gathers whole 28-px columns from a column-major sheet of the picked glyphs and
+sums them tap by tap, in order, with SciPy's CSR kernel. A strip comes out bit for bit the
+same whether it is rendered alone (:func:`render_strip`) or among 256 others.
 
 Only digits that do not overlap (gaps >= 0) and carry no filters take this path; the
-rest are composed one by one by :func:`.strip.compose`.
+rest are composed one by one by :func:`.strip.compose`, whose finished strips are
+resampled here too (:func:`resample_columns`).
 """
 
 from __future__ import annotations
