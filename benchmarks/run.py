@@ -15,9 +15,9 @@ of several runs with (min..max). Baselines, re-enacted here:
 * The copy limit: ``np.copyto`` of the same number of output bytes from a prepared array;
   for context also into a fresh array each time, as a batch must get its output.
 
-Before anything, 2 GB of
-memory is touched once: on a virtual machine the host backs guest memory on first use, which
-made the first batch rows of a fresh VM up to 3x slower and their medians a lottery.
+Before anything, 2 GB of memory is touched once: on a virtual machine the host backs guest
+memory on first use, which made the first batch rows of a fresh VM up to 3x slower and their
+medians a lottery. The package is byte-compiled first, as ``pip install`` does.
 """
 
 from __future__ import annotations
@@ -138,11 +138,8 @@ def main() -> int:
 
     # 1. single strips
     n_a = 60 if args.quick else 150
-    def single():
-        return rate(len(strings), timed(lambda: [generate_numbers_sequence(s, SPACING, WIDTH, images=data, rng=rng)
-                                                 for s in strings], repeats))
-
-    ours = single()
+    ours = rate(len(strings), timed(lambda: [generate_numbers_sequence(s, SPACING, WIDTH, images=data, rng=rng)
+                                             for s in strings], repeats))
     base_a = rate(n_a, timed(lambda: [a.strip(s) for s in strings[:n_a]], repeats))
     base_b = rate(len(strings), timed(lambda: [baseline_b(data, s, rng) for s in strings], repeats))
     table.append(("1. single strip, plain: ours", ours, f"{ours[0] / base_a[0]:.0f}x A, {ours[0] / base_b[0]:.1f}x B"))
