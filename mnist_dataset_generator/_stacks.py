@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["blur", "distort"]
+__all__ = ["blur", "distort", "frames"]
 
 # distort's smoothing of the random walk down the rows: a Gaussian of 3 rows, 13 taps
 _SMOOTH = np.exp(-0.5 * (np.arange(-6, 7) / 3.0) ** 2)
@@ -65,23 +65,26 @@ def distort(stack: np.ndarray, *, alpha: float, rng: np.random.Generator) -> tup
     peak = np.abs(smooth).max(axis=1, keepdims=True)
     shifts = np.divide(smooth, peak, out=smooth, where=peak > 0)
     shifts *= (alpha / 100 * width * scale)[:, None]
-    pads = (np.ceil(np.abs(shifts).max(axis=1)) + 1).astype(np.int64)  # each digit's own margin
-    pad = int(pads.max())
+    pad = int(np.ceil(np.abs(shifts).max())) + 1  # the widest digit's margin, shared by all
     # out[y, x] = in[y, x - shift_y], linearly interpolated, zero outside. With |shift| < pad the
     # source columns lie in -2 pad .. width + 2 pad: read them from a copy with 2 pad zeros each side.
-    wide = width + 2 * pad
     framed = np.zeros((count, rows, width + 4 * pad), stack.dtype)
     framed[:, :, 2 * pad : 2 * pad + width] = stack
-    source = np.arange(wide) - pad - shifts[:, :, None]
+    source = np.arange(width + 2 * pad) - pad - shifts[:, :, None]
     left = np.floor(source).astype(np.int64)
     frac = (source - left).astype(np.float32)
     left += (np.arange(count * rows) * framed.shape[2]).reshape(count, rows, 1) + 2 * pad  # flat positions
     canvas = (framed.take(left) * (1 - frac)).astype(np.float32, copy=False)  # float32 whatever came in
     canvas += framed.take(left + 1) * frac
-    # Keep each digit's frame, widened only where ink moved beyond it. Outside its own margin a
-    # digit's canvas is all zeros, so its first and last inked columns can be found over the whole row.
+    # A digit that moved less is all zeros outside its own, narrower margin, so the common rule holds.
+    return canvas, frames(canvas, pad, width)
+
+
+def frames(canvas: np.ndarray, pad: int, width: int) -> list[tuple[int, int]]:
+    """Each ``(start, stop)`` that cuts a canvas ``(n, rows, width + 2 pad)`` back to ``width``,
+    widened only where ink moved beyond it (the rule of every filter that pads to move ink)."""
     inked = canvas.max(axis=1) > 0
-    first = np.where(inked.any(axis=1), inked.argmax(axis=1), pad)
-    last = np.where(inked.any(axis=1), wide - inked[:, ::-1].argmax(axis=1), pad + width)
-    spans = list(zip(np.minimum(first, pad).tolist(), np.maximum(last, pad + width).tolist(), strict=True))
-    return canvas, spans
+    any_ink = inked.any(axis=1)
+    first = np.where(any_ink, inked.argmax(axis=1), pad)
+    last = np.where(any_ink, inked.shape[1] - inked[:, ::-1].argmax(axis=1), pad + width)
+    return list(zip(np.minimum(first, pad).tolist(), np.maximum(last, pad + width).tolist(), strict=True))

@@ -131,9 +131,7 @@ def _distort(img: np.ndarray, *, alpha: float, rng: np.random.Generator) -> np.n
 
 def _keep_frame(canvas: np.ndarray, pad: int, width: int) -> np.ndarray:
     """Cut a canvas padded by ``pad`` back to the original ``width``, widened only where ink moved beyond it."""
-    ink = np.flatnonzero(canvas.max(axis=0) > 0)
-    start = min(pad, int(ink[0])) if ink.size else pad
-    stop = max(pad + width, int(ink[-1]) + 1) if ink.size else pad + width
+    (start, stop), = _stacks.frames(canvas[None], pad, width)
     return np.ascontiguousarray(canvas[:, start:stop], dtype=np.float32)
 
 
