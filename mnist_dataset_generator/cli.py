@@ -87,7 +87,32 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split("\n", 1)[0].split())
 
 
-def _run(prog: str, work, args) -> int:
+# Library argument names and the flags that set them, so messages speak the command line's language.
+_FLAGS = {"image_width": ("-w", "--width"), "spacing_range": ("-s", "--spacing"), "image_height": ("--height",),
+          "fltrs": ("-f", "--filters"), "data_home": ("-d", "--data-dir")}
+
+
+def _as_typed(message: str, argv: Sequence[str]) -> str:
+    """``message`` with library argument names replaced by the flag the user typed (or all its spellings).
+
+    Examples
+    --------
+    >>> _as_typed("image_width is required when lengths vary", ["--count", "5", "--width=90"])
+    '--width is required when lengths vary'
+    >>> _as_typed("spacing_range must be a pair", [])
+    '-s/--spacing must be a pair'
+    """
+    def flag(match: re.Match) -> str:
+        spellings = _FLAGS[match[0]]
+        typed = [f for f in spellings if any(a == f or a.startswith(f + "=") or
+                                             (len(f) == 2 and a.startswith(f) and a[2:3] not in ("", "-"))
+                                             for a in argv)]
+        return typed[0] if typed else "/".join(spellings)
+
+    return re.sub(r"\b(" + "|".join(_FLAGS) + r")\b", flag, message)
+
+
+def _run(prog: str, work, args, argv: Sequence[str] = ()) -> int:
     """Call ``work(args)``, mapping exceptions to one line on stderr and an exit status."""
     from .mnistdata import ChecksumError, DownloadError, IdxFormatError
 
@@ -96,6 +121,10 @@ def _run(prog: str, work, args) -> int:
     except _UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        print(f"{prog}: error: out of memory{detail}; ask for fewer or smaller images", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except DownloadError as exc:
         lines = str(exc).splitlines()
         print(f"{prog}: error: {lines[0]}", *lines[1:], sep="\n", file=sys.stderr)
@@ -104,7 +133,7 @@ def _run(prog: str, work, args) -> int:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ENVIRONMENT
     except ValueError as exc:
-        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {_as_typed(_one_line(exc), argv)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
@@ -182,7 +211,7 @@ def mnistdata_main(argv: Sequence[str] | None = None, prog: str = "mnistdata.py"
     if not args.fetch and (args.data_dir or args.mirrors):
         parser.error("-d/--data-dir and --mirrors only apply with --fetch")
     with _logging_to_stderr(prog, args):
-        return _run(prog, _mnistdata_work, args)
+        return _run(prog, _mnistdata_work, args, argv or sys.argv[1:])
 
 
 def mnistdata_console() -> NoReturn:
@@ -322,7 +351,11 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     batch.add_argument("--shard", type=_shard, metavar="I/N",
                        help="make only part I of N (0-based) of the dataset; the parts' union is the whole")
     batch.add_argument("--resume", action="store_true",
-                       help="finish an interrupted run in DIR (same arguments): keep complete files, make the rest")
+                       help="finish an interrupted run in DIR (same arguments): keep the files that verify, "
+                            "make the rest")
+    parser.add_argument("--verify", metavar="DIR",
+                        help="check a finished dataset folder against its SHA256SUMS and manifest "
+                             "(like sha256sum -c); exit 0 only when every file matches")
     _add_verbosity(parser)
     return parser
 
@@ -387,13 +420,28 @@ def _dataset_work(args: argparse.Namespace) -> int:
 
 def _resume_seed(folder) -> int | None:
     """The seed recorded by the run being resumed, so --resume needs no --seed."""
-    import json
     from pathlib import Path
 
-    try:
-        return json.loads((Path(folder) / "manifest.json").read_text())["dataset"]["seed"]
-    except (OSError, ValueError, KeyError, TypeError):
+    from .datasetfolder import read_manifest
+
+    if not Path(folder).is_dir():
         return None
+    seed = (read_manifest(Path(folder)) or {}).get("dataset", {}).get("seed")  # a bad manifest: one line, exit 2
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else None
+
+
+def _verify_work(args: argparse.Namespace) -> int:
+    from .datasetfolder import verify_dataset
+
+    problems = verify_dataset(args.verify)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{args.verify}: {len(problems)} file(s) did NOT match", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    if not args.quiet:
+        print(f"{args.verify}: every file matches", file=sys.stderr)
+    return 0
 
 
 def _generator_work(args: argparse.Namespace) -> int:
@@ -421,12 +469,19 @@ def _generator_work(args: argparse.Namespace) -> int:
 def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py") -> int:
     """Entry point of ``generator.py`` / ``mnist-generator`` / ``python -m mnist_dataset_generator``."""
     parser = _generator_parser(prog)
-    args = parser.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
+    argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(argv)
     batch_only = [flag for flag, value in (("--output-dir", args.output_dir), ("--shard", args.shard),
                                            ("--resume", args.resume), ("--workers", args.workers != 1),
                                            ("--format", args.format != "png"), ("--length", args.length != (8, 8)),
                                            ("--dtype", args.dtype != "uint8"))
                   if value]
+    if args.verify is not None:
+        given = [flag for flag, value in (("digits", args.digits), ("--count", args.count)) if value is not None]
+        if given or batch_only:
+            parser.error(f"--verify checks a finished folder; it takes no {(given + batch_only)[0]}")
+        with _logging_to_stderr(prog, args):
+            return _run(prog, _verify_work, args)
     if args.count is None:
         if args.digits is None:
             parser.error("the following arguments are required: digits (or --count N for a dataset)")
@@ -439,9 +494,11 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
             parser.error("--count needs --output-dir DIR")
         if args.output != DEFAULT_OUTPUT:
             parser.error("-o names a single image; a dataset goes to --output-dir")
+        if args.dtype != "uint8" and args.format != "npz":
+            parser.error(f"--dtype {args.dtype} applies to --format npz only: {args.format} images are 8-bit PNGs")
     work = _generator_work if args.count is None else _dataset_work
     with _logging_to_stderr(prog, args):
-        return _run(prog, work, args)
+        return _run(prog, work, args, argv)
 
 
 def generator_console() -> NoReturn:

@@ -1,14 +1,18 @@
-"""Write a dataset to a folder: png + csv, npz, or WebDataset tar shards; manifest and preview.
+"""Write a dataset to a folder: png + csv, npz, or WebDataset tar shards; manifest, preview, checksums.
 
-Every file goes to a temporary name and is renamed into place, so a killed
-export leaves only complete files, and ``resume=True`` finishes it with
-output identical to an uninterrupted run (samples are pure functions of
-``(seed, index)``). Memory stays bounded whatever the count: images stream
-from the generator to the files chunk by chunk.
+Every file goes to a temporary name, is recorded (path, size, SHA-256) in the
+folder's journal, then renamed into place, so a killed export leaves only
+complete, recorded files, and ``resume=True`` re-hashes what it keeps and
+finishes with output identical to an uninterrupted run (samples are pure
+functions of ``(seed, index)``). One run at a time holds the folder's lock.
+Memory stays bounded whatever the count: images stream from the generator to
+the files chunk by chunk. :mod:`.datasetfolder` holds the lock, the manifest,
+the record and the verification.
 
 Folder layout::
 
-    manifest.json        tool version, arguments, seed, split, count, created, labels' SHA-256
+    manifest.json        tool version, arguments, seed, split, count, created, SHA-256 of SHA256SUMS
+    SHA256SUMS           SHA-256 of every other file (``sha256sum -c SHA256SUMS`` works here)
     labels.csv           filename,label (png) or key,label (npz, tar), in index order
     preview.png          the first samples with their labels, for a quick look
     images/00000000.png  png format
@@ -18,8 +22,8 @@ Folder layout::
 
 from __future__ import annotations
 
+import contextlib
 import io
-import json
 import logging
 import os
 import time
@@ -28,10 +32,40 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._files import atomic_write, remove_partials
+from ._files import atomic_write
 from ._progress import ProgressArg, Reporter
 from ._zipstream import ZipStreamWriter, deflate_piece
-from .dataset import CHUNK, SAMPLING, Plan, chunk_bounds, iter_chunks, make_sample, sample_labels
+from .dataset import (
+    CHUNK,
+    SAMPLING,
+    Plan,
+    chunk_bounds,
+    iter_chunks,
+    make_sample,
+    sample_labels,
+)
+from .datasetfolder import (
+    IMAGES,
+    JOURNAL,
+    LABELS,
+    LOCK,
+    MANIFEST,
+    NPZ,
+    PREVIEW,
+    SUMS,
+    FolderLock,
+    HashingFile,
+    Journal,
+    ManifestError,
+    check_no_links,
+    owned_records,
+    read_manifest,
+    refuse_foreign,
+    remove_leftovers,
+    remove_recorded,
+    verified,
+    write_manifest,
+)
 from .mnistdata import MnistData
 from .strip import to_uint8
 
@@ -41,7 +75,6 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("png", "npz", "tar")
 SAMPLES_PER_TAR = 1000  # a constant of the format: shard files never depend on the number of machines
-MANIFEST, LABELS, PREVIEW, NPZ = "manifest.json", "labels.csv", "preview.png", "dataset.npz"
 PREVIEW_SAMPLES = 16
 
 
@@ -111,26 +144,25 @@ def _dataset_key(manifest: dict) -> dict:
     return manifest.get("dataset", {})
 
 
-def _our_files(folder: Path) -> list[Path]:
-    """Files this module writes (what ``force`` may replace); nothing else is touched."""
-    names = [folder / n for n in (MANIFEST, LABELS, PREVIEW, NPZ)]
-    names += sorted(folder.glob("shard-[0-9][0-9][0-9][0-9][0-9][0-9].tar"))
-    names += sorted((folder / "images").glob("[0-9]" * 8 + ".png"))
-    return [p for p in names if p.is_file()]
-
-
-def _read_manifest(folder: Path) -> dict | None:
+def expected_files(manifest: dict) -> list[str]:
+    """Every file a finished export of ``manifest`` holds besides the manifest and ``SHA256SUMS``."""
+    dataset = manifest["dataset"]
     try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{folder / MANIFEST} is unreadable ({exc}); use another folder") from None
-
-
-def _write_manifest(folder: Path, manifest: dict) -> None:
-    with atomic_write(folder / MANIFEST) as out:
-        out.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        start, stop = dataset["indices"]
+        indices, fmt = range(int(start), int(stop)), dataset["format"]
+    except (KeyError, TypeError, ValueError):
+        raise ManifestError("manifest.json is damaged: no \"indices\" [start, stop] and \"format\"") from None
+    names = [LABELS, PREVIEW] if len(indices) else [LABELS]
+    if fmt == "png":
+        names += [f"images/{i:08d}.png" for i in indices]
+    elif fmt == "tar":
+        names += [f"shard-{b:06d}.tar" for b in sorted({u.start // SAMPLES_PER_TAR
+                                                         for u in _units(indices, SAMPLES_PER_TAR)})]
+    elif fmt == "npz":
+        names.append(NPZ)
+    else:
+        raise ManifestError(f"manifest.json is damaged: unknown format {fmt!r}")
+    return names
 
 
 def check_folder(folder: str | os.PathLike, *, resume: bool, force: bool) -> None:
@@ -145,27 +177,34 @@ def check_folder(folder: str | os.PathLike, *, resume: bool, force: bool) -> Non
         return
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"output folder {folder} is not writable")
+    check_no_links(folder)
+    manifest = read_manifest(folder)  # a manifest that is not ours is an error now, not a traceback later
     if resume or force:
+        if resume and manifest is None and _busy(folder):
+            raise ValueError(f"{folder} is not empty and has no {MANIFEST} to resume; use another folder")
         return
-    if any(not p.name.startswith(".") for p in folder.iterdir()):
+    if _busy(folder):
         raise ValueError(
             f"output folder {folder} is not empty; use --resume to continue the run recorded in its "
             f"{MANIFEST}, --force to replace its dataset files, or another folder"
         )
 
 
-def prepare_folder(folder: Path, manifest: dict, *, resume: bool, force: bool) -> bool:
-    """Make ``folder`` ready; return True when resuming a run with the same manifest.
+def _busy(folder: Path) -> bool:
+    return any(not p.name.startswith(".") for p in folder.iterdir())
+
+
+def prepare_folder(folder: Path, manifest: dict, *, resume: bool, force: bool) -> dict | None:
+    """Make ``folder`` ready (call under its lock); return the records to keep when resuming, else ``None``.
 
     Refuses a non-empty folder unless ``resume`` (same dataset only: never
-    mixes two manifests) or ``force`` (replaces this module's files, keeps
-    any other file).
+    mixes two manifests) or ``force`` (deletes the files its record lists).
+    Either way a file at one of this tool's names that the record does not
+    list is refused, never replaced.
     """
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"output folder {folder} exists and is not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    old = _read_manifest(folder)
-    busy = any(not p.name.startswith(".") for p in folder.iterdir())
+    check_no_links(folder)
+    old = read_manifest(folder)
+    busy = _busy(folder)
     if resume and old is not None:
         if _dataset_key(old) != _dataset_key(manifest):
             diff = sorted(k for k in set(_dataset_key(old)) | set(_dataset_key(manifest))
@@ -174,8 +213,10 @@ def prepare_folder(folder: Path, manifest: dict, *, resume: bool, force: bool) -
                 f"{folder} holds a different dataset (differs in: {', '.join(diff)}); "
                 "resume with the same arguments, or use another folder"
             )
-        _remove_leftovers(folder)
-        return True
+        records = owned_records(folder, old)
+        refuse_foreign(folder, records, old)
+        remove_leftovers(folder)
+        return records
     if busy and not resume and not force:
         raise ValueError(
             f"output folder {folder} is not empty; use --resume to continue the run recorded in its "
@@ -183,19 +224,13 @@ def prepare_folder(folder: Path, manifest: dict, *, resume: bool, force: bool) -
         )
     if busy and old is None and resume:
         raise ValueError(f"{folder} is not empty and has no {MANIFEST} to resume; use another folder")
+    records = owned_records(folder, old)
+    refuse_foreign(folder, records, old)
     if force:
-        for path in _our_files(folder):
-            path.unlink()
-    _remove_leftovers(folder)
-    _write_manifest(folder, manifest)
-    return False
-
-
-def _remove_leftovers(folder: Path) -> None:
-    """Temporary files of a killed export (``.NAME.<random>.part``) go; complete files stay."""
-    remove_partials(folder)
-    if (folder / "images").is_dir():
-        remove_partials(folder / "images")
+        remove_recorded(folder, [*records, SUMS])
+    remove_leftovers(folder)
+    write_manifest(folder, manifest)
+    return None
 
 
 # ----------------------------------------------------------------- writers
@@ -207,27 +242,45 @@ class _PngWriter:
     encode_chunk = None
 
     def __init__(self, folder: Path, plan: Plan, count: int) -> None:
-        self.images = folder / "images"
-        self.images.mkdir(exist_ok=True)
+        self.folder = folder
+        self.journal: Journal | None = None  # set before the first write
+        (folder / IMAGES).mkdir(exist_ok=True)
 
     def name(self, index: int) -> str:
         return f"images/{index:08d}.png"
 
-    def done(self, indices: range) -> bool:
-        return all((self.images / f"{i:08d}.png").is_file() for i in indices)
+    def files(self, indices: range) -> list[str]:
+        return [self.name(i) for i in indices]
 
     def add_chunk(self, start: int, pngs: list[bytes], labels: list[str]) -> None:
         for index, png in enumerate(pngs, start):
-            path = self.images / f"{index:08d}.png"
-            if not path.is_file():  # a resumed block keeps its complete files
-                with atomic_write(path, durable=False) as out:
-                    out.write(png)
+            rel = self.name(index)
+            self.journal.add_bytes(rel, png)
+            with atomic_write(self.folder / rel, durable=False) as out:
+                out.write(png)
 
     def close(self) -> None:
         pass
 
     def abort(self) -> None:
         pass  # every PNG is already whole or absent
+
+
+class _Streamed:
+    """A file written in pieces to a temporary name, recorded, then renamed into place."""
+
+    def __init__(self, folder: Path, rel: str, journal: Journal) -> None:
+        self.rel, self.journal = rel, journal
+        self._context = atomic_write(folder / rel, durable=False)
+        self.out = HashingFile(self._context.__enter__())
+
+    def commit(self) -> None:
+        self.out.flush()
+        self.journal.add(self.rel, self.out.hexdigest(), self.out.size)
+        self._context.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
 
 class _TarWriter:
@@ -237,49 +290,40 @@ class _TarWriter:
 
     def __init__(self, folder: Path, plan: Plan, count: int) -> None:
         self.folder = folder
-        self._context = None
-        self._tar = None
-        self._block = None
+        self.journal: Journal | None = None  # set before the first write
+        self._file = self._tar = self._block = None
 
     def name(self, index: int) -> str:
         return f"{index:08d}"
 
-    def _path(self, block: int) -> Path:
-        return self.folder / f"shard-{block:06d}.tar"
-
-    def done(self, indices: range) -> bool:
-        return self._path(indices.start // SAMPLES_PER_TAR).is_file()
+    def files(self, indices: range) -> list[str]:
+        return [f"shard-{indices.start // SAMPLES_PER_TAR:06d}.tar"]
 
     def add_chunk(self, start: int, pngs: list[bytes], labels: list[str]) -> None:
-        for index, (png, label) in enumerate(zip(pngs, labels, strict=True), start):
-            self._add(index, png, label)
-
-    def _add(self, index: int, png: bytes, label: str) -> None:
-        block = index // SAMPLES_PER_TAR
-        if block != self._block:
-            import tarfile
-
-            self.close()
-            self._context = atomic_write(self._path(block), durable=False)
-            self._tar = tarfile.open(fileobj=self._context.__enter__(), mode="w", format=tarfile.PAX_FORMAT)
-            self._block = block
         import tarfile
 
-        for suffix, data in ((".png", png), (".txt", label.encode())):
-            info = tarfile.TarInfo(f"{index:08d}{suffix}")
-            info.size, info.mode, info.mtime = len(data), 0o644, 0  # fixed metadata: reproducible bytes
-            self._tar.addfile(info, io.BytesIO(data))
+        for index, (png, label) in enumerate(zip(pngs, labels, strict=True), start):
+            block = index // SAMPLES_PER_TAR
+            if block != self._block:
+                self.close()
+                self._file = _Streamed(self.folder, f"shard-{block:06d}.tar", self.journal)
+                self._tar = tarfile.open(fileobj=self._file.out, mode="w", format=tarfile.PAX_FORMAT)
+                self._block = block
+            for suffix, data in ((".png", png), (".txt", label.encode())):
+                info = tarfile.TarInfo(f"{index:08d}{suffix}")
+                info.size, info.mode, info.mtime = len(data), 0o644, 0  # fixed metadata: reproducible bytes
+                self._tar.addfile(info, io.BytesIO(data))
 
     def close(self) -> None:
         if self._tar is not None:
             self._tar.close()
-            self._context.__exit__(None, None, None)
-            self._tar = self._context = self._block = None
+            self._file.commit()
+            self._file = self._tar = self._block = None
 
     def abort(self) -> None:
-        if self._context is not None:
-            self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
-            self._tar = self._context = self._block = None
+        if self._file is not None:
+            self._file.abort()
+            self._file = self._tar = self._block = None
 
 
 def _deflate_images(images: np.ndarray) -> tuple[int, int, bytes]:
@@ -293,10 +337,11 @@ class _NpzWriter:
     encode_chunk = staticmethod(_deflate_images)
 
     def __init__(self, folder: Path, plan: Plan, count: int) -> None:
-        self.path = folder / NPZ
+        self.folder = folder
+        self.journal: Journal | None = None  # set before the first write
         self.plan = plan
         self._total = count
-        self._context = self._zip = None
+        self._file = self._zip = None
         # Labels stream to a scratch file in NumPy's fixed-width UCS-4 layout (the
         # longest label is known from the plan), so memory stays flat however many.
         self._width = plan.lengths[1]
@@ -306,27 +351,26 @@ class _NpzWriter:
     def name(self, index: int) -> str:
         return f"{index:08d}"
 
-    def done(self, indices: range) -> bool:
-        return self.path.is_file()
+    def files(self, indices: range) -> list[str]:
+        return [NPZ]
 
     def _start(self) -> None:
-        self._context = atomic_write(self.path, durable=False)
-        self._zip = ZipStreamWriter(self._context.__enter__())
+        import tempfile
+
+        self._file = _Streamed(self.folder, NPZ, self.journal)
+        self._zip = ZipStreamWriter(self._file.out)
         self._zip.begin("images.npy")
         header = io.BytesIO()
         np.lib.format.write_array_header_2_0(header, {
             "descr": np.lib.format.dtype_to_descr(np.dtype(self.plan.dtype)), "fortran_order": False,
             "shape": (self._total, self.plan.height, self.plan.width)})
         self._zip.write(header.getvalue())
+        self._labels = tempfile.TemporaryFile(dir=self.folder)  # inside the folder asked for, never elsewhere
 
     def add_chunk(self, start: int, piece: tuple[int, int, bytes], labels: list[str]) -> None:
         if self._zip is None:  # first chunk: nothing is written when a resume finds the file whole
             self._start()
         self._zip.write_piece(*piece)  # deflated by the worker that made the images
-        if self._labels is None:
-            import tempfile
-
-            self._labels = tempfile.TemporaryFile()
         self._labels.write(np.array(labels, dtype=f"<U{self._width}").tobytes())
         self._count += len(labels)
 
@@ -339,20 +383,21 @@ class _NpzWriter:
                                                       "shape": (self._count,)})
         self._zip.begin("labels.npy")
         self._zip.write(header.getvalue())
-        if self._labels is not None:
-            self._labels.seek(0)
-            while block := self._labels.read(1 << 20):
-                self._zip.write(block)
-            self._labels.close()
+        self._labels.seek(0)
+        while block := self._labels.read(1 << 20):
+            self._zip.write(block)
+        self._labels.close()
         self._zip.end()
         self._zip.close()
-        self._context.__exit__(None, None, None)
-        self._zip = None
+        self._file.commit()
+        self._zip = self._file = None
 
     def abort(self) -> None:
-        if self._context is not None:
-            self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
-            self._zip = self._context = None
+        if self._labels is not None:
+            self._labels.close()
+        if self._file is not None:
+            self._file.abort()
+            self._zip = self._file = None
 
 
 _WRITERS = {"png": _PngWriter, "tar": _TarWriter, "npz": _NpzWriter}
@@ -447,17 +492,71 @@ def export_dataset(
         dataset["samples_per_shard"] = SAMPLES_PER_TAR
     manifest = {
         "tool": "mnist_dataset_generator", "version": __version__, "complete": False,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "dataset": dataset, "arguments": arguments or {},
     }
-    resuming = prepare_folder(folder, manifest, resume=resume, force=force)
+    created = _create(folder)
+    try:
+        with FolderLock(folder):
+            kept_records = prepare_folder(folder, manifest, resume=resume, force=force)
+            try:
+                return _write_all(folder, plan, source, fmt, indices, workers, manifest, kept_records or {},
+                                  progress=progress, from_files=from_files, data_home=data_home)
+            except ValueError:
+                # A bad request found late (a filter returning NaN, ...) fails the same way every
+                # time: nothing of this run stays behind to block or confuse the next one.
+                if kept_records is None:
+                    _roll_back(folder)
+                raise
+    except ValueError:
+        if created is not None:  # and nothing but our lock is left in what this run created
+            _remove_empty(folder, created)
+        raise
+
+
+def _remove_empty(folder: Path, top: Path) -> None:
+    """Remove ``folder`` and its parents up to ``top`` when they hold nothing but our lock file."""
+    with contextlib.suppress(OSError):
+        if {p.name for p in folder.iterdir()} <= {LOCK}:
+            (folder / LOCK).unlink(missing_ok=True)
+            for path in [folder, *folder.parents]:
+                path.rmdir()
+                if path == top:
+                    break
+
+
+def _create(folder: Path) -> Path | None:
+    """Create ``folder`` (and missing parents); return the topmost folder created, or ``None``."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"output folder {folder} exists and is not a folder")
+    missing = [p for p in [folder, *folder.absolute().parents] if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing[-1] if missing else None
+
+
+def _roll_back(folder: Path) -> None:
+    """Remove what a failed fresh run wrote: its recorded files, manifest and journal."""
+    records = owned_records(folder, read_manifest(folder) or {"checksums": {}})
+    remove_recorded(folder, [*records, SUMS, MANIFEST])
+    (folder / JOURNAL).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (folder / IMAGES).rmdir()  # only when empty
+    log.info("removed the files of the failed run from %s", folder)
+
+
+def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: range, workers: int,
+               manifest: dict, kept_records: dict, *, progress, from_files: bool, data_home) -> dict:
+    """The export proper, under the folder's lock: keep what verifies, make the rest, record every file."""
     started = time.perf_counter()
     writer = _WRITERS[fmt](folder, plan, len(indices))
     units = _units(indices, writer.unit)
-    keep = [resuming and writer.done(u) for u in units]  # complete pieces of an interrupted run
+    # Complete pieces of an interrupted run, re-hashed against their record; anything else is made again.
+    keep = [bool(kept_records) and verified(folder, kept_records, writer.files(u)) for u in units]
+    kept_count = sum(len(u) for u, kept in zip(units, keep, strict=True) if kept)
+    writer.journal = journal = Journal(folder, {rel: kept_records[rel] for u, kept in zip(units, keep, strict=True)
+                                                if kept for rel in writer.files(u)})
     bounds = [b for u, kept in zip(units, keep, strict=True) if not kept for b in chunk_bounds(u)]
     report = Reporter(progress, desc="samples", unit="img")
-    kept_count = sum(len(u) for u, kept in zip(units, keep, strict=True) if kept)
     done = kept_count
     # Made before the workers start, so forked ones inherit what rendering imports
     # (SciPy's sparse module: 65 ms each otherwise); written only once the export is whole.
@@ -466,7 +565,9 @@ def export_dataset(
                           encode=writer.encode, encode_chunk=writer.encode_chunk)
     column = "filename" if fmt == "png" else "key"
     try:
-        with atomic_write(folder / LABELS) as labels_out:
+        labels_file = _Streamed(folder, LABELS, journal)
+        try:
+            labels_out = labels_file.out
             labels_out.write(f"{column},label\n".encode())
             for unit, kept in zip(units, keep, strict=True):
                 if not kept:
@@ -484,6 +585,10 @@ def export_dataset(
                     labels_out.write("".join(f"{writer.name(i)},{label}\n"
                                              for i, label in zip(unit, kept_labels, strict=True)).encode())
             writer.close()
+        except BaseException:
+            labels_file.abort()
+            raise
+        labels_file.commit()
     except BaseException:
         writer.abort()
         raise
@@ -491,13 +596,18 @@ def export_dataset(
         report.close()
         results.close()
     if preview is not None:
+        journal.add_bytes(PREVIEW, preview)
         with atomic_write(folder / PREVIEW) as out:
             out.write(preview)
-    manifest["labels_sha256"] = hashlib.sha256((folder / LABELS).read_bytes()).hexdigest()
+    labels_sha256 = journal.records[LABELS][0]
+    manifest["labels_sha256"] = labels_sha256
     manifest["labels_file"] = LABELS
+    manifest["checksums"] = {"file": SUMS, "sha256": journal.write_sums(), "files": len(journal.records)}
     manifest["complete"] = True
-    _write_manifest(folder, manifest)
+    write_manifest(folder, manifest)
+    journal.close()
+    (folder / JOURNAL).unlink(missing_ok=True)  # SHA256SUMS holds the record now
     written = len(indices) - kept_count
     seconds = time.perf_counter() - started
-    log.info("wrote %d samples (%d kept from before) to %s in %.1f s", written, len(indices) - written, folder, seconds)
+    log.info("wrote %d samples (%d kept from before) to %s in %.1f s", written, kept_count, folder, seconds)
     return {**manifest, "written": written, "seconds": seconds}

@@ -200,7 +200,11 @@ def test_library_export_bounded_memory_path_and_npz_dtype(tmp_path, data_dir):
     (["--count", "5", "--output-dir", "x", "--shard", "1"], "argument --shard"),
     (["--count", "5", "--output-dir", "x", "--format", "zip"], "argument --format: invalid choice"),
     (["--count", "5", "--output-dir", "x", "--workers", "-1"], "argument --workers"),
-    (["--count", "5", "--output-dir", "x", "--length", "3-10", "-s", "0,4"], "image_width is required"),
+    (["--count", "5", "--output-dir", "x", "--length", "3-10", "-s", "0,4"], "-w/--width is required"),  # the flag
+    (["--count", "5", "--output-dir", "x", "--length", "3-10", "--width=400", "--height", "5000"],
+     "--height must be an integer in 1..4096"),  # as typed, not the library's image_height
+    (["--count", "5", "--output-dir", "x", "--dtype", "float32"], "--dtype float32 applies to --format npz only"),
+    (["--count", "5", "--output-dir", "x", "--dtype", "float32", "--format", "tar"], "applies to --format npz only"),
     (["--count", "5", "--output-dir", "afile"], "exists and is not a folder"),
     (["--output-dir", "x", "12"], "--output-dir applies to datasets only"),
     (["--resume", "12"], "--resume applies to datasets only"),

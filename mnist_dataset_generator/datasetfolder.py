@@ -1,0 +1,447 @@
+"""A dataset folder: one writer at a time, a manifest, a record of every file, and its verification.
+
+What makes a folder trustworthy:
+
+* **One writer.** An export holds ``.mnist-export.lock`` (a
+  :class:`filelock.FileLock`) for its whole run and says who it is in
+  ``.mnist-export.owner``; a second run on the same folder stops at once,
+  naming the folder and the run that holds it.
+* **A record of what was written.** Before a file is renamed into place, its
+  path, size and SHA-256 are appended to ``.mnist-export.journal`` (intent
+  first, so no file of ours is ever unrecorded, even if the run is killed
+  between the two steps). A finished export turns the journal into
+  ``SHA256SUMS`` (the ``sha256sum`` format: ``sha256sum -c SHA256SUMS`` works in
+  the folder), whose own SHA-256 the manifest records.
+* **Ownership.** Only files named in that record (and a manifest of ours) are
+  this tool's: ``resume`` and ``force`` replace or delete those and refuse any
+  other file at one of our names; nothing is followed through a symbolic
+  link and every recorded path must be one of our names, so nothing outside
+  the folder is ever written or deleted.
+* :func:`verify_dataset` re-hashes a finished folder, like ``sha256sum -c``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import stat
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._files import atomic_write
+
+__all__ = ["FolderBusyError", "ManifestError", "Problem", "verify_dataset"]
+
+log = logging.getLogger(__name__)
+
+TOOL = "mnist_dataset_generator"
+MANIFEST, LABELS, PREVIEW, NPZ, SUMS = "manifest.json", "labels.csv", "preview.png", "dataset.npz", "SHA256SUMS"
+LOCK, OWNER, JOURNAL = ".mnist-export.lock", ".mnist-export.owner", ".mnist-export.journal"
+IMAGES = "images"
+# Every name this tool writes in a dataset folder; a recorded path must match it.
+OUR_NAMES = re.compile(
+    r"(?:manifest\.json|labels\.csv|preview\.png|dataset\.npz|SHA256SUMS|shard-\d{6}\.tar|images/\d{8}\.png)"
+)
+_RECORD = re.compile(r"([0-9a-f]{64}) (\d+) (\S+)")  # journal: sha256 size path
+_SUM = re.compile(r"([0-9a-f]{64}) [ *](\S+)")  # SHA256SUMS: sha256, two spaces (or " *"), path
+_CHUNK = 1 << 20
+
+
+class FolderBusyError(OSError):
+    """Another run holds the dataset folder's lock."""
+
+
+class ManifestError(ValueError):
+    """A ``manifest.json`` that is not a manifest of this tool, or is damaged."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One file of a dataset that does not match its record (``path`` relative to the folder)."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: FAILED ({self.reason})"
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The folder's manifest, checked to be one of ours; ``None`` when there is none.
+
+    Raises :class:`ManifestError` (one line) for anything else: unreadable,
+    not JSON, not a JSON object, written by another tool, or missing the keys
+    every manifest of ours has.
+    """
+    path = folder / MANIFEST
+    try:
+        if path.is_symlink():
+            raise ManifestError(f"{path} is a symbolic link, not a manifest written by {TOOL}; use another folder")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path} is unreadable ({exc}); use another folder") from None
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise ManifestError(f"{path} is not valid JSON ({exc}); use another folder") from None
+    if not isinstance(manifest, dict) or manifest.get("tool") != TOOL:
+        raise ManifestError(
+            f"{path} is not a manifest of {TOOL} (expected a JSON object with \"tool\": \"{TOOL}\"); "
+            "this tool never replaces files it did not write: move it, or use another folder"
+        )
+    if not isinstance(manifest.get("dataset"), dict) or not isinstance(manifest.get("complete"), bool):
+        raise ManifestError(f"{path} is damaged (no \"dataset\" object or \"complete\" flag); use another folder")
+    return manifest
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    with atomic_write(folder / MANIFEST) as out:
+        out.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+
+
+# ----------------------------------------------------------------- records
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def file_digest(path: Path) -> tuple[int, str] | None:
+    """``(size, sha256)`` of a regular file, never through a symbolic link; ``None`` if absent or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    sha, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        while block := f.read(_CHUNK):
+            sha.update(block)
+            size += len(block)
+    return size, sha.hexdigest()
+
+
+def _read_journal(folder: Path) -> dict[str, tuple[str, int | None]]:
+    """Records of the journal; a line cut short by a kill, or naming anything but our files, is skipped."""
+    try:
+        text = (folder / JOURNAL).read_bytes().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return {}
+    records = {}
+    for line in text.splitlines(keepends=True):
+        m = _RECORD.fullmatch(line.rstrip("\n")) if line.endswith("\n") else None
+        if m and OUR_NAMES.fullmatch(m[3]):
+            records[m[3]] = (m[1], int(m[2]))
+    return records
+
+
+def _read_sums(folder: Path, manifest: dict | None) -> dict[str, tuple[str, int | None]]:
+    """Records of ``SHA256SUMS`` when the manifest vouches for its bytes; else none."""
+    want = (manifest or {}).get("checksums", {}).get("sha256") if isinstance(manifest, dict) else None
+    got = file_digest(folder / SUMS)
+    if not isinstance(want, str) or got is None or got[1] != want:
+        if got is not None:
+            log.warning("%s does not match its manifest; its entries are not trusted", folder / SUMS)
+        return {}
+    records = {}
+    for line in (folder / SUMS).read_text(encoding="utf-8").splitlines():
+        m = _SUM.fullmatch(line)
+        if m and OUR_NAMES.fullmatch(m[2]):
+            records[m[2]] = (m[1], None)
+    return records
+
+
+def existing_names(folder: Path) -> list[str]:
+    """Paths (relative, POSIX) in ``folder`` that have one of our names, whatever they are (links too)."""
+    found = []
+    for root in (folder, folder / IMAGES):
+        st = _lstat(root)
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            continue
+        prefix = "" if root == folder else IMAGES + "/"
+        with os.scandir(root) as entries:
+            found += [prefix + e.name for e in entries if OUR_NAMES.fullmatch(prefix + e.name)]
+    return sorted(found)
+
+
+def _listing(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+class Journal:
+    """The record of files written in this run (and kept from before), appended before each rename."""
+
+    def __init__(self, folder: Path, kept: dict[str, tuple[str, int | None]]) -> None:
+        self.folder = folder
+        self.records = dict(kept)
+        self.written: list[str] = []  # paths this run committed, for a rollback
+        for rel, (sha, size) in kept.items():  # SHA256SUMS holds no sizes: take them from the verified files
+            if size is None:
+                self.records[rel] = (sha, os.lstat(folder / rel).st_size)
+        with atomic_write(folder / JOURNAL) as out:  # start from what is kept: a clean, whole file
+            out.write("".join(f"{sha} {size} {rel}\n" for rel, (sha, size) in sorted(self.records.items())).encode())
+        self._out = open(folder / JOURNAL, "ab", buffering=0)
+
+    def add(self, rel: str, sha256: str, size: int) -> None:
+        """Record ``rel`` (call before renaming it into place)."""
+        if not OUR_NAMES.fullmatch(rel):
+            raise ValueError(f"not a name of this tool's dataset files: {rel!r}")
+        self._out.write(f"{sha256} {size} {rel}\n".encode())  # unbuffered: in the file before the rename
+        self.records[rel] = (sha256, size)
+        self.written.append(rel)
+
+    def add_bytes(self, rel: str, data: bytes) -> None:
+        self.add(rel, hashlib.sha256(data).hexdigest(), len(data))
+
+    def close(self) -> None:
+        self._out.close()
+
+    def write_sums(self) -> str:
+        """Write ``SHA256SUMS`` (sorted by path) from the records; return its SHA-256."""
+        data = "".join(f"{sha}  {rel}\n" for rel, (sha, _) in sorted(self.records.items())).encode()
+        with atomic_write(self.folder / SUMS) as out:
+            out.write(data)
+        return hashlib.sha256(data).hexdigest()
+
+
+class HashingFile:
+    """A write-only file wrapper that counts and hashes what passes through (``tell`` for tarfile)."""
+
+    def __init__(self, out) -> None:
+        self._out = out
+        self.size = 0
+        self._sha = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self._out.write(data)
+        self._sha.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+# ------------------------------------------------------------------- lock
+
+
+@dataclass
+class FolderLock:
+    """The folder's lock for one run: ``FolderBusyError`` names the run already holding it."""
+
+    folder: Path
+    _lock: object = field(default=None, repr=False)
+
+    def __enter__(self) -> FolderLock:
+        from filelock import FileLock, Timeout
+
+        if (st := _lstat(self.folder / LOCK)) is not None and not stat.S_ISREG(st.st_mode):
+            raise FolderBusyError(f"{self.folder / LOCK} is not a regular file; remove it or use another folder")
+        lock = FileLock(os.fspath(self.folder / LOCK))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise FolderBusyError(
+                f"output folder {self.folder} is in use by another run ({_owner(self.folder)}); "
+                "wait for it to finish, or use another folder"
+            ) from None
+        self._lock = lock
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv),
+                 "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+        try:
+            with atomic_write(self.folder / OWNER, durable=False) as out:
+                out.write(json.dumps(owner).encode())
+        except BaseException:
+            lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            (self.folder / OWNER).unlink(missing_ok=True)
+        finally:
+            self._lock.release()
+
+
+def _owner(folder: Path) -> str:
+    try:
+        owner = json.loads((folder / OWNER).read_text(encoding="utf-8"))
+        return f"pid {owner['pid']} on {owner['host']}, started {owner['started']}: {owner['command']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its owner is not recorded"
+
+
+# ------------------------------------------------------------ preparation
+
+
+def check_no_links(folder: Path) -> None:
+    """Refuse an ``images`` folder (or lock) that is a symbolic link: writing through it would leave the folder."""
+    for name in (IMAGES, LOCK, OWNER, JOURNAL):
+        st = _lstat(folder / name)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            raise ValueError(f"{folder / name} is a symbolic link; refusing to write through it (use another folder)")
+    st = _lstat(folder / IMAGES)
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise ValueError(f"{folder / IMAGES} exists and is not a folder; use another folder")
+
+
+def owned_records(folder: Path, manifest: dict | None) -> dict[str, tuple[str, int | None]]:
+    """What the folder's record says this tool wrote: ``SHA256SUMS`` (if vouched for) then the journal."""
+    if manifest is None:
+        return {}
+    return {**_read_sums(folder, manifest), **_read_journal(folder)}
+
+
+def foreign_files(folder: Path, records: dict) -> list[str]:
+    """Files at our names that the record does not list (a manifest of ours counts as listed)."""
+    ours = set(records) | {MANIFEST, SUMS}
+    return [rel for rel in existing_names(folder)
+            if rel not in ours or not stat.S_ISREG(os.lstat(folder / rel).st_mode)]
+
+
+def refuse_foreign(folder: Path, records: dict, manifest: dict | None) -> None:
+    foreign = foreign_files(folder, records)
+    if foreign:
+        older = (" (written by an older version of this tool, which recorded no files?)"
+                 if manifest is not None and "checksums" not in manifest and not records else "")
+        raise ValueError(
+            f"{folder} holds files this tool did not write{older}: {_listing(foreign)}; "
+            "they are never replaced: move them, or use another folder"
+        )
+
+
+def remove_recorded(folder: Path, records: Iterable[str]) -> None:
+    """Delete recorded files (regular files at our names only, never through a link)."""
+    for rel in records:
+        if not OUR_NAMES.fullmatch(rel):
+            continue
+        st = _lstat(folder / rel)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            os.unlink(folder / rel)
+
+
+_PARTIAL = re.compile(r"\.(?:manifest\.json|labels\.csv|preview\.png|dataset\.npz|SHA256SUMS|shard-\d{6}\.tar|\d{8}\.png"
+                      r"|mnist-export\.owner|mnist-export\.journal)\.[0-9a-f]{12}\.part")
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Temporary files of a killed export (``.NAME.<random>.part``, NAME one of ours) go; complete files stay."""
+    for root in (folder, folder / IMAGES):
+        st = _lstat(root)
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            continue
+        with os.scandir(root) as entries:
+            for e in entries:
+                if _PARTIAL.fullmatch(e.name) and e.is_file(follow_symlinks=False):
+                    log.info("removing %s left by an interrupted run", e.path)
+                    os.unlink(e.path)
+
+
+def verified(folder: Path, records: dict, rels: Iterable[str]) -> bool:
+    """Whether every path in ``rels`` is recorded and its bytes match the record; logs what does not."""
+    for rel in rels:
+        record = records.get(rel)
+        got = file_digest(folder / rel) if record is not None else None
+        if record is None or got is None or got[1] != record[0] or (record[1] is not None and got[0] != record[1]):
+            why = ("missing" if _lstat(folder / rel) is None else "not recorded" if record is None
+                   else "unreadable" if got is None else "truncated or changed")
+            log.info("%s: %s; it is made again", rel, why)
+            return False
+    return True
+
+
+# ----------------------------------------------------------- verification
+
+
+def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterable[str]] | None = None
+                   ) -> list[Problem]:
+    """Check a finished dataset folder against its record, like ``sha256sum -c``.
+
+    Parameters
+    ----------
+    folder : path
+        A folder written by an export.
+    expected : callable, optional
+        ``expected(manifest)`` yields the paths the dataset must hold
+        (default: those of :func:`.export.expected_files`).
+
+    Returns
+    -------
+    list of Problem
+        Empty when every file matches: each recorded file is present (a
+        regular file, not a link) with the recorded SHA-256, every file the
+        manifest implies is recorded, no other file sits at one of this tool's
+        names, and the manifest says the export completed.
+
+    Raises
+    ------
+    ManifestError
+        No manifest of this tool in ``folder`` (one line).
+    FolderBusyError
+        An export is writing the folder now.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise ManifestError(f"{folder} has no {MANIFEST}: not a dataset folder written by {TOOL}")
+    problems = []
+    with FolderLock(folder) if os.access(folder, os.W_OK) else _NoLock():
+        if not manifest["complete"]:
+            problems.append(Problem(MANIFEST, "the export did not finish; finish it with --resume"))
+        if "checksums" not in manifest:
+            problems.append(Problem(SUMS, "not recorded: written by an older version; nothing can be verified"))
+            return problems
+        got = file_digest(folder / SUMS)
+        if got is None or got[1] != manifest["checksums"].get("sha256"):
+            problems.append(Problem(SUMS, "missing" if got is None else "does not match the manifest"))
+            return problems
+        records = _read_sums(folder, manifest)
+        if expected is None:
+            from .export import expected_files
+
+            expected = expected_files
+        for rel in expected(manifest):
+            if rel not in records:
+                problems.append(Problem(rel, "part of the dataset but not recorded"))
+        for rel, (sha, _) in records.items():
+            got = file_digest(folder / rel)
+            if got is None:
+                problems.append(Problem(rel, "missing or not a regular file" if _lstat(folder / rel) is None
+                                        or not stat.S_ISREG(os.lstat(folder / rel).st_mode) else "unreadable"))
+            elif got[1] != sha:
+                problems.append(Problem(rel, f"sha256 {got[1][:12]}..., recorded {sha[:12]}..."))
+        problems += [Problem(rel, "not part of this dataset") for rel in foreign_files(folder, records)]
+    return sorted(problems, key=lambda p: p.path)
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
