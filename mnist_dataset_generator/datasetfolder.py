@@ -315,15 +315,15 @@ def owned_records(folder: Path, manifest: dict | None) -> dict[str, tuple[str, i
     return {**_read_sums(folder, manifest), **_read_journal(folder)}
 
 
-def foreign_files(folder: Path, records: dict) -> list[str]:
-    """Files at our names that the record does not list (a manifest of ours counts as listed)."""
-    ours = set(records) | {MANIFEST, SUMS}
+def foreign_files(folder: Path, records: dict, manifest: dict | None) -> list[str]:
+    """Files at our names that the record does not list (a manifest of ours, and the sums it names, are ours)."""
+    ours = set(records) | ({MANIFEST, SUMS} if manifest is not None else set())
     return [rel for rel in existing_names(folder)
             if rel not in ours or not stat.S_ISREG(os.lstat(folder / rel).st_mode)]
 
 
 def refuse_foreign(folder: Path, records: dict, manifest: dict | None) -> None:
-    foreign = foreign_files(folder, records)
+    foreign = foreign_files(folder, records, manifest)
     if foreign:
         older = (" (written by an older version of this tool, which recorded no files?)"
                  if manifest is not None and "checksums" not in manifest and not records else "")
@@ -435,7 +435,7 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
                                         or not stat.S_ISREG(os.lstat(folder / rel).st_mode) else "unreadable"))
             elif got[1] != sha:
                 problems.append(Problem(rel, f"sha256 {got[1][:12]}..., recorded {sha[:12]}..."))
-        problems += [Problem(rel, "not part of this dataset") for rel in foreign_files(folder, records)]
+        problems += [Problem(rel, "not part of this dataset") for rel in foreign_files(folder, records, manifest)]
     return sorted(problems, key=lambda p: p.path)
 
 

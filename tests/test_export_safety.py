@@ -1,0 +1,326 @@
+"""Nothing mislabeled, nothing lost: one writer per folder, verified resumes, --force and --verify, rollbacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from mnist_dataset_generator import mnistdata
+from mnist_dataset_generator.dataset import plan_dataset
+from mnist_dataset_generator.datasetfolder import OWNER, FolderBusyError, FolderLock, verify_dataset
+from mnist_dataset_generator.export import export_dataset
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return mnistdata.write_test_data(tmp_path_factory.mktemp("safety-data"), 200, 40, seed=5)
+
+
+def run(*args, cwd):
+    return subprocess.run([sys.executable, str(REPO / "generator.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+DATASET = ["--count", "600", "--length", "2-4", "-w", "100", "-s", "0,5", "--seed", "9", "-q"]
+
+
+def tree(folder):
+    """Every file but the manifest (its 'created' time differs), as bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json"}
+
+
+def one_line(result):
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, data_dir):
+    """A finished export of each format, to copy from."""
+    root = tmp_path_factory.mktemp("finished")
+    for fmt in ("png", "npz", "tar"):
+        result = run(*DATASET, "--count", "1300" if fmt == "tar" else "600", "--format", fmt,
+                     "--output-dir", root / fmt, "-d", data_dir, cwd=root)
+        assert result.returncode == 0, result.stderr
+    return root
+
+
+def copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+# ----------------------------------------------------------------- one writer
+
+
+def test_a_second_run_on_a_folder_in_use_stops_naming_the_folder_and_the_other_run(tmp_path, data_dir):
+    out = tmp_path / "ds"
+    first = subprocess.Popen([sys.executable, str(REPO / "generator.py"), *DATASET, "--count", "6000",
+                              "--output-dir", str(out), "-d", str(data_dir)], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (out / OWNER).exists():
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.01)
+    other_seed = [a if a != "9" else "10" for a in DATASET]
+    for extra in ([], ["--force"], ["--resume"]):
+        second = run(*other_seed, "--count", "6000", *extra, "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+        if first.poll() is not None:
+            pytest.skip("the first run finished before the second started; machine too fast for this race")
+        assert second.returncode == 1, second.stderr
+        line = one_line(second)
+        assert f"output folder {out} is in use by another run (pid {first.pid}" in line and "--count 6000" in line
+    assert first.wait(60) == 0, first.stderr.read()
+    assert run("--verify", out, cwd=tmp_path).returncode == 0  # the first run's files and labels, untouched
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["dataset"]["seed"] == 9
+
+
+def test_library_export_refuses_a_folder_whose_lock_is_held(tmp_path, data_dir):
+    out = tmp_path / "held"
+    out.mkdir()
+    plan = plan_dataset(10, 2, (0, 0), None, seed=1)
+    source = mnistdata.load("train", data_home=data_dir)
+    with FolderLock(out), pytest.raises(FolderBusyError, match="in use by another run"):
+        export_dataset(out, plan, source, progress=False)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == []
+
+
+# ---------------------------------------------------------- resume verifies
+
+
+def _damage(folder, fmt):
+    """Truncate one file, change bytes of another (same size), as a disk or a careless user would."""
+    if fmt == "png":
+        a, b = folder / "images" / "00000017.png", folder / "images" / "00000300.png"
+        a.write_bytes(a.read_bytes()[:40])
+        data = bytearray(b.read_bytes())
+        data[60] ^= 0xFF
+        b.write_bytes(bytes(data))
+        return ["images/00000017.png", "images/00000300.png"]
+    name = "dataset.npz" if fmt == "npz" else "shard-000001.tar"
+    data = bytearray((folder / name).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (folder / name).write_bytes(bytes(data))
+    return [name]
+
+
+@pytest.mark.parametrize("fmt", ["png", "npz", "tar"])
+def test_resume_remakes_truncated_and_changed_files_and_ends_byte_identical(tmp_path, data_dir, finished, fmt):
+    reference = tree(finished / fmt)
+    out = copy(finished / fmt, tmp_path / fmt)
+    damaged = _damage(out, fmt)
+    assert tree(out) != reference
+    count = "1300" if fmt == "tar" else "600"
+    result = run(*DATASET[:-1], "--count", count, "--format", fmt, "-v", "--resume", "--output-dir", out,
+                 "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert any(f"{damaged[0]}: truncated or changed; it is made again" in line
+               for line in result.stderr.splitlines()), result.stderr
+    assert tree(out) == reference
+    assert verify_dataset(out) == []
+
+
+def test_resume_after_a_kill_between_record_and_rename_remakes_the_file(tmp_path, data_dir, finished):
+    # The journal names a file before it is renamed into place: a file that is missing (or still
+    # the old one) is made again; no file of ours is ever unrecorded.
+    out = copy(finished / "png", tmp_path / "png")
+    reference = tree(finished / "png")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "images" / "00000599.png").unlink()
+    (out / "labels.csv").unlink()
+    result = run(*DATASET, "--resume", "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert tree(out) == reference
+
+
+# ------------------------------------------------------------------ verify
+
+
+def test_verify_passes_a_finished_folder_and_names_every_damaged_missing_or_extra_file(tmp_path, finished):
+    ok = run("--verify", finished / "png", cwd=tmp_path)
+    assert ok.returncode == 0 and ok.stdout == "" and "every file matches" in ok.stderr
+    out = copy(finished / "png", tmp_path / "png")
+    damaged = _damage(out, "png")
+    (out / "images" / "00000005.png").unlink()
+    (out / "images" / "00099999.png").write_bytes(b"not ours")
+    bad = run("--verify", out, cwd=tmp_path)
+    assert bad.returncode == 1
+    failed = {line.split(":")[0]: line for line in bad.stdout.splitlines()}
+    assert set(failed) == {*damaged, "images/00000005.png", "images/00099999.png"}
+    assert "FAILED (sha256" in failed[damaged[1]] and "missing" in failed["images/00000005.png"]
+    assert "not part of this dataset" in failed["images/00099999.png"]
+    for fmt in ("npz", "tar"):
+        out = copy(finished / fmt, tmp_path / f"v-{fmt}")
+        assert run("--verify", out, cwd=tmp_path).returncode == 0
+        [name] = _damage(out, fmt)
+        bad = run("--verify", out, cwd=tmp_path)
+        assert bad.returncode == 1 and bad.stdout.startswith(f"{name}: FAILED"), bad.stdout
+
+
+def test_verify_catches_a_relabelled_dataset_and_an_unfinished_one(tmp_path, finished):
+    out = copy(finished / "png", tmp_path / "png")
+    rows = (out / "labels.csv").read_text().splitlines()
+    rows[1], rows[2] = rows[1].split(",")[0] + "," + rows[2].split(",")[1], rows[2].split(",")[0] + "," + rows[1].split(",")[1]
+    (out / "labels.csv").write_text("\n".join(rows) + "\n")
+    bad = run("--verify", out, cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stdout.startswith("labels.csv: FAILED")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert "manifest.json: FAILED (the export did not finish" in run("--verify", out, cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "has no manifest.json"),
+    ("[1, 2]", "is not a manifest of mnist_dataset_generator"),
+    ('{"tool": "someone-else"}', "is not a manifest of mnist_dataset_generator"),
+    ("{not json", "is not valid JSON"),
+    ('{"tool": "mnist_dataset_generator"}', "is damaged"),
+])
+def test_verify_of_a_folder_without_a_manifest_of_ours_is_one_line_exit_2(tmp_path, content, words):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    if content is not None:
+        (folder / "manifest.json").write_text(content)
+    result = run("--verify", folder, cwd=tmp_path)
+    assert result.returncode == 2 and words in one_line(result)
+
+
+# ------------------------------------------------------- bad manifests (4)
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '"a string"', "{not json", '{"tool": "mnist_dataset_generator"}',
+                                     '{"tool": "other", "dataset": {}}'])
+@pytest.mark.parametrize("mode", ["--resume", "--force"])
+def test_a_manifest_that_is_not_ours_is_one_line_exit_2_and_left_alone(tmp_path, data_dir, content, mode):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "manifest.json").write_text(content)
+    result = run(*DATASET, mode, "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 2 and "manifest.json" in one_line(result)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+    assert (out / "manifest.json").read_text() == content
+
+
+# --------------------------------------------------------------- force (3)
+
+
+@pytest.mark.parametrize("name", ["labels.csv", "images/00099999.png", "preview.png", "SHA256SUMS", "manifest.json"])
+def test_force_refuses_files_of_our_names_that_this_tool_did_not_write(tmp_path, data_dir, finished, name):
+    # In a folder of the user's, and beside a finished export of ours (whose record does not list it).
+    for folder in (tmp_path / "plain", copy(finished / "png", tmp_path / "ours")):
+        if folder.name == "ours" and name != "images/00099999.png":
+            continue  # the others are recorded there, so they are ours to replace
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"the user's own")
+        before = tree(folder)
+        result = run(*DATASET, "--force", "--output-dir", folder, "-d", data_dir, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        line = one_line(result)
+        assert ("is not valid JSON" if name == "manifest.json" else "holds files this tool did not write") in line
+        assert name in line
+        assert tree(folder) == before
+
+
+def test_force_replaces_exactly_the_recorded_files_and_removes_stale_ones(tmp_path, data_dir, finished):
+    out = copy(finished / "png", tmp_path / "png")
+    (out / "notes.txt").write_text("mine")
+    (out / "images" / "README").write_text("mine too")
+    result = run(*[a if a != "600" else "250" for a in DATASET], "--force", "--output-dir", out, "-d", data_dir,
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (out / "images").iterdir()) == [*(f"{i:08d}.png" for i in range(250)), "README"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert verify_dataset(out) == []
+
+
+def test_an_images_folder_that_links_elsewhere_is_refused_and_nothing_outside_is_touched(tmp_path, data_dir,
+                                                                                         finished):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "00000000.png").write_bytes(b"precious")
+    (outside / ".00000001.png.0123456789ab.part").write_bytes(b"also precious")
+    for mode in ([], ["--force"], ["--resume"]):
+        out = tmp_path / f"ds{len(mode)}{''.join(mode)}"
+        if mode == ["--resume"]:
+            copy(finished / "png", out)
+            import shutil
+
+            shutil.rmtree(out / "images")
+        else:
+            out.mkdir()
+        (out / "images").symlink_to(outside, target_is_directory=True)
+        result = run(*DATASET, *mode, "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+        assert result.returncode == 2 and "is a symbolic link" in one_line(result)
+        assert sorted(p.name for p in outside.iterdir()) == [".00000001.png.0123456789ab.part", "00000000.png"]
+        assert (outside / "00000000.png").read_bytes() == b"precious"
+
+
+def test_a_tampered_record_cannot_make_force_delete_outside_the_folder(tmp_path, data_dir, finished):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = copy(finished / "png", tmp_path / "png")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    digest = "0" * 64
+    (out / ".mnist-export.journal").write_text(f"{digest} 7 ../victim.txt\n{digest} 7 {victim}\n"
+                                               f"{digest} 7 images/../../victim.txt\n")
+    result = run(*DATASET, "--force", "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert victim.read_text() == "keep me"
+
+
+# -------------------------------------------------- late bad requests (5)
+
+
+def test_a_bad_request_found_late_leaves_nothing_behind(tmp_path, data_dir):
+    (tmp_path / "nanfilters.py").write_text(
+        "import numpy as np\n"
+        "def late_nan(after=0):\n"
+        "    def f(img, *, rng):\n"
+        "        return img * np.nan if rng.random() < after else img\n"
+        "    return f\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out, existing = tmp_path / "new" / "deeper", tmp_path / "existing"
+    existing.mkdir()
+    for folder in (out, existing):
+        result = subprocess.run([sys.executable, str(REPO / "generator.py"), *DATASET, "-f",
+                                 "nanfilters:late_nan:after=0.01", "--output-dir", str(folder), "-d", str(data_dir)],
+                                capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+        assert result.returncode == 2 and "NaN" in one_line(result)
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in existing.iterdir() if not p.name.startswith(".")] == []
+    assert run(*DATASET, "--output-dir", existing, "-d", data_dir, cwd=tmp_path).returncode == 0  # not refused
+
+
+def test_npz_scratch_space_stays_inside_the_output_folder(tmp_path, data_dir, monkeypatch):
+    import tempfile
+
+    made = []
+    real = tempfile.TemporaryFile
+
+    def spy(*args, **kwargs):
+        made.append(kwargs.get("dir"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", spy)
+    plan = plan_dataset(300, 3, (1, 1), None, seed=2, dtype="uint8")
+    export_dataset(tmp_path / "npz", plan, mnistdata.load("train", data_home=data_dir), fmt="npz", progress=False)
+    assert made and all(d is not None and os.path.samefile(d, tmp_path / "npz") for d in made)
+    with np.load(tmp_path / "npz" / "dataset.npz") as npz:
+        assert npz["labels"].shape == (300,)
