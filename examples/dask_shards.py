@@ -6,7 +6,8 @@
 Every option other than --shards, --scheduler and --output-dir is passed to
 ``generator.py`` unchanged (give --seed: all tasks must agree on it). Task I
 runs ``generator.py ... --shard I/N --output-dir OUT/part-I``; afterwards
-OUT/labels.csv lists every sample in index order. Workers need this package
+OUT/labels.csv lists every sample in index order, each png path relative to
+OUT (``part-0003/images/00001234.png``), so it resolves from there. Workers need this package
 and the MNIST files (their cache, -d, or --mirrors). Without --scheduler a
 LocalCluster with one process per core is started. Needs ``pip install
 "mnist_dataset_generator[dask]"``.
@@ -31,12 +32,19 @@ def make_part(index: int, shards: int, output_dir: str, options: list[str]) -> s
 
 
 def merge_labels(output_dir: Path, parts: list[str]) -> Path:
-    """Concatenate the parts' labels.csv (contiguous index ranges, in order) into one file."""
+    """Concatenate the parts' labels.csv (contiguous index ranges, in order) into one file.
+
+    A part's png paths are relative to the part; in the merged file they are
+    relative to ``output_dir``. Keys (npz, tar) name samples, not files, and stay.
+    """
     merged = output_dir / "labels.csv"
     with open(merged, "w", encoding="utf-8") as out:
         for number, part in enumerate(parts):
-            lines = (Path(part) / "labels.csv").read_text(encoding="utf-8").splitlines(keepends=True)
-            out.writelines(lines if number == 0 else lines[1:])
+            header, *rows = (Path(part) / "labels.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+            if number == 0:
+                out.write(header)
+            prefix = Path(part).relative_to(output_dir).as_posix() + "/" if header.startswith("filename,") else ""
+            out.writelines(prefix + row for row in rows)
     return merged
 
 

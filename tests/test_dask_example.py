@@ -26,7 +26,14 @@ def test_dask_shards_union_equals_a_single_run(tmp_path):
         capture_output=True, text=True, cwd=REPO, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert (tmp_path / "dask" / "labels.csv").read_bytes() == (single / "labels.csv").read_bytes()
+    merged = (tmp_path / "dask" / "labels.csv").read_text().splitlines()
+    rows = (single / "labels.csv").read_text().splitlines()
+    assert merged[0] == rows[0] and len(merged) == len(rows)
+    for mine, theirs in zip(merged[1:], rows[1:], strict=True):
+        path, label = mine.split(",")
+        assert path.startswith("part-000") and path.endswith(theirs.split(",")[0]) and label == theirs.split(",")[1]
+        # every path in the merged file resolves from the output folder, to the same image
+        assert (tmp_path / "dask" / path).read_bytes() == (single / theirs.split(",")[0]).read_bytes()
     pngs = {}
     for part in sorted((tmp_path / "dask").glob("part-*")):
         for png in (part / "images").glob("*.png"):
