@@ -188,16 +188,23 @@ def _listing(names: list[str], limit: int = 3) -> str:
 class Journal:
     """The record of files written in this run (and kept from before), appended before each rename."""
 
-    def __init__(self, folder: Path, kept: dict[str, tuple[str, int | None]]) -> None:
+    def __init__(self, folder: Path, kept: dict[str, tuple[str, int | None]],
+                 carried: dict[str, tuple[str, int | None]] | None = None) -> None:
+        """``kept``: verified records that stay; ``carried``: every older record, kept in the file (not in
+        ``SHA256SUMS``) until this run replaces it, so a file of ours is never unrecorded, even if killed again."""
         self.folder = folder
         self.records = dict(kept)
         self.written: list[str] = []  # paths this run committed, for a rollback
         for rel, (sha, size) in kept.items():  # SHA256SUMS holds no sizes: take them from the verified files
             if size is None:
                 self.records[rel] = (sha, os.lstat(folder / rel).st_size)
-        with atomic_write(folder / JOURNAL) as out:  # start from what is kept: a clean, whole file
-            out.write("".join(f"{sha} {size} {rel}\n" for rel, (sha, size) in sorted(self.records.items())).encode())
-        self._out = open(folder / JOURNAL, "ab", buffering=0)
+        lines = dict(self.records)
+        for rel, (sha, size) in (carried or {}).items():
+            if rel not in lines and (st := _lstat(folder / rel)) is not None:
+                lines[rel] = (sha, st.st_size if size is None else size)
+        with atomic_write(folder / JOURNAL) as out:  # a clean, whole file to append to
+            out.write("".join(f"{sha} {size} {rel}\n" for rel, (sha, size) in sorted(lines.items())).encode())
+        self._out = open(folder / JOURNAL, "ab", buffering=0)  # noqa: SIM115 - open for the run, closed by close()
 
     def add(self, rel: str, sha256: str, size: int) -> None:
         """Record ``rel`` (call before renaming it into place)."""

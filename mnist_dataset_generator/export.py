@@ -557,7 +557,7 @@ def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: r
     keep = [bool(kept_records) and verified(folder, kept_records, writer.files(u)) for u in units]
     kept_count = sum(len(u) for u, kept in zip(units, keep, strict=True) if kept)
     writer.journal = journal = Journal(folder, {rel: kept_records[rel] for u, kept in zip(units, keep, strict=True)
-                                                if kept for rel in writer.files(u)})
+                                                if kept for rel in writer.files(u)}, carried=kept_records)
     bounds = [b for u, kept in zip(units, keep, strict=True) if not kept for b in chunk_bounds(u)]
     report = Reporter(progress, desc="samples", unit="img")
     done = kept_count

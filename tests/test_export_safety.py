@@ -324,3 +324,30 @@ def test_npz_scratch_space_stays_inside_the_output_folder(tmp_path, data_dir, mo
     assert made and all(d is not None and os.path.samefile(d, tmp_path / "npz") for d in made)
     with np.load(tmp_path / "npz" / "dataset.npz") as npz:
         assert npz["labels"].shape == (300,)
+
+
+def test_a_resume_killed_again_still_owns_every_file_it_had(tmp_path, data_dir, finished):
+    # Resume 1 starts, keeps some pieces and is killed before it rewrites a damaged piece; the files
+    # of that piece must still be recorded as ours, so resume 2 remakes them instead of refusing them.
+    out = copy(finished / "png", tmp_path / "png")
+    reference = tree(finished / "png")
+    _damage(out, "png")
+    plan = plan_dataset(600, (2, 4), (0, 5), 100, seed=9, dtype="uint8")
+    source = mnistdata.load("train", data_home=data_dir)
+    import mnist_dataset_generator.export as export
+
+    real = export._PngWriter.add_chunk
+
+    def killed(self, *args):
+        raise KeyboardInterrupt
+
+    export._PngWriter.add_chunk = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            export_dataset(out, plan, source, resume=True, progress=False, description={"filters": ""},
+                           arguments={})
+    finally:
+        export._PngWriter.add_chunk = real
+    result = run(*DATASET, "--resume", "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert tree(out) == reference
