@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.2.0"  # 0.2.0: samples drawn per block (datasets differ from 0.1.0)
+__version__ = "0.3.0"  # 0.3.0: dataset folders record their files (SHA256SUMS); 0.2.0: samples drawn per block
 
 __all__ = [
     "__version__", "dataset", "export", "filters", "filterspec", "generator", "idx", "layout", "mnistdata",

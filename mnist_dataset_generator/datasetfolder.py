@@ -332,8 +332,8 @@ def foreign_files(folder: Path, records: dict, manifest: dict | None) -> list[st
 def refuse_foreign(folder: Path, records: dict, manifest: dict | None) -> None:
     foreign = foreign_files(folder, records, manifest)
     if foreign:
-        older = (" (written by an older version of this tool, which recorded no files?)"
-                 if manifest is not None and "checksums" not in manifest and not records else "")
+        older = (f" (version {manifest.get('version')} of this tool recorded no files)"
+                 if manifest is not None and manifest.get("version") in ("0.1.0", "0.2.0") else "")
         raise ValueError(
             f"{folder} holds files this tool did not write{older}: {_listing(foreign)}; "
             "they are never replaced: move them, or use another folder"

@@ -327,27 +327,36 @@ def test_npz_scratch_space_stays_inside_the_output_folder(tmp_path, data_dir, mo
 
 
 def test_a_resume_killed_again_still_owns_every_file_it_had(tmp_path, data_dir, finished):
-    # Resume 1 starts, keeps some pieces and is killed before it rewrites a damaged piece; the files
-    # of that piece must still be recorded as ours, so resume 2 remakes them instead of refusing them.
-    out = copy(finished / "png", tmp_path / "png")
-    reference = tree(finished / "png")
-    _damage(out, "png")
-    plan = plan_dataset(600, (2, 4), (0, 5), 100, seed=9, dtype="uint8")
-    source = mnistdata.load("train", data_home=data_dir)
+    # A fresh run is killed after two pieces (no SHA256SUMS yet: the journal is the only record);
+    # a resume re-checks them, finds one damaged and is killed before remaking it. The files of
+    # that piece must still be recorded as ours, so the next resume remakes them instead of refusing them.
     import mnist_dataset_generator.export as export
 
-    real = export._PngWriter.add_chunk
+    out = tmp_path / "png"
+    reference = tree(finished / "png")
+    plan = plan_dataset(600, (2, 4), (0, 5), 100, seed=9, dtype="uint8")
+    source = mnistdata.load("train", data_home=data_dir)
+    real, calls = export._PngWriter.add_chunk, []
 
-    def killed(self, *args):
-        raise KeyboardInterrupt
+    def killed_after(n):
+        def add_chunk(self, *args):
+            calls.append(1)
+            if len(calls) > n:
+                raise KeyboardInterrupt
+            return real(self, *args)
+        return add_chunk
 
-    export._PngWriter.add_chunk = killed
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            export_dataset(out, plan, source, resume=True, progress=False, description={"filters": ""},
-                           arguments={})
-    finally:
-        export._PngWriter.add_chunk = real
+    for resume, n in ((False, 2), (True, 0)):
+        calls.clear()
+        export._PngWriter.add_chunk = killed_after(n)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                export_dataset(out, plan, source, resume=resume, progress=False, description={"filters": ""})
+        finally:
+            export._PngWriter.add_chunk = real
+        if not resume:
+            assert not (out / "SHA256SUMS").exists() and len(list((out / "images").iterdir())) == 512
+            _damage(out, "png")  # pieces 0 and 1 each lose a good file
     result = run(*DATASET, "--resume", "--output-dir", out, "-d", data_dir, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert tree(out) == reference
