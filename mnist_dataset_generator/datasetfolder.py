@@ -139,15 +139,16 @@ def file_digest(path: Path) -> tuple[int, str] | None:
 
 def _read_journal(folder: Path) -> dict[str, tuple[str, int | None]]:
     """Records of the journal; a line cut short by a kill, or naming anything but our files, is skipped."""
-    try:
-        text = (folder / JOURNAL).read_bytes().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return {}
     records = {}
-    for line in text.splitlines(keepends=True):
-        m = _RECORD.fullmatch(line.rstrip("\n")) if line.endswith("\n") else None
-        if m and OUR_NAMES.fullmatch(m[3]):
-            records[m[3]] = (m[1], int(m[2]))
+    try:
+        with open(folder / JOURNAL, "rb") as journal:
+            for raw in journal:  # streamed: a journal can hold millions of lines
+                line = raw.decode("utf-8", "replace")
+                m = _RECORD.fullmatch(line[:-1]) if line.endswith("\n") else None
+                if m and OUR_NAMES.fullmatch(m[3]):
+                    records[m[3]] = (m[1], int(m[2]))
+    except FileNotFoundError:
+        pass
     return records
 
 
@@ -260,6 +261,7 @@ class FolderLock:
     """The folder's lock for one run: ``FolderBusyError`` names the run already holding it."""
 
     folder: Path
+    record_owner: bool = True  # False for a mere probe: nothing is written
     _lock: object = field(default=None, repr=False)
 
     def __enter__(self) -> FolderLock:
@@ -276,6 +278,8 @@ class FolderLock:
                 "wait for it to finish, or use another folder"
             ) from None
         self._lock = lock
+        if not self.record_owner:
+            return self
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv),
                  "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
         try:
@@ -288,7 +292,8 @@ class FolderLock:
 
     def __exit__(self, *exc) -> None:
         try:
-            (self.folder / OWNER).unlink(missing_ok=True)
+            if self.record_owner:
+                (self.folder / OWNER).unlink(missing_ok=True)
         finally:
             self._lock.release()
 

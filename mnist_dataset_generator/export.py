@@ -178,7 +178,7 @@ def check_folder(folder: str | os.PathLike, *, resume: bool, force: bool) -> Non
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"output folder {folder} is not writable")
     if (folder / LOCK).exists():
-        with FolderLock(folder):  # another run writing here now is named, whatever else is wrong
+        with FolderLock(folder, record_owner=False):  # a run writing here now is named, whatever else is wrong
             pass
     check_no_links(folder)
     manifest = read_manifest(folder)  # a manifest that is not ours is an error now, not a traceback later

@@ -65,22 +65,29 @@ def copy(src, dst):
 
 
 def test_a_second_run_on_a_folder_in_use_stops_naming_the_folder_and_the_other_run(tmp_path, data_dir):
+    (tmp_path / "slowfilters.py").write_text(
+        "import time\n"
+        "def slow(ms=1):\n"
+        "    def f(img):\n"
+        "        time.sleep(ms / 1000)\n"
+        "        return img\n"
+        "    return f\n")
     out = tmp_path / "ds"
-    first = subprocess.Popen([sys.executable, str(REPO / "generator.py"), *DATASET, "--count", "6000",
+    first = subprocess.Popen([sys.executable, str(REPO / "generator.py"), *DATASET, "-f", "slowfilters:slow:ms=2",
                               "--output-dir", str(out), "-d", str(data_dir)], cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             env={**os.environ, "PYTHONPATH": str(tmp_path)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # about 4 s of work
     deadline = time.monotonic() + 30
     while not (out / OWNER).exists():
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()
         time.sleep(0.01)
     other_seed = [a if a != "9" else "10" for a in DATASET]
     for extra in ([], ["--force"], ["--resume"]):
-        second = run(*other_seed, "--count", "6000", *extra, "--output-dir", out, "-d", data_dir, cwd=tmp_path)
-        if first.poll() is not None:
-            pytest.skip("the first run finished before the second started; machine too fast for this race")
+        second = run(*other_seed, *extra, "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+        assert first.poll() is None, "the first run ended too soon for this test"
         assert second.returncode == 1, second.stderr
         line = one_line(second)
-        assert f"output folder {out} is in use by another run (pid {first.pid}" in line and "--count 6000" in line
+        assert f"output folder {out} is in use by another run (pid {first.pid}" in line and "slowfilters" in line
     assert first.wait(60) == 0, first.stderr.read()
     assert run("--verify", out, cwd=tmp_path).returncode == 0  # the first run's files and labels, untouched
     manifest = json.loads((out / "manifest.json").read_text())
