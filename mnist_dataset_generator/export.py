@@ -159,7 +159,7 @@ def expected_files(manifest: dict) -> list[str]:
         names += [f"shard-{b:06d}.tar" for b in sorted({u.start // SAMPLES_PER_TAR
                                                          for u in _units(indices, SAMPLES_PER_TAR)})]
     elif fmt == "npz":
-        names.append(NPZ)
+        names += [NPZ] if len(indices) else []
     else:
         raise ManifestError(f"manifest.json is damaged: unknown format {fmt!r}")
     return names
