@@ -23,7 +23,11 @@ def check_progress(progress: ProgressArg) -> None:
 
 
 class Reporter:
-    """``report(done, total)`` plus ``close()``; ``total`` may be ``None`` (unknown)."""
+    """``report(done, total)`` plus ``close()``; ``total`` may be ``None`` (unknown).
+
+    ``unit`` ``"B"`` (downloads) draws sizes in KiB, MiB...; any other unit
+    counts things, drawn as plain numbers (``3000/3000 img``, not ``2.93k``).
+    """
 
     def __init__(self, progress: ProgressArg, desc: str = "", unit: str = "B") -> None:
         check_progress(progress)
@@ -43,9 +47,10 @@ class Reporter:
             if self._bar is None:
                 from tqdm import tqdm
 
+                scaled = self._unit == "B"
                 self._bar = tqdm(
-                    total=total, desc=self._desc, unit=self._unit, unit_scale=True,
-                    unit_divisor=1024, file=sys.stderr, leave=False,
+                    total=total, desc=self._desc, unit=self._unit, unit_scale=scaled,
+                    unit_divisor=1024 if scaled else 1000, file=sys.stderr, leave=False,
                 )
             if total is not None and self._bar.total != total:
                 self._bar.total = total

@@ -387,7 +387,7 @@ def _shard(text: str) -> tuple[int, int]:
 def _dataset_work(args: argparse.Namespace) -> int:
     import time
 
-    from .dataset import plan_dataset
+    from .dataset import check_memory, chunk_bounds, plan_dataset
     from .export import check_folder, export_dataset, shard_range
     from .filterspec import from_spec
     from .mnistdata import load
@@ -400,6 +400,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
                         evenly=args.evenly, fltrs=fltrs, dtype=args.dtype, image_height=args.height,
                         background=args.background)
     indices = shard_range(plan.count, args.shard, args.format)
+    check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices))  # before any loading
     check_folder(args.output_dir, resume=args.resume, force=args.force)
     started = time.perf_counter()
     source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None)

@@ -7,7 +7,10 @@ for long strings: a constant of the format, never of the worker count); its
 filters draw from ``SeedSequence(entropy, spawn_key=(i, 1))``. So a sample is
 the same in any process, in any order, for any number of workers, and no two
 samples share a filter stream: the forked-worker duplicate-augmentation bug
-cannot happen. Workers receive the plan and index ranges, never a generator.
+cannot happen. Workers receive the plan and index ranges, never a generator,
+and end with their parent however it dies. What a request would hold in
+memory (one sample, the whole array, the chunks in flight) is checked against
+the memory budget before anything is allocated (:func:`check_memory`).
 ``SequenceDataset`` works with ``torch.utils.data.DataLoader`` without
 importing torch.
 """
@@ -17,12 +20,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import layout, render
+from ._limits import check_bytes, end_with_parent, format_bytes, memory_budget
 from .mnistdata import MnistData, load
 from .strip import (
     MAX_DIGITS,
@@ -35,6 +40,7 @@ from .strip import (
     fusable,
     lay_out,
     resolve_source,
+    strip_bytes,
     to_uint8,
 )
 
@@ -44,6 +50,7 @@ __all__ = [
     "Plan",
     "SequenceDataset",
     "block_size",
+    "check_memory",
     "chunk_bounds",
     "dataset_chunks",
     "iter_chunks",
@@ -179,7 +186,7 @@ def plan_dataset(
         slots, gaps = layout.even_layout(n, spacing, None) if evenly else (np.full(n, 28), np.full(n - 1, spacing[0]))
         image_width = int(slots.sum() + gaps.sum())
     request = check_request("0" * lengths[1], spacing, image_width, evenly, fltrs, split,  # widest case
-                            image_height=image_height, background=background)
+                            image_height=image_height, background=background, door=None)
     if lengths[0] != lengths[1]:
         check_width(image_width, lengths[0], spacing, bool(evenly))
     return Plan(int(count), lengths, spacing, request.width, request.evenly, request.prepared, dtype,
@@ -294,6 +301,7 @@ def _regular_gap(plan: Plan) -> int | None:
 
 def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, str]:
     """Sample ``index`` of ``plan``: ``(image, label)``, a pure function of ``(plan, index)``."""
+    check_memory(plan, door="make_sample")
     image = np.empty((1, plan.height, plan.width), plan.dtype)
     label = make_images(plan, source, index, index + 1, image)[0]
     return image[0], label
@@ -318,10 +326,13 @@ def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=Non
 _WORKER: dict = {}
 
 
-def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode_chunk, out) -> None:
+def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode_chunk, out, parent_pid: int,
+                 pdeathsig: bool) -> None:
     # Runs once per worker: the digit source arrives here (inherited under
     # fork, memory-mapped again under spawn), never with each task; so does
-    # the shared output array, under fork only.
+    # the shared output array, under fork only. First of all, the worker is
+    # tied to its parent: killed, the parent can no longer stop it.
+    end_with_parent(parent_pid, pdeathsig=pdeathsig)
     _WORKER["plan"] = plan
     _WORKER["source"] = source if source is not None else load(plan.split, data_home=data_home, download=False)
     _WORKER["encode"], _WORKER["encode_chunk"], _WORKER["out"] = encode, encode_chunk, out
@@ -400,10 +411,65 @@ def _fused(plan: Plan) -> bool:
     return fusable(plan.request(np.zeros(plan.lengths[1], np.int64)))
 
 
+def _in_flight(workers: int, bounds: list[tuple[int, int]]) -> int:
+    """Chunks held at once by :func:`iter_chunks`: one at a time alone, else up to two per worker."""
+    return min(len(bounds), 1 if workers == 1 else 2 * workers)
+
+
+def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bool = False,
+                 bounds: list[tuple[int, int]] | None = None) -> None:
+    """Refuse, before anything is allocated, a dataset whose making would pass the memory budget.
+
+    Always checked: one sample made alone, with the renderer's working copies
+    (:func:`.strip.strip_memory`). With ``whole``, the array of all the
+    images; else, with ``workers`` (0: all cores), the chunks of ``bounds``
+    (default: the whole dataset's) that :func:`iter_chunks` holds at once for
+    that many workers. The budget is :func:`._limits.memory_budget`.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``door``, the size and the budget, e.g. ``generate_dataset: the images would
+        take 2.5 TB (count 100000000 x 28 x 224 x 4 bytes), more than the memory budget of ...``.
+    """
+    if plan.count == 0:
+        return  # nothing is made
+    pixels = plan.height * plan.width
+    itemsize = 1 if plan.dtype == "uint8" else 4
+    height, width, working = strip_bytes(plan.lengths[1], plan.spacing[1], plan.width, plan.height)
+    sample = working + pixels * itemsize
+    if not whole and workers is None and sample <= memory_budget()[0]:
+        return  # the common case of make_sample, kept cheap: no message is built
+    check_bytes(door, "one sample and the renderer's working copies", sample,
+                 f"{height} x {width} x 4 bytes = {format_bytes(4 * height * width)} for the image",
+                 "use a smaller image_width or image_height")
+    uint8 = [] if plan.dtype == "uint8" else ['dtype="uint8"']
+    if whole:
+        check_bytes(door, "the images", plan.count * pixels * itemsize,
+                     f"count {plan.count} x {plan.height} x {plan.width} x {itemsize} bytes",
+                     "use " + _either(["iter_dataset or an export", "a smaller count", *uint8]))
+    elif workers is not None:
+        workers = _workers(workers)
+        bounds = chunk_bounds(range(plan.count)) if bounds is None else bounds
+        if not bounds:
+            return
+        held, chunk = _in_flight(workers, bounds), max(b - a for a, b in bounds)
+        per_worker = "" if workers == 1 else f": 2 per worker, {workers} workers"
+        check_bytes(door, "the chunks in flight", held * chunk * pixels * itemsize,
+                     f"{held} x {chunk} samples x {plan.height} x {plan.width} x {itemsize} bytes{per_worker}",
+                     "use " + _either(["fewer workers"] * (workers > 1) + ["a smaller image_width or image_height",
+                                                                          *uint8]))
+
+
+def _either(choices: list[str]) -> str:
+    """``"a, b, or c"``; ``"a, or b"`` (a choice may hold an "or" itself); ``"a"``."""
+    return choices[0] if len(choices) == 1 else ", ".join(choices[:-1]) + ", or " + choices[-1]
+
+
 def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int = 1, *,
                 from_files: bool = False, data_home=None, encode=None, encode_chunk=None, out=None,
                 shared: bool = False, threads: bool = False):
-    """Yield ``(start, images, labels)`` for each ``(start, stop)`` in ``bounds``, in order.
+    """An iterator of ``(start, images, labels)`` for each ``(start, stop)`` in ``bounds``, in order.
 
     With ``workers > 1`` the chunks are made in worker processes, at most
     ``2 * workers`` in flight, so memory stays bounded however many samples
@@ -414,8 +480,21 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
     there and ``images`` is ``None``; forked workers write into it when it is
     ``shared``, others send their images to be copied in. ``threads``: the
     workers are threads of this process (only for :func:`_fused` plans).
+
+    The arguments and the memory the chunks in flight take (without ``out``:
+    see :func:`check_memory`) are checked now, before anything is made; the
+    workers start on the first ``next``. Worker processes end with this one,
+    however it ends.
     """
     workers = _workers(workers)
+    if out is None:
+        check_memory(plan, door="iter_chunks", workers=workers, bounds=bounds)
+    return _iter_chunks(plan, source, bounds, workers, from_files, data_home, encode, encode_chunk, out, shared,
+                        threads)
+
+
+def _iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int, from_files: bool,
+                 data_home, encode, encode_chunk, out, shared: bool, threads: bool):
     if workers == 1 or len(bounds) <= 1:
         for a, b in bounds:
             yield _make_chunk(plan, source, a, b, encode, encode_chunk, out)
@@ -433,10 +512,15 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
         forked = context.get_start_method() == "fork"
         if not forked:
             _check_picklable(plan, None if from_files else source)
+        # The processes start in this thread, at the first submissions below. The kernel's
+        # parent-death signal follows the thread that started a process, so it is only
+        # asked for from the main thread, which lasts as long as this process.
+        main_thread = threading.current_thread() is threading.main_thread()
         pool = ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context,
                                    initializer=_init_worker,
                                    initargs=(plan, None if from_files else source, data_home, encode,
-                                             encode_chunk, out if forked and shared else None))
+                                             encode_chunk, out if forked and shared else None, os.getpid(),
+                                             main_thread))
 
         def submit(a, b):
             return pool.submit(_worker_chunk, a, b)
@@ -470,8 +554,10 @@ def dataset_chunks(count, length, spacing_range, image_width, *, seed, split="tr
     plan = plan_dataset(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
                         fltrs=fltrs, dtype=dtype, labels=labels, image_height=image_height, background=background)
     n_workers = _workers(workers)
-    source = resolve_source(images, data_home, plan.split)
     bounds = chunk_bounds(range(plan.count))
+    check_memory(plan, door="generate_dataset" if whole else "iter_dataset", workers=n_workers, whole=whole,
+                 bounds=bounds)
+    source = resolve_source(images, data_home, plan.split)
     shape = (plan.count, plan.height, plan.width)
     threads = whole and _fused(plan)  # an array in this process: threads, when the GIL allows them
     out, shared = (shared_array(shape, plan.dtype, min(n_workers, len(bounds)), threads=threads) if whole
@@ -527,6 +613,7 @@ class SequenceDataset:
                                        image_height=image_height, background=background)
         if transform is not None and not callable(transform):
             raise ValueError(f"transform must be callable, got {transform!r}")
+        check_memory(self.plan, door="SequenceDataset")  # it makes one sample at a time
         self.transform = transform
         self.data_home = data_home
         # A user's arrays must travel with the dataset; MNIST files are

@@ -39,6 +39,7 @@ from .dataset import (
     CHUNK,
     SAMPLING,
     Plan,
+    check_memory,
     chunk_bounds,
     iter_chunks,
     make_sample,
@@ -483,6 +484,7 @@ def export_dataset(
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     folder = Path(folder)
     indices = range(plan.count) if indices is None else indices
+    check_memory(plan, door="export_dataset", workers=workers, bounds=chunk_bounds(indices))  # before the folder
     dataset = {
         "count": plan.count, "length": list(plan.lengths), "spacing": list(plan.spacing),
         "image_width": plan.width, "image_height": plan.height, "background": plan.background,

@@ -59,8 +59,9 @@ def from_spec(spec: str) -> list[Filter]:
     ------
     ValueError
         Unknown name (the message lists the built-in filters), unknown or
-        malformed parameter (it lists the accepted ones), a bad value, or a
-        user's module or factory that cannot be used; always one line.
+        malformed parameter (it lists the accepted ones), a parameter given
+        twice, a bad value, or a user's module or factory that cannot be
+        used; always one line.
 
     Examples
     --------
@@ -91,6 +92,8 @@ def from_spec(spec: str) -> list[Filter]:
                     f"filter {label}: bad parameter {param!r}; use {label}:KEY=VALUE with KEY in "
                     f"{', '.join(accepted) or '(none)'}"
                 )
+            if key in kwargs:  # last-wins would hide a typo in a long spec
+                raise ValueError(f"filter {label}: parameter {key} is given twice ({item.strip()!r}); give it once")
             try:
                 kwargs[key] = _number(text)
             except ValueError:

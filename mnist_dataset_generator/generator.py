@@ -8,7 +8,7 @@ hand over.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -89,7 +89,10 @@ def generate_numbers_sequence(
     ------
     ValueError
         Any bad argument, named with the accepted values; a digit with no
-        samples in the source; a filter that changes the height.
+        samples in the source; a filter that changes the height; a strip
+        whose making would take more memory than the budget (half of this
+        machine's, or ``GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET`` bytes), refused
+        before anything is allocated.
 
     Examples
     --------
@@ -157,6 +160,14 @@ def generate_dataset(
     labels : list of str
         The digit string of each image.
 
+    Raises
+    ------
+    ValueError
+        Any bad argument; images that would take more memory than the budget
+        (half of this machine's, or ``GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET``
+        bytes), refused before anything is allocated: :func:`iter_dataset`
+        or an export holds only a few chunks at a time.
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
@@ -192,8 +203,12 @@ def iter_dataset(
     labels: Sequence[str] | None = None,
     image_height: int | None = None,
     background: str = "white",
-):
-    """Yield ``(image, label)`` pairs of :func:`generate_dataset`, in order, with bounded memory.
+) -> Iterator[tuple[np.ndarray, str]]:
+    """An iterator of the ``(image, label)`` pairs of :func:`generate_dataset`, in order, with bounded memory.
+
+    The arguments, and the memory of the chunks in flight (at most two per
+    worker, of 256 samples), are checked when it is called; the samples are
+    made as they are taken.
 
     Examples
     --------
@@ -205,5 +220,4 @@ def iter_dataset(
     _, chunks, _ = dataset_chunks(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
                                fltrs=fltrs, images=images, data_home=data_home, workers=workers, dtype=dtype,
                                labels=labels, image_height=image_height, background=background)
-    for _, chunk, chunk_labels in chunks:
-        yield from zip(chunk, chunk_labels, strict=True)
+    return (pair for _, chunk, chunk_labels in chunks for pair in zip(chunk, chunk_labels, strict=True))

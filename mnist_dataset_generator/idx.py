@@ -17,6 +17,8 @@ from typing import BinaryIO, Union
 
 import numpy as np
 
+from ._limits import ENV_MEMORY_BUDGET, format_bytes, memory_budget
+
 __all__ = ["IdxFormatError", "decode_idx", "encode_idx", "read_idx", "write_idx"]
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,23 @@ def _check_length(
         )
 
 
+def _check_budget(dtype: np.dtype, shape: tuple[int, ...], name: str | None) -> None:
+    """Refuse, before it is read, a payload beyond the memory budget (see :func:`._limits.memory_budget`).
+
+    Checksums over stored bytes (a folder's SHA256SUMS) vouch for a gzip file
+    before it is decompressed: a small file may still declare gigabytes.
+    """
+    expected = _payload_size(dtype, shape)
+    budget, why = memory_budget()
+    if expected > budget:
+        if not why.startswith("set by"):
+            why += f"; set {ENV_MEMORY_BUDGET} to read larger files"
+        raise IdxFormatError(
+            f"{_where(name)}IDX header declares shape {shape} of {dtype.name}: {format_bytes(expected)} "
+            f"to read, more than the memory budget of {format_bytes(budget)} ({why})"
+        )
+
+
 def _to_array(payload, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     arr = np.frombuffer(payload, dtype=dtype).reshape(shape)
     if dtype.byteorder == ">":  # hand callers native-endian numbers
@@ -180,7 +199,8 @@ def read_idx(path: PathLike, *, mmap: bool = False) -> np.ndarray:
         ``path`` does not exist.
     IdxFormatError
         The file is not valid IDX (or not valid gzip). Declared sizes are
-        checked against what the file can hold before the payload is read.
+        checked against what the file can hold, and (for what is read, not
+        memory-mapped) against the memory budget, before the payload is read.
 
     Examples
     --------
@@ -199,19 +219,19 @@ def read_idx(path: PathLike, *, mmap: bool = False) -> np.ndarray:
         raw.seek(0)
         stored = os.fstat(raw.fileno()).st_size
         if magic != GZIP_MAGIC:
-            if mmap:
-                head = raw.read(4)
-                head += raw.read(4 * head[3]) if len(head) == 4 else b""
-                dtype, shape, header_len = _parse_header(head, name)
-                if dtype.itemsize == 1:
-                    _check_length(dtype, shape, stored - header_len, name)
-                    if _payload_size(dtype, shape) == 0:
-                        return np.zeros(shape, dtype)
-                    # np.asarray drops the memmap subclass; the mapping lives on in .base
-                    return np.asarray(
-                        np.memmap(raw, dtype=dtype, mode="r", offset=header_len, shape=shape)
-                    )
-                raw.seek(0)
+            head = raw.read(4)
+            head += raw.read(4 * head[3]) if len(head) == 4 else b""
+            dtype, shape, header_len = _parse_header(head, name)
+            if mmap and dtype.itemsize == 1:  # mapped, not read: no memory of ours to budget
+                _check_length(dtype, shape, stored - header_len, name)
+                if _payload_size(dtype, shape) == 0:
+                    return np.zeros(shape, dtype)
+                # np.asarray drops the memmap subclass; the mapping lives on in .base
+                return np.asarray(
+                    np.memmap(raw, dtype=dtype, mode="r", offset=header_len, shape=shape)
+                )
+            _check_budget(dtype, shape, name)
+            raw.seek(0)
             return decode_idx(raw.read(), name)
         try:
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
@@ -225,6 +245,7 @@ def read_idx(path: PathLike, *, mmap: bool = False) -> np.ndarray:
                         f"{name}: IDX header declares shape {shape} ({expected} payload "
                         f"bytes), more than a {stored}-byte gzip file can hold"
                     )
+                _check_budget(dtype, shape, name)
                 payload = _read_exact(gz, expected + 1)
         except (OSError, EOFError, zlib.error) as exc:
             raise IdxFormatError(f"{name}: damaged gzip data ({exc})") from exc

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import layout, render
+from ._limits import check_bytes, format_bytes, memory_budget
 from .filters import apply_filters, apply_filters_stacked, prepare_filters, stackable
 from .mnistdata import SPLITS, MnistData, load
 
@@ -40,6 +41,8 @@ __all__ = [
     "fusable",
     "lay_out",
     "resolve_source",
+    "strip_bytes",
+    "strip_memory",
     "to_uint8",
 ]
 
@@ -189,11 +192,13 @@ class Request:
 
 
 def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, split="train", *,
-                  image_height=None, background="white") -> Request:
+                  image_height=None, background="white", door: str | None = "generate_numbers_sequence") -> Request:
     """Check every argument of :func:`.generator.generate_numbers_sequence` that needs no data.
 
     The command line calls it before loading anything, so bad input never
-    starts a download.
+    starts a download. A strip whose making would take more than the memory
+    budget (see :func:`strip_memory`) is refused with a message naming
+    ``door``; ``None`` skips that check (datasets make their own).
     """
     digits = check_digits(digits)
     spacing = check_spacing(spacing_range)
@@ -203,8 +208,41 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
     prepared = prepare_filters(fltrs)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
-    return Request(digits, spacing, width, bool(evenly), prepared, check_height(image_height),
-                   check_background(background))
+    request = Request(digits, spacing, width, bool(evenly), prepared, check_height(image_height),
+                      check_background(background))
+    if door is not None:
+        height, width, nbytes = strip_memory(request)
+        if nbytes > memory_budget()[0]:  # the message only then: single strips are made by the thousand
+            check_bytes(door, "the image and the renderer's working copies", nbytes,
+                         f"{height} x {width} x 4 bytes = {format_bytes(4 * height * width)} for the image",
+                         "use a smaller image_width or image_height")
+    return request
+
+
+def strip_memory(request: Request) -> tuple[int, int, int]:
+    """``(height, width, bytes)``: the strip's size, and the most memory making it takes.
+
+    An estimate from above, computed before anything is drawn: the float32
+    strip, the 28 rows laid out before it is resampled to its width and after,
+    and when the height changes, four copies more of the strip (the vertical
+    resampler gathers its taps before it sums them). Digits count as 28 px:
+    a filter that widens them is not foreseen.
+
+    Examples
+    --------
+    >>> strip_memory(check_request("12", (0, 0), 1_000_000, image_height=4096, door=None))  # 16.4 GB of pixels
+    (4096, 1000000, 82144000000)
+    """
+    return strip_bytes(len(request.digits), request.spacing[1], request.width, request.height or layout.DIGIT)
+
+
+def strip_bytes(n: int, high: int, width: int | None, height: int) -> tuple[int, int, int]:
+    """:func:`strip_memory` of ``n`` digits with gaps up to ``high`` px, made ``height`` x ``width``."""
+    natural = layout.DIGIT * n + (n - 1) * high  # the widest the random gaps make it
+    if width is None:
+        width = natural if height == layout.DIGIT else max(1, round(natural * height / layout.DIGIT))
+    copies = 1 if height == layout.DIGIT else 5
+    return height, width, 4 * (layout.DIGIT * (max(natural, width) + width) + copies * height * width)
 
 
 def compose(

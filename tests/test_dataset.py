@@ -208,3 +208,72 @@ def test_dataset_height_and_background(source):
     assert images.shape == (3, 32, 100) and (images[:, 0] == 0).all()
     single = SequenceDataset(3, 4, (-4, 2), 100, seed=1, images=source, image_height=32, background="black")
     assert single[2][0].tobytes() == images[2].tobytes()
+
+
+BUDGET = "GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET"
+
+
+def test_generate_dataset_beyond_the_memory_budget_is_refused_before_allocating(source, monkeypatch):
+    from mnist_dataset_generator import dataset
+
+    monkeypatch.setenv(BUDGET, str(3 * 10**6))
+    real = dataset.shared_array
+
+    def allocate(*args, **kwargs):
+        allocated.append(args[0])
+        return real(*args, **kwargs)
+
+    allocated = []
+    monkeypatch.setattr(dataset, "shared_array", allocate)
+    with pytest.raises(ValueError) as info:
+        generate_dataset(1000, 3, (0, 0), None, seed=1, images=source, workers=2)
+    assert str(info.value) == (
+        "generate_dataset: the images would take 9.4 MB (count 1000 x 28 x 84 x 4 bytes), more than the memory "
+        f'budget of 3.0 MB (set by {BUDGET}); use iter_dataset or an export, a smaller count, or dtype="uint8"')
+    assert allocated == []
+    images, _ = generate_dataset(1000, 3, (0, 0), None, seed=1, images=source, dtype="uint8")  # 2.4 MB: fits
+    assert images.shape == (1000, 28, 84) and allocated == [(1000, 28, 84)]
+
+
+def test_chunks_in_flight_beyond_the_budget_are_refused_when_iter_dataset_is_called(source, monkeypatch):
+    monkeypatch.setenv(BUDGET, str(3 * 10**6))
+    with pytest.raises(ValueError) as info:
+        iter_dataset(1000, 3, (0, 0), None, seed=1, images=source, workers=2)  # nothing taken from it yet
+    assert str(info.value) == (
+        "iter_dataset: the chunks in flight would take 9.6 MB (4 x 256 samples x 28 x 84 x 4 bytes: 2 per worker, "
+        f"2 workers), more than the memory budget of 3.0 MB (set by {BUDGET}); use fewer workers, a smaller "
+        'image_width or image_height, or dtype="uint8"')
+    one_at_a_time = iter_dataset(1000, 3, (0, 0), None, seed=1, images=source)  # one chunk: 2.4 MB
+    assert next(one_at_a_time)[0].shape == (28, 84)
+
+
+def test_an_export_refuses_chunks_in_flight_beyond_the_budget(source, tmp_path, monkeypatch):
+    from mnist_dataset_generator.export import export_dataset
+
+    plan = plan_dataset(1000, 3, (0, 0), None, seed=1, dtype="uint8")  # 602 kB a chunk
+    monkeypatch.setenv(BUDGET, str(2 * 10**6))
+    with pytest.raises(ValueError, match=r"the chunks in flight would take 2.4 MB \(4 x 256 samples x 28 x 84 x 1 "
+                                         r"bytes: 2 per worker, 2 workers\), more than the memory budget of 2.0 MB"):
+        export_dataset(tmp_path / "two", plan, source, fmt="npz", workers=2, progress=False)
+    assert export_dataset(tmp_path / "one", plan, source, fmt="npz", workers=1, progress=False)["complete"]
+
+
+def test_a_sample_beyond_the_budget_is_refused_when_the_dataset_is_made(source, monkeypatch):
+    monkeypatch.setenv(BUDGET, str(50 * 10**6))
+    with pytest.raises(ValueError, match=r"^SequenceDataset: one sample and the renderer's working copies would "
+                                         r"take 1.8 GB \(64 x 1000000 x 4 bytes = 256.0 MB for the image\)"):
+        SequenceDataset(2, 2, (0, 0), 1_000_000, seed=1, images=source, image_height=64)
+
+
+def test_progress_bars_count_samples_plainly_and_scale_only_bytes(monkeypatch):
+    import io
+    import sys
+
+    from mnist_dataset_generator._progress import Reporter
+
+    for unit, total, shown in (("img", 3000, "0/3000 "), ("B", 3_000_000, "0.00/2.86M ")):
+        monkeypatch.setattr(sys, "stderr", io.StringIO())
+        report = Reporter(True, desc="samples", unit=unit)
+        report(0, total)
+        report.close()
+        assert shown in sys.stderr.getvalue(), sys.stderr.getvalue()

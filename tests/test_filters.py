@@ -320,3 +320,11 @@ def test_filtered_strips_own_their_memory(background):
         kept = first.copy()
         generate_numbers_sequence("8", (0, 0), width, images=source, fltrs=[blur()], rng=2, background=background)
         assert first.flags.c_contiguous and first.tobytes() == kept.tobytes()
+
+
+def test_a_parameter_given_twice_is_refused_not_last_wins():
+    from mnist_dataset_generator.filterspec import from_spec
+
+    with pytest.raises(ValueError, match=r"filter blur: parameter sigma is given twice \('blur:sigma=1:sigma=2'\)"):
+        from_spec("crop,blur:sigma=1:sigma=2")
+    assert from_spec("blur:sigma=1")[0].keywords == {"sigma": 1.0}  # once is fine

@@ -257,3 +257,36 @@ def test_black_background_is_the_mnist_polarity_of_the_same_image(drawn):
         gen("9", (0, 0), None, images=drawn, background="grey")
     with pytest.raises(ValueError, match="image_height must be an integer in 1..4096"):
         gen("9", (0, 0), None, images=drawn, image_height=0)
+
+
+BUDGET = "GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET"
+
+
+def test_a_strip_beyond_the_memory_budget_is_refused_before_anything_is_drawn(drawn, monkeypatch):
+    from mnist_dataset_generator import strip
+
+    monkeypatch.setenv(BUDGET, str(50 * 10**6))
+    assert gen("12", (0, 0), 1000, images=drawn, rng=0, image_height=32).shape == (32, 1000)  # within it: made
+
+    def never(*args):
+        raise AssertionError("the strip was drawn")
+
+    monkeypatch.setattr(strip, "lay_out", never)
+    with pytest.raises(ValueError) as info:
+        gen("12", (0, 0), 1_000_000, images=drawn, rng=0, image_height=64)  # 256 MB of pixels alone
+    assert str(info.value) == (
+        "generate_numbers_sequence: the image and the renderer's working copies would take 1.5 GB (64 x 1000000 x "
+        "4 bytes = 256.0 MB for the image), more than the memory budget of 50.0 MB (set by "
+        f"{BUDGET}); use a smaller image_width or image_height")
+
+
+def test_the_command_lines_check_refuses_a_16_gb_strip_before_loading(monkeypatch):
+    # generator.py -w 1000000 --height 4096 calls check_request before anything is loaded.
+    from mnist_dataset_generator.strip import check_request
+
+    monkeypatch.setenv(BUDGET, str(8 * 10**9))
+    with pytest.raises(ValueError, match=r"would take 82.1 GB \(4096 x 1000000 x 4 bytes = 16.4 GB for the image\)"):
+        check_request("4981278", (0, 10), 1_000_000, image_height=4096)
+    # at its natural width, scaled to 4096 rows, it is wider still
+    with pytest.raises(ValueError, match=r"4096 x 819200 x 4 bytes = 13.4 GB for the image"):
+        check_request("1" * 200, (0, 0), None, image_height=4096, background="black")

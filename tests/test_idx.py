@@ -149,3 +149,37 @@ def test_mutated_and_truncated_files_never_escape_idx_format_error(tmp_path_fact
             read_idx(path, mmap=mmap_it)
         except IdxFormatError:
             pass
+
+
+BUDGET = "GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET"
+
+
+@pytest.mark.parametrize("suffix", [".gz", ""])
+def test_a_declared_payload_beyond_the_memory_budget_is_refused_before_it_is_read(tmp_path, monkeypatch, suffix):
+    # A well-formed file (random pixels: no gzip ratio gives it away) that is simply too large to read.
+    from mnist_dataset_generator import idx
+
+    path = tmp_path / f"images{suffix}"
+    write_idx(path, np.random.default_rng(0).integers(0, 256, (300, 28, 28), dtype=np.uint8))
+    monkeypatch.setenv(BUDGET, "100000")
+
+    def never(*args, **kwargs):
+        raise AssertionError("the payload was read")
+
+    monkeypatch.setattr(idx, "_read_exact", never)  # the gzip path's payload
+    monkeypatch.setattr(idx, "decode_idx", never)  # the plain path's
+    with pytest.raises(IdxFormatError, match=rf"{path}: IDX header declares shape \(300, 28, 28\) of uint8: 235.2 kB "
+                                             rf"to read, more than the memory budget of 100.0 kB \(set by {BUDGET}\)"):
+        read_idx(path)
+    if not suffix:  # memory-mapped, nothing is read into memory: no budget applies
+        assert read_idx(path, mmap=True).shape == (300, 28, 28)
+
+
+def test_multi_byte_data_is_read_even_with_mmap_so_the_budget_applies(tmp_path, monkeypatch):
+    path = tmp_path / "floats"
+    write_idx(path, np.zeros((100, 100), np.float32))
+    monkeypatch.setenv(BUDGET, "30000")
+    with pytest.raises(IdxFormatError, match="40.0 kB to read, more than the memory budget of 30.0 kB"):
+        read_idx(path, mmap=True)
+    monkeypatch.setenv(BUDGET, "40000")
+    assert read_idx(path, mmap=True).shape == (100, 100)
