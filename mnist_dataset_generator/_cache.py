@@ -7,28 +7,40 @@ SHA-256): :mod:`.mnistdata` owns the MNIST table and the public API.
   or, when the folder's ``SHA256SUMS`` lists it, against that sum over its
   stored bytes, as ``sha256sum -c`` does (custom and test data).
 * A success is remembered in ``.verified.json`` keyed by size, mtime, ctime
-  and inode, so warm loads hash nothing and take no lock.
+  and inode, so warm loads hash nothing and take no lock. The key is the
+  file's identity taken (``os.fstat``) *before* its first byte was read or
+  as it was written; a file whose identity changed while it was hashed, or
+  whose path now names another inode, is hashed again, never stamped.
 * A file that matches neither is moved aside (``NAME.damaged-<time>``), never
   deleted, and fetched again.
 * Everything that writes happens under ``filelock.FileLock(folder/.lock)``;
-  downloads go to a temporary name, are verified, then renamed.
+  downloads go to a temporary name, are verified, then renamed. A process
+  kept waiting for the lock says so (WARNING after
+  :data:`LOCK_NOTICE_AFTER` s, then every :data:`LOCK_NOTICE_EVERY` s).
+* Downloads are bounded: a body may not outgrow the file
+  (:func:`body_limit`), nor inflate past its decompressed size; a mirror
+  slower than :data:`MIN_RATE` bytes/s over :data:`RATE_WINDOW` s is left
+  for the next; all mirrors and retries of one file share one deadline
+  (:data:`DEADLINE` s, or ``$GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE``).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
 import os
 import time
 from pathlib import Path
+from typing import NamedTuple
 from collections.abc import Callable, Mapping
 
 from ._files import atomic_write, commit, new_temp, remove_partials
 from ._progress import ProgressArg, Reporter
 from .idx import GZIP_MAGIC
 
-__all__ = ["ChecksumError", "DownloadError", "ENV_DATA_HOME", "ENV_MIRRORS", "ensure"]
+__all__ = ["ChecksumError", "DownloadError", "ENV_DATA_HOME", "ENV_DEADLINE", "ENV_MIRRORS", "body_limit", "ensure"]
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +48,30 @@ Downloader = Callable[[str, object, Callable], object]
 
 ENV_DATA_HOME = "GENERATOR_NUMBERS_SEQ_MNIST_DIR"
 ENV_MIRRORS = "GENERATOR_NUMBERS_SEQ_MNIST_MIRRORS"
+ENV_DEADLINE = "GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE"
 
 # Seconds to wait before the single retry of a mirror after a transient failure.
 RETRY_DELAY = 1.0
+# Seconds allowed to fetch one file, all mirrors and retries together (when
+# neither the caller nor $GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE says otherwise).
+DEADLINE = 600.0
+# A mirror that delivers fewer than MIN_RATE bytes/s on average over the last
+# RATE_WINDOW seconds is abandoned for the next one (curl's --speed-limit and
+# --speed-time); total silence is the read timeout's job.
+MIN_RATE = 1024
+RATE_WINDOW = 30.0
+# Waiting for the folder's lock: a WARNING after LOCK_NOTICE_AFTER seconds,
+# then one every LOCK_NOTICE_EVERY seconds, so a stuck job says why it waits.
+LOCK_NOTICE_AFTER = 2.0
+LOCK_NOTICE_EVERY = 10.0
+# How many times a file that changes while it is hashed is hashed again.
+_CHECKS = 3
 
 SUMS_NAME = "SHA256SUMS"
 _STAMPS_NAME = ".verified.json"
 _LOCK_NAME = ".lock"
 _CHUNK = 1 << 20
+_SPENT = "deadline exceeded"  # how an attempt cut short by the deadline begins its reason (after "not tried: ")
 
 
 class DownloadError(OSError):
@@ -70,6 +98,8 @@ class DownloadError(OSError):
         for url, reasons in by_url.items():
             tries = f" ({len(reasons)} attempts)" if len(reasons) > 1 else ""
             lines.append(f"  {url}: {reasons[-1]}{tries}")
+        if any(_SPENT in reason for _, reason in attempts):
+            lines.append(f"allow more time with deadline= or {ENV_DEADLINE} (seconds), or")
         lines.append(
             f"set {ENV_MIRRORS} (file:// works) or put the files in {folder}"
         )
@@ -87,41 +117,125 @@ class ChecksumError(ValueError):
     """
 
 
-def _content_digest(path: Path, copy_to=None) -> str | None:
-    """SHA-256 of the file's content, decompressed when it is gzip.
+class _Hashed(NamedTuple):
+    """What hashing a file found, and the file it was found in."""
 
-    With ``copy_to`` (an open binary file), the content is also written there,
-    so verifying a gzip and unpacking it cost one pass. ``None`` when the gzip
-    is damaged.
+    digest: str | None  # None: the content could not be read to its end (see problem)
+    stat: os.stat_result  # the open file before its first byte was read
+    problem: str | None = None
+
+
+class _Changed(OSError):
+    """A file changed, or its path was pointed at another file, while it was hashed or put in place."""
+
+    def __init__(self, path: Path, message: str | None = None) -> None:
+        super().__init__(message or f"{path} changed while it was being verified")
+        self.path = path
+
+
+class _Oversized(Exception):
+    """The content runs past the bytes allowed for it."""
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def _check_unchanged(path: Path, handle, before: os.stat_result) -> None:
+    """Raise :class:`_Changed` unless ``handle`` and ``path`` are still the file ``before`` described."""
+    try:
+        now = (os.fstat(handle.fileno()), os.stat(path))
+    except OSError:  # the path was removed meanwhile
+        raise _Changed(path) from None
+    if any(_identity(st) != _identity(before) for st in now):
+        raise _Changed(path)
+
+
+def _digest_stream(stream, copy_to=None, limit: int | None = None) -> str:
+    """SHA-256 of what ``stream`` yields, also written to ``copy_to``: the one loop that hashes.
+
+    At most ``limit + 1`` bytes are read, and :class:`_Oversized` is raised
+    when there are more than ``limit``, so a gzip bomb is never inflated (nor
+    copied) past its expected size.
     """
-    import gzip  # hashing happens on cold paths only: keep warm starts light
-    import hashlib
-    import zlib
+    import hashlib  # hashing happens on cold paths only: keep warm starts light
 
     sha = hashlib.sha256()
+    done = 0
+    while chunk := stream.read(_CHUNK if limit is None else min(_CHUNK, limit + 1 - done)):
+        done += len(chunk)
+        if limit is not None and done > limit:
+            raise _Oversized(limit)
+        sha.update(chunk)
+        if copy_to is not None:
+            copy_to.write(chunk)
+    return sha.hexdigest()
+
+
+def _content_digest(path: Path, copy_to=None, limit: int | None = None) -> _Hashed:
+    """SHA-256 of the file's content, decompressed when it is gzip, with the file's identity.
+
+    With ``copy_to`` (an open binary file), the content is also written there,
+    so verifying a gzip and unpacking it cost one pass. ``digest`` is
+    ``None`` when the gzip is damaged or the content exceeds ``limit`` bytes
+    (``problem`` says which). Raises :class:`_Changed` when the file changed
+    while it was read.
+    """
+    import gzip
+    import zlib
+
+    problem = None
     with open(path, "rb") as raw:
+        before = os.fstat(raw.fileno())
         is_gzip = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         stream = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip else raw
         try:
-            while chunk := stream.read(_CHUNK):
-                sha.update(chunk)
-                if copy_to is not None:
-                    copy_to.write(chunk)
+            digest = _digest_stream(stream, copy_to, limit)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             log.debug("%s: damaged gzip (%s)", path, exc)
-            return None
-    return sha.hexdigest()
+            digest, problem = None, "not a readable gzip file"
+        except _Oversized:
+            digest = None
+            problem = f"{'inflates' if is_gzip else 'runs'} beyond the {limit} bytes expected"
+        _check_unchanged(path, raw, before)  # a change while reading makes a gzip error or a digest meaningless
+    return _Hashed(digest, before, problem)
 
 
-def _stored_digest(path: Path) -> str:
-    import hashlib
-
-    sha = hashlib.sha256()
+def _stored_digest(path: Path) -> _Hashed:
+    """SHA-256 of the file's stored bytes, with its identity; :class:`_Changed` as for :func:`_content_digest`."""
     with open(path, "rb") as raw:
-        while chunk := raw.read(_CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
+        before = os.fstat(raw.fileno())
+        digest = _digest_stream(raw)
+        _check_unchanged(path, raw, before)
+    return _Hashed(digest, before)
+
+
+def _written(out) -> os.stat_result:
+    """The identity of a file we wrote, once all of it is written (call before it is renamed)."""
+    out.flush()
+    return os.fstat(out.fileno())
+
+
+def _settled(path: Path, written: os.stat_result) -> os.stat_result | None:
+    """``path``'s stat if it is still the file we wrote as ``written``, renamed into place; else ``None``.
+
+    A rename changes only the ctime, so size, mtime, inode and device must be
+    as they were written; the stat returned carries the ctime a stamp needs.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    keys = lambda s: (s.st_size, s.st_mtime_ns, s.st_ino, s.st_dev)  # noqa: E731
+    return st if keys(st) == keys(written) else None
+
+
+def _verdict(hashed: _Hashed, expected: str) -> str | None:
+    """Why ``hashed`` is not the expected content, or ``None`` when it is."""
+    if hashed.digest == expected:
+        return None
+    return hashed.problem or f"checksum mismatch (sha256 {hashed.digest[:12]}..., expected {expected[:12]}...)"
 
 
 def _read_sums(folder: Path) -> dict[str, str]:
@@ -211,54 +325,74 @@ class _Folder:
                 return self.path / fname
         return None
 
-    def remember(self, path: Path, expected: str) -> None:
-        self.stamps[path.name] = _stamp(path.stat(), expected)
+    def remember(self, path: Path, expected: str, st: os.stat_result | None) -> None:
+        """Stamp ``path`` as verified, keyed by ``st``: the identity it had when hashed or written.
+
+        ``st=None`` (the file changed since) stamps nothing and drops an older stamp.
+        """
+        if st is None:
+            log.warning("%s changed after it was verified; it will be checked again", path)
+            self.stamps.pop(path.name, None)
+        else:
+            self.stamps[path.name] = _stamp(st, expected)
         self.dirty = True
 
-    def remember_official(self, name: str) -> Path:
-        """Remember a freshly verified plain copy and, if kept, its gzip; return the plain copy."""
-        raw = self.path / name
-        self.remember(raw, self.specs[name].sha256)
-        if (gz := self.path / (name + ".gz")).exists():
-            self.remember(gz, self.specs[name].sha256)
-        return raw
+    def remember_official(self, name: str, written: Mapping[Path, os.stat_result]) -> None:
+        """Remember freshly written official files (``{path: identity as written}``) still as written."""
+        for path, st in written.items():
+            self.remember(path, self.specs[name].sha256, _settled(path, st))
 
     def verify(self, name: str, *, writable: bool) -> Path | None:
         """A verified file for ``name``, hashing what is not stamped.
 
         Damaged files are moved aside when ``writable``; otherwise a damaged
         file raises. An official gzip is unpacked beside itself on first use
-        (when ``writable``), so later loads memory-map the plain copy.
+        (when ``writable``), so later loads memory-map the plain copy. A file
+        that changes while it is hashed is hashed again (:data:`_CHECKS`
+        times in all), never stamped on the strength of bytes it no longer holds.
         """
-        if (found := self.stamped(name)) is not None:
-            return found
+        for _ in range(_CHECKS):
+            if (found := self.stamped(name)) is not None:
+                return found
+            try:
+                return self._verify_unstamped(name, writable=writable)
+            except _Changed as exc:
+                changed = exc.path
+                log.warning("%s changed while it was being verified; checking it again", changed)
+        raise _Changed(
+            changed,
+            f"{changed} kept changing while it was being verified ({_CHECKS} tries); "
+            f"another program is writing to it: stop it, or use another data_home",
+        )
+
+    def _verify_unstamped(self, name: str, *, writable: bool) -> Path | None:
         for fname in (name, name + ".gz"):
             path = self.path / fname
             if not path.is_file():
                 continue
             want, over_stored = self.expected(fname, name)
             if over_stored:
-                got = _stored_digest(path)
-                if got != want:
+                hashed = _stored_digest(path)
+                if hashed.digest != want:
                     raise ChecksumError(
-                        f"{path} does not match {self.path / SUMS_NAME}: sha256 {got}, "
+                        f"{path} does not match {self.path / SUMS_NAME}: sha256 {hashed.digest}, "
                         f"listed {want}; restore the file or update {SUMS_NAME}"
                     )
                 log.info("%s: custom data, verified by %s", path, SUMS_NAME)
                 if writable:
-                    self.remember(path, want)
+                    self.remember(path, want, hashed.stat)
                 return path
             if fname.endswith(".gz") and writable:
-                if (raw := self.unpack(path)) is not None:
-                    return raw
-                why = "content does not match the MNIST table"
+                try:
+                    return self.unpack(path)
+                except _Mismatch as exc:
+                    why = exc.why
             else:
-                got = _content_digest(path)
-                if got == want:
+                hashed = _content_digest(path, limit=self.specs[name].size)
+                if (why := _verdict(hashed, want)) is None:
                     if writable:
-                        self.remember(path, want)
+                        self.remember(path, want, hashed.stat)
                     return path
-                why = "not gzip-readable" if got is None else f"sha256 {got[:12]}..., expected {want[:12]}..."
             if not writable:
                 raise PermissionError(
                     f"{path} is damaged ({why}) and its folder {self.path} is not writable; "
@@ -267,46 +401,81 @@ class _Folder:
             _move_aside(path, why)
         return None
 
-    def unpack(self, gz_path: Path) -> Path | None:
-        """Decompress an official ``NAME.gz`` to a verified ``NAME``; ``None`` if it does not verify."""
+    def unpack(self, gz_path: Path) -> Path:
+        """Decompress an official ``NAME.gz`` to a verified, stamped ``NAME``.
+
+        Raises :class:`_Mismatch` when the content is not the expected one (no
+        more than its expected size is ever written), :class:`_Changed` when
+        either file changed meanwhile.
+        """
         name = gz_path.name.removesuffix(".gz")
-        want = self.specs[name].sha256
+        spec = self.specs[name]
         raw = self.path / name
-        try:
-            with atomic_write(raw) as out:
-                if (digest := _content_digest(gz_path, copy_to=out)) != want:
-                    raise _Mismatch(digest)
-        except _Mismatch:
-            return None
-        return self.remember_official(name)
+        with atomic_write(raw) as out:
+            hashed = _content_digest(gz_path, copy_to=out, limit=spec.size)
+            if (why := _verdict(hashed, spec.sha256)) is not None:
+                raise _Mismatch(why)
+            written = _written(out)
+        self.remember(gz_path, spec.sha256, hashed.stat)
+        if (st := _settled(raw, written)) is None:
+            raise _Changed(raw)
+        self.remember(raw, spec.sha256, st)
+        return raw
 
 
 # --------------------------------------------------------------- download
 
 
-def _fetch_one(folder: Path, spec, mirrors: list[str], downloader: Downloader | None, progress: ProgressArg) -> Path:
-    """Download ``spec.name`` from the first mirror that delivers verified bytes; return the plain copy.
+def body_limit(size: int) -> int:
+    """The most bytes a download of a file of ``size`` decompressed bytes may take.
 
-    ``downloader=None`` means :class:`._http.HTTPDownloader` (imported only now:
-    a warm start never pays for urllib).
+    A gzip of real data is smaller than its content, a plain copy as large;
+    the margin covers gzip framing of incompressible data, and then some.
+
+    Examples
+    --------
+    >>> body_limit(47040016)
+    47840552
+    """
+    return size + size // 64 + (64 << 10)
+
+
+def _fetch_one(folder: Path, spec, mirrors: list[str], downloader: Downloader | None, progress: ProgressArg,
+               deadline: float) -> dict[Path, os.stat_result]:
+    """Download ``spec.name`` from the first mirror that delivers verified bytes.
+
+    Returns ``{final path: identity as written}`` for the plain copy and, when
+    the download was gzip, the gzip kept beside it. ``deadline`` seconds cover
+    all mirrors and retries; it is checked as bytes arrive and before each
+    attempt, so a silent connection may overrun it by its read timeout.
+    ``downloader=None`` means :class:`._http.HTTPDownloader` (imported only
+    now: a warm start never pays for urllib).
     """
     from . import _http
 
     downloader = downloader or _http.HTTPDownloader()
+    ends = time.monotonic() + deadline
+    spent = f"{_SPENT} ({deadline:g} s for all mirrors and retries of this file)"
     attempts: list[tuple[str, str]] = []
     for base in mirrors:
         url = base + spec.name + ".gz"
         for attempt in (1, 2):
+            if time.monotonic() >= ends:
+                attempts.append((url, "not tried: " + spent))
+                log.warning("%s: not tried: %s", url, spent)
+                raise DownloadError(spec.name, attempts, folder)
             try:
-                path = _download_verified(folder, spec, url, downloader, progress)
+                written = _download_verified(folder, spec, url, downloader, progress, ends)
                 log.info("downloaded %s from %s", spec.name, url)
-                return path
+                return written
             except _LocalWriteError as exc:
                 raise exc.__cause__ from None  # the disk, not the mirror: stop here
-            except _Mismatch as exc:
-                reason = "not a readable gzip file" if exc.digest is None else (
-                    f"checksum mismatch (sha256 {exc.digest[:12]}..., expected {spec.sha256[:12]}...)"
-                )
+            except _DeadlineSpent:
+                attempts.append((url, spent))
+                log.warning("%s: %s", url, spent)
+                raise DownloadError(spec.name, attempts, folder) from None
+            except (_Mismatch, _Abandoned) as exc:  # the bytes, not the line: another try repeats them
+                reason = exc.why
                 retry = False
             except Exception as exc:  # noqa: BLE001 - any downloader fault is recorded
                 reason = _http.describe(exc, downloader)
@@ -315,16 +484,28 @@ def _fetch_one(folder: Path, spec, mirrors: list[str], downloader: Downloader | 
             log.warning("%s: %s%s", url, reason, "; retrying" if retry else "")
             if not retry:
                 break
-            time.sleep(RETRY_DELAY)
+            time.sleep(max(0.0, min(RETRY_DELAY, ends - time.monotonic())))
     raise DownloadError(spec.name, attempts, folder)
 
 
 class _Mismatch(Exception):
-    """Bytes arrived but are not the expected content (``digest`` None: not readable gzip)."""
+    """Bytes arrived (or were cached) but are not the expected content; ``why`` says how."""
 
-    def __init__(self, digest: str | None) -> None:
-        super().__init__(digest)
-        self.digest = digest
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class _Abandoned(Exception):
+    """A transfer broke a bound (size, rate): leave this mirror, untried again, for the next."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+class _DeadlineSpent(Exception):
+    """The time allowed for one file, over all its mirrors and retries, ran out."""
 
 
 class _LocalWriteError(Exception):
@@ -340,41 +521,100 @@ def _local():
 
 
 class _Sink:
-    """The file a downloader writes to; tags local write errors as such."""
+    """The file a downloader writes to, bounding one attempt whatever the downloader.
 
-    def __init__(self, out) -> None:
+    A write that would take the body past ``limit`` bytes raises
+    :class:`_Abandoned` (and is not written), as does a transfer slower than
+    :data:`MIN_RATE` bytes/s over the last :data:`RATE_WINDOW` seconds;
+    :class:`_DeadlineSpent` once ``time.monotonic()`` passes ``ends``. Local
+    write errors are tagged as such.
+    """
+
+    def __init__(self, out, *, limit: int, size: int, ends: float) -> None:
         self._out = out
+        self.limit = limit
+        self._size = size
+        self._ends = ends
+        self._min_rate, self._window = MIN_RATE, RATE_WINDOW  # read per attempt: tests shrink them
+        self.done = 0
+        # (time, bytes so far), thinned to ~32 per window; the oldest is at
+        # least a window old once the transfer is
+        self._samples = collections.deque([(time.monotonic(), 0)])
 
     def write(self, data) -> int:
+        size = memoryview(data).nbytes
+        if self.done + size > self.limit:
+            raise _Abandoned(f"body exceeds {self.limit} bytes (the file is {self._size} bytes uncompressed)")
         with _local():
-            return self._out.write(data)
+            written = self._out.write(data)
+        self.done += size
+        self._check_time()
+        return written
+
+    def guard(self, report: Callable[[int, int | None], object]) -> Callable[[int, int | None], None]:
+        """``report`` that first refuses a body announced larger than ``limit``, before it is read."""
+
+        def guarded(done: int, total: int | None) -> None:
+            if total is not None and total > self.limit:
+                raise _Abandoned(
+                    f"body exceeds {self.limit} bytes ({total} announced; the file is {self._size} "
+                    "bytes uncompressed)"
+                )
+            report(done, total)
+
+        return guarded
+
+    def _check_time(self) -> None:
+        now = time.monotonic()
+        if now >= self._ends:
+            raise _DeadlineSpent()
+        samples, window = self._samples, self._window
+        if now - samples[-1][0] >= window / 32:
+            samples.append((now, self.done))
+        while len(samples) > 1 and samples[1][0] <= now - window:
+            samples.popleft()
+        since, then = samples[0]
+        if since <= now - window and self.done - then < self._min_rate * window:
+            raise _Abandoned(
+                f"too slow: {self.done - then} bytes in the last {window:g} s, below "
+                f"{self._min_rate} bytes/s"
+            )
 
 
-def _download_verified(folder: Path, spec, url: str, downloader: Downloader, progress) -> Path:
+def _download_verified(folder: Path, spec, url: str, downloader: Downloader, progress,
+                       ends: float) -> dict[Path, os.stat_result]:
     """One attempt: download to a temporary file, unpack and verify, then rename.
 
-    Returns the verified plain copy; raises :class:`_Mismatch` when the bytes
-    arrived but are wrong. Nothing appears under a final name unless verified.
+    Returns ``{final path: identity as written}`` (the plain copy, and the
+    gzip if the body was one); raises :class:`_Mismatch` when the bytes
+    arrived but are wrong, :class:`_Abandoned` or :class:`_DeadlineSpent`
+    from the sink. Nothing appears under a final name unless verified, and
+    nothing larger than the file may be is written.
     """
     with _local():
         gz_tmp, gz_out = new_temp(folder, spec.name + ".gz")
     report = Reporter(progress, desc=spec.name)
     raw = folder / spec.name
+    written: dict[Path, os.stat_result] = {}
     try:
         with gz_out:
-            downloader(url, _Sink(gz_out), report)  # mirror faults surface here
+            sink = _Sink(gz_out, limit=body_limit(spec.size), size=spec.size, ends=ends)
+            downloader(url, sink, sink.guard(report))  # mirror faults surface here
             report.close()
             with _local():
                 gz_out.flush()
                 with atomic_write(raw) as raw_out:
-                    digest = _content_digest(gz_tmp, copy_to=raw_out)
-                    if digest != spec.sha256:
-                        raise _Mismatch(digest)
+                    hashed = _content_digest(gz_tmp, copy_to=raw_out, limit=spec.size)
+                    if (why := _verdict(hashed, spec.sha256)) is not None:
+                        raise _Mismatch(why)
+                    written[raw] = _written(raw_out)
                 with open(gz_tmp, "rb") as check:
                     was_gzip = check.read(2) == GZIP_MAGIC
                 if was_gzip:  # keep the download as it came, beside the plain copy
-                    commit(gz_tmp, gz_out, folder / (spec.name + ".gz"))
-        return raw
+                    gz = folder / (spec.name + ".gz")
+                    commit(gz_tmp, gz_out, gz)
+                    written[gz] = hashed.stat
+        return written
     finally:
         report.close()
         gz_tmp.unlink(missing_ok=True)
@@ -388,10 +628,12 @@ def ensure(
     download: bool,
     progress: ProgressArg,
     downloader: Downloader | None,
+    deadline: float | None = None,
 ) -> dict[str, Path]:
     """Verified paths for every spec in ``specs`` (name -> spec), fetching what is missing or damaged.
 
     ``mirrors`` are validated base URLs; the file URL is ``base + name + ".gz"``.
+    ``deadline``: validated seconds allowed per file fetched (default :data:`DEADLINE`).
     """
     names = list(specs)
     state = _Folder(folder, specs)
@@ -421,8 +663,15 @@ def ensure(
                     raise FileNotFoundError(
                         f"{name} in {folder} was damaged and moved aside, and download=False"
                     )
-                _fetch_one(folder, specs[name], mirrors, downloader, progress)
-                path = state.remember_official(name)
+                written = _fetch_one(folder, specs[name], mirrors, downloader, progress,
+                                     DEADLINE if deadline is None else deadline)
+                state.remember_official(name, written)
+                # stamped just now, so no hashing, unless the file changed since it was written
+                if (path := state.verify(name, writable=True)) is None:
+                    raise OSError(
+                        f"{folder / name} was downloaded and verified, then changed before it could be "
+                        f"used; is another program writing in {folder}?"
+                    )
             paths[name] = path
         if state.dirty:
             _write_stamps(folder, state.stamps)
@@ -430,14 +679,27 @@ def ensure(
 
 
 def _lock(folder: Path):
+    """Hold ``folder/.lock``; while another process holds it, say so, with the seconds waited."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(os.fspath(folder / _LOCK_NAME))
+    path = folder / _LOCK_NAME
+    lock = FileLock(os.fspath(path))
     try:
         return lock.acquire(timeout=0)  # a context manager that releases on exit
     except Timeout:
-        log.info("waiting for another process to finish with %s", folder)
-        return lock.acquire()
+        pass
+    started = time.monotonic()
+    log.info("waiting for another process to finish with %s (lock %s held)", folder, path)
+    notice = LOCK_NOTICE_AFTER
+    while True:
+        try:
+            return lock.acquire(timeout=max(0.0, started + notice - time.monotonic()))
+        except Timeout:
+            log.warning(
+                "waiting for another process to finish with %s (lock %s held); waited %.1f s",
+                folder, path, time.monotonic() - started,
+            )
+            notice += LOCK_NOTICE_EVERY
 
 
 def _ensure_read_only(folder: Path, specs: Mapping, cause: OSError) -> dict[str, Path]:

@@ -7,8 +7,10 @@ as bytes arrive (``total`` is ``None`` when unknown). It raises ``OSError``
 :func:`is_transient` tells the retry loop which failures deserve a second try.
 
 urllib is used so that proxies (``https_proxy``), redirects and ``file://``
-URLs behave as users expect; the only addition is a read timeout distinct
-from the connect timeout, set on the socket once it is connected.
+URLs behave as users expect; the additions are a read timeout distinct from
+the connect timeout, set on the socket once it is connected, redirects
+limited to https (or http from a plain-http URL), and reads that hand each
+arrival to ``dest`` at once, so whoever owns ``dest`` can judge the rate.
 """
 
 from __future__ import annotations
@@ -20,9 +22,18 @@ import socket
 import urllib.error
 import urllib.request
 from typing import BinaryIO
+from urllib.parse import urljoin, urlsplit
 from collections.abc import Callable
 
-__all__ = ["DowngradeError", "HTTPDownloader", "TruncatedError", "describe", "is_transient", "refuses_redirect"]
+__all__ = [
+    "DowngradeError",
+    "HTTPDownloader",
+    "RedirectError",
+    "TruncatedError",
+    "describe",
+    "is_transient",
+    "refuses_redirect",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,28 +90,73 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         )
 
 
-class DowngradeError(urllib.error.URLError):
+class RedirectError(urllib.error.URLError):
+    """A redirect the download may not follow: only https, or http from a plain-http URL."""
+
+
+class DowngradeError(RedirectError):
     """A redirect from https to plain http, which the user did not ask for."""
 
 
-class _NoDowngradeRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects, except from https to http: plain http only when the user names it."""
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to https, and to http only from plain http; refuse the rest before connecting.
+
+    urllib itself would follow ``ftp://`` targets and refuse ``data:`` and
+    ``file:`` ones with a bare HTTP error; every refusal here is a
+    :class:`RedirectError` naming the target, and never retried.
+    """
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            try:
+                _check_redirect(req.full_url, urljoin(req.full_url, location))
+            except RedirectError:
+                fp.close()  # the redirect's own body is of no use
+                raise
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if refuses_redirect(req.full_url, newurl):
-            raise DowngradeError(f"refused redirect from https to plain http ({newurl})")
+        _check_redirect(req.full_url, newurl)  # the URL urllib settled on, in case it differs
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+def _check_redirect(old_url: str, new_url: str) -> None:
+    """Raise :class:`RedirectError` (or :class:`DowngradeError`) when ``refuses_redirect`` says so."""
+    if not refuses_redirect(old_url, new_url):
+        return
+    old, new = (urlsplit(url).scheme.lower() for url in (old_url, new_url))
+    shown = new_url if len(new_url) <= 80 else new_url[:77] + "..."  # a data: URL can be huge
+    if old == "https" and new == "http":
+        raise DowngradeError(f"refused redirect from https to plain http ({shown})")
+    raise RedirectError(
+        f"refused redirect from {old} to {new} ({shown}): a mirror may redirect to https, "
+        "or to plain http from plain http"
+    )
+
+
 def refuses_redirect(old_url: str, new_url: str) -> bool:
-    """Whether following ``old_url -> new_url`` would downgrade https to http.
+    """Whether a redirect from ``old_url`` to ``new_url`` must be refused.
+
+    Allowed targets are https, and plain http when ``old_url`` is plain http
+    (the user named that scheme); anything else (an https to http downgrade,
+    ``ftp:``, ``file:``, ``data:``...) is refused. A relative ``new_url``
+    keeps the scheme of ``old_url``.
 
     Examples
     --------
     >>> refuses_redirect("https://a/x.gz", "http://b/x.gz"), refuses_redirect("http://a/x", "http://b/x")
     (True, False)
+    >>> refuses_redirect("http://a/x", "https://b/x"), refuses_redirect("https://a/x", "/elsewhere/x")
+    (False, False)
+    >>> refuses_redirect("http://a/x", "ftp://b/x"), refuses_redirect("https://a/x", "data:,abc")
+    (True, True)
     """
-    return old_url.lower().startswith("https:") and new_url.lower().startswith("http:")
+    old = urlsplit(old_url).scheme.lower()
+    new = urlsplit(urljoin(old_url, new_url)).scheme.lower()
+    return not (new == "https" or (new == "http" and old == "http"))
 
 
 class HTTPDownloader:
@@ -119,8 +175,15 @@ class HTTPDownloader:
         TLS settings, e.g. to trust a private mirror's certificate authority;
         default: the system's trusted certificates.
 
-    Redirects are followed, except from https to plain http (refused: plain
-    http is used only when you name it).
+    Redirects are followed to https, and to plain http only from a plain-http
+    URL (plain http is used only when you name it); any other target
+    (https to http, ``ftp:``, ``file:``, ``data:``...) is refused with
+    :class:`RedirectError` before it is contacted.
+
+    Each read returns what has arrived (at most 64 KiB), so ``dest.write``
+    sees a slow server's bytes as they come; ``report(0, total)`` is called
+    with the announced length before the body is read, and may raise to
+    refuse it.
 
     Examples
     --------
@@ -151,7 +214,7 @@ class HTTPDownloader:
         self.read_timeout = read_timeout
         self.user_agent = user_agent
         self._opener = urllib.request.build_opener(
-            _HTTPHandler(read_timeout), _HTTPSHandler(read_timeout, context), _NoDowngradeRedirects()
+            _HTTPHandler(read_timeout), _HTTPSHandler(read_timeout, context), _CheckedRedirects()
         )
 
     def __repr__(self) -> str:
@@ -167,8 +230,11 @@ class HTTPDownloader:
             total = int(length) if length and length.isdigit() else None
             done = 0
             report(done, total)
+            # read1: one receive per call, so a trickling body reaches dest byte by byte
+            # instead of blocking here until 64 KiB have gathered
+            read = getattr(response, "read1", response.read)
             while True:
-                chunk = response.read(_CHUNK)
+                chunk = read(_CHUNK)
                 if not chunk:
                     break
                 dest.write(chunk)
@@ -182,12 +248,12 @@ def is_transient(exc: BaseException) -> bool:
     """Whether a failed transfer may succeed if tried again shortly.
 
     Server errors (5xx, 408, 429), timeouts, dropped connections and short
-    bodies are transient; other HTTP statuses (403, 404, ...) and missing
-    ``file://`` paths are not.
+    bodies are transient; other HTTP statuses (403, 404, ...), refused
+    redirects (:class:`RedirectError`) and missing ``file://`` paths are not.
     """
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code >= 500 or exc.code in (408, 429)
-    if isinstance(exc, DowngradeError):
+    if isinstance(exc, RedirectError):
         return False
     if isinstance(exc, urllib.error.URLError):
         reason = exc.reason

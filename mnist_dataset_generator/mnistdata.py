@@ -14,13 +14,20 @@ test data, checked over the stored bytes as ``sha256sum -c`` does). A file
 that matches neither is moved aside, never deleted, and fetched again.
 Downloads go to a temporary name in the folder, are verified, then renamed,
 all under a :class:`filelock.FileLock`, so a killed process or two cold
-starts never leave an unverified file under a final name. The mechanics live
-in :mod:`._cache`; this module holds the MNIST specifics and the public API.
+starts never leave an unverified file under a final name. Each file's
+download has a deadline (``deadline=``, else
+``$GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE``, else 600 s) over all mirrors and
+retries, and a mirror that trickles (below 1 KiB/s over 30 s), sends more
+than the file can be, or serves a gzip inflating past it, is left for the
+next one. The mechanics live in :mod:`._cache`; this module holds the MNIST
+specifics and the public API.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
 import threading
 import time
@@ -31,7 +38,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ._cache import ENV_DATA_HOME, ENV_MIRRORS, ChecksumError, DownloadError, ensure
+from ._cache import ENV_DATA_HOME, ENV_DEADLINE, ENV_MIRRORS, ChecksumError, DownloadError, ensure
 from ._progress import ProgressArg, check_progress
 from .idx import IdxFormatError, read_idx
 from .testdata import write_test_data  # importable as mnistdata.write_test_data
@@ -39,6 +46,7 @@ from .testdata import write_test_data  # importable as mnistdata.write_test_data
 __all__ = [
     "DEFAULT_DATA_HOME",
     "ENV_DATA_HOME",
+    "ENV_DEADLINE",
     "ENV_MIRRORS",
     "FILES",
     "MIRRORS",
@@ -170,6 +178,32 @@ def _mirror_list(mirrors: str | Sequence[str] | None) -> list[str]:
     if not bases:
         raise ValueError(f"mirrors: no mirror given (got {mirrors!r})")
     return bases
+
+
+def _check_deadline(deadline: float | None) -> float | None:
+    """Seconds allowed per file: ``deadline``, else ``$GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE``, else
+    ``None`` (the store's default, 600 s).
+
+    Examples
+    --------
+    >>> _check_deadline(90)
+    90.0
+    """
+    if deadline is not None:
+        if isinstance(deadline, bool) or not isinstance(deadline, numbers.Real) or not (
+                math.isfinite(deadline) and deadline > 0):
+            raise ValueError(f"deadline must be a positive finite number of seconds, in (0, inf), got {deadline!r}")
+        return float(deadline)
+    text = os.environ.get(ENV_DEADLINE, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{ENV_DEADLINE} must be a positive finite number of seconds, in (0, inf), got {text!r}")
+    return value
 
 
 def _check_split(split: str) -> str:
@@ -311,6 +345,7 @@ def fetch(
     progress: ProgressArg = None,
     *,
     downloader: Downloader | None = None,
+    deadline: float | None = None,
 ) -> Path:
     """Make sure the files of ``splits`` are in the cache and verified.
 
@@ -319,7 +354,7 @@ def fetch(
     Parameters
     ----------
     splits : sequence of {"train", "test"}
-    data_home, mirrors, progress, downloader
+    data_home, mirrors, progress, downloader, deadline
         As for :func:`load`.
 
     Returns
@@ -330,25 +365,28 @@ def fetch(
     Raises
     ------
     DownloadError
-        No mirror delivered a verified copy.
+        No mirror delivered a verified copy (in time).
     PermissionError
         The folder cannot be written and a file is missing there.
+    ValueError
+        Bad ``splits``, ``mirrors`` or ``deadline`` (or its environment variable).
     """
     if isinstance(splits, str):
         splits = (splits,)
     names = [name for split in splits for name in SPLITS[_check_split(split)]]
+    seconds = _check_deadline(deadline)
     folder = get_data_home(data_home)
-    _ensure(folder, names, mirrors, True, progress, downloader)
+    _ensure(folder, names, mirrors, True, progress, downloader, seconds)
     return folder
 
 
-def _ensure(folder, names, mirrors, download, progress, downloader) -> dict[str, Path]:
+def _ensure(folder, names, mirrors, download, progress, downloader, deadline) -> dict[str, Path]:
     """Validate the arguments, then have the store produce verified files for ``names``."""
     bases = _mirror_list(mirrors)
     check_progress(progress)
     return ensure(
         folder, {name: FILES[name] for name in names}, mirrors=bases, download=download,
-        progress=progress, downloader=downloader,
+        progress=progress, downloader=downloader, deadline=deadline,
     )
 
 
@@ -360,6 +398,7 @@ def load(
     progress: ProgressArg = None,
     *,
     downloader: Downloader | None = None,
+    deadline: float | None = None,
 ) -> MnistData:
     """Load one MNIST split, downloading and verifying it on first use.
 
@@ -382,6 +421,13 @@ def load(
     downloader : callable, optional
         ``downloader(url, dest, report)`` writing the body to ``dest``;
         default :class:`HTTPDownloader` (10 s connect, 30 s read timeouts).
+    deadline : float, in (0, inf), optional
+        Seconds allowed to download each file, all mirrors and retries
+        together; default ``$GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE`` or 600.
+        Checked as bytes arrive, so a silent connection may overrun it by the
+        read timeout. Whatever the deadline, a mirror slower than 1024
+        bytes/s over 30 s, or sending more bytes than the file can be, is
+        left for the next.
 
     Returns
     -------
@@ -392,9 +438,9 @@ def load(
     Raises
     ------
     ValueError
-        Bad ``split`` or ``mirrors``.
+        Bad ``split``, ``mirrors`` or ``deadline`` (or its environment variable).
     DownloadError
-        No mirror delivered a verified copy (message lists each URL and why).
+        No mirror delivered a verified copy in time (message lists each URL and why).
     FileNotFoundError
         ``download=False`` and a file is missing.
     ChecksumError
@@ -411,6 +457,7 @@ def load(
     ((20, 28, 28), 'uint8')
     """
     _check_split(split)
+    seconds = _check_deadline(deadline)
     folder = get_data_home(data_home)
     key = (os.fspath(folder), split)
     with _LOAD_LOCK:
@@ -418,7 +465,7 @@ def load(
             return data
         started = time.perf_counter()
         images_name, labels_name = SPLITS[split]
-        paths = _ensure(folder, (images_name, labels_name), mirrors, download, progress, downloader)
+        paths = _ensure(folder, (images_name, labels_name), mirrors, download, progress, downloader, seconds)
         images = read_idx(paths[images_name], mmap=True)
         labels = read_idx(paths[labels_name], mmap=True)
         data = MnistData(images, labels, split=split, source=os.fspath(folder))

@@ -24,9 +24,11 @@ REAL_MNIST = Path(os.environ.get("MNIST_REAL_DATA", REPO.parent / "shared" / "da
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path_factory):
-    """No test touches ~/, the internet, or another test's loaded data; retries do not sleep."""
+    """No test touches ~/, the internet, or another test's loaded data; retries do not sleep;
+    no deadline comes from the environment."""
     monkeypatch.setenv(_cache.ENV_DATA_HOME, str(tmp_path_factory.mktemp("default-home")))
     monkeypatch.setenv(_cache.ENV_MIRRORS, "http://127.0.0.1:9/")  # refused at once
+    monkeypatch.delenv("GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE", raising=False)  # spelled out: runs on older code too
     monkeypatch.setattr(_cache, "RETRY_DELAY", 0.0)
     mnistdata._LOADED.clear()
     yield
@@ -60,6 +62,9 @@ def mirror_dir(tmp_path, fixture_dir) -> Path:
     for name in FILES:
         (folder / (name + ".gz")).write_bytes((fixture_dir / (name + ".gz")).read_bytes())
     return folder
+
+
+POLL_INTERVAL = 0.05  # seconds between a loopback server's checks for shutdown()
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -102,7 +107,9 @@ class Mirror:
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/mnist/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # a short poll interval: shutdown() waits up to one interval, in every test's teardown
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL},
+                                       daemon=True)
         self.thread.start()
 
     def close(self) -> None:

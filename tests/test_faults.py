@@ -1,4 +1,5 @@
-"""The fault suite: more download faults, a killed download, https downgrades, fuzzed data files.
+"""The fault suite: more download faults, a killed download, https downgrades and other refused
+redirects, fuzzed data files.
 
 (The first fault cases live in test_mnistdata.py: 404/503, truncated, wrong and
 non-gzip bodies, a stalled server, all mirrors down, a full disk, concurrent
@@ -7,10 +8,12 @@ cold starts, corruption, removal, a read-only folder.)
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -18,7 +21,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import final_names, load_in_subprocess
+from conftest import POLL_INTERVAL, final_names, load_in_subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -80,7 +83,7 @@ def test_https_mirror_redirecting_to_plain_http_is_refused(tmp_path, fixture_tab
     tls.load_cert_chain(cert, key)
     server.socket = tls.wrap_socket(server.socket, server_side=True)
     port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, daemon=True).start()
     try:
         trust = ssl.create_default_context(cafile=str(cert))
         with pytest.raises(DownloadError, match="refused redirect from https to plain http") as info:
@@ -95,6 +98,40 @@ def test_https_mirror_redirecting_to_plain_http_is_refused(tmp_path, fixture_tab
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "data", "file"])
+def test_redirect_to_a_scheme_other_than_https_or_http_is_refused_without_contact(
+        tmp_path, fixture_table, mirror_dir, make_mirror, caplog, scheme):
+    listener = socket.create_server(("127.0.0.1", 0))  # stands in for an ftp server; must never hear from us
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    targets = {  # data: and file: carry the real bytes, so following them would go unnoticed but for the test
+        "ftp": lambda name: f"ftp://127.0.0.1:{port}/mnist/{name}",
+        "data": lambda name: "data:application/gzip;base64,"
+                             + base64.b64encode((mirror_dir / name).read_bytes()).decode(),
+        "file": lambda name: (mirror_dir / name).as_uri(),
+    }
+    bouncer, good = make_mirror(mirror_dir), make_mirror(mirror_dir)
+
+    def redirect(handler, data):
+        handler.send_response(302)
+        handler.send_header("Location", targets[scheme](handler.path.rsplit("/", 1)[-1]))
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    bouncer.faults["*"] = redirect
+    try:
+        data = load("test", data_home=tmp_path / "c", mirrors=[bouncer.url, good.url],
+                    downloader=HTTPDownloader(connect_timeout=1, read_timeout=1))
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    finally:
+        listener.close()
+    assert len(data) == 50
+    assert f"{bouncer.url}t10k-images-idx3-ubyte.gz: refused redirect from http to {scheme} (" in caplog.text
+    assert bouncer.requests == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]  # never retried
+    assert sorted(good.requests) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 
 
 def test_download_killed_part_way_is_cleaned_up_and_the_next_run_succeeds(tmp_path, fixture_table, mirror_dir,

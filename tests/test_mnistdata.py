@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip
 import logging
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,6 +127,7 @@ def test_warm_cache_needs_no_network_no_hashing_and_no_lock(tmp_path, fixture_ta
         raise AssertionError("warm load must not hash or lock")
 
     monkeypatch.setattr(_cache, "_content_digest", forbidden)
+    monkeypatch.setattr(_cache, "_digest_stream", forbidden)  # the one loop that hashes anything
     monkeypatch.setattr(_cache, "_lock", forbidden)
     data = reload("train", data_home=cache, mirrors=mirror.url)
     assert len(data) == 200 and mirror.requests == []
@@ -202,6 +207,182 @@ def test_stale_stamp_cannot_vouch_for_rewritten_bytes(tmp_path, fixture_table, m
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size and mtime as stamped
     reload("train", data_home=cache, mirrors=mirror.url)
     assert list(cache.glob(TRAIN[1] + ".damaged-*"))
+
+
+def _rewrite(path: Path, data: bytes, how: str) -> None:
+    """Give ``path`` new bytes: ``in place`` (same inode, a later mtime) or ``replaced`` (a new inode, same mtime)."""
+    st = path.stat()
+    if how == "replaced":
+        tmp = path.with_name(path.name + ".new")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # only the inode tells
+    else:
+        with open(path, "r+b") as out:
+            out.write(data)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a change a coarse clock cannot hide
+
+
+def _inverted(path: Path) -> bytes:
+    """Still valid IDX of the same size, but every pixel (or label byte) different."""
+    data = bytearray(path.read_bytes())
+    data[16:] = bytes(255 - b for b in data[16:])
+    return bytes(data)
+
+
+def _assert_stamps_vouch_for_what_is_there(cache, table):
+    state = _cache._Folder(cache, table)
+    for name in TRAIN:
+        assert state.stamped(name) == cache / name
+        assert (cache / name).read_bytes() == gzip.decompress((cache / (name + ".gz")).read_bytes())
+
+
+@pytest.mark.parametrize("how", ["in place", "replaced"])
+def test_file_rewritten_right_after_it_was_hashed_is_not_vouched_for(tmp_path, fixture_table, mirror_dir,
+                                                                     make_mirror, fixture_dir, monkeypatch, how):
+    mirror = make_mirror(mirror_dir)
+    cache = tmp_path / "cache"
+    load("train", data_home=cache, mirrors=mirror.url)
+    (cache / ".verified.json").unlink()  # so the next load hashes the plain copies again
+    victim = cache / TRAIN[0]
+    wrong = _inverted(victim)
+    real = _cache._content_digest
+
+    def hash_then_rewrite(path, *args, **kwargs):
+        result = real(path, *args, **kwargs)
+        if Path(path) == victim and victim.read_bytes() != wrong:
+            _rewrite(victim, wrong, how)  # after its bytes were hashed, before any stamp is written
+        return result
+
+    monkeypatch.setattr(_cache, "_content_digest", hash_then_rewrite)
+    reload("train", data_home=cache, mirrors=mirror.url)
+    monkeypatch.setattr(_cache, "_content_digest", real)
+    data = reload("train", data_home=cache, mirrors=mirror.url)  # must not trust a stamp of other bytes
+    np.testing.assert_array_equal(data.images, expected_arrays(fixture_dir)[0])
+    aside = list(cache.glob(TRAIN[0] + ".damaged-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == wrong
+    _assert_stamps_vouch_for_what_is_there(cache, fixture_table)
+
+
+@pytest.mark.parametrize("how", ["in place", "replaced"])
+@pytest.mark.parametrize("victim", [TRAIN[0], TRAIN[0] + ".gz"])
+def test_file_that_changes_while_it_is_hashed_is_hashed_again_never_trusted(
+        tmp_path, fixture_table, mirror_dir, make_mirror, fixture_dir, monkeypatch, caplog, victim, how):
+    mirror = make_mirror(mirror_dir)
+    cache = tmp_path / "cache"
+    load("train", data_home=cache, mirrors=mirror.url)
+    (cache / ".verified.json").unlink()
+    if victim.endswith(".gz"):
+        (cache / TRAIN[0]).unlink()  # so the gzip is unpacked: hashed on its way to a plain copy
+    path = cache / victim
+    wrong = _inverted(path) if not victim.endswith(".gz") else bytes(path.stat().st_size)
+    real = _cache._digest_stream
+    calls = []
+
+    def hash_then_rewrite(*args, **kwargs):
+        digest = real(*args, **kwargs)
+        if not calls:  # the first file hashed is the victim; its bytes change before the hash is used
+            _rewrite(path, wrong, how)
+        calls.append(digest)
+        return digest
+
+    monkeypatch.setattr(_cache, "_digest_stream", hash_then_rewrite)
+    data = reload("train", data_home=cache, mirrors=mirror.url)
+    np.testing.assert_array_equal(data.images, expected_arrays(fixture_dir)[0])  # this very load is right
+    assert f"{path} changed while it was being verified; checking it again" in caplog.text
+    aside = list(cache.glob(victim + ".damaged-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == wrong
+    _assert_stamps_vouch_for_what_is_there(cache, fixture_table)
+
+
+def test_custom_file_that_changes_while_it_is_hashed_is_checked_again_against_its_sum(tmp_path, monkeypatch):
+    folder = mnistdata.write_test_data(tmp_path / "custom", 20, 10, seed=1)
+    victim = folder / (TRAIN[0] + ".gz")
+    real = _cache._digest_stream
+    calls = []
+
+    def hash_then_rewrite(*args, **kwargs):
+        digest = real(*args, **kwargs)
+        if not calls:
+            _rewrite(victim, bytes(victim.stat().st_size), "in place")
+        calls.append(digest)
+        return digest
+
+    monkeypatch.setattr(_cache, "_digest_stream", hash_then_rewrite)
+    with pytest.raises(ChecksumError, match=f"{victim} does not match"):
+        load("train", data_home=folder)
+    assert victim.name not in _cache._read_stamps(folder)
+
+
+@pytest.mark.parametrize("when", ["downloaded", "unpacked"])
+def test_file_changed_after_it_was_written_and_before_it_was_stamped_is_checked_again(
+        tmp_path, fixture_table, mirror_dir, make_mirror, fixture_dir, monkeypatch, when):
+    mirror = make_mirror(mirror_dir)
+    cache = tmp_path / "cache"
+    if when == "unpacked":
+        load("train", data_home=cache, mirrors=mirror.url)
+        (cache / ".verified.json").unlink()
+        (cache / TRAIN[0]).unlink()
+    victim = cache / TRAIN[0]
+    real = _cache.atomic_write
+    rewritten = []
+
+    @contextlib.contextmanager
+    def write_then_rewrite(final, **kwargs):
+        with real(final, **kwargs) as out:
+            yield out
+        if Path(final) == victim and not rewritten:  # renamed into place; not stamped yet
+            rewritten.append(_inverted(victim))
+            _rewrite(victim, rewritten[0], "replaced")
+
+    monkeypatch.setattr(_cache, "atomic_write", write_then_rewrite)
+    data = reload("train", data_home=cache, mirrors=mirror.url)
+    np.testing.assert_array_equal(data.images, expected_arrays(fixture_dir)[0])
+    aside = list(cache.glob(TRAIN[0] + ".damaged-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == rewritten[0]
+    _assert_stamps_vouch_for_what_is_there(cache, fixture_table)
+
+
+def test_waiting_for_the_cache_lock_says_what_for_and_how_long(tmp_path, fixture_table, mirror_dir,
+                                                               monkeypatch, caplog):
+    from filelock import FileLock
+
+    monkeypatch.setattr(_cache, "LOCK_NOTICE_AFTER", 0.2)
+    monkeypatch.setattr(_cache, "LOCK_NOTICE_EVERY", 0.3)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    lock_file = cache / ".lock"
+    pattern = re.compile(rf"waiting for another process to finish with {re.escape(str(cache))} "
+                         rf"\(lock {re.escape(str(lock_file))} held\); waited (\d+\.\d) s")
+
+    def waited():
+        return [float(m.group(1)) for r in caplog.records
+                if r.levelno == logging.WARNING and (m := pattern.fullmatch(r.getMessage()))]
+
+    outcome = {}
+
+    def cold_load():
+        try:
+            outcome["data"] = load("test", data_home=cache, mirrors=str(mirror_dir))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = exc
+
+    holder = FileLock(str(lock_file))
+    holder.acquire()
+    try:
+        thread = threading.Thread(target=cold_load, daemon=True)
+        thread.start()
+        until = time.monotonic() + 10
+        while len(waited()) < 2 and time.monotonic() < until:
+            time.sleep(0.02)
+        assert "data" not in outcome  # still waiting
+    finally:
+        holder.release()
+    thread.join(10)
+    assert "error" not in outcome, outcome
+    assert len(outcome["data"]) == 50
+    seconds = waited()
+    assert len(seconds) >= 2 and seconds[0] >= 0.2 and seconds[1] >= 0.5 and seconds == sorted(seconds)
 
 
 def test_first_mirror_failures_are_logged_and_the_next_mirror_used(tmp_path, fixture_table, mirror_dir,
@@ -385,6 +566,7 @@ def test_bad_mirrors_are_rejected_before_any_work(tmp_path, mirrors, words):
     ({"split": "validation"}, "split must be one of \\['test', 'train'\\], got 'validation'"),
     ({"progress": 3}, "progress must be None, True, False or a callable"),
     ({"data_home": ""}, "data_home must name a folder"),
+    ({"deadline": 0}, "deadline must be a positive finite number of seconds"),
 ])
 def test_bad_arguments_raise_value_error_naming_them(tmp_path, kwargs, words):
     kwargs.setdefault("data_home", tmp_path)
