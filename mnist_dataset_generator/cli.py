@@ -80,6 +80,25 @@ def _int_at_least(minimum: int, maximum: int | None = None):
     return parse
 
 
+def _seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _add_deadline(parser) -> None:
+    parser.add_argument("--deadline", type=_seconds, metavar="SECONDS",
+                        help="time allowed to download each MNIST file, all mirrors together "
+                             "(default $GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE or 600)")
+
+
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
@@ -174,6 +193,7 @@ def _mnistdata_parser(prog: str) -> argparse.ArgumentParser:
                        help="cache folder (default $GENERATOR_NUMBERS_SEQ_MNIST_DIR or ~/generator_numbers_seq_mnist)")
     fetch.add_argument("--mirrors", metavar="URLS",
                        help="comma-separated base URLs tried in order (https://, http://, file:// or folders)")
+    _add_deadline(fetch)
     _add_verbosity(parser)
     return parser
 
@@ -182,7 +202,8 @@ def _mnistdata_work(args: argparse.Namespace) -> int:
     if args.fetch:
         from .mnistdata import fetch
 
-        folder = fetch(data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None)
+        folder = fetch(data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None,
+                       deadline=args.deadline)
         print(folder)
         return 0
     from .testdata import write_test_data
@@ -208,8 +229,8 @@ def mnistdata_main(argv: Sequence[str] | None = None, prog: str = "mnistdata.py"
         parser.error("give either TARGET_DIR (write test data) or --fetch, not both")
     if not args.fetch and not args.target_dir:
         parser.error("TARGET_DIR is required (or --fetch to download the real MNIST files)")
-    if not args.fetch and (args.data_dir or args.mirrors):
-        parser.error("-d/--data-dir and --mirrors only apply with --fetch")
+    if not args.fetch and (args.data_dir or args.mirrors or args.deadline):
+        parser.error("-d/--data-dir, --mirrors and --deadline only apply with --fetch")
     with _logging_to_stderr(prog, args):
         return _run(prog, _mnistdata_work, args, argv or sys.argv[1:])
 
@@ -335,6 +356,7 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                         help="MNIST split the digits come from (default train)")
     parser.add_argument("--mirrors", metavar="URLS",
                         help="comma-separated base URLs to download MNIST from (https://, http://, file://, folders)")
+    _add_deadline(parser)
     parser.add_argument("--force", action="store_true",
                         help="overwrite the output file; with --count, replace the dataset files in DIR")
     batch = parser.add_argument_group("datasets (with --count)")
@@ -403,7 +425,8 @@ def _dataset_work(args: argparse.Namespace) -> int:
     check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices))  # before any loading
     check_folder(args.output_dir, resume=args.resume, force=args.force)
     started = time.perf_counter()
-    source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None)
+    source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None,
+                  deadline=args.deadline)
     arguments = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose")}
     summary = export_dataset(
         args.output_dir, plan, source, fmt=args.format, indices=indices, workers=args.workers,
@@ -460,7 +483,7 @@ def _generator_work(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
     log.info("seed %d (pass --seed %d to repeat this image)", seed, seed)
     source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors,
-                  progress=False if args.quiet else None)
+                  progress=False if args.quiet else None, deadline=args.deadline)
     image = compose(request, source, np.random.default_rng(seed))
     written = write_png(output, image, overwrite=args.force)
     print(written)

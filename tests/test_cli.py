@@ -49,6 +49,9 @@ def test_existing_files_are_kept_without_force_and_replaced_with_it(tmp_path):
     ["{out}", "--fetch"],
     ["{out}", "--mirrors", "file:///x"],
     ["--fetch", "--mirrors", "ftp://example.org/"],
+    ["--fetch", "--deadline", "0"],
+    ["--fetch", "--deadline", "soon"],
+    ["{out}", "--deadline", "5"],
     ["--nosuch", "{out}"],
     ["-q", "-v", "{out}"],
 ])
@@ -84,6 +87,28 @@ def test_fetch_through_a_folder_mirror(tmp_path, capsys, fixture_table, mirror_d
     status = mnistdata_main(["--fetch", "-d", str(tmp_path / "c"), "--mirrors", str(mirror_dir)])
     assert status == 0 and capsys.readouterr().out.strip() == str(tmp_path / "c")
     assert (tmp_path / "c" / "train-images-idx3-ubyte").is_file()
+
+
+def test_fetch_deadline_flag_reaches_the_download(tmp_path, capsys, fixture_table, mirror_dir, make_mirror):
+    import time
+
+    slow = make_mirror(mirror_dir)
+
+    def trickle(handler, data):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        for i in range(40):
+            handler.wfile.write(data[i:i + 1])
+            handler.wfile.flush()
+            time.sleep(0.05)
+
+    slow.faults["*"] = trickle
+    started = time.perf_counter()
+    status = mnistdata_main(["--fetch", "-d", str(tmp_path / "c"), "--mirrors", slow.url, "--deadline", "0.5", "-q"])
+    err = capsys.readouterr().err
+    assert status == 1 and "deadline exceeded (0.5 s for all mirrors and retries of this file)" in err, err
+    assert time.perf_counter() - started < 2.5
 
 
 def test_version_and_help():
