@@ -19,7 +19,7 @@ download has a deadline (``deadline=``, else
 ``$GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE``, else 600 s) over all mirrors and
 retries, and a mirror that trickles (below 1 KiB/s over 30 s), sends more
 than the file can be, or serves a gzip inflating past it, is left for the
-next one. The mechanics live in :mod:`._cache`; this module holds the MNIST
+next one. The mechanics live in :mod:`._cache` and :mod:`._download`; this module holds the MNIST
 specifics and the public API.
 """
 
@@ -31,14 +31,21 @@ import numbers
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from ._cache import ENV_DATA_HOME, ENV_DEADLINE, ENV_MIRRORS, ChecksumError, DownloadError, ensure
+from ._cache import (
+    ENV_DATA_HOME,
+    ENV_DEADLINE,
+    ENV_MIRRORS,
+    ChecksumError,
+    DownloadError,
+    ensure,
+)
 from ._progress import ProgressArg, check_progress
 from .idx import IdxFormatError, read_idx
 from .testdata import write_test_data  # importable as mnistdata.write_test_data

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_dataset_generator import _cache, mnistdata
+from mnist_dataset_generator import _cache, _download, mnistdata
 from mnist_dataset_generator.mnistdata import FILES, FileSpec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def _isolated(monkeypatch, tmp_path_factory):
     monkeypatch.setenv(_cache.ENV_DATA_HOME, str(tmp_path_factory.mktemp("default-home")))
     monkeypatch.setenv(_cache.ENV_MIRRORS, "http://127.0.0.1:9/")  # refused at once
     monkeypatch.delenv("GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE", raising=False)  # spelled out: runs on older code too
-    monkeypatch.setattr(_cache, "RETRY_DELAY", 0.0)
+    monkeypatch.setattr(_download, "RETRY_DELAY", 0.0)
     mnistdata._LOADED.clear()
     yield
     mnistdata._LOADED.clear()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import final_names
 
-from mnist_dataset_generator import _cache, mnistdata
+from mnist_dataset_generator import _cache, _download, mnistdata
 from mnist_dataset_generator.idx import read_idx
 from mnist_dataset_generator.mnistdata import DownloadError, HTTPDownloader, load
 
@@ -43,7 +43,7 @@ def _padded(announce: bool):
     """A fault sending the real gzip followed by zeros past the body limit (gzip readers skip such padding)."""
 
     def fault(handler, data):
-        body = data + bytes(_cache.body_limit(len(gzip.decompress(data))))
+        body = data + bytes(_download.body_limit(len(gzip.decompress(data))))
         handler.send_response(200)
         if announce:
             handler.send_header("Content-Length", str(len(body)))
@@ -101,7 +101,8 @@ def plain_writes(monkeypatch) -> dict[str, int]:
                 name = Path(final).name
                 most[name] = max(most.get(name, 0), counter.count)
 
-    monkeypatch.setattr(_cache, "atomic_write", counting)
+    monkeypatch.setattr(_cache, "atomic_write", counting)  # unpacking a cached gzip
+    monkeypatch.setattr(_download, "atomic_write", counting)  # unpacking a download
     return most
 
 
@@ -113,7 +114,7 @@ def assert_verified_and_bounded(cache: Path, table: dict, mirror_dir: Path) -> N
         assert (cache / name).read_bytes() == gzip.decompress((mirror_dir / (name + ".gz")).read_bytes())
         assert (cache / (name + ".gz")).read_bytes() == (mirror_dir / (name + ".gz")).read_bytes()
     assert not list(cache.glob(".*.part"))
-    biggest = max(_cache.body_limit(spec.size) for spec in table.values())
+    biggest = max(_download.body_limit(spec.size) for spec in table.values())
     assert all(p.stat().st_size <= biggest for p in cache.iterdir())
 
 
@@ -127,7 +128,7 @@ def test_body_larger_than_the_file_can_be_is_cut_off_and_the_next_mirror_used(
     big.faults["*"] = _padded(announce)
     cache = tmp_path / "c"
     assert len(load("test", data_home=cache, mirrors=[big.url, good.url])) == 50
-    limit = _cache.body_limit(fixture_table[IMAGES].size)
+    limit = _download.body_limit(fixture_table[IMAGES].size)
     assert f"{big.url}{IMAGES}.gz: body exceeds {limit} bytes" in caplog.text
     assert big.requests.count(IMAGES + ".gz") == 1  # abandoned, not retried
     assert sorted(good.requests) == [IMAGES + ".gz", LABELS + ".gz"]
@@ -138,12 +139,12 @@ def test_sink_never_writes_past_the_limit():
     import io
 
     out = io.BytesIO()
-    sink = _cache._Sink(out, limit=10, size=8, ends=time.monotonic() + 60)
+    sink = _download._Sink(out, limit=10, size=8, ends=time.monotonic() + 60)
     sink.write(b"12345678")
-    with pytest.raises(_cache._Abandoned, match="body exceeds 10 bytes"):
+    with pytest.raises(_download._Abandoned, match="body exceeds 10 bytes"):
         sink.write(b"abc")
     assert out.getvalue() == b"12345678"
-    with pytest.raises(_cache._Abandoned, match="body exceeds 10 bytes \\(11 announced"):
+    with pytest.raises(_download._Abandoned, match="body exceeds 10 bytes \\(11 announced"):
         sink.guard(lambda done, total: None)(0, 11)
 
 
@@ -158,7 +159,7 @@ def test_any_downloader_is_bounded_by_the_sink(tmp_path, fixture_table, mirror_d
     cache = tmp_path / "c"
     assert len(load("test", data_home=cache, mirrors=["http://endless.invalid/", mirror_dir.as_uri()],
                     downloader=endless)) == 50
-    limit = _cache.body_limit(fixture_table[IMAGES].size)
+    limit = _download.body_limit(fixture_table[IMAGES].size)
     assert f"http://endless.invalid/{IMAGES}.gz: body exceeds {limit} bytes" in caplog.text
     assert_verified_and_bounded(cache, fixture_table, mirror_dir)
 
@@ -198,7 +199,7 @@ def test_cached_gzip_bomb_is_not_inflated_past_the_file_but_moved_aside_and_refe
 
 def test_mirror_that_trickles_is_abandoned_for_the_next(tmp_path, fixture_table, mirror_dir, make_mirror,
                                                        monkeypatch, caplog):
-    monkeypatch.setattr(_cache, "RATE_WINDOW", 0.5)  # 1024 bytes/s over 0.5 s; the fault sends 10 bytes/s
+    monkeypatch.setattr(_download, "RATE_WINDOW", 0.5)  # 1024 bytes/s over 0.5 s; the fault sends 10 bytes/s
     slow, good = make_mirror(mirror_dir), make_mirror(mirror_dir)
     slow.faults[IMAGES + ".gz"] = _trickle(every=0.1, seconds=10)
     cache = tmp_path / "c"
@@ -212,8 +213,8 @@ def test_mirror_that_trickles_is_abandoned_for_the_next(tmp_path, fixture_table,
 
 def test_fast_enough_download_is_not_abandoned_by_the_rate_rule(tmp_path, fixture_table, mirror_dir, make_mirror,
                                                                 monkeypatch):
-    monkeypatch.setattr(_cache, "RATE_WINDOW", 0.2)
-    monkeypatch.setattr(_cache, "MIN_RATE", 20)  # the fault sends up to 100 bytes/s, for longer than a window
+    monkeypatch.setattr(_download, "RATE_WINDOW", 0.2)
+    monkeypatch.setattr(_download, "MIN_RATE", 20)  # the fault sends up to 100 bytes/s, for longer than a window
     steady = make_mirror(mirror_dir)
     assert len((mirror_dir / (LABELS + ".gz")).read_bytes()) > 40
     steady.faults[LABELS + ".gz"] = _trickle(every=0.01, seconds=10)
@@ -247,7 +248,7 @@ def test_deadline_stops_the_download_with_download_error_saying_so(tmp_path, fix
 
 def test_deadline_counts_retries_and_stops_before_the_next_attempt(tmp_path, fixture_table, mirror_dir,
                                                                   make_mirror, monkeypatch):
-    monkeypatch.setattr(_cache, "RETRY_DELAY", 0.5)
+    monkeypatch.setattr(_download, "RETRY_DELAY", 0.5)
     flaky, other = make_mirror(mirror_dir), make_mirror(mirror_dir)
     flaky.faults["*"] = 503
     with pytest.raises(DownloadError) as info:
@@ -285,7 +286,7 @@ def test_bad_deadline_variable_is_rejected_naming_it(tmp_path, monkeypatch, text
 def test_deadline_names_are_exported():
     assert mnistdata.ENV_DEADLINE == _cache.ENV_DEADLINE == "GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE"
     assert "ENV_DEADLINE" in mnistdata.__all__ and "ENV_DEADLINE" in _cache.__all__
-    assert _cache.DEADLINE == 600 and _cache.MIN_RATE == 1024 and _cache.RATE_WINDOW == 30
+    assert _download.DEADLINE == 600 and _download.MIN_RATE == 1024 and _download.RATE_WINDOW == 30
 
 
 def test_generous_deadline_changes_nothing(tmp_path, fixture_table, mirror_dir, make_mirror, fixture_dir):

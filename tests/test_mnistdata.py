@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from conftest import REPO, final_names, load_in_subprocess
 
-from mnist_dataset_generator import _cache, mnistdata
+from mnist_dataset_generator import _cache, _download, mnistdata
 from mnist_dataset_generator.idx import read_idx, write_idx
 from mnist_dataset_generator.mnistdata import (
     ChecksumError,
@@ -127,6 +127,7 @@ def test_warm_cache_needs_no_network_no_hashing_and_no_lock(tmp_path, fixture_ta
         raise AssertionError("warm load must not hash or lock")
 
     monkeypatch.setattr(_cache, "_content_digest", forbidden)
+    monkeypatch.setattr(_download, "_content_digest", forbidden)
     monkeypatch.setattr(_cache, "_digest_stream", forbidden)  # the one loop that hashes anything
     monkeypatch.setattr(_cache, "_lock", forbidden)
     data = reload("train", data_home=cache, mirrors=mirror.url)
@@ -255,8 +256,10 @@ def test_file_rewritten_right_after_it_was_hashed_is_not_vouched_for(tmp_path, f
         return result
 
     monkeypatch.setattr(_cache, "_content_digest", hash_then_rewrite)
+    monkeypatch.setattr(_download, "_content_digest", hash_then_rewrite)
     reload("train", data_home=cache, mirrors=mirror.url)
     monkeypatch.setattr(_cache, "_content_digest", real)
+    monkeypatch.setattr(_download, "_content_digest", real)
     data = reload("train", data_home=cache, mirrors=mirror.url)  # must not trust a stamp of other bytes
     np.testing.assert_array_equal(data.images, expected_arrays(fixture_dir)[0])
     aside = list(cache.glob(TRAIN[0] + ".damaged-*"))
@@ -335,7 +338,8 @@ def test_file_changed_after_it_was_written_and_before_it_was_stamped_is_checked_
             rewritten.append(_inverted(victim))
             _rewrite(victim, rewritten[0], "replaced")
 
-    monkeypatch.setattr(_cache, "atomic_write", write_then_rewrite)
+    monkeypatch.setattr(_cache, "atomic_write", write_then_rewrite)  # unpacked
+    monkeypatch.setattr(_download, "atomic_write", write_then_rewrite)  # downloaded
     data = reload("train", data_home=cache, mirrors=mirror.url)
     np.testing.assert_array_equal(data.images, expected_arrays(fixture_dir)[0])
     aside = list(cache.glob(TRAIN[0] + ".damaged-*"))
@@ -475,7 +479,7 @@ def test_leftover_partial_file_from_a_killed_run_is_removed(tmp_path, fixture_ta
 def test_disk_fault_stops_at_once_instead_of_blaming_every_mirror(tmp_path, fixture_table, mirror_dir,
                                                                   make_mirror, monkeypatch):
     good = make_mirror(mirror_dir)
-    real_new_temp = _cache.new_temp
+    real_new_temp = _download.new_temp
 
     class FullDisk:
         def __init__(self, out):
@@ -493,7 +497,7 @@ def test_disk_fault_stops_at_once_instead_of_blaming_every_mirror(tmp_path, fixt
         def __exit__(self, *exc):
             self._out.close()
 
-    monkeypatch.setattr(_cache, "new_temp", lambda folder, name: (
+    monkeypatch.setattr(_download, "new_temp", lambda folder, name: (
         lambda path, out: (path, FullDisk(out)))(*real_new_temp(folder, name)))
     cache = tmp_path / "c"
     with pytest.raises(OSError, match="No space left on device") as info:
