@@ -60,7 +60,8 @@ def _logging_to_stderr(prog: str, args: argparse.Namespace):
     try:
         yield
     finally:
-        logger.handlers[:], logger.level, logger.propagate = saved
+        logger.handlers[:], level, logger.propagate = saved
+        logger.setLevel(level)  # not .level =: setLevel also clears the loggers' cached levels
 
 
 def _int_at_least(minimum: int, maximum: int | None = None):
@@ -120,6 +121,8 @@ def _as_typed(message: str, argv: Sequence[str]) -> str:
     '--width is required when lengths vary'
     >>> _as_typed("spacing_range must be a pair", [])
     '-s/--spacing must be a pair'
+    >>> _as_typed("/tmp/data_home/image_width is not a folder", [])
+    '/tmp/data_home/image_width is not a folder'
     """
     def flag(match: re.Match) -> str:
         spellings = _FLAGS[match[0]]
@@ -128,11 +131,14 @@ def _as_typed(message: str, argv: Sequence[str]) -> str:
                                              for a in argv)]
         return typed[0] if typed else "/".join(spellings)
 
-    return re.sub(r"\b(" + "|".join(_FLAGS) + r")\b", flag, message)
+    # Not inside a path (``/data/image_width/ds``) or a longer name: only the word itself.
+    return re.sub(r"(?<![\w/.~-])(" + "|".join(_FLAGS) + r")(?![\w/.-])", flag, message)
 
 
 def _run(prog: str, work, args, argv: Sequence[str] = ()) -> int:
     """Call ``work(args)``, mapping exceptions to one line on stderr and an exit status."""
+    from concurrent.futures import BrokenExecutor
+
     from .mnistdata import ChecksumError, DownloadError, IdxFormatError
 
     try:
@@ -140,6 +146,10 @@ def _run(prog: str, work, args, argv: Sequence[str] = ()) -> int:
     except _UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenExecutor:
+        print(f"{prog}: error: a worker process died (killed, or out of memory?); "
+              "run again with fewer --workers, or --resume to finish what was written", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     except MemoryError as exc:
         detail = f" ({exc})" if str(exc) else ""
         print(f"{prog}: error: out of memory{detail}; ask for fewer or smaller images", file=sys.stderr)
@@ -410,7 +420,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     import time
 
     from .dataset import check_memory, chunk_bounds, plan_dataset
-    from .export import check_folder, export_dataset, shard_range
+    from .export import check_folder, dataset_key, export_dataset, shard_range
     from .filterspec import from_spec
     from .mnistdata import load
 
@@ -423,14 +433,16 @@ def _dataset_work(args: argparse.Namespace) -> int:
                         background=args.background)
     indices = shard_range(plan.count, args.shard, args.format)
     check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices))  # before any loading
-    check_folder(args.output_dir, resume=args.resume, force=args.force)
+    description = {"filters": args.filters or ""}
+    check_folder(args.output_dir, resume=args.resume, force=args.force,
+                 dataset=dataset_key(plan, args.format, indices, description))
     started = time.perf_counter()
     source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None,
                   deadline=args.deadline)
     arguments = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose")}
     summary = export_dataset(
         args.output_dir, plan, source, fmt=args.format, indices=indices, workers=args.workers,
-        arguments=arguments, description={"filters": args.filters or ""}, resume=args.resume,
+        arguments=arguments, description=description, resume=args.resume,
         force=args.force, progress=False if args.quiet else None, from_files=True, data_home=args.data_dir,
     )
     seconds = time.perf_counter() - started
@@ -473,8 +485,8 @@ def _generator_work(args: argparse.Namespace) -> int:
 
     from .export import write_png
     from .filterspec import from_spec
-    from .strip import check_request, compose
     from .mnistdata import load
+    from .strip import check_request, compose
 
     fltrs = from_spec(args.filters) if args.filters else None
     request = check_request(args.digits, args.spacing, args.width, args.evenly, fltrs, args.split,
@@ -500,10 +512,14 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
                                            ("--format", args.format != "png"), ("--length", args.length != (8, 8)),
                                            ("--dtype", args.dtype != "uint8"))
                   if value]
+    if args.force and args.resume:
+        parser.error("give --resume (finish this run) or --force (start over), not both")
     if args.verify is not None:
-        given = [flag for flag, value in (("digits", args.digits), ("--count", args.count)) if value is not None]
-        if given or batch_only:
-            parser.error(f"--verify checks a finished folder; it takes no {(given + batch_only)[0]}")
+        defaults = vars(_generator_parser(prog).parse_args([]))
+        given = [name for name, value in vars(args).items()
+                 if name not in ("verify", "quiet", "verbose") and value != defaults.get(name)]
+        if given:
+            parser.error(f"--verify checks a finished folder and takes no other option (got {given[0]})")
         with _logging_to_stderr(prog, args):
             return _run(prog, _verify_work, args)
     if args.count is None:

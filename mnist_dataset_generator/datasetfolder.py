@@ -84,12 +84,14 @@ def read_manifest(folder: Path) -> dict | None:
     every manifest of ours has.
     """
     path = folder / MANIFEST
-    try:
-        if path.is_symlink():
-            raise ManifestError(f"{path} is a symbolic link, not a manifest written by {TOOL}; use another folder")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    st = _lstat(path)
+    if st is None:
         return None
+    if not stat.S_ISREG(st.st_mode):
+        raise ManifestError(f"{path} is not a regular file, so not a manifest written by {TOOL}; use another folder")
+    try:
+        with _open_regular(path) as f:
+            text = f.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path} is unreadable ({exc}); use another folder") from None
     try:
@@ -103,6 +105,10 @@ def read_manifest(folder: Path) -> dict | None:
         )
     if not isinstance(manifest.get("dataset"), dict) or not isinstance(manifest.get("complete"), bool):
         raise ManifestError(f"{path} is damaged (no \"dataset\" object or \"complete\" flag); use another folder")
+    checksums = manifest.get("checksums")
+    if checksums is not None and not (isinstance(checksums, dict) and isinstance(checksums.get("sha256"), str)):
+        raise ManifestError(f"{path} is damaged (\"checksums\" is not an object with a \"sha256\" string); "
+                            "use another folder")
     return manifest
 
 
@@ -121,34 +127,48 @@ def _lstat(path: Path) -> os.stat_result | None:
         return None
 
 
+def _open_regular(path: Path):
+    """``path`` opened for reading only if it is a regular file: never through a symbolic link, and
+    never blocking on a FIFO or device put at one of our names (``OSError`` otherwise)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 def file_digest(path: Path) -> tuple[int, str] | None:
     """``(size, sha256)`` of a regular file, never through a symbolic link; ``None`` if absent or unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        f = _open_regular(path)
     except OSError:
         return None
     sha, size = hashlib.sha256(), 0
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+    with f:
+        try:
+            while block := f.read(_CHUNK):
+                sha.update(block)
+                size += len(block)
+        except OSError:
             return None
-        while block := f.read(_CHUNK):
-            sha.update(block)
-            size += len(block)
     return size, sha.hexdigest()
 
 
 def _read_journal(folder: Path) -> dict[str, tuple[str, int | None]]:
     """Records of the journal; a line cut short by a kill, or naming anything but our files, is skipped."""
     records = {}
+    if _lstat(folder / JOURNAL) is None:
+        return records
     try:
-        with open(folder / JOURNAL, "rb") as journal:
+        with _open_regular(folder / JOURNAL) as journal:
             for raw in journal:  # streamed: a journal can hold millions of lines
                 line = raw.decode("utf-8", "replace")
                 m = _RECORD.fullmatch(line[:-1]) if line.endswith("\n") else None
                 if m and OUR_NAMES.fullmatch(m[3]):
                     records[m[3]] = (m[1], int(m[2]))
-    except FileNotFoundError:
-        pass
+    except OSError as exc:
+        log.warning("%s is unreadable (%s); its records are not used", folder / JOURNAL, exc)
     return records
 
 
@@ -161,10 +181,11 @@ def _read_sums(folder: Path, manifest: dict | None) -> dict[str, tuple[str, int 
             log.warning("%s does not match its manifest; its entries are not trusted", folder / SUMS)
         return {}
     records = {}
-    for line in (folder / SUMS).read_text(encoding="utf-8").splitlines():
-        m = _SUM.fullmatch(line)
-        if m and OUR_NAMES.fullmatch(m[2]):
-            records[m[2]] = (m[1], None)
+    with _open_regular(folder / SUMS) as sums:  # vouched for just now, so a regular file
+        for raw in sums:
+            m = _SUM.fullmatch(raw.decode("utf-8", "replace").rstrip("\n"))
+            if m and OUR_NAMES.fullmatch(m[2]):
+                records[m[2]] = (m[1], None)
     return records
 
 
@@ -211,7 +232,9 @@ class Journal:
         """Record ``rel`` (call before renaming it into place)."""
         if not OUR_NAMES.fullmatch(rel):
             raise ValueError(f"not a name of this tool's dataset files: {rel!r}")
-        self._out.write(f"{sha256} {size} {rel}\n".encode())  # unbuffered: in the file before the rename
+        line = f"{sha256} {size} {rel}\n".encode()
+        if self._out.write(line) != len(line):  # unbuffered: in the file before the rename, or an error
+            raise OSError(f"{self.folder / JOURNAL}: short write (disk full?)")
         self.records[rel] = (sha256, size)
         self.written.append(rel)
 
@@ -219,7 +242,13 @@ class Journal:
         self.add(rel, hashlib.sha256(data).hexdigest(), len(data))
 
     def close(self) -> None:
-        self._out.close()
+        self._out.close()  # idempotent
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()  # on failure too: an open file could not be removed on some systems
 
     def write_sums(self) -> str:
         """Write ``SHA256SUMS`` (sorted by path) from the records; return its SHA-256."""
@@ -336,6 +365,12 @@ def foreign_files(folder: Path, records: dict, manifest: dict | None) -> list[st
 
 def refuse_foreign(folder: Path, records: dict, manifest: dict | None) -> None:
     foreign = foreign_files(folder, records, manifest)
+    if foreign and manifest is not None and "checksums" in manifest and not _read_sums(folder, manifest):
+        raise ValueError(
+            f"{folder / SUMS}, the record of which files this tool wrote there, is missing or does not "
+            f"match its {MANIFEST}, so its files cannot be told from yours ({_listing(foreign)}); "
+            "restore it, remove the files yourself, or use another folder"
+        )
     if foreign:
         older = (f" (version {manifest.get('version')} of this tool recorded no files)"
                  if manifest is not None and manifest.get("version") in ("0.1.0", "0.2.0") else "")
@@ -412,8 +447,6 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
     ------
     ManifestError
         No manifest of this tool in ``folder`` (one line).
-    FolderBusyError
-        An export is writing the folder now.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -421,39 +454,39 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
     manifest = read_manifest(folder)
     if manifest is None:
         raise ManifestError(f"{folder} has no {MANIFEST}: not a dataset folder written by {TOOL}")
+    # No lock is taken and nothing is written: verifying is reading (several at once, read-only
+    # media, another user's folder). A run writing here keeps its manifest incomplete, and a
+    # manifest that changes while we read is reported.
     problems = []
-    with FolderLock(folder) if os.access(folder, os.W_OK) else _NoLock():
-        if not manifest["complete"]:
-            problems.append(Problem(MANIFEST, "the export did not finish; finish it with --resume"))
-        if "checksums" not in manifest:
-            problems.append(Problem(SUMS, "not recorded: written by an older version; nothing can be verified"))
-            return problems
-        got = file_digest(folder / SUMS)
-        if got is None or got[1] != manifest["checksums"].get("sha256"):
-            problems.append(Problem(SUMS, "missing" if got is None else "does not match the manifest"))
-            return problems
-        records = _read_sums(folder, manifest)
-        if expected is None:
-            from .export import expected_files
+    if not manifest["complete"]:
+        writer = f" (a run may be writing it now: {_owner(folder)})" if _lstat(folder / OWNER) else ""
+        problems.append(Problem(MANIFEST, f"the export did not finish{writer}; finish it with --resume"))
+    if "checksums" not in manifest:
+        if manifest.get("version") in ("0.1.0", "0.2.0"):
+            problems.append(Problem(SUMS, f"not recorded: version {manifest['version']} recorded no files, "
+                                          "so nothing can be verified"))
+        return problems
+    got = file_digest(folder / SUMS)
+    if got is None or got[1] != manifest["checksums"]["sha256"]:
+        problems.append(Problem(SUMS, "missing" if got is None else "does not match the manifest"))
+        return problems
+    records = _read_sums(folder, manifest)
+    if expected is None:
+        from .export import expected_files
 
-            expected = expected_files
-        for rel in expected(manifest):
-            if rel not in records:
-                problems.append(Problem(rel, "part of the dataset but not recorded"))
-        for rel, (sha, _) in records.items():
-            got = file_digest(folder / rel)
-            if got is None:
-                problems.append(Problem(rel, "missing or not a regular file" if _lstat(folder / rel) is None
-                                        or not stat.S_ISREG(os.lstat(folder / rel).st_mode) else "unreadable"))
-            elif got[1] != sha:
-                problems.append(Problem(rel, f"sha256 {got[1][:12]}..., recorded {sha[:12]}..."))
-        problems += [Problem(rel, "not part of this dataset") for rel in foreign_files(folder, records, manifest)]
+        expected = expected_files
+    for rel in expected(manifest):
+        if rel not in records:
+            problems.append(Problem(rel, "part of the dataset but not recorded"))
+    for rel, (sha, _) in records.items():
+        got = file_digest(folder / rel)
+        if got is None:
+            st = _lstat(folder / rel)
+            problems.append(Problem(rel, "missing" if st is None else "not a regular file"
+                                    if not stat.S_ISREG(st.st_mode) else "unreadable"))
+        elif got[1] != sha:
+            problems.append(Problem(rel, f"sha256 {got[1][:12]}..., recorded {sha[:12]}..."))
+    problems += [Problem(rel, "not part of this dataset") for rel in foreign_files(folder, records, manifest)]
+    if read_manifest(folder) != manifest:
+        problems.append(Problem(MANIFEST, "changed while it was verified (a run is writing the folder?)"))
     return sorted(problems, key=lambda p: p.path)
-
-
-class _NoLock:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass

@@ -37,6 +37,7 @@ from ._progress import ProgressArg, Reporter
 from ._zipstream import ZipStreamWriter, deflate_piece
 from .dataset import (
     CHUNK,
+    MAX_COUNT,
     SAMPLING,
     Plan,
     check_memory,
@@ -67,7 +68,7 @@ from .datasetfolder import (
     verified,
     write_manifest,
 )
-from .mnistdata import MnistData
+from .mnistdata import ChecksumError, IdxFormatError, MnistData
 from .strip import to_uint8
 
 __all__ = ["FORMATS", "SAMPLES_PER_TAR", "check_folder", "export_dataset", "png_bytes", "shard_range", "write_png"]
@@ -150,9 +151,16 @@ def expected_files(manifest: dict) -> list[str]:
     dataset = manifest["dataset"]
     try:
         start, stop = dataset["indices"]
-        indices, fmt = range(int(start), int(stop)), dataset["format"]
+        count, fmt = dataset["count"], dataset["format"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, stop, count)):
+            raise TypeError
     except (KeyError, TypeError, ValueError):
-        raise ManifestError("manifest.json is damaged: no \"indices\" [start, stop] and \"format\"") from None
+        raise ManifestError("manifest.json is damaged: no \"indices\" [start, stop], \"count\" and "
+                            "\"format\"") from None
+    if not 0 <= start <= stop <= count <= MAX_COUNT:
+        raise ManifestError(f"manifest.json is damaged: indices {[start, stop]} do not lie in 0..count {count} "
+                            f"(at most {MAX_COUNT})")
+    indices = range(start, stop)
     names = [LABELS, PREVIEW] if len(indices) else [LABELS]
     if fmt == "png":
         names += [f"images/{i:08d}.png" for i in indices]
@@ -166,8 +174,12 @@ def expected_files(manifest: dict) -> list[str]:
     return names
 
 
-def check_folder(folder: str | os.PathLike, *, resume: bool, force: bool) -> None:
-    """Refuse early (before any data is loaded) what :func:`prepare_folder` would refuse."""
+def check_folder(folder: str | os.PathLike, *, resume: bool, force: bool, dataset: dict | None = None) -> None:
+    """Refuse early (before any data is loaded) what :func:`prepare_folder` would refuse.
+
+    ``dataset`` (from :func:`dataset_key`) lets a resume of a different dataset be refused now
+    too; only the digit source cannot be compared before it is loaded.
+    """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"output folder {folder} exists and is not a folder")
@@ -181,21 +193,41 @@ def check_folder(folder: str | os.PathLike, *, resume: bool, force: bool) -> Non
     if (folder / LOCK).exists():
         with FolderLock(folder, record_owner=False):  # a run writing here now is named, whatever else is wrong
             pass
-    check_no_links(folder)
-    manifest = read_manifest(folder)  # a manifest that is not ours is an error now, not a traceback later
-    if resume or force:
-        if resume and manifest is None and _busy(folder):
-            raise ValueError(f"{folder} is not empty and has no {MANIFEST} to resume; use another folder")
-        return
-    if _busy(folder):
-        raise ValueError(
-            f"output folder {folder} is not empty; use --resume to continue the run recorded in its "
-            f"{MANIFEST}, --force to replace its dataset files, or another folder"
-        )
+    _refusals(folder, dataset, resume=resume, force=force)
 
 
 def _busy(folder: Path) -> bool:
     return any(not p.name.startswith(".") for p in folder.iterdir())
+
+
+def _refusals(folder: Path, dataset: dict | None, *, resume: bool, force: bool) -> tuple[dict | None, dict]:
+    """``(old manifest, records of what this tool wrote)``, or the one-line refusal of this folder.
+
+    ``dataset=None`` skips the comparison with a resumed run's dataset; a key missing from
+    ``dataset`` (the digit source, before it is loaded) is not compared.
+    """
+    check_no_links(folder)
+    old = read_manifest(folder)  # a manifest that is not ours is an error now, not a traceback later
+    busy = _busy(folder)
+    if resume and old is not None and dataset is not None:
+        theirs = _dataset_key(old)
+        diff = sorted(k for k in set(theirs) | set(dataset)
+                      if (k in dataset or k != "digits") and theirs.get(k) != dataset.get(k))
+        if diff:
+            raise ValueError(
+                f"{folder} holds a different dataset (differs in: {', '.join(diff)}); "
+                "resume with the same arguments and digits, or use another folder"
+            )
+    if busy and not resume and not force:
+        raise ValueError(
+            f"output folder {folder} is not empty; use --resume to continue the run recorded in its "
+            f"{MANIFEST}, --force to replace its dataset files, or another folder"
+        )
+    if busy and old is None and resume:
+        raise ValueError(f"{folder} is not empty and has no {MANIFEST} to resume; use another folder")
+    records = owned_records(folder, old)
+    refuse_foreign(folder, records, old)
+    return old, records
 
 
 def prepare_folder(folder: Path, manifest: dict, *, resume: bool, force: bool) -> dict | None:
@@ -206,33 +238,12 @@ def prepare_folder(folder: Path, manifest: dict, *, resume: bool, force: bool) -
     Either way a file at one of this tool's names that the record does not
     list is refused, never replaced.
     """
-    check_no_links(folder)
-    old = read_manifest(folder)
-    busy = _busy(folder)
+    old, records = _refusals(folder, manifest["dataset"], resume=resume, force=force)
+    remove_leftovers(folder)
     if resume and old is not None:
-        if _dataset_key(old) != _dataset_key(manifest):
-            diff = sorted(k for k in set(_dataset_key(old)) | set(_dataset_key(manifest))
-                          if _dataset_key(old).get(k) != _dataset_key(manifest).get(k))
-            raise ValueError(
-                f"{folder} holds a different dataset (differs in: {', '.join(diff)}); "
-                "resume with the same arguments, or use another folder"
-            )
-        records = owned_records(folder, old)
-        refuse_foreign(folder, records, old)
-        remove_leftovers(folder)
         return records
-    if busy and not resume and not force:
-        raise ValueError(
-            f"output folder {folder} is not empty; use --resume to continue the run recorded in its "
-            f"{MANIFEST}, --force to replace its dataset files, or another folder"
-        )
-    if busy and old is None and resume:
-        raise ValueError(f"{folder} is not empty and has no {MANIFEST} to resume; use another folder")
-    records = owned_records(folder, old)
-    refuse_foreign(folder, records, old)
     if force:
         remove_recorded(folder, [*records, SUMS])
-    remove_leftovers(folder)
     write_manifest(folder, manifest)
     return None
 
@@ -478,65 +489,88 @@ def export_dataset(
         made now) and ``seconds``.
     """
     import datetime
-    import hashlib
 
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     folder = Path(folder)
     indices = range(plan.count) if indices is None else indices
     check_memory(plan, door="export_dataset", workers=workers, bounds=chunk_bounds(indices))  # before the folder
+    dataset = {**dataset_key(plan, fmt, indices, description), "digits": digits_sha256(source)}
+    manifest = {
+        "tool": "mnist_dataset_generator", "version": __version__, "complete": False,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "dataset": dataset, "arguments": arguments or {},
+    }
+    # Made before the folder is touched: a filter that fails on the first samples leaves it as it
+    # was (even with force). Forked workers also inherit what rendering imports.
+    preview = _preview(plan, source, indices)
+    created = _create(folder)
+    try:
+        with FolderLock(folder):
+            kept_records = prepare_folder(folder, manifest, resume=resume, force=force)
+            try:
+                return _write_all(folder, plan, source, fmt, indices, workers, manifest, kept_records or {}, preview,
+                                  progress=progress, from_files=from_files, data_home=data_home)
+            except (ChecksumError, IdxFormatError):
+                raise  # the digit files, not the request: an environment fault, resumable
+            except ValueError:
+                # A bad request found late (a filter returning NaN at sample 5,000) fails the same
+                # way every time: nothing of this run stays behind to block or confuse the next one.
+                if kept_records is None:
+                    _roll_back(folder)
+                raise
+    except ValueError:
+        _remove_empty(created)  # the folders this run created, if nothing but our lock is left there
+        raise
+
+
+def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None = None) -> dict:
+    """What identifies a dataset in its manifest (``resume`` needs the same), but for its digit source."""
+    import hashlib
+
     dataset = {
         "count": plan.count, "length": list(plan.lengths), "spacing": list(plan.spacing),
         "image_width": plan.width, "image_height": plan.height, "background": plan.background,
-        "evenly": plan.evenly, "split": plan.split, "dtype": plan.dtype,
+        "evenly": plan.evenly, "split": plan.split,
+        "dtype": plan.dtype if fmt == "npz" else "uint8",  # png and tar hold 8-bit PNGs whatever the plan
         "seed": plan.entropy, "sampling": SAMPLING, "format": fmt, "indices": [indices.start, indices.stop],
         "labels": None if plan.labels is None else hashlib.sha256("\n".join(plan.labels).encode()).hexdigest(),
         **(description or {}),
     }
     if fmt == "tar":
         dataset["samples_per_shard"] = SAMPLES_PER_TAR
-    manifest = {
-        "tool": "mnist_dataset_generator", "version": __version__, "complete": False,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "dataset": dataset, "arguments": arguments or {},
-    }
-    created = _create(folder)
-    try:
-        with FolderLock(folder):
-            kept_records = prepare_folder(folder, manifest, resume=resume, force=force)
-            try:
-                return _write_all(folder, plan, source, fmt, indices, workers, manifest, kept_records or {},
-                                  progress=progress, from_files=from_files, data_home=data_home)
-            except ValueError:
-                # A bad request found late (a filter returning NaN, ...) fails the same way every
-                # time: nothing of this run stays behind to block or confuse the next one.
-                if kept_records is None:
-                    _roll_back(folder)
-                raise
-    except ValueError:
-        if created is not None:  # and nothing but our lock is left in what this run created
-            _remove_empty(folder, created)
-        raise
+    return dataset
 
 
-def _remove_empty(folder: Path, top: Path) -> None:
-    """Remove ``folder`` and its parents up to ``top`` when they hold nothing but our lock file."""
-    with contextlib.suppress(OSError):
-        if {p.name for p in folder.iterdir()} <= {LOCK}:
-            (folder / LOCK).unlink(missing_ok=True)
-            for path in [folder, *folder.parents]:
+def digits_sha256(source: MnistData) -> str:
+    """SHA-256 of the digit source's images and labels, so a resume never mixes two sources."""
+    import hashlib
+
+    sha = hashlib.sha256()
+    for arr in (source.images, source.labels):
+        sha.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+    return sha.hexdigest()
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove the folders this run created (deepest first) while they hold nothing but our lock file."""
+    for path in created:
+        try:
+            if {p.name for p in path.iterdir()} <= {LOCK}:
+                (path / LOCK).unlink(missing_ok=True)
                 path.rmdir()
-                if path == top:
-                    break
+        except OSError:
+            return
 
 
-def _create(folder: Path) -> Path | None:
-    """Create ``folder`` (and missing parents); return the topmost folder created, or ``None``."""
+def _create(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, as absolute paths, deepest first."""
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"output folder {folder} exists and is not a folder")
-    missing = [p for p in [folder, *folder.absolute().parents] if not p.exists()]
+    absolute = folder.absolute()
+    missing = [p for p in [absolute, *absolute.parents] if not p.exists()]
     folder.mkdir(parents=True, exist_ok=True)
-    return missing[-1] if missing else None
+    return missing
 
 
 def _roll_back(folder: Path) -> None:
@@ -550,7 +584,8 @@ def _roll_back(folder: Path) -> None:
 
 
 def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: range, workers: int,
-               manifest: dict, kept_records: dict, *, progress, from_files: bool, data_home) -> dict:
+               manifest: dict, kept_records: dict, preview: bytes | None, *, progress, from_files: bool,
+               data_home) -> dict:
     """The export proper, under the folder's lock: keep what verifies, make the rest, record every file."""
     started = time.perf_counter()
     writer = _WRITERS[fmt](folder, plan, len(indices))
@@ -558,37 +593,55 @@ def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: r
     # Complete pieces of an interrupted run, re-hashed against their record; anything else is made again.
     keep = [bool(kept_records) and verified(folder, kept_records, writer.files(u)) for u in units]
     kept_count = sum(len(u) for u, kept in zip(units, keep, strict=True) if kept)
-    writer.journal = journal = Journal(folder, {rel: kept_records[rel] for u, kept in zip(units, keep, strict=True)
-                                                if kept for rel in writer.files(u)}, carried=kept_records)
+    kept = {rel: kept_records[rel] for u, k in zip(units, keep, strict=True) if k for rel in writer.files(u)}
+    with Journal(folder, kept, carried=kept_records) as journal:
+        writer.journal = journal
+        _make_units(folder, plan, source, writer, journal, units, keep, workers, kept_count, len(indices),
+                    progress=progress, from_files=from_files, data_home=data_home)
+        if preview is not None:
+            journal.add_bytes(PREVIEW, preview)
+            with atomic_write(folder / PREVIEW) as out:
+                out.write(preview)
+        manifest["labels_sha256"] = journal.records[LABELS][0]
+        manifest["labels_file"] = LABELS
+        manifest["checksums"] = {"file": SUMS, "sha256": journal.write_sums(), "files": len(journal.records)}
+        manifest["complete"] = True
+        write_manifest(folder, manifest)
+    (folder / JOURNAL).unlink(missing_ok=True)  # SHA256SUMS holds the record now
+    written = len(indices) - kept_count
+    seconds = time.perf_counter() - started
+    log.info("wrote %d samples (%d kept from before) to %s in %.1f s", written, kept_count, folder, seconds)
+    return {**manifest, "written": written, "seconds": seconds}
+
+
+def _make_units(folder: Path, plan: Plan, source: MnistData, writer, journal: Journal, units: list[range],
+                keep: list[bool], workers: int, done: int, total: int, *, progress, from_files: bool,
+                data_home) -> None:
+    """Make every unit not kept, in order, and write ``labels.csv`` for all of them."""
     bounds = [b for u, kept in zip(units, keep, strict=True) if not kept for b in chunk_bounds(u)]
     report = Reporter(progress, desc="samples", unit="img")
-    done = kept_count
-    # Made before the workers start, so forked ones inherit what rendering imports
-    # (SciPy's sparse module: 65 ms each otherwise); written only once the export is whole.
-    preview = _preview(plan, source, indices)
     results = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home,
                           encode=writer.encode, encode_chunk=writer.encode_chunk)
-    column = "filename" if fmt == "png" else "key"
+    column = "filename" if isinstance(writer, _PngWriter) else "key"
     try:
         labels_file = _Streamed(folder, LABELS, journal)
         try:
-            labels_out = labels_file.out
-            labels_out.write(f"{column},label\n".encode())
+            labels_file.out.write(f"{column},label\n".encode())
             for unit, kept in zip(units, keep, strict=True):
-                if not kept:
-                    position = unit.start
-                    while position < unit.stop:  # the unit's chunks arrive in order
-                        start, payload, labels = next(results)
-                        writer.add_chunk(start, payload, labels)
-                        labels_out.write("".join(f"{writer.name(start + k)},{label}\n"
-                                                 for k, label in enumerate(labels)).encode())
-                        position = start + len(labels)
-                        done += len(labels)
-                        report(done, len(indices))
-                else:
-                    kept_labels = sample_labels(plan, unit.start, unit.stop)
-                    labels_out.write("".join(f"{writer.name(i)},{label}\n"
-                                             for i, label in zip(unit, kept_labels, strict=True)).encode())
+                if kept:
+                    labels = sample_labels(plan, unit.start, unit.stop)
+                    labels_file.out.write("".join(f"{writer.name(i)},{label}\n"
+                                                  for i, label in zip(unit, labels, strict=True)).encode())
+                    continue
+                position = unit.start
+                while position < unit.stop:  # the unit's chunks arrive in order
+                    start, payload, labels = next(results)
+                    writer.add_chunk(start, payload, labels)
+                    labels_file.out.write("".join(f"{writer.name(start + k)},{label}\n"
+                                                  for k, label in enumerate(labels)).encode())
+                    position = start + len(labels)
+                    done += len(labels)
+                    report(done, total)
             writer.close()
         except BaseException:
             labels_file.abort()
@@ -600,19 +653,3 @@ def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: r
     finally:
         report.close()
         results.close()
-    if preview is not None:
-        journal.add_bytes(PREVIEW, preview)
-        with atomic_write(folder / PREVIEW) as out:
-            out.write(preview)
-    labels_sha256 = journal.records[LABELS][0]
-    manifest["labels_sha256"] = labels_sha256
-    manifest["labels_file"] = LABELS
-    manifest["checksums"] = {"file": SUMS, "sha256": journal.write_sums(), "files": len(journal.records)}
-    manifest["complete"] = True
-    write_manifest(folder, manifest)
-    journal.close()
-    (folder / JOURNAL).unlink(missing_ok=True)  # SHA256SUMS holds the record now
-    written = len(indices) - kept_count
-    seconds = time.perf_counter() - started
-    log.info("wrote %d samples (%d kept from before) to %s in %.1f s", written, kept_count, folder, seconds)
-    return {**manifest, "written": written, "seconds": seconds}
