@@ -519,7 +519,8 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
         given = [name for name, value in vars(args).items()
                  if name not in ("verify", "quiet", "verbose") and value != defaults.get(name)]
         if given:
-            parser.error(f"--verify checks a finished folder and takes no other option (got {given[0]})")
+            flag = given[0] if given[0] == "digits" else "--" + given[0].replace("_", "-")
+            parser.error(f"--verify checks a finished folder and takes no other option (got {flag})")
         with _logging_to_stderr(prog, args):
             return _run(prog, _verify_work, args)
     if args.count is None:

@@ -204,6 +204,9 @@ def test_library_export_bounded_memory_path_and_npz_dtype(tmp_path, data_dir):
     (["--count", "5", "--output-dir", "x", "--length", "3-10", "--width=400", "--height", "5000"],
      "--height must be an integer in 1..4096"),  # as typed, not the library's image_height
     (["--count", "5", "--output-dir", "x", "--dtype", "float32"], "--dtype float32 applies to --format npz only"),
+    (["--count", "5", "--output-dir", "x", "--resume", "--force"], "not both"),
+    (["--verify", "x", "--count", "5"], "--verify checks a finished folder and takes no other option"),
+    (["--verify", "x", "-w", "90"], "takes no other option (got --"),
     (["--count", "5", "--output-dir", "x", "--dtype", "float32", "--format", "tar"], "applies to --format npz only"),
     (["--count", "5", "--output-dir", "afile"], "exists and is not a folder"),
     (["--output-dir", "x", "12"], "--output-dir applies to datasets only"),

@@ -65,29 +65,36 @@ def copy(src, dst):
 
 
 def test_a_second_run_on_a_folder_in_use_stops_naming_the_folder_and_the_other_run(tmp_path, data_dir):
-    (tmp_path / "slowfilters.py").write_text(
-        "import time\n"
-        "def slow(ms=1):\n"
+    # The first run holds the folder until the test lets it go: its filter waits for a file.
+    go = tmp_path / "go"
+    (tmp_path / "gatefilters.py").write_text(
+        "import os, time\n"
+        "def gate():\n"
+        "    calls = []\n"
         "    def f(img):\n"
-        "        time.sleep(ms / 1000)\n"
+        "        calls.append(1)  # the preview's 16 samples pass: it is made before the lock is taken\n"
+        "        while len(calls) > 100 and not os.path.exists(os.environ['GATE']):\n"
+        "            time.sleep(0.01)\n"
         "        return img\n"
         "    return f\n")
     out = tmp_path / "ds"
-    first = subprocess.Popen([sys.executable, str(REPO / "generator.py"), *DATASET, "-f", "slowfilters:slow:ms=2",
+    first = subprocess.Popen([sys.executable, str(REPO / "generator.py"), *DATASET, "-f", "gatefilters:gate",
                               "--output-dir", str(out), "-d", str(data_dir)], cwd=tmp_path,
-                             env={**os.environ, "PYTHONPATH": str(tmp_path)},
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # about 4 s of work
-    deadline = time.monotonic() + 30
-    while not (out / OWNER).exists():
-        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
-        time.sleep(0.01)
-    other_seed = [a if a != "9" else "10" for a in DATASET]
-    for extra in ([], ["--force"], ["--resume"]):
-        second = run(*other_seed, *extra, "--output-dir", out, "-d", data_dir, cwd=tmp_path)
-        assert first.poll() is None, "the first run ended too soon for this test"
-        assert second.returncode == 1, second.stderr
-        line = one_line(second)
-        assert f"output folder {out} is in use by another run (pid {first.pid}" in line and "slowfilters" in line
+                             env={**os.environ, "PYTHONPATH": str(tmp_path), "GATE": str(go)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (out / OWNER).exists():
+            assert first.poll() is None and time.monotonic() < deadline, "the first run did not start"
+            time.sleep(0.01)
+        other_seed = [a if a != "9" else "10" for a in DATASET]
+        for extra in ([], ["--force"], ["--resume"]):
+            second = run(*other_seed, *extra, "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+            assert second.returncode == 1, second.stderr
+            line = one_line(second)
+            assert f"output folder {out} is in use by another run (pid {first.pid}" in line and "gatefilters" in line
+    finally:
+        go.write_text("")
     assert first.wait(60) == 0, first.stderr.read()
     assert run("--verify", out, cwd=tmp_path).returncode == 0  # the first run's files and labels, untouched
     manifest = json.loads((out / "manifest.json").read_text())
@@ -211,7 +218,9 @@ def test_verify_of_a_folder_without_a_manifest_of_ours_is_one_line_exit_2(tmp_pa
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", '"a string"', "{not json", '{"tool": "mnist_dataset_generator"}',
-                                     '{"tool": "other", "dataset": {}}'])
+                                     '{"tool": "other", "dataset": {}}',
+                                     '{"tool": "mnist_dataset_generator", "dataset": {}, "complete": true, '
+                                     '"checksums": "x"}'])
 @pytest.mark.parametrize("mode", ["--resume", "--force"])
 def test_a_manifest_that_is_not_ours_is_one_line_exit_2_and_left_alone(tmp_path, data_dir, content, mode):
     out = tmp_path / "ds"
@@ -367,3 +376,140 @@ def test_a_resume_killed_again_still_owns_every_file_it_had(tmp_path, data_dir, 
     result = run(*DATASET, "--resume", "--output-dir", out, "-d", data_dir, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert tree(out) == reference
+
+
+# ------------------------------------------------------- review findings
+
+
+def test_a_fifo_at_one_of_our_names_never_hangs_verify_resume_or_force(tmp_path, data_dir, finished):
+    out = copy(finished / "png", tmp_path / "png")
+    (out / "images" / "00000003.png").unlink()
+    os.mkfifo(out / "images" / "00000003.png")
+    bad = run("--verify", out, cwd=tmp_path)  # would block forever opening the FIFO
+    assert bad.returncode == 1 and "images/00000003.png: FAILED (not a regular file)" in bad.stdout
+    for mode in ("--resume", "--force"):
+        refused = run(*DATASET, mode, "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+        assert refused.returncode == 2 and "images/00000003.png" in one_line(refused)
+    other = copy(finished / "png", tmp_path / "sums")
+    (other / "SHA256SUMS").unlink()
+    os.mkfifo(other / "SHA256SUMS")
+    assert run(*DATASET, "--force", "--output-dir", other, "-d", data_dir, cwd=tmp_path).returncode == 2
+
+
+def test_a_failed_run_removes_only_the_folders_it_created_given_a_relative_path(tmp_path, data_dir):
+    (tmp_path / "nanfilters.py").write_text(
+        "import numpy as np\n"
+        "def nan():\n"
+        "    return lambda img: img * np.nan\n")
+    (tmp_path / "userdir").mkdir()
+    result = subprocess.run([sys.executable, str(REPO / "generator.py"), *DATASET, "-f", "nanfilters:nan",
+                             "--output-dir", "userdir/new/deeper", "-d", str(data_dir)], capture_output=True,
+                            text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=120)
+    assert result.returncode == 2 and "NaN" in one_line(result)
+    assert (tmp_path / "userdir").is_dir() and list((tmp_path / "userdir").iterdir()) == []
+
+
+def test_force_with_a_filter_that_fails_at_once_leaves_the_old_dataset_whole(tmp_path, data_dir, finished):
+    (tmp_path / "nanfilters.py").write_text(
+        "import numpy as np\n"
+        "def nan():\n"
+        "    return lambda img: img * np.nan\n")
+    out = copy(finished / "png", tmp_path / "png")
+    result = subprocess.run([sys.executable, str(REPO / "generator.py"), *DATASET, "-f", "nanfilters:nan", "--force",
+                             "--output-dir", str(out), "-d", str(data_dir)], capture_output=True, text=True,
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=120)
+    assert result.returncode == 2
+    assert tree(out) == tree(finished / "png") and verify_dataset(out) == []
+
+
+def test_resume_with_other_digits_is_refused_not_mixed(tmp_path, data_dir, finished):
+    other = mnistdata.write_test_data(tmp_path / "other-digits", 200, 40, seed=6)
+    out = copy(finished / "png", tmp_path / "png")
+    for i in range(10):
+        (out / "images" / f"{i:08d}.png").unlink()
+    result = run(*DATASET, "--resume", "--output-dir", out, "-d", other, cwd=tmp_path)
+    assert result.returncode == 2 and "differs in: digits" in one_line(result)
+
+
+def test_verify_writes_nothing_and_two_can_run_at_once(tmp_path, finished):
+    out = copy(finished / "png", tmp_path / "png")
+    before = sorted(p.name for p in out.iterdir())
+    procs = [subprocess.Popen([sys.executable, str(REPO / "generator.py"), "--verify", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    assert [p.wait(60) for p in procs] == [0, 0]
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_refusals_come_before_the_digits_are_loaded(tmp_path, finished):
+    # No digits anywhere and no mirror: a refusal must still be the answer, not a download error.
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "labels.csv").write_text("my own")
+    empty = tmp_path / "no-digits"
+    empty.mkdir()
+    result = run(*DATASET, "--force", "--output-dir", out, "-d", empty, "--mirrors", "http://127.0.0.1:9/",
+                 cwd=tmp_path)
+    assert result.returncode == 2 and "holds files this tool did not write: labels.csv" in one_line(result)
+    other = run(*[a if a != "9" else "10" for a in DATASET], "--resume", "--output-dir", finished / "png", "-d",
+                empty, "--mirrors", "http://127.0.0.1:9/", cwd=tmp_path)
+    assert other.returncode == 2 and "differs in: seed" in one_line(other)
+
+
+def test_a_missing_record_is_named_as_such(tmp_path, data_dir, finished):
+    out = copy(finished / "png", tmp_path / "png")
+    (out / "SHA256SUMS").unlink()
+    result = run(*DATASET, "--force", "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "SHA256SUMS, the record of which files this tool wrote there, is missing" in one_line(result)
+
+
+def test_a_kill_right_after_a_rename_in_a_fresh_run_is_resumed(tmp_path, data_dir, finished, monkeypatch):
+    # Only the journal records a fresh run's files; it names each before its rename, so a file
+    # renamed into place just before the kill is ours to remake, never a stranger to refuse.
+    import mnist_dataset_generator._files as files
+
+    out = tmp_path / "png"
+    plan = plan_dataset(600, (2, 4), (0, 5), 100, seed=9, dtype="uint8")
+    source = mnistdata.load("train", data_home=data_dir)
+    real, renames = os.replace, []
+
+    def replace_then_die(src, dst):
+        real(src, dst)
+        if str(dst).endswith(".png") and "images" in str(dst):
+            renames.append(dst)
+            if len(renames) == 300:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "replace", replace_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        export_dataset(out, plan, source, progress=False, description={"filters": ""})
+    monkeypatch.setattr(files.os, "replace", real)
+    assert not (out / "SHA256SUMS").exists() and (out / "images" / "00000299.png").exists()
+    result = run(*DATASET, "--resume", "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert tree(out) == tree(finished / "png")
+
+
+def test_a_worker_that_dies_is_one_line_exit_1(tmp_path, data_dir):
+    (tmp_path / "dyingfilters.py").write_text(
+        "import multiprocessing, os\n"
+        "def die():\n"
+        "    def f(img):\n"
+        "        if multiprocessing.parent_process() is not None:\n"
+        "            os._exit(9)  # as the kernel's OOM killer would end it\n"
+        "        return img\n"
+        "    return f\n")
+    result = subprocess.run([sys.executable, str(REPO / "generator.py"), *DATASET, "-f", "dyingfilters:die",
+                             "--workers", "2", "--output-dir", str(tmp_path / "ds"), "-d", str(data_dir)],
+                            capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=120)
+    assert result.returncode == 1 and "a worker process died" in one_line(result)
+
+
+def test_a_manifest_with_absurd_indices_is_refused_by_verify(tmp_path, finished):
+    out = copy(finished / "png", tmp_path / "png")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["dataset"]["indices"] = [0, 10**12]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = run("--verify", out, cwd=tmp_path)
+    assert result.returncode == 2 and "indices" in one_line(result)
