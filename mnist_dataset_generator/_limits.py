@@ -43,17 +43,24 @@ def memory_budget() -> tuple[int, str]:
     >>> budget > 0, why in ("half of this machine's memory", "set by GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET")
     (True, True)
     """
-    text = os.environ.get(ENV_MEMORY_BUDGET, "").strip()
-    if text:
-        value = int(text) if text.isascii() and text.isdigit() else 0
-        if value < 1:
-            raise ValueError(f"{ENV_MEMORY_BUDGET} must be a whole number of bytes of at least 1 "
-                             f"(e.g. 8000000000), got {text!r}")
-        return value, f"set by {ENV_MEMORY_BUDGET}"
+    text = os.environ.get(ENV_MEMORY_BUDGET, "")
+    if text.strip():
+        return _parse_budget(text)
     physical = _physical_memory()
     if physical > 0:
         return physical // 2, "half of this machine's memory"
     return FALLBACK_BUDGET, "the default where this machine's memory cannot be read"
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_budget(text: str) -> tuple[int, str]:
+    # Cached per value of the variable: single strips check the budget thousands of times a second.
+    text = text.strip()
+    value = int(text) if text.isascii() and text.isdigit() else 0
+    if value < 1:
+        raise ValueError(f"{ENV_MEMORY_BUDGET} must be a whole number of bytes of at least 1 "
+                         f"(e.g. 8000000000), got {text!r}")
+    return value, f"set by {ENV_MEMORY_BUDGET}"
 
 
 @functools.lru_cache(maxsize=1)
