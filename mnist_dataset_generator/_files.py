@@ -11,9 +11,9 @@ import contextlib
 import logging
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
-from collections.abc import Iterator
 
 __all__ = ["atomic_write", "new_temp", "remove_partials"]
 

@@ -21,9 +21,9 @@ import logging
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
-from collections.abc import Callable
 
 __all__ = [
     "DowngradeError",

@@ -8,8 +8,8 @@ decided here, once. tqdm is imported only when a bar is actually drawn.
 from __future__ import annotations
 
 import sys
-from typing import Union
 from collections.abc import Callable
+from typing import Union
 
 ProgressArg = Union[None, bool, Callable[[int, int | None], object]]
 
