@@ -1,11 +1,14 @@
 """Synthetic images of handwritten digit strings made from real MNIST digits.
 
-The package is cheap to import: submodules load on first use.
+The public names live here; importing the package is cheap: each loads, with
+its submodule, on first use (PEP 562).
 
 Examples
 --------
->>> import mnist_dataset_generator as mdg
->>> data = mdg.mnistdata.load("train")  # doctest: +SKIP
+>>> from mnist_dataset_generator import generate_numbers_sequence, filters
+>>> source = (np.random.default_rng(0).integers(0, 256, (20, 28, 28)), np.arange(20) % 10)  # your own digits
+>>> generate_numbers_sequence("42", (0, 4), 64, images=source, fltrs=[filters.blur(0.8)], rng=7).shape
+(28, 64)
 """
 
 from __future__ import annotations
@@ -14,14 +17,38 @@ import importlib
 
 __version__ = "0.3.0"  # 0.3.0: dataset folders record their files (SHA256SUMS); 0.2.0: samples drawn per block
 
-__all__ = [
-    "__version__", "dataset", "export", "filters", "filterspec", "generator", "idx", "layout", "mnistdata",
-    "strip", "testdata",
-]
+# Public name -> the submodule that defines it.
+_NAMES = {
+    "generate_numbers_sequence": "generator",
+    "generate_dataset": "generator",
+    "iter_dataset": "generator",
+    "SequenceDataset": "dataset",
+    "from_spec": "filterspec",
+    "export_dataset": "export",
+    "verify_dataset": "datasetfolder",
+    "load": "mnistdata",
+    "fetch": "mnistdata",
+    "MnistData": "mnistdata",
+    "DownloadError": "mnistdata",
+    "ChecksumError": "mnistdata",
+    "IdxFormatError": "mnistdata",
+}
+# Submodules reachable as attributes (the seed's `from mnist_dataset_generator import generator, filters`).
+_SUBMODULES = ("dataset", "datasetfolder", "export", "filters", "filterspec", "generator", "idx", "layout",
+               "mnistdata", "strip", "testdata")
+
+__all__ = ["__version__", *sorted(_NAMES), "filters", "generator", "mnistdata"]
 
 
 def __getattr__(name: str):
-    # Lazy submodules keep `import mnist_dataset_generator` light (PEP 562).
-    if name in __all__ and name != "__version__":
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_NAMES, *_SUBMODULES})
