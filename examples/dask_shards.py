@@ -25,7 +25,9 @@ def make_part(index: int, shards: int, output_dir: str, options: list[str]) -> s
     from mnist_dataset_generator.cli import generator_main
 
     part = str(Path(output_dir) / f"part-{index:04d}")
-    status = generator_main([*options, "--shard", f"{index}/{shards}", "--output-dir", part, "--resume", "-q"])
+    # --resume lets a re-run finish or repair each part; with --force the parts start over instead.
+    again = [] if "--force" in options else ["--resume"]
+    status = generator_main([*options, "--shard", f"{index}/{shards}", "--output-dir", part, *again, "-q"])
     if status != 0:
         raise RuntimeError(f"shard {index}/{shards} failed with exit status {status}")
     return part

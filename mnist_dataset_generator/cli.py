@@ -123,6 +123,10 @@ def _as_typed(message: str, argv: Sequence[str]) -> str:
     '-s/--spacing must be a pair'
     >>> _as_typed("/tmp/data_home/image_width is not a folder", [])
     '/tmp/data_home/image_width is not a folder'
+    >>> _as_typed("output folder image_width is not writable", ["-w", "9"])
+    'output folder image_width is not writable'
+    >>> _as_typed("f: use a smaller image_width or image_height", ["-w", "9"])
+    'f: use a smaller -w or --height'
     """
     def flag(match: re.Match) -> str:
         spellings = _FLAGS[match[0]]
@@ -132,7 +136,10 @@ def _as_typed(message: str, argv: Sequence[str]) -> str:
         return typed[0] if typed else "/".join(spellings)
 
     # Not inside a path (``/data/image_width/ds``) or a longer name: only the word itself.
-    return re.sub(r"(?<![\w/.~-])(" + "|".join(_FLAGS) + r")(?![\w/.-])", flag, message)
+    # Only as the subject of a check ("image_width must ...", "image_width is required ..."), never
+    # inside a path or a file name that happens to spell the same.
+    return re.sub(r"(?:^|(?<=: )|(?<=smaller )|(?<= or )|(?<= and ))(" + "|".join(_FLAGS) + r")(?![\w/.\\-])",
+                  flag, message)
 
 
 def _run(prog: str, work, args, argv: Sequence[str] = ()) -> int:

@@ -106,7 +106,7 @@ def read_manifest(folder: Path) -> dict | None:
     if not isinstance(manifest.get("dataset"), dict) or not isinstance(manifest.get("complete"), bool):
         raise ManifestError(f"{path} is damaged (no \"dataset\" object or \"complete\" flag); use another folder")
     checksums = manifest.get("checksums")
-    if checksums is not None and not (isinstance(checksums, dict) and isinstance(checksums.get("sha256"), str)):
+    if "checksums" in manifest and not (isinstance(checksums, dict) and isinstance(checksums.get("sha256"), str)):
         raise ManifestError(f"{path} is damaged (\"checksums\" is not an object with a \"sha256\" string); "
                             "use another folder")
     return manifest
@@ -329,7 +329,8 @@ class FolderLock:
 
 def _owner(folder: Path) -> str:
     try:
-        owner = json.loads((folder / OWNER).read_text(encoding="utf-8"))
+        with _open_regular(folder / OWNER) as f:  # never a FIFO or a link to /dev/zero
+            owner = json.loads(f.read(4096))
         return f"pid {owner['pid']} on {owner['host']}, started {owner['started']}: {owner['command']}"
     except (OSError, ValueError, KeyError, TypeError):
         return "its owner is not recorded"
@@ -344,6 +345,8 @@ def check_no_links(folder: Path) -> None:
         st = _lstat(folder / name)
         if st is not None and stat.S_ISLNK(st.st_mode):
             raise ValueError(f"{folder / name} is a symbolic link; refusing to write through it (use another folder)")
+        if st is not None and name != IMAGES and not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{folder / name} is not a regular file; remove it or use another folder")
     st = _lstat(folder / IMAGES)
     if st is not None and not stat.S_ISDIR(st.st_mode):
         raise ValueError(f"{folder / IMAGES} exists and is not a folder; use another folder")

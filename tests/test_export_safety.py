@@ -513,3 +513,32 @@ def test_a_manifest_with_absurd_indices_is_refused_by_verify(tmp_path, finished)
     (out / "manifest.json").write_text(json.dumps(manifest))
     result = run("--verify", out, cwd=tmp_path)
     assert result.returncode == 2 and "indices" in one_line(result)
+
+
+def test_second_review_null_checksums_fifo_owner_and_odd_journal(tmp_path, data_dir, finished):
+    out = copy(finished / "png", tmp_path / "null")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["checksums"] = None
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    for args in (["--verify", out], [*DATASET, "--resume", "--output-dir", out, "-d", data_dir]):
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == 2 and '"checksums"' in one_line(result)
+    out = copy(finished / "png", tmp_path / "owner")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    os.mkfifo(out / ".mnist-export.owner")  # as a killed run leaves it, but a FIFO: must not block
+    result = run("--verify", out, cwd=tmp_path)
+    assert result.returncode == 1 and "its owner is not recorded" in result.stdout
+    out = copy(finished / "png", tmp_path / "journal")
+    (out / ".mnist-export.journal").mkdir()
+    before = tree(out)
+    result = run(*DATASET, "--force", "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 2 and ".mnist-export.journal is not a regular file" in one_line(result)
+    assert tree(out) == before  # refused before the old dataset was touched
+
+
+def test_a_folder_named_like_an_argument_is_not_rewritten_as_a_flag(tmp_path, data_dir):
+    (tmp_path / "image_width").write_text("a file")
+    result = run(*DATASET, "--output-dir", "image_width", "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 2 and "output folder image_width exists" in one_line(result)
