@@ -166,3 +166,9 @@ def load_in_subprocess(table: dict, cache, mirror_url: str, split: str = "train"
     rows = {name: list(spec.__dict__.values()) for name, spec in table.items()}
     return subprocess.Popen([sys.executable, "-c", _LOAD_SCRIPT, json.dumps(rows), str(cache), mirror_url, split],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, text=True)
+
+
+def run_generator(*args, cwd, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python generator.py ARGS`` in ``cwd``, as a user would run it; output captured as text."""
+    return subprocess.run([sys.executable, str(REPO / "generator.py"), *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout)

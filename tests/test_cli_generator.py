@@ -8,7 +8,7 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, run_generator
 
 from mnist_dataset_generator import mnistdata
 
@@ -19,8 +19,7 @@ def data_dir(tmp_path_factory):
 
 
 def run(*args, cwd):
-    return subprocess.run([sys.executable, str(REPO / "generator.py"), *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=60)
+    return run_generator(*args, cwd=cwd, timeout=60)
 
 
 @pytest.mark.parametrize("args, width", [

@@ -13,7 +13,7 @@ import time
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, run_generator
 
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.export import SAMPLES_PER_TAR, export_dataset, shard_range
@@ -32,9 +32,7 @@ def reference(data_dir):
     return generate_dataset(1300, (2, 5), (0, 6), 120, seed=17, data_home=data_dir)
 
 
-def run(*args, cwd):
-    return subprocess.run([sys.executable, str(REPO / "generator.py"), *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+run = run_generator
 
 
 DATASET = ["--count", "1300", "--length", "2-5", "-w", "120", "-s", "0,6", "--seed", "17", "-q"]

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, run_generator
 
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.dataset import plan_dataset
@@ -23,9 +23,7 @@ def data_dir(tmp_path_factory):
     return mnistdata.write_test_data(tmp_path_factory.mktemp("safety-data"), 200, 40, seed=5)
 
 
-def run(*args, cwd):
-    return subprocess.run([sys.executable, str(REPO / "generator.py"), *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+run = run_generator
 
 
 DATASET = ["--count", "600", "--length", "2-4", "-w", "100", "-s", "0,5", "--seed", "9", "-q"]
