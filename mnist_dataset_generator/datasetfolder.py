@@ -216,7 +216,6 @@ class Journal:
         ``SHA256SUMS``) until this run replaces it, so a file of ours is never unrecorded, even if killed again."""
         self.folder = folder
         self.records = dict(kept)
-        self.written: list[str] = []  # paths this run committed, for a rollback
         for rel, (sha, size) in kept.items():  # SHA256SUMS holds no sizes: take them from the verified files
             if size is None:
                 self.records[rel] = (sha, os.lstat(folder / rel).st_size)
@@ -236,7 +235,6 @@ class Journal:
         if self._out.write(line) != len(line):  # unbuffered: in the file before the rename, or an error
             raise OSError(f"{self.folder / JOURNAL}: short write (disk full?)")
         self.records[rel] = (sha256, size)
-        self.written.append(rel)
 
     def add_bytes(self, rel: str, data: bytes) -> None:
         self.add(rel, hashlib.sha256(data).hexdigest(), len(data))
