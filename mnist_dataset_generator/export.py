@@ -575,7 +575,7 @@ def _create(folder: Path) -> list[Path]:
 
 def _roll_back(folder: Path) -> None:
     """Remove what a failed fresh run wrote: its recorded files, manifest and journal."""
-    records = owned_records(folder, read_manifest(folder) or {"checksums": {}})
+    records = owned_records(folder, read_manifest(folder))  # the manifest this run wrote: its journal is ours
     remove_recorded(folder, [*records, SUMS, MANIFEST])
     (folder / JOURNAL).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
