@@ -29,6 +29,7 @@ import numpy as np
 from . import layout, render
 from ._limits import check_bytes, end_with_parent, format_bytes, memory_budget
 from .mnistdata import MnistData, load
+from .records import NO_BOX, Batch
 from .strip import (
     MAX_DIGITS,
     Request,
@@ -68,19 +69,22 @@ MAX_COUNT = 100_000_000
 CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, small enough to stream
 # Purpose keys of SeedSequence children: 1, a sample's filters; 2, a block's draws. (0 held each
 # sample's draws before blocks; it is left unused so no stream of that scheme comes back.)
-PURPOSE_FILTERS, PURPOSE_BLOCK = 1, 2
+PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE = 1, 2, 3
 SAMPLING = "blocks-v1"  # recorded in manifests: exports made under another scheme are not resumed
 _BLOCK_DIGITS = 4096  # digits drawn per block at most, so one sample's draws stay cheap
 
 
-def sample_rng(entropy: int, index: int, purpose: int) -> np.random.Generator:
-    """``SeedSequence(entropy, spawn_key=(index, purpose))``: 1, sample ``index``'s filters; 2, block ``index``'s draws.
+def sample_rng(entropy: int, index: int, purpose: int, epoch: int = 0) -> np.random.Generator:
+    """``SeedSequence(entropy, spawn_key=(index, purpose))``: 1, sample ``index``'s filters; 2, block
+    ``index``'s draws; 3, block ``index``'s placements (``align="random"``). Epoch ``e > 0`` appends
+    ``e`` to the key: a stream of its own, while epoch 0 keeps the streams of earlier versions.
 
     It is the child a ``SeedSequence(entropy)`` would spawn there, built in
     O(1): whichever process computes it gets the same stream, and no two
-    samples (or blocks) share one.
+    samples (or blocks, or epochs) share one.
     """
-    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(index, purpose)))
+    key = (index, purpose) if epoch == 0 else (index, purpose, epoch)
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=key))
 
 
 def block_size(plan: Plan) -> int:
@@ -110,9 +114,17 @@ class Plan:
     labels: tuple[str, ...] | None = None
     height: int = layout.DIGIT
     background: str = "white"
+    fit: str = "stretch"
+    align: str = "center"
+    epoch: int = 0
 
     def request(self, digits: np.ndarray) -> Request:
-        return Request(digits, self.spacing, self.width, self.evenly, self.prepared, self.height, self.background)
+        return Request(digits, self.spacing, self.width, self.evenly, self.prepared, self.height, self.background,
+                       self.fit, self.align)
+
+    @property
+    def padded(self) -> bool:
+        return self.fit == "pad"
 
 
 def _check_length(length) -> tuple[int, int]:
@@ -193,36 +205,66 @@ def plan_dataset(
                 _entropy(seed), split, labels, request.height or layout.DIGIT, request.background)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=256)
 def _block_draws(entropy: int, lengths: tuple[int, int], spacing: tuple[int, int], evenly: bool, size: int,
-                 block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(lengths, digits, u, gaps)`` of every sample of ``block``, always drawn in this order, in full."""
+                 block: int, epoch: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(lengths, digits, u, gaps)`` of every sample of ``block``, always drawn in this order, in full.
+
+    Labels (``lengths``, ``digits``) always come from epoch 0's stream, so an index keeps its
+    label in every epoch; epoch ``e > 0`` draws the samples and gaps (``u``, ``gaps``) from its own.
+    Cached for many blocks: a shuffled DataLoader asks for indices of all of them in turn.
+    """
     rng = sample_rng(entropy, block, PURPOSE_BLOCK)
     low, high = lengths
-    drawn = (rng.integers(low, high + 1, size=size),
-             rng.integers(0, 10, size=(size, high)),
-             rng.random((size, high)),  # which sample of each digit: see MnistData.pick
-             None if evenly else rng.integers(spacing[0], spacing[1] + 1, size=(size, high - 1)))
+    drawn = [rng.integers(low, high + 1, size=size), rng.integers(0, 10, size=(size, high))]
+    if epoch:
+        rng = sample_rng(entropy, block, PURPOSE_BLOCK, epoch)
+    drawn += [rng.random((size, high)),  # which sample of each digit: see MnistData.pick
+              None if evenly else rng.integers(spacing[0], spacing[1] + 1, size=(size, high - 1))]
     for arr in drawn:
         if arr is not None:
             arr.flags.writeable = False
-    return drawn
+    return tuple(drawn)
 
 
-def _draws(plan: Plan, start: int, stop: int):
-    """Yield ``(lo, hi, lengths, digits, u, gaps)`` for samples ``start..stop`` block by block."""
+@functools.lru_cache(maxsize=256)
+def _block_places(entropy: int, size: int, block: int, epoch: int) -> np.ndarray:
+    """Uniform draws placing the padded strips of ``block`` (``align="random"``): a stream of their own,
+    so the other draws are those of every other alignment."""
+    u = sample_rng(entropy, block, PURPOSE_PLACE, epoch).random(size)
+    u.flags.writeable = False
+    return u
+
+
+def _draws(plan: Plan, indices: np.ndarray):
+    """``(lengths, digits, u, gaps, where)`` of samples ``indices``: rows of their blocks' draws
+    (``where``: the placements of ``align="random"``, else ``None``)."""
     size = block_size(plan)
-    for block in range(start // size, (stop - 1) // size + 1):
-        lo, hi = max(start, block * size), min(stop, (block + 1) * size)
-        rows = slice(lo - block * size, hi - block * size)
-        lengths, digits, u, gaps = _block_draws(plan.entropy, plan.lengths, plan.spacing, plan.evenly, size, block)
-        lengths, digits, u = lengths[rows], digits[rows], u[rows]
-        if plan.labels is not None:  # the given strings replace the drawn ones; the rest stays
-            lengths = np.array([len(label) for label in plan.labels[lo:hi]])
-            digits = np.zeros(digits.shape, np.int64)
-            for r, label in enumerate(plan.labels[lo:hi]):
-                digits[r, : len(label)] = np.frombuffer(label.encode(), np.uint8) - 48
-        yield lo, hi, lengths, digits, u, None if gaps is None else gaps[rows]
+    blocks, rows = np.divmod(indices, size)
+    high = plan.lengths[1]
+    lengths = np.empty(len(indices), np.int64)
+    digits = np.empty((len(indices), high), np.int64)
+    u = np.empty((len(indices), high))
+    gaps = None if plan.evenly else np.empty((len(indices), high - 1), np.int64)
+    where = np.empty(len(indices)) if plan.padded and plan.align == "random" else None
+    first, last = int(blocks[0]), int(blocks[-1])
+    ordered = first == last or bool((blocks[1:] >= blocks[:-1]).all())  # a range: one slice per block
+    for block in (range(first, last + 1) if ordered else np.unique(blocks).tolist()):
+        take = slice(*np.searchsorted(blocks, [block, block + 1])) if ordered else blocks == block
+        drawn = _block_draws(plan.entropy, plan.lengths, plan.spacing, plan.evenly, size, block, plan.epoch)
+        r = rows[take]
+        lengths[take], digits[take], u[take] = drawn[0][r], drawn[1][r], drawn[2][r]
+        if gaps is not None:
+            gaps[take] = drawn[3][r]
+        if where is not None:
+            where[take] = _block_places(plan.entropy, size, block, plan.epoch)[r]
+    if plan.labels is not None:  # the given strings replace the drawn ones; the rest stays
+        chosen = [plan.labels[i] for i in indices.tolist()]
+        lengths = np.array([len(label) for label in chosen], np.int64)
+        digits[:] = 0
+        for r, label in enumerate(chosen):
+            digits[r, : len(label)] = np.frombuffer(label.encode(), np.uint8) - 48
+    return lengths, digits, u, gaps, where
 
 
 def _labels(lengths: np.ndarray, digits: np.ndarray) -> list[str]:
@@ -232,7 +274,10 @@ def _labels(lengths: np.ndarray, digits: np.ndarray) -> list[str]:
 
 def sample_labels(plan: Plan, start: int, stop: int) -> list[str]:
     """Labels of samples ``start..stop`` without drawing their images (for resuming exports)."""
-    return [label for _, _, lengths, digits, _, _ in _draws(plan, start, stop) for label in _labels(lengths, digits)]
+    if stop <= start:
+        return []
+    lengths, digits, *_ = _draws(plan, np.arange(start, stop))
+    return _labels(lengths, digits)
 
 
 def sample_label(plan: Plan, index: int) -> str:
@@ -240,41 +285,59 @@ def sample_label(plan: Plan, index: int) -> str:
     return sample_labels(plan, index, index + 1)[0]
 
 
-def make_images(plan: Plan, source: MnistData, start: int, stop: int, out: np.ndarray) -> list[str]:
-    """Write samples ``start..stop`` into ``out`` (shape ``(stop - start, height, width)``); return their labels.
+def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxes: bool = False
+                ) -> tuple[list[str], np.ndarray | None]:
+    """Write samples ``indices`` (a range or ints, any order) into ``out`` (``(len, height, width)``).
 
-    Unfiltered strips without overlaps are rendered a block at a time by
-    :func:`.render.render`; the others one by one, each with its own filter
-    stream.
+    Returns their labels, and with ``boxes`` their digits' boxes, ``(len, longest, 4)`` int32
+    padded with -1 (see :mod:`.records`). Unfiltered strips without overlaps are rendered
+    together by :func:`.render.render`, :func:`.render.batch_rows` at a time; the others one by
+    one, each with its own filter stream.
     """
-    labels = []
+    indices = np.asarray(indices, np.int64)
+    if not len(indices):
+        return [], (np.zeros((0, plan.lengths[1], 4), np.int32) if boxes else None)
     fused = _fused(plan)
     gap = _regular_gap(plan) if fused else None
-    for lo, hi, lengths, digits, u, gaps in _draws(plan, start, stop):
-        present = np.arange(digits.shape[1]) < lengths[:, None]
-        check_available(source, digits[present])
-        index = np.zeros(digits.shape, np.intp)
-        index[present] = source.pick(digits[present], u[present])
-        labels += _labels(lengths, digits)
-        target = out[lo - start : hi - start]
-        if gap is not None:
-            render.place(source.images[index], gap, background=plan.background, out=target)
-            continue
-        if fused:
-            step = render.batch_rows(_widest(plan), plan.height)
-            for a in range(0, hi - lo, step):
-                rows = slice(a, a + step)
-                ids, weights = (render.even_program(lengths[rows], plan.spacing, plan.width, digits.shape[1])
-                                if plan.evenly else render.random_program(lengths[rows], gaps[rows], plan.width))
-                render.render(source.images[index[rows]], ids, weights, height=plan.height,
-                              background=plan.background, out=target[rows])
-            continue
+    lengths, digits, u, gaps, where = _draws(plan, indices)
+    present = np.arange(digits.shape[1]) < lengths[:, None]
+    check_available(source, digits[present])
+    index = np.zeros(digits.shape, np.intp)
+    index[present] = source.pick(digits[present], u[present])
+    labels = _labels(lengths, digits)
+    found = np.full((len(indices), digits.shape[1], 4), NO_BOX, np.int32) if boxes else None
+    if fused:
+        step = len(indices) if gap is not None else render.batch_rows(_widest(plan), plan.height)
+        for a in range(0, len(indices), step):
+            rows = slice(a, a + step)
+            if gap is not None:  # one regular layout at the natural width: written in place
+                render.place(source.images[index[rows]], gap, background=plan.background, out=out[rows])
+                strips = render.random_geometry(lengths[rows], np.full((len(out[rows]), digits.shape[1] - 1), gap),
+                                                plan.width, plan.height, digits.shape[1]) if boxes else None
+            else:
+                strips = render.lay_out(lengths[rows], None if gaps is None else gaps[rows], evenly=plan.evenly,
+                                        spacing=plan.spacing, width=plan.width, height=plan.height, fit=plan.fit,
+                                        align=plan.align, u=None if where is None else where[rows],
+                                        slots=digits.shape[1])
+                render.render(source.images[index[rows]], strips.ids, strips.weights, height=plan.height,
+                              background=plan.background, out=out[rows], rows=strips.rows)
+            if boxes:
+                ink = source.ink[index[rows]].astype(np.int64)
+                found[rows] = layout.digit_boxes((ink[..., 0], ink[..., 1]), (ink[..., 2], ink[..., 3]),
+                                                 strips.starts, strips.slot, strips.natural, strips.placement)
+    else:
         for r, n in enumerate(lengths.tolist()):
-            frng = sample_rng(plan.entropy, lo + r, PURPOSE_FILTERS)
-            image = lay_out(plan.request(digits[r, :n]), source, index[r, :n],
-                            None if gaps is None else gaps[r, : n - 1], frng)
-            target[r] = to_uint8(image) if plan.dtype == "uint8" else image
-    return labels
+            frng = sample_rng(plan.entropy, int(indices[r]), PURPOSE_FILTERS, plan.epoch)
+            made = lay_out(plan.request(digits[r, :n]), source, index[r, :n],
+                           None if gaps is None else gaps[r, : n - 1], frng,
+                           where=None if where is None else where[r : r + 1], boxes=boxes)
+            image, box = made if boxes else (made, None)
+            out[r] = to_uint8(image) if plan.dtype == "uint8" else image
+            if boxes:
+                found[r, :n] = box
+    if boxes:
+        found[~present] = NO_BOX
+    return labels, found
 
 
 def _widest(plan: Plan) -> int:
@@ -299,35 +362,40 @@ def _regular_gap(plan: Plan) -> int | None:
     return low if regular else None
 
 
-def make_sample(plan: Plan, source: MnistData, index: int) -> tuple[np.ndarray, str]:
-    """Sample ``index`` of ``plan``: ``(image, label)``, a pure function of ``(plan, index)``."""
+def make_sample(plan: Plan, source: MnistData, index: int, *, boxes: bool = False):
+    """Sample ``index`` of ``plan``: ``(image, label)``, with ``boxes`` ``(image, label, boxes)``;
+    a pure function of ``(plan, index)``."""
     check_memory(plan, door="make_sample")
     image = np.empty((1, plan.height, plan.width), plan.dtype)
-    label = make_images(plan, source, index, index + 1, image)[0]
-    return image[0], label
+    labels, found = make_images(plan, source, range(index, index + 1), image, boxes=boxes)
+    if boxes:
+        return image[0], labels[0], found[0, : len(labels[0])]
+    return image[0], labels[0]
 
 
-def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None, encode_chunk=None, out=None):
-    """``(start, images, labels)``; ``images`` is ``[encode(image), ...]`` with ``encode``,
-    ``encode_chunk(images)`` with ``encode_chunk``, ``None`` when written into ``out`` (the whole dataset).
+def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None, encode_chunk=None, out=None,
+                boxes: bool = False) -> Batch:
+    """Samples ``start..stop`` as a :class:`.records.Batch`: ``images`` is ``[encode(image), ...]`` with
+    ``encode``, ``None`` with ``encode_chunk`` (then ``payload`` is ``encode_chunk(images)``) or when
+    written into ``out`` (the whole dataset).
 
     Encoding where the images are made (PNG bytes, deflated pieces) keeps that
     work in the workers and out of the parent, which then only writes.
     """
     images = out[start:stop] if out is not None else np.empty((stop - start, plan.height, plan.width), plan.dtype)
-    labels = make_images(plan, source, start, stop, images)
+    labels, found = make_images(plan, source, range(start, stop), images, boxes=boxes)
     if out is not None:
-        return start, None, labels
-    if encode is not None:
-        images = [encode(image) for image in images]
-    return start, (images if encode_chunk is None else encode_chunk(images)), labels
+        return Batch(start, labels, found)
+    if encode_chunk is not None:
+        return Batch(start, labels, found, payload=encode_chunk(images))
+    return Batch(start, labels, found, [encode(image) for image in images] if encode is not None else images)
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode_chunk, out, parent_pid: int,
-                 pdeathsig: bool) -> None:
+def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode_chunk, out, boxes: bool,
+                 parent_pid: int, pdeathsig: bool) -> None:
     # Runs once per worker: the digit source arrives here (inherited under
     # fork, memory-mapped again under spawn), never with each task; so does
     # the shared output array, under fork only. First of all, the worker is
@@ -335,12 +403,12 @@ def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode
     end_with_parent(parent_pid, pdeathsig=pdeathsig)
     _WORKER["plan"] = plan
     _WORKER["source"] = source if source is not None else load(plan.split, data_home=data_home, download=False)
-    _WORKER["encode"], _WORKER["encode_chunk"], _WORKER["out"] = encode, encode_chunk, out
+    _WORKER["encode"], _WORKER["encode_chunk"], _WORKER["out"], _WORKER["boxes"] = encode, encode_chunk, out, boxes
 
 
-def _worker_chunk(start: int, stop: int):
+def _worker_chunk(start: int, stop: int) -> Batch:
     w = _WORKER
-    return _make_chunk(w["plan"], w["source"], start, stop, w["encode"], w["encode_chunk"], w["out"])
+    return _make_chunk(w["plan"], w["source"], start, stop, w["encode"], w["encode_chunk"], w["out"], w["boxes"])
 
 
 def _check_picklable(plan: Plan, source) -> None:
@@ -468,8 +536,8 @@ def _either(choices: list[str]) -> str:
 
 def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int = 1, *,
                 from_files: bool = False, data_home=None, encode=None, encode_chunk=None, out=None,
-                shared: bool = False, threads: bool = False):
-    """An iterator of ``(start, images, labels)`` for each ``(start, stop)`` in ``bounds``, in order.
+                shared: bool = False, threads: bool = False, boxes: bool = False):
+    """An iterator of :class:`.records.Batch` for each ``(start, stop)`` in ``bounds``, in order.
 
     With ``workers > 1`` the chunks are made in worker processes, at most
     ``2 * workers`` in flight, so memory stays bounded however many samples
@@ -490,14 +558,14 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
     if out is None:
         check_memory(plan, door="iter_chunks", workers=workers, bounds=bounds)
     return _iter_chunks(plan, source, bounds, workers, from_files, data_home, encode, encode_chunk, out, shared,
-                        threads)
+                        threads, boxes)
 
 
 def _iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int, from_files: bool,
-                 data_home, encode, encode_chunk, out, shared: bool, threads: bool):
+                 data_home, encode, encode_chunk, out, shared: bool, threads: bool, boxes: bool):
     if workers == 1 or len(bounds) <= 1:
         for a, b in bounds:
-            yield _make_chunk(plan, source, a, b, encode, encode_chunk, out)
+            yield _make_chunk(plan, source, a, b, encode, encode_chunk, out, boxes)
         return
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -506,7 +574,7 @@ def _iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], w
         pool = ThreadPoolExecutor(max_workers=min(workers, len(bounds)))
 
         def submit(a, b):
-            return pool.submit(_make_chunk, plan, source, a, b, encode, encode_chunk, out)
+            return pool.submit(_make_chunk, plan, source, a, b, encode, encode_chunk, out, boxes)
     else:
         context = _context()
         forked = context.get_start_method() == "fork"
@@ -519,7 +587,7 @@ def _iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], w
         pool = ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context,
                                    initializer=_init_worker,
                                    initargs=(plan, None if from_files else source, data_home, encode,
-                                             encode_chunk, out if forked and shared else None, os.getpid(),
+                                             encode_chunk, out if forked and shared else None, boxes, os.getpid(),
                                              main_thread))
 
         def submit(a, b):
@@ -532,11 +600,11 @@ def _iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], w
             if len(pending) >= 2 * workers:
                 break
         while pending:
-            start, images, labels = pending.popleft().result()
-            if out is not None and images is not None:  # not shared: the parent copies it in
-                out[start : start + len(images)] = images
-                images = None
-            yield start, images, labels
+            batch = pending.popleft().result()
+            if out is not None and batch.images is not None:  # not shared: the parent copies it in
+                out[batch.start : batch.stop] = batch.images
+                batch = Batch(batch.start, batch.labels, batch.boxes)
+            yield batch
             nxt = next(todo, None)
             if nxt is not None:
                 pending.append(submit(*nxt))

@@ -635,8 +635,9 @@ def _make_units(folder: Path, plan: Plan, source: MnistData, writer, journal: Jo
                     continue
                 position = unit.start
                 while position < unit.stop:  # the unit's chunks arrive in order
-                    start, payload, labels = next(results)
-                    writer.add_chunk(start, payload, labels)
+                    batch = next(results)
+                    start, labels = batch.start, batch.labels
+                    writer.add_chunk(start, batch.images if batch.payload is None else batch.payload, labels)
                     labels_file.out.write("".join(f"{writer.name(start + k)},{label}\n"
                                                   for k, label in enumerate(labels)).encode())
                     position = start + len(labels)

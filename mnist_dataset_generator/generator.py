@@ -181,8 +181,8 @@ def generate_dataset(
                                        dtype=dtype, labels=labels, image_height=image_height, background=background,
                                        whole=True)
     names: list[str] = [""] * plan.count
-    for start, _, chunk_labels in chunks:  # the images are written into out where they are made
-        names[start : start + len(chunk_labels)] = chunk_labels
+    for batch in chunks:  # the images are written into out where they are made
+        names[batch.start : batch.stop] = batch.labels
     return out, names
 
 
@@ -220,4 +220,4 @@ def iter_dataset(
     _, chunks, _ = dataset_chunks(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
                                fltrs=fltrs, images=images, data_home=data_home, workers=workers, dtype=dtype,
                                labels=labels, image_height=image_height, background=background)
-    return (pair for _, chunk, chunk_labels in chunks for pair in zip(chunk, chunk_labels, strict=True))
+    return (pair for batch in chunks for pair in zip(batch.images, batch.labels, strict=True))

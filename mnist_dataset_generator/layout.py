@@ -16,10 +16,17 @@ import math
 import numpy as np
 
 __all__ = [
+    "ALIGNS",
+    "FITS",
     "MIN_DIGIT_WIDTH",
+    "digit_boxes",
     "even_layout",
+    "ink_spans",
+    "map_spans",
     "min_width",
+    "pad_placement",
     "random_gaps",
+    "reach",
     "resample",
     "resample_weights",
     "spread",
@@ -27,6 +34,8 @@ __all__ = [
 
 MIN_DIGIT_WIDTH = 7  # px: narrower digits are unreadable
 DIGIT = 28
+FITS = ("stretch", "pad")  # stretch: the strip is resampled to the width; pad: digits keep their size
+ALIGNS = ("left", "center", "random")  # where a padded strip sits in its width
 
 
 def spread(total: int, parts: int) -> np.ndarray:
@@ -160,3 +169,146 @@ def resample(img: np.ndarray, width: int) -> np.ndarray:
     index, weight = resample_weights(src, width)
     out = np.einsum("rjk,jk->rj", img[:, index], weight, dtype=np.float32, casting="unsafe")
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=4096)
+def reach(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, last)``: for each of ``src`` input positions, the first and last of the ``dst``
+    output positions whose resampling weights (:func:`resample_weights`) give it a non-zero weight.
+
+    Ink at input positions ``a..b-1`` therefore lands exactly on outputs ``first[a]..last[b-1]``:
+    what a digit's box becomes when its strip is resampled.
+
+    Examples
+    --------
+    >>> first, last = reach(4, 2)
+    >>> first.tolist(), last.tolist()
+    ([0, 0, 0, 1], [0, 1, 1, 1])
+    """
+    if src == dst:
+        first = np.arange(src)
+        return first, first
+    index, weight = resample_weights(src, dst)
+    live = weight > 0
+    first = np.full(src, dst, np.int64)
+    last = np.full(src, -1, np.int64)
+    rows = np.broadcast_to(np.arange(dst)[:, None], index.shape)
+    np.minimum.at(first, index[live], rows[live])
+    np.maximum.at(last, index[live], rows[live])
+    for arr in (first, last):
+        arr.flags.writeable = False
+    return first, last
+
+
+def map_spans(lo: np.ndarray, hi: np.ndarray, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals ``lo..hi`` (ends exclusive) of ``src``-long rows, resampled to ``dst``: the output
+    interval their ink reaches (see :func:`reach`). An empty interval stays empty, where ``lo`` lands.
+
+    All arguments broadcast to one shape; ``src`` and ``dst`` hold few distinct pairs.
+
+    Examples
+    --------
+    >>> lo, hi = map_spans(np.array([0, 14]), np.array([14, 28]), np.array([28, 28]), np.array([14, 14]))
+    >>> lo.tolist(), hi.tolist()
+    ([0, 6], [8, 14])
+    """
+    lo, hi, src, dst = np.broadcast_arrays(*(np.asarray(a, np.int64) for a in (lo, hi, src, dst)))
+    out_lo, out_hi = lo.copy(), hi.copy()
+    moved = src != dst
+    if moved.any():
+        pairs = np.unique(np.stack([src[moved], dst[moved]], axis=1), axis=0)
+        for s, d in pairs.tolist():
+            where = moved & (src == s) & (dst == d)
+            first, last = reach(s, d)
+            a, b = lo[where], hi[where]
+            start = first[np.minimum(a, s - 1)]
+            out_lo[where] = start
+            out_hi[where] = np.where(b > a, last[np.maximum(b, 1) - 1] + 1, start)
+    return out_lo, out_hi
+
+
+def ink_spans(ink: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last index along ``axis`` where ``ink`` (boolean) holds anything;
+    ``(0, 0)`` where it holds nothing.
+
+    Examples
+    --------
+    >>> lo, hi = ink_spans(np.array([[0, 1, 1, 0], [0, 0, 0, 0]], bool), axis=1)
+    >>> lo.tolist(), hi.tolist()
+    ([1, 0], [3, 0])
+    """
+    ink = np.moveaxis(ink, axis, -1)
+    found = ink.any(axis=-1)
+    lo = np.where(found, ink.argmax(axis=-1), 0)
+    hi = np.where(found, ink.shape[-1] - ink[..., ::-1].argmax(axis=-1), 0)
+    return lo, hi
+
+
+def pad_placement(natural: np.ndarray, width: int, height: int, align: str, u: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """Where ``fit="pad"`` puts strips of ``natural`` widths (28 px high) in ``height`` x ``width``.
+
+    The strip is scaled by ``height / 28`` (digits keep their shape); one wider than ``width`` is
+    scaled down further, uniformly, to fit. It is placed by ``align`` across (``u``: uniform draws
+    in [0, 1) for ``"random"``) and centred down.
+
+    Returns
+    -------
+    numpy.ndarray of shape ``(B, 4)``
+        ``x, w, y, h`` per strip: the scaled strip's left column, width, top row and height.
+
+    Examples
+    --------
+    >>> pad_placement(np.array([84, 300]), 224, 28, "center").tolist()
+    [[70, 84, 0, 28], [0, 224, 3, 21]]
+    """
+    natural = np.asarray(natural, np.int64)
+    scaled = np.maximum(1, np.rint(natural * (height / DIGIT)).astype(np.int64))
+    wide = scaled > width
+    w = np.where(wide, width, scaled)
+    h = np.where(wide, np.clip(np.rint(DIGIT * width / natural), 1, height), height).astype(np.int64)
+    slack = width - w
+    if align == "left":
+        x = np.zeros_like(slack)
+    elif align == "center":
+        x = slack // 2
+    else:
+        x = np.minimum((np.asarray(u) * (slack + 1)).astype(np.int64), slack)
+    return np.stack([x, w, (height - h) // 2, h], axis=1)
+
+
+def digit_boxes(cols: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray], starts: np.ndarray,
+                slot: np.ndarray | int, natural: np.ndarray, placement: np.ndarray,
+                glyph: np.ndarray | int = DIGIT) -> np.ndarray:
+    """Each digit's box ``[x0, y0, x1, y1]`` (ends exclusive) in the finished strips.
+
+    A digit's ink spans columns ``cols`` and rows ``rows`` of its glyph (``glyph`` px wide); the
+    glyph is resampled to ``slot`` columns and starts at column ``starts`` of a strip ``natural``
+    px wide and 28 high, which is resampled to ``w`` x ``h`` and put at ``x, y``
+    (``placement``, ``(B, 4)``, see :func:`pad_placement`). Every step maps the ink's span
+    through :func:`reach`, so the box holds exactly the pixels the digit's ink reaches.
+
+    Parameters
+    ----------
+    cols, rows : pairs of (B, n) int arrays
+        ``(lo, hi)`` of the ink in each glyph (see :func:`ink_spans`).
+    starts, slot, glyph : (B, n) ints (or scalars)
+    natural : (B,) ints
+    placement : (B, 4) ints
+
+    Returns
+    -------
+    numpy.ndarray of shape (B, n, 4), int32
+
+    Examples
+    --------
+    >>> cols, rows = (np.array([[4, 2]]), np.array([[20, 26]])), (np.array([[3, 5]]), np.array([[25, 24]]))
+    >>> digit_boxes(cols, rows, np.array([[0, 30]]), 28, np.array([58]), np.array([[0, 58, 0, 28]])).tolist()
+    [[[4, 3, 20, 25], [32, 5, 56, 24]]]
+    """
+    natural = np.asarray(natural)[:, None]
+    x, w, y, h = (np.asarray(placement)[:, k : k + 1] for k in range(4))
+    x0, x1 = map_spans(cols[0], cols[1], glyph, slot)
+    x0, x1 = map_spans(x0 + starts, x1 + starts, natural, w)
+    y0, y1 = map_spans(rows[0], rows[1], DIGIT, h)
+    return np.stack([x0 + x, y0 + y, x1 + x, y1 + y], axis=-1).astype(np.int32)

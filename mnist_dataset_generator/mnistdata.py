@@ -25,6 +25,7 @@ specifics and the public API.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import numbers
@@ -286,6 +287,25 @@ class MnistData:
         counts = self.counts[digits]
         within = np.minimum((u * counts).astype(np.int64), counts - 1)  # u * count may round up to count
         return self._order[self._offsets[digits] + within]
+
+    @functools.cached_property
+    def ink(self) -> np.ndarray:
+        """``(N, 4)`` int16: each image's ink extent ``col_lo, col_hi, row_lo, row_hi`` (ends
+        exclusive; ``0, 0`` for a blank image), computed once, for the boxes of unfiltered digits.
+
+        Examples
+        --------
+        >>> img = np.zeros((1, 28, 28), np.uint8); img[0, 5:9, 10:12] = 200
+        >>> MnistData.from_arrays(img, [3]).ink.tolist()
+        [[10, 12, 5, 9]]
+        """
+        from .layout import ink_spans
+
+        inked = self.images > 0
+        spans = (*ink_spans(inked.any(axis=1), axis=1), *ink_spans(inked.any(axis=2), axis=1))
+        ink = np.stack(spans, axis=1).astype(np.int16)
+        ink.flags.writeable = False
+        return ink
 
     @classmethod
     def from_arrays(cls, images, labels, *, name: str = "arrays") -> MnistData:

@@ -23,13 +23,14 @@ import logging
 import math
 import sys
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
 from . import layout
 
-__all__ = ["BATCH_BYTES", "PAPER", "batch_rows", "even_program", "place", "random_program", "render", "render_strip",
-           "resample_columns"]
+__all__ = ["BATCH_BYTES", "PAPER", "batch_rows", "even_program", "Layout", "lay_out", "natural_columns", "pad_program", "place", "random_geometry",
+           "random_program", "render", "render_strip", "resample_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -149,18 +150,9 @@ def random_program(lengths: np.ndarray, gaps: np.ndarray, width: int | None) -> 
     >>> ids[1, 26:31, 0].tolist()  # strip 1: the last columns of its digit 0, the gap, its digit 1
     [82, 83, -1, 84, 85]
     """
-    count, slots = len(lengths), gaps.shape[1] + 1
-    starts = np.zeros((count, slots), np.int64)
-    np.cumsum(DIGIT + gaps, axis=1, out=starts[:, 1:])
-    natural = starts[np.arange(count), lengths - 1] + DIGIT
-    longest = int(natural.max())
-    colmap = np.full((count, longest), PAPER, np.intp)
-    where = (np.arange(count) * longest)[:, None, None] + starts[:, :, None] + np.arange(DIGIT)
-    if lengths.min() == slots:  # every slot holds a digit (the usual case): no mask needed
-        colmap.ravel()[where] = np.arange(count * slots * DIGIT).reshape(where.shape)
-    else:
-        present = np.arange(slots) < lengths[:, None]
-        colmap.ravel()[where[present]] = np.arange(count * slots * DIGIT).reshape(where.shape)[present]
+    count = len(lengths)
+    colmap, natural, _ = natural_columns(lengths, gaps)
+    longest = colmap.shape[1]
     if width is None:
         if natural.min() != longest:
             raise ValueError("random_program: width=None needs strips of one natural width")
@@ -175,6 +167,59 @@ def random_program(lengths: np.ndarray, gaps: np.ndarray, width: int | None) -> 
     index, weight = index[rows.ravel()], weight[rows.ravel()]  # (B, width, taps)
     index += (np.arange(count) * longest)[:, None, None]
     return colmap.ravel()[index], weight
+
+
+def natural_columns(lengths: np.ndarray, gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(colmap, natural, starts)`` of strips laid out at their natural width, 28 px digits.
+
+    ``colmap[b, x]`` is the glyph column (numbered as in :func:`random_program`) at column ``x``
+    of strip ``b``, :data:`PAPER` in gaps and past the strip's ``natural`` width; ``starts[b, p]``
+    is where digit ``p`` begins.
+    """
+    count, slots = len(lengths), gaps.shape[1] + 1
+    starts = np.zeros((count, slots), np.int64)
+    np.cumsum(DIGIT + gaps, axis=1, out=starts[:, 1:])
+    natural = starts[np.arange(count), lengths - 1] + DIGIT
+    longest = int(natural.max())
+    colmap = np.full((count, longest), PAPER, np.intp)
+    where = (np.arange(count) * longest)[:, None, None] + starts[:, :, None] + np.arange(DIGIT)
+    if lengths.min() == slots:  # every slot holds a digit (the usual case): no mask needed
+        colmap.ravel()[where] = np.arange(count * slots * DIGIT).reshape(where.shape)
+    else:
+        present = np.arange(slots) < lengths[:, None]
+        colmap.ravel()[where[present]] = np.arange(count * slots * DIGIT).reshape(where.shape)[present]
+    return colmap, natural, starts
+
+
+def pad_program(colmap: np.ndarray, natural: np.ndarray, placement: np.ndarray, width: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Column programs of ``fit="pad"``: each natural strip scaled to ``w`` columns at column ``x``
+    (``placement`` from :func:`.layout.pad_placement`), paper elsewhere.
+
+    Examples
+    --------
+    >>> colmap, natural, _ = natural_columns(np.array([2]), np.array([[0]]))
+    >>> ids, w = pad_program(colmap, natural, np.array([[3, 56, 0, 28]]), 60)
+    >>> ids[0, :5, 0].tolist(), float(w.min())  # three columns of paper, then the first digit
+    ([-1, -1, -1, 0, 1], 1.0)
+    """
+    count = len(natural)
+    x, w = placement[:, 0], placement[:, 1]
+    pairs, which = np.unique(np.stack([natural, w], axis=1), axis=0, return_inverse=True)
+    tables = [_taps(int(n), int(s)) for n, s in pairs.tolist()]
+    taps = max(index.shape[1] for index, _ in tables)
+    ids = np.full((count, width, taps), PAPER, np.intp)
+    weights = np.zeros((count, width, taps), np.float32)
+    weights[:, :, 0] = 1.0  # paper, unless the strip covers the column
+    column = np.arange(width)[None, :] - x[:, None]  # column of the scaled strip, where it lies
+    inside = (column >= 0) & (column < w[:, None])
+    for g, (index, weight) in enumerate(tables):
+        rows, cols = np.nonzero(inside & (which.ravel() == g)[:, None])
+        k = index.shape[1]
+        ids[rows, cols, :k] = colmap[rows[:, None], index[column[rows, cols]]]
+        weights[rows, cols, :k] = weight[column[rows, cols]]
+        weights[rows, cols, k:] = 0.0
+    return ids, weights
 
 
 _ROUND, _SPAN = 8, 512  # natural widths: tables cover multiples of 8, ranges up to 512 wide
@@ -234,8 +279,90 @@ def even_program(lengths: np.ndarray, spacing: tuple[int, int], width: int | Non
     return np.where(ids < 0, PAPER, ids + (np.arange(len(lengths)) * (slots * DIGIT))[:, None, None]), weight
 
 
+class Layout(NamedTuple):
+    """Strips planned for :func:`render`: their column programs, rows, and where each digit went.
+
+    ``ids, weights``: the column programs; ``rows``: each strip's top row and height
+    (``fit="pad"``), else ``None``; ``starts, slot, natural, placement``: the geometry
+    :func:`.layout.digit_boxes` maps ink through.
+    """
+
+    ids: np.ndarray
+    weights: np.ndarray
+    rows: np.ndarray | None
+    starts: np.ndarray
+    slot: np.ndarray | int
+    natural: np.ndarray
+    placement: np.ndarray
+
+
+def lay_out(lengths: np.ndarray, gaps: np.ndarray | None, *, evenly: bool, spacing: tuple[int, int],
+            width: int | None, height: int = DIGIT, fit: str = "stretch", align: str = "center",
+            u: np.ndarray | None = None, slots: int | None = None) -> Layout:
+    """Plan strips of ``lengths`` digits (random layout: ``gaps``; even: from ``spacing``).
+
+    ``fit="stretch"``: the strip is resampled to ``width``; ``"pad"``: it keeps its natural
+    width scaled to ``height`` (less if it would not fit), placed by ``align`` (``u``: the
+    uniform draws of ``"random"``), paper around it. ``slots``: glyphs per strip in the batch
+    (default ``max(lengths)``).
+
+    Examples
+    --------
+    >>> plan = lay_out(np.array([3]), np.array([[2, 2]]), evenly=False, spacing=(2, 2), width=150, fit="pad")
+    >>> plan.placement.tolist(), plan.ids[0, 33:36, 0].tolist()  # 88 px centred in 150: starts at 31
+    ([[31, 88, 0, 28]], [2, 3, 4])
+    """
+    count = len(lengths)
+    slots = int(lengths.max()) if slots is None else slots
+    if evenly and (fit == "pad" or width is None):  # 28 px slots, the range's middle gap
+        gaps = np.zeros((count, slots - 1), np.int64)
+        for n in np.unique(lengths).tolist():
+            gaps[lengths == n, : n - 1] = layout.even_layout(n, spacing, None)[1]
+        if fit == "stretch":
+            ids, weights = even_program(lengths, spacing, width, slots)
+    if fit == "pad" and width is not None:
+        colmap, natural, starts = natural_columns(lengths, gaps)
+        placement = layout.pad_placement(natural, width, height, align, u)
+        ids, weights = pad_program(colmap, natural, placement, width)
+        return Layout(ids, weights, placement[:, 2:4], starts, DIGIT, natural, placement)
+    if evenly and width is not None:
+        ids, weights = even_program(lengths, spacing, width, slots)
+        starts = np.zeros((count, slots), np.int64)
+        slot = np.full((count, slots), DIGIT, np.int64)
+        for n in np.unique(lengths).tolist():
+            widths, between = layout.even_layout(n, spacing, width)
+            slot[lengths == n, :n] = widths
+            starts[lengths == n, :n] = np.concatenate([[0], np.cumsum(widths[:-1] + between)])
+        natural = np.full(count, width, np.int64)
+    else:
+        if not evenly:
+            ids, weights = random_program(lengths, gaps, width)
+        return random_geometry(lengths, gaps, ids.shape[1], height, slots)._replace(ids=ids, weights=weights)
+    placement = np.tile(np.array([0, ids.shape[1], 0, height], np.int64), (count, 1))
+    return Layout(ids, weights, None, starts, slot, natural, placement)
+
+
+def random_geometry(lengths: np.ndarray, gaps: np.ndarray, width: int, height: int = DIGIT,
+                    slots: int | None = None) -> Layout:
+    """The geometry of stretched random-layout strips (no programs: ``ids`` and ``weights`` are ``None``).
+
+    Examples
+    --------
+    >>> random_geometry(np.array([2]), np.array([[3]]), 59).starts.tolist()
+    [[0, 31]]
+    """
+    count = len(lengths)
+    slots = int(lengths.max()) if slots is None else slots
+    starts = np.zeros((count, slots), np.int64)
+    np.cumsum(DIGIT + gaps[:, : slots - 1], axis=1, out=starts[:, 1:])
+    natural = starts[np.arange(count), lengths - 1] + DIGIT
+    placement = np.tile(np.array([0, width, 0, height], np.int64), (count, 1))
+    return Layout(None, None, None, starts, DIGIT, natural, placement)
+
+
 def render(glyphs: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: int = DIGIT,
-           background: str = "white", dtype: str = "float32", out: np.ndarray | None = None) -> np.ndarray:
+           background: str = "white", dtype: str = "float32", out: np.ndarray | None = None,
+           rows: np.ndarray | None = None) -> np.ndarray:
     """Run column programs on the strips' glyphs.
 
     Parameters
@@ -250,6 +377,8 @@ def render(glyphs: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: 
     dtype : {"float32", "uint8"}
         ``uint8`` is ``rint(x * 255)`` of the float result.
     out : array of shape (B, height, width), optional
+    rows : (B, 2) ints, optional
+        Each strip's top row and height inside ``height`` (:class:`Layout`'s ``rows``).
 
     Returns
     -------
@@ -275,7 +404,7 @@ def render(glyphs: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: 
         np.take(sheet.view(_COLUMN)[:, 0], ids[:, :, 0], out=acc.view(_COLUMN)[:, :, 0])
     else:
         acc = _weighted_columns(sheet, ids, weights).reshape(count, ids.shape[1], DIGIT)
-    return _finish(acc, height, background, dtype, out)
+    return _finish(acc, height, background, dtype, out, rows)
 
 
 def _weighted_columns(sheet: np.ndarray, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -466,15 +595,29 @@ def resample_columns(columns: np.ndarray, width: int) -> np.ndarray:
     return acc
 
 
-def _finish(acc: np.ndarray, height: int, background: str, dtype: str, out: np.ndarray | None) -> np.ndarray:
+def _finish(acc: np.ndarray, height: int, background: str, dtype: str, out: np.ndarray | None,
+            rows: np.ndarray | None = None) -> np.ndarray:
     """Ink ``acc`` of shape (B, width, 28) -> images (B, height, width): height, polarity, dtype.
 
-    ``acc`` is scratch and is overwritten. Everything runs on it in place, and
-    one transposing copy writes the result: a ufunc reading the transposed
-    array directly costs twice as much (3.6 against 1.8 us a strip).
+    ``rows`` (B, 2): each strip's top row and height within ``height`` (``fit="pad"``), when
+    they are not ``0, height`` for all. ``acc`` is scratch and is overwritten. Everything runs
+    on it in place, and one transposing copy writes the result: a ufunc reading the
+    transposed array directly costs twice as much (3.6 against 1.8 us a strip).
     """
     count, width = acc.shape[:2]
-    if height != DIGIT:
+    if rows is not None and not ((rows[:, 0] == 0) & (rows[:, 1] == height)).all():
+        tall = _scratch("tall", (count, width, height), np.float32)
+        tall.fill(0.0)
+        for h in np.unique(rows[:, 1]).tolist():
+            index, weight = _taps(DIGIT, h)
+            for b in np.flatnonzero(rows[:, 1] == h).tolist():
+                y = int(rows[b, 0])
+                part = tall[b, :, y : y + h]
+                np.multiply(acc[b][:, index[:, 0]], weight[:, 0], out=part)
+                for k in range(1, index.shape[1]):
+                    part += acc[b][:, index[:, k]] * weight[:, k]
+        acc = tall
+    elif height != DIGIT:
         index, weight = _taps(DIGIT, height)
         tall = np.multiply(acc[:, :, index[:, 0]], weight[:, 0], out=_scratch("tall", (count, width, height),
                                                                             np.float32))

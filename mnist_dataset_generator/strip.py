@@ -29,8 +29,10 @@ __all__ = [
     "MAX_WIDTH",
     "MIN_SPACING",
     "Request",
+    "check_align",
     "check_background",
     "check_digits",
+    "check_fit",
     "check_available",
     "check_height",
     "check_request",
@@ -126,6 +128,18 @@ def check_background(background) -> str:
     return background
 
 
+def check_fit(fit) -> str:
+    if fit not in layout.FITS:
+        raise ValueError(f"fit must be one of {', '.join(layout.FITS)}, got {fit!r}")
+    return fit
+
+
+def check_align(align) -> str:
+    if align not in layout.ALIGNS:
+        raise ValueError(f"align must be one of {', '.join(layout.ALIGNS)}, got {align!r}")
+    return align
+
+
 def check_width(image_width, n: int, spacing: tuple[int, int], evenly: bool) -> int | None:
     """``None`` or a width in ``min_width..MAX_WIDTH`` (the error states the smallest that works)."""
     if image_width is None:
@@ -144,6 +158,14 @@ def check_width(image_width, n: int, spacing: tuple[int, int], evenly: bool) -> 
             f"({mode} layout): digits would be under {layout.MIN_DIGIT_WIDTH} px wide; "
             f"the smallest width that works is {smallest}"
         )
+    return int(image_width)
+
+
+def _pad_width(image_width) -> int | None:
+    if image_width is None:
+        return None
+    if not _is_int(image_width) or not 1 <= image_width <= MAX_WIDTH:
+        raise ValueError(f"image_width must be an integer in 1..{MAX_WIDTH} or None, got {image_width!r}")
     return int(image_width)
 
 
@@ -189,10 +211,18 @@ class Request:
     prepared: list
     height: int | None = None
     background: str = "white"
+    fit: str = "stretch"
+    align: str = "center"
+
+    @property
+    def padded(self) -> bool:
+        """Whether the strip keeps its digits' size inside the width (``fit="pad"`` with a width)."""
+        return self.fit == "pad" and self.width is not None
 
 
 def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, split="train", *,
-                  image_height=None, background="white", door: str | None = "generate_numbers_sequence") -> Request:
+                  image_height=None, background="white", fit="stretch", align="center",
+                  door: str | None = "generate_numbers_sequence") -> Request:
     """Check every argument of :func:`.generator.generate_numbers_sequence` that needs no data.
 
     The command line calls it before loading anything, so bad input never
@@ -204,12 +234,15 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
     spacing = check_spacing(spacing_range)
     if not isinstance(evenly, (bool, np.bool_)):
         raise ValueError(f"evenly must be True or False, got {evenly!r}")
-    width = check_width(image_width, len(digits), spacing, bool(evenly))
+    fit, align = check_fit(fit), check_align(align)
+    # Padding never squeezes digits: any width holds the strip, scaled down whole if need be.
+    width = (check_width(image_width, len(digits), spacing, bool(evenly)) if fit == "stretch" or image_width is None
+             else _pad_width(image_width))
     prepared = prepare_filters(fltrs)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
     request = Request(digits, spacing, width, bool(evenly), prepared, check_height(image_height),
-                      check_background(background))
+                      check_background(background), fit, align)
     if door is not None:
         height, width, nbytes = strip_memory(request)
         if nbytes > memory_budget()[0]:  # the message only then: single strips are made by the thousand
@@ -245,23 +278,24 @@ def strip_bytes(n: int, high: int, width: int | None, height: int) -> tuple[int,
     return height, width, 4 * (layout.DIGIT * (max(natural, width) + width) + copies * height * width)
 
 
-def compose(
-    request: Request, source: MnistData, rng: np.random.Generator, filter_rng: np.random.Generator | None = None
-) -> np.ndarray:
+def compose(request: Request, source: MnistData, rng: np.random.Generator,
+            filter_rng: np.random.Generator | None = None, *, boxes: bool = False):
     """Draw and lay out the strip of a validated request (see :func:`.generator.generate_numbers_sequence`).
 
-    ``rng`` picks the samples and gaps; ``filter_rng`` (default ``rng``) is
-    handed to the filters, so datasets can give filters their own stream.
+    ``rng`` picks the samples and gaps (and where ``align="random"`` puts a padded strip);
+    ``filter_rng`` (default ``rng``) is handed to the filters, so datasets can give filters
+    their own stream. With ``boxes``: ``(image, boxes)``.
     """
     digits = request.digits
     check_available(source, digits)
-    # Draw order is fixed (samples, gaps, then filters), so adding a filter
+    # Draw order is fixed (samples, gaps, placement, then filters), so adding a filter
     # does not change which samples or gaps a seed gives.
     n = len(digits)
     u = rng.random(n if request.evenly else 2 * n - 1)  # one call (a third of the cost of two)
     index = source.pick(digits, u[:n])
     gaps = None if request.evenly else layout.random_gaps(request.spacing, u[n:])
-    return lay_out(request, source, index, gaps, rng if filter_rng is None else filter_rng)
+    where = rng.random(1) if request.padded and request.align == "random" else None
+    return lay_out(request, source, index, gaps, rng if filter_rng is None else filter_rng, where=where, boxes=boxes)
 
 
 def check_available(source: MnistData, digits: np.ndarray) -> None:
@@ -279,21 +313,36 @@ def fusable(request: Request) -> bool:
 
 
 def lay_out(request: Request, source: MnistData, index: np.ndarray, gaps: np.ndarray | None,
-            filter_rng: np.random.Generator) -> np.ndarray:
-    """The strip of samples ``index`` with ``gaps`` (``None``: even layout), filters drawing from ``filter_rng``."""
-    if fusable(request):
-        n, height = len(index), request.height or layout.DIGIT
-        if request.evenly:
-            program = render.even_program(np.array([n]), request.spacing, request.width)
-            return render.render(source.images[index][None], *program, height=height,
-                                 background=request.background)[0]
-        return render.render_strip(source.images[index], gaps, request.width, height=height,
-                                   background=request.background)
-    return _compose_by_digit(request, source, index, gaps, filter_rng)
+            filter_rng: np.random.Generator, *, where: np.ndarray | None = None, boxes: bool = False):
+    """The strip of samples ``index`` with ``gaps`` (``None``: even layout), filters drawing from
+    ``filter_rng``; ``where``: the draw placing a padded strip (``align="random"``).
+    With ``boxes``: ``(image, boxes)``, boxes ``(n, 4)`` int32 (see :func:`.layout.digit_boxes`)."""
+    if not fusable(request):
+        return _compose_by_digit(request, source, index, gaps, filter_rng, where, boxes)
+    n, height = len(index), request.height or layout.DIGIT
+    if not request.evenly and not request.padded:  # the common single strip: its own short path
+        image = render.render_strip(source.images[index], gaps, request.width, height=height,
+                                    background=request.background)
+        if not boxes:
+            return image
+        plan = render.random_geometry(np.array([n]), gaps[None], image.shape[1], height)
+    else:
+        plan = render.lay_out(np.array([n]), None if gaps is None else gaps[None], evenly=request.evenly,
+                              spacing=request.spacing, width=request.width, height=height, fit=request.fit,
+                              align=request.align, u=where)
+        image = render.render(source.images[index][None], plan.ids, plan.weights, height=height,
+                              background=request.background, rows=plan.rows)[0]
+        if not boxes:
+            return image
+    ink = source.ink[index][None].astype(np.int64)
+    found = layout.digit_boxes((ink[..., 0], ink[..., 1]), (ink[..., 2], ink[..., 3]), plan.starts[:, :n],
+                               plan.slot if np.isscalar(plan.slot) else plan.slot[:, :n], plan.natural,
+                               plan.placement)
+    return image, found[0]
 
 
 def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, gaps: np.ndarray | None,
-                      filter_rng: np.random.Generator) -> np.ndarray:
+                      filter_rng: np.random.Generator, where: np.ndarray | None = None, boxes: bool = False):
     """Digit by digit: filters may change a digit's width, and overlapping strokes are composited."""
     n, width, prepared = len(index), request.width, request.prepared
     glyphs = source.images[index].astype(np.float32) * np.float32(1 / 255)
@@ -303,26 +352,57 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
         glyphs = [apply_filters(g, prepared, filter_rng) for g in glyphs]
     else:
         glyphs = list(glyphs)
+    widths = np.array([g.shape[1] for g in glyphs])
+    slots = widths
+    ink = np.array([_extent(g) for g in glyphs])[None] if boxes else None  # (1, n, 4): after the filters
     if request.evenly:
-        slots, gaps = layout.even_layout(n, request.spacing, width)
+        slots, gaps = layout.even_layout(n, request.spacing, None if request.padded else width)
         glyphs = [layout.resample(g, int(s)) for g, s in zip(glyphs, slots, strict=True)]
 
-    widths = np.array([g.shape[1] for g in glyphs])
-    starts = np.concatenate([[0], np.cumsum(widths[:-1] + gaps)])
+    placed = np.array([g.shape[1] for g in glyphs])
+    starts = np.concatenate([[0], np.cumsum(placed[:-1] + gaps)])
     starts -= starts.min()  # a narrow digit with a large overlap may start left of the first one
-    total = int((starts + widths).max())
+    total = int((starts + placed).max())
     strip = np.zeros((layout.DIGIT, total), dtype=np.float32)
     for x, glyph in zip(starts.tolist(), glyphs, strict=True):
         region = strip[:, x : x + glyph.shape[1]]
         np.maximum(region, glyph, out=region)  # overlapping strokes: ink wins, as on paper
-    if width is not None and total != width:  # resampled as an unfiltered strip is
-        strip = render.resample_columns(np.ascontiguousarray(strip.T), width).T
-    if request.height is not None and request.height != layout.DIGIT:
-        target = width if width is not None else max(1, round(strip.shape[1] * request.height / layout.DIGIT))
-        strip = layout.resample(layout.resample(strip, target).T, request.height).T
+    height = request.height or layout.DIGIT
+    if request.padded:
+        placement = layout.pad_placement(np.array([total]), width, height, request.align, where)
+        strip = _placed(strip, width, height, *placement[0].tolist())
+    else:
+        if width is not None and total != width:  # resampled as an unfiltered strip is
+            strip = render.resample_columns(np.ascontiguousarray(strip.T), width).T
+        if request.height is not None and request.height != layout.DIGIT:
+            target = width if width is not None else max(1, round(strip.shape[1] * request.height / layout.DIGIT))
+            strip = layout.resample(layout.resample(strip, target).T, request.height).T
+        placement = np.array([[0, strip.shape[1], 0, height]])
     if request.background == "white":  # ink on paper: background exactly 1.0
         strip = np.subtract(np.float32(1.0), strip, dtype=np.float32, order="C")
     else:  # its own memory: the resampler's result may be scratch
         strip = np.array(strip, dtype=np.float32, order="C")
     np.clip(strip, 0.0, 1.0, out=strip)
-    return strip
+    if not boxes:
+        return strip
+    found = layout.digit_boxes((ink[..., 0], ink[..., 1]), (ink[..., 2], ink[..., 3]), starts[None],
+                               np.asarray(slots)[None], np.array([total]), placement, glyph=widths[None])
+    return strip, found[0]
+
+
+def _extent(glyph: np.ndarray) -> tuple[int, int, int, int]:
+    """``col_lo, col_hi, row_lo, row_hi`` of a glyph's ink (values > 0)."""
+    inked = glyph > 0
+    cols, rows = layout.ink_spans(inked.any(axis=0), axis=0), layout.ink_spans(inked.any(axis=1), axis=0)
+    return int(cols[0]), int(cols[1]), int(rows[0]), int(rows[1])
+
+
+def _placed(strip: np.ndarray, width: int, height: int, x: int, w: int, y: int, h: int) -> np.ndarray:
+    """``strip`` (28 rows of ink) resampled to ``h`` x ``w`` at ``(x, y)`` of a ``height`` x ``width`` page."""
+    page = np.zeros((height, width), np.float32)
+    if w != strip.shape[1]:
+        strip = render.resample_columns(np.ascontiguousarray(strip.T), w).T
+    if h != layout.DIGIT:
+        strip = layout.resample(np.ascontiguousarray(strip.T), h).T
+    page[y : y + h, x : x + w] = strip
+    return page

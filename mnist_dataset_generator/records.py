@@ -1,0 +1,96 @@
+"""What a sample is once made: a :class:`Record`, and a :class:`Batch` of consecutive ones.
+
+The renderer fills batches; workers encode their images where they are made; writers and
+callers read records. A new field (boxes today, masks tomorrow) is one attribute here and
+reaches every writer without new signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Batch", "Record", "pad_boxes"]
+
+NO_BOX = -1  # the padding of boxes past a sample's length
+
+
+@dataclass(frozen=True)
+class Record:
+    """One sample.
+
+    Attributes
+    ----------
+    index : int
+        Its position in the dataset.
+    label : str
+        The digit string, e.g. ``"0741"`` (leading zeros kept).
+    boxes : numpy.ndarray
+        ``(len(label), 4)`` ints ``[x0, y0, x1, y1]`` in output pixels, ends exclusive: where each
+        digit's ink lies in the image, in reading order.
+    image : numpy.ndarray, bytes or None
+        The pixels, their encoding (PNG bytes, where a format encodes image by image), or
+        ``None`` where the batch's images travel as one piece (:attr:`Batch.payload`).
+    """
+
+    index: int
+    label: str
+    boxes: np.ndarray
+    image: Any = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Samples ``start .. start + len(labels)`` made together.
+
+    Attributes
+    ----------
+    start : int
+    labels : list of str
+    boxes : numpy.ndarray or None
+        ``(count, longest, 4)`` int32, rows past a label's length filled with -1 (``None``
+        when the boxes were not asked for).
+    images : numpy.ndarray, list or None
+        ``(count, height, width)`` pixels, a list of per-image encodings, or ``None`` when the
+        pixels were written into the caller's array.
+    payload : object, optional
+        The batch's images encoded as one piece (a deflated part of an ``.npy``).
+    """
+
+    start: int
+    labels: list[str]
+    boxes: np.ndarray | None
+    images: Any = None
+    payload: Any = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.labels)
+
+    def records(self) -> Iterator[Record]:
+        """The batch's samples one by one (boxes cut to each label's length)."""
+        images = self.images if self.images is not None else [None] * len(self.labels)
+        for k, (label, image) in enumerate(zip(self.labels, images, strict=True)):
+            boxes = None if self.boxes is None else self.boxes[k, : len(label)]
+            yield Record(self.start + k, label, boxes, image)
+
+
+def pad_boxes(boxes: list[np.ndarray], longest: int | None = None) -> np.ndarray:
+    """Per-sample ``(n_i, 4)`` boxes as one ``(count, longest, 4)`` int32 array padded with -1.
+
+    Examples
+    --------
+    >>> pad_boxes([np.array([[0, 1, 5, 9]]), np.zeros((2, 4), int)])[0].tolist()
+    [[0, 1, 5, 9], [-1, -1, -1, -1]]
+    """
+    longest = max((len(b) for b in boxes), default=0) if longest is None else longest
+    out = np.full((len(boxes), longest, 4), NO_BOX, np.int32)
+    for k, b in enumerate(boxes):
+        out[k, : len(b)] = b
+    return out
