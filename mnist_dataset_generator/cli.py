@@ -360,6 +360,11 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                         help="resample the finished image to H px high, keeping its aspect ratio unless -w is given")
     parser.add_argument("--background", choices=("white", "black"), default="white",
                         help="white: dark digits on white (default); black: MNIST polarity")
+    parser.add_argument("--fit", choices=("stretch", "pad"), default="stretch",
+                        help="stretch: resample the strip to the width (default); pad: digits keep their size, "
+                             "the strip is placed in the width with white around it (scaled down whole if wider)")
+    parser.add_argument("--align", choices=("left", "center", "random"),
+                        help="with --fit pad: where the strip sits across the width (default center)")
     parser.add_argument("-e", "--evenly", action="store_true",
                         help="even layout: equal digit slots and equal gaps, no randomness in the layout")
     parser.add_argument("-f", "--filters", metavar="filter1,filter2",
@@ -437,7 +442,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
         seed = _resume_seed(args.output_dir)
     plan = plan_dataset(args.count, args.length, args.spacing, args.width, seed=seed, split=args.split,
                         evenly=args.evenly, fltrs=fltrs, dtype=args.dtype, image_height=args.height,
-                        background=args.background)
+                        background=args.background, fit=args.fit, align=args.align or "center")
     indices = shard_range(plan.count, args.shard, args.format)
     check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices))  # before any loading
     description = {"filters": args.filters or ""}
@@ -497,7 +502,8 @@ def _generator_work(args: argparse.Namespace) -> int:
 
     fltrs = from_spec(args.filters) if args.filters else None
     request = check_request(args.digits, args.spacing, args.width, args.evenly, fltrs, args.split,
-                            image_height=args.height, background=args.background)
+                            image_height=args.height, background=args.background, fit=args.fit,
+                            align=args.align or "center")
     output = _output_path(args.output)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
     log.info("seed %d (pass --seed %d to repeat this image)", seed, seed)
@@ -521,6 +527,8 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
                   if value]
     if args.force and args.resume:
         parser.error("give --resume (finish this run) or --force (start over), not both")
+    if args.align is not None and args.fit != "pad":
+        parser.error(f"--align {args.align} places a padded strip: it needs --fit pad")
     if args.verify is not None:
         defaults = vars(_generator_parser(prog).parse_args([]))
         given = [name for name, value in vars(args).items()

@@ -17,6 +17,7 @@ importing torch.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -35,6 +36,7 @@ from .strip import (
     Request,
     _is_int,
     check_available,
+    check_flag,
     check_request,
     check_spacing,
     check_width,
@@ -164,6 +166,9 @@ def plan_dataset(
     labels: Sequence[str] | None = None,
     image_height: int | None = None,
     background: str = "white",
+    fit: str = "stretch",
+    align: str = "center",
+    epoch: int = 0,
 ) -> Plan:
     """Check a dataset's arguments (no data is touched) and fix its seed; see :func:`.generator.generate_dataset`.
 
@@ -198,11 +203,19 @@ def plan_dataset(
         slots, gaps = layout.even_layout(n, spacing, None) if evenly else (np.full(n, 28), np.full(n - 1, spacing[0]))
         image_width = int(slots.sum() + gaps.sum())
     request = check_request("0" * lengths[1], spacing, image_width, evenly, fltrs, split,  # widest case
-                            image_height=image_height, background=background, door=None)
-    if lengths[0] != lengths[1]:
+                            image_height=image_height, background=background, fit=fit, align=align, door=None)
+    if lengths[0] != lengths[1] and request.fit == "stretch":
         check_width(image_width, lengths[0], spacing, bool(evenly))
     return Plan(int(count), lengths, spacing, request.width, request.evenly, request.prepared, dtype,
-                _entropy(seed), split, labels, request.height or layout.DIGIT, request.background)
+                _entropy(seed), split, labels, request.height or layout.DIGIT, request.background, request.fit,
+                request.align, check_epoch(epoch))
+
+
+def check_epoch(epoch) -> int:
+    """A non-negative integer epoch."""
+    if not _is_int(epoch) or epoch < 0:
+        raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+    return int(epoch)
 
 
 @functools.lru_cache(maxsize=256)
@@ -610,17 +623,14 @@ def _iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], w
                 pending.append(submit(*nxt))
 
 
-def dataset_chunks(count, length, spacing_range, image_width, *, seed, split="train", evenly=False, fltrs=None,
-                   images=None, data_home=None, workers=1, dtype="float32", labels=None, image_height=None,
-                   background="white", whole=False):
-    """``(plan, chunks, out)``: the validated plan, an iterator of ``(start, images, labels)`` in order,
-    and with ``whole`` the array of all images that the chunks fill in (their ``images`` are then ``None``).
+def dataset_chunks(plan: Plan, *, images=None, data_home=None, workers=1, whole: bool = False,
+                   boxes: bool = False):
+    """``(chunks, out)``: an iterator of the plan's :class:`.records.Batch` in order, and with ``whole``
+    the array of all images that the batches fill in (their ``images`` are then ``None``).
 
     The MNIST files (``images=None``) are memory-mapped again by each worker
     instead of being sent to it.
     """
-    plan = plan_dataset(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
-                        fltrs=fltrs, dtype=dtype, labels=labels, image_height=image_height, background=background)
     n_workers = _workers(workers)
     bounds = chunk_bounds(range(plan.count))
     check_memory(plan, door="generate_dataset" if whole else "iter_dataset", workers=n_workers, whole=whole,
@@ -631,8 +641,20 @@ def dataset_chunks(count, length, spacing_range, image_width, *, seed, split="tr
     out, shared = (shared_array(shape, plan.dtype, min(n_workers, len(bounds)), threads=threads) if whole
                    else (None, False))
     chunks = iter_chunks(plan, source, bounds, n_workers, from_files=images is None, data_home=data_home, out=out,
-                         shared=shared, threads=threads)
-    return plan, chunks, out
+                         shared=shared, threads=threads, boxes=boxes)
+    return chunks, out
+
+
+_OPTIONS = ("split", "evenly", "fltrs", "dtype", "labels", "image_height", "background", "fit", "align", "epoch")
+
+
+def plan_options(door: str, count, length, spacing_range, image_width, seed, options: dict) -> Plan:
+    """:func:`plan_dataset` of a door's keyword ``options``; an unknown one is refused naming ``door``."""
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(f"{door}() got an unexpected keyword argument {unknown[0]!r}; "
+                        f"the options are {', '.join(_OPTIONS)}")
+    return plan_dataset(count, length, spacing_range, image_width, seed=seed, **options)
 
 
 class SequenceDataset:
@@ -640,12 +662,29 @@ class SequenceDataset:
 
     Parameters
     ----------
-    count, length, spacing_range, image_width, seed, split, evenly, fltrs, images, data_home, dtype, labels,
-    image_height, background
+    count, length, spacing_range, image_width, seed, images, data_home, **options
         As for :func:`.generator.generate_dataset`. ``seed=None`` fixes fresh
         entropy now, so every worker still agrees; it is kept in ``entropy``.
+        ``epoch`` (an option, default 0) is the first epoch; see :meth:`set_epoch`.
     transform : callable, optional
         Applied to each image before it is returned (e.g. a tensor conversion).
+    return_boxes : bool
+        Items are ``(image, label, boxes)`` instead of ``(image, label)``.
+
+    Notes
+    -----
+    **Epochs.** The label of index ``i`` never changes; its samples, gaps and filter draws are
+    a pure function of ``(seed, epoch, i)``, so every epoch shows new handwriting and new
+    augmentation and any epoch can be replayed. Call ``set_epoch(e)`` before iterating epoch
+    ``e`` (as with ``DistributedSampler.set_epoch``). With ``DataLoader(num_workers > 0)`` and
+    the default ``persistent_workers=False``, the workers are started anew for each epoch with a
+    copy of the dataset, so ``set_epoch`` in the main process reaches them. With
+    ``persistent_workers=True`` the workers keep the copy they got at the first epoch, and
+    ``set_epoch`` in the main process does not reach them: every epoch would repeat the first.
+    Use persistent workers only without epochs, or build a new DataLoader after ``set_epoch``.
+
+    **Batches.** ``DataLoader`` calls :meth:`__getitems__` with a batch's indices when a dataset
+    has it: the batch is rendered together, much faster than item by item, identical bytes.
 
     Examples
     --------
@@ -655,6 +694,8 @@ class SequenceDataset:
     >>> image, label = ds[17]
     >>> len(ds), image.shape, label == ds[17][1]
     (100, (28, 128), True)
+    >>> ds.set_epoch(1); ds[17][1] == label and not np.array_equal(ds[17][0], image)
+    True
     """
 
     def __init__(
@@ -665,22 +706,16 @@ class SequenceDataset:
         image_width: int | None = None,
         *,
         seed,
-        split: str = "train",
-        evenly: bool = False,
-        fltrs=None,
         images=None,
         data_home: str | os.PathLike | None = None,
-        dtype: str = "float32",
-        labels: Sequence[str] | None = None,
-        image_height: int | None = None,
-        background: str = "white",
         transform=None,
+        return_boxes: bool = False,
+        **options,
     ) -> None:
-        self.plan: Plan = plan_dataset(count, length, spacing_range, image_width, seed=seed, split=split,
-                                       evenly=evenly, fltrs=fltrs, dtype=dtype, labels=labels,
-                                       image_height=image_height, background=background)
+        self.plan: Plan = plan_options("SequenceDataset", count, length, spacing_range, image_width, seed, options)
         if transform is not None and not callable(transform):
             raise ValueError(f"transform must be callable, got {transform!r}")
+        self.return_boxes = check_flag("return_boxes", return_boxes)
         check_memory(self.plan, door="SequenceDataset")  # it makes one sample at a time
         self.transform = transform
         self.data_home = data_home
@@ -694,22 +729,47 @@ class SequenceDataset:
         """The root entropy: pass it as ``seed`` to rebuild this exact dataset."""
         return self.plan.entropy
 
+    @property
+    def epoch(self) -> int:
+        return self.plan.epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the samples, gaps and filters of ``epoch`` from now on (labels stay)."""
+        self.plan = dataclasses.replace(self.plan, epoch=check_epoch(epoch))
+
     def __len__(self) -> int:
         return self.plan.count
 
-    def __getitem__(self, index: int):
-        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+    def _index(self, index) -> int:
+        if not isinstance(index, (int, np.integer)) or isinstance(index, (bool, np.bool_)):
             raise TypeError(f"SequenceDataset indices must be integers, got {type(index).__name__}")
         if index < 0:
             index += self.plan.count
         if not 0 <= index < self.plan.count:
             raise IndexError(f"index out of range for a dataset of {self.plan.count} samples")
+        return int(index)
+
+    def _source(self) -> MnistData:
         if self._loaded is None:
             self._loaded = resolve_source(self._images, self.data_home, self.plan.split)
-        image, label = make_sample(self.plan, self._loaded, int(index))
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, label
+        return self._loaded
+
+    def __getitem__(self, index: int):
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices) -> list[tuple]:
+        """The items of ``indices`` (any order, repeats allowed), rendered together as one batch:
+        what ``torch.utils.data.DataLoader`` calls for a batch; each item is exactly ``self[i]``."""
+        at = np.array([self._index(i) for i in indices], np.int64)
+        if len(at) > 1:
+            check_memory(self.plan, door="SequenceDataset", workers=1, bounds=[(0, len(at))])
+        images = np.empty((len(at), self.plan.height, self.plan.width), self.plan.dtype)
+        labels, boxes = make_images(self.plan, self._source(), at, images, boxes=self.return_boxes)
+        items = []
+        for k, label in enumerate(labels):
+            image = images[k] if self.transform is None else self.transform(images[k])
+            items.append((image, label, boxes[k, : len(label)]) if self.return_boxes else (image, label))
+        return items
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -719,4 +779,4 @@ class SequenceDataset:
     def __repr__(self) -> str:
         p = self.plan
         return (f"SequenceDataset(count={p.count}, length={p.lengths}, spacing_range={p.spacing}, "
-                f"image_width={p.width}, split={p.split!r}, entropy={p.entropy})")
+                f"image_width={p.width}, split={p.split!r}, epoch={p.epoch}, entropy={p.entropy})")

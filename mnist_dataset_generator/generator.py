@@ -12,10 +12,10 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .dataset import dataset_chunks
+from .dataset import dataset_chunks, plan_options
 from .filters import Filter
 from .mnistdata import MnistData
-from .strip import check_request, check_rng, compose, resolve_source
+from .strip import check_flag, check_request, check_rng, compose, resolve_source
 
 __all__ = ["generate_dataset", "generate_numbers_sequence", "iter_dataset"]
 
@@ -33,7 +33,10 @@ def generate_numbers_sequence(
     split: str = "train",
     image_height: int | None = None,
     background: str = "white",
-) -> np.ndarray:
+    fit: str = "stretch",
+    align: str = "center",
+    return_boxes: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """An image of the given digits written with random MNIST samples.
 
     Parameters
@@ -77,13 +80,28 @@ def generate_numbers_sequence(
     background : {"white", "black"}
         ``"white"``: dark digits on white paper; ``"black"``: MNIST polarity
         (ink 1.0 on 0.0).
+    fit : {"stretch", "pad"}
+        ``"stretch"``: the strip is resampled to ``image_width``. ``"pad"``: the
+        digits keep their size (scaled with ``image_height`` only) and the strip
+        is placed in the width with paper around it; a strip wider than the
+        width is scaled down whole, aspect kept, never squeezed.
+    align : {"left", "center", "random"}
+        Where ``fit="pad"`` puts the strip across the width (``"random"``
+        draws from ``rng``); it is always centred down.
+    return_boxes : bool
+        Also return where each digit's ink lies.
 
     Returns
     -------
-    numpy.ndarray
+    image : numpy.ndarray
         C-contiguous float32, shape ``(28, width)`` (or ``(image_height, ...)``),
         values in [0, 1]: by default dark digits on a white background
         (exactly 1.0).
+    boxes : numpy.ndarray, with ``return_boxes``
+        ``(len(digits), 4)`` int32 ``[x0, y0, x1, y1]`` per digit in reading
+        order, ends exclusive: the pixels the digit's ink reaches after
+        filters, layout and resampling (however faintly). Every pixel outside
+        all boxes is background.
 
     Raises
     ------
@@ -103,10 +121,11 @@ def generate_numbers_sequence(
     ((28, 120), 'float32')
     """
     request = check_request(digits, spacing_range, image_width, evenly, fltrs, split, image_height=image_height,
-                            background=background)
+                            background=background, fit=fit, align=align)
+    boxes = check_flag("return_boxes", return_boxes)
     rng = check_rng(rng)
     source = resolve_source(images, data_home, split)
-    return compose(request, source, rng)
+    return compose(request, source, rng, boxes=boxes)
 
 
 def generate_dataset(
@@ -116,18 +135,13 @@ def generate_dataset(
     image_width: int | None,
     *,
     seed,
-    split: str = "train",
-    evenly: bool = False,
-    fltrs=None,
+    workers: int = 1,
     images=None,
     data_home=None,
-    workers: int = 1,
-    dtype: str = "float32",
-    labels: Sequence[str] | None = None,
-    image_height: int | None = None,
-    background: str = "white",
-) -> tuple[np.ndarray, list[str]]:
-    """Many strips at once: ``(images, labels)``.
+    return_boxes: bool = False,
+    **options,
+) -> tuple[np.ndarray, list[str]] | tuple[np.ndarray, list[str], list[np.ndarray]]:
+    """Many strips at once: ``(images, labels)``, with ``return_boxes`` ``(images, labels, boxes)``.
 
     Parameters
     ----------
@@ -135,7 +149,7 @@ def generate_dataset(
         Number of samples (may be ``None`` when ``labels`` is given).
     length : int or (int, int)
         Digits per sample, or an inclusive ``(min, max)`` range drawn uniformly.
-    spacing_range, evenly, fltrs, images, data_home, split
+    spacing_range, images, data_home
         As for :func:`generate_numbers_sequence`.
     image_width : int or None
         One width for all samples; ``None`` only when every sample has the
@@ -146,12 +160,17 @@ def generate_dataset(
         equals ``SequenceDataset(...)[17][0]``. ``None`` draws fresh entropy.
     workers : int
         Processes to use; 0 means all cores.
-    dtype : {"float32", "uint8"}
-        ``uint8`` holds 0..255 (``rint(x * 255)``) in a quarter of the memory.
-    labels : list of str, optional
-        The digit strings to draw, instead of random ones.
-    image_height, background
-        As for :func:`generate_numbers_sequence`.
+    return_boxes : bool
+        Also return each sample's boxes: a list of ``(len(label), 4)`` int32
+        arrays (see :func:`generate_numbers_sequence`).
+    **options
+        What a sample looks like, by keyword (:func:`.dataset.plan_dataset`):
+        ``split``, ``evenly``, ``fltrs``, ``image_height``, ``background``,
+        ``fit``, ``align`` as for :func:`generate_numbers_sequence`;
+        ``dtype`` (``"float32"`` or ``"uint8"``: 0..255 as ``rint(x * 255)``, a
+        quarter of the memory); ``labels`` (the digit strings to draw instead
+        of random ones); ``epoch`` (fresh samples, gaps and filter draws for
+        the same labels: see :class:`.dataset.SequenceDataset`).
 
     Returns
     -------
@@ -159,6 +178,7 @@ def generate_dataset(
         Shape ``(count, height, width)`` (height 28 unless ``image_height``).
     labels : list of str
         The digit string of each image.
+    boxes : list of numpy.ndarray, with ``return_boxes``
 
     Raises
     ------
@@ -176,14 +196,16 @@ def generate_dataset(
     >>> x.shape, [len(s) in (2, 3) for s in y]
     ((4, 28, 90), [True, True, True, True])
     """
-    plan, chunks, out = dataset_chunks(count, length, spacing_range, image_width, seed=seed, split=split,
-                                       evenly=evenly, fltrs=fltrs, images=images, data_home=data_home, workers=workers,
-                                       dtype=dtype, labels=labels, image_height=image_height, background=background,
-                                       whole=True)
+    plan = plan_options("generate_dataset", count, length, spacing_range, image_width, seed, options)
+    boxes = check_flag("return_boxes", return_boxes)
+    chunks, out = dataset_chunks(plan, images=images, data_home=data_home, workers=workers, whole=True, boxes=boxes)
     names: list[str] = [""] * plan.count
+    found: list[np.ndarray] = []
     for batch in chunks:  # the images are written into out where they are made
         names[batch.start : batch.stop] = batch.labels
-    return out, names
+        if boxes:
+            found += [record.boxes for record in batch.records()]
+    return (out, names, found) if boxes else (out, names)
 
 
 def iter_dataset(
@@ -193,18 +215,14 @@ def iter_dataset(
     image_width: int | None,
     *,
     seed,
-    split: str = "train",
-    evenly: bool = False,
-    fltrs=None,
+    workers: int = 1,
     images=None,
     data_home=None,
-    workers: int = 1,
-    dtype: str = "float32",
-    labels: Sequence[str] | None = None,
-    image_height: int | None = None,
-    background: str = "white",
-) -> Iterator[tuple[np.ndarray, str]]:
-    """An iterator of the ``(image, label)`` pairs of :func:`generate_dataset`, in order, with bounded memory.
+    return_boxes: bool = False,
+    **options,
+) -> Iterator[tuple[np.ndarray, str]] | Iterator[tuple[np.ndarray, str, np.ndarray]]:
+    """An iterator of the ``(image, label)`` pairs (with ``return_boxes``, ``(image, label, boxes)``
+    triples) of :func:`generate_dataset`, in order, with bounded memory; the same arguments.
 
     The arguments, and the memory of the chunks in flight (at most two per
     worker, of 256 samples), are checked when it is called; the samples are
@@ -217,7 +235,9 @@ def iter_dataset(
     >>> [label for _, label in iter_dataset(3, 2, (1, 1), None, seed=5, images=source)]
     ['68', '56', '81']
     """
-    _, chunks, _ = dataset_chunks(count, length, spacing_range, image_width, seed=seed, split=split, evenly=evenly,
-                               fltrs=fltrs, images=images, data_home=data_home, workers=workers, dtype=dtype,
-                               labels=labels, image_height=image_height, background=background)
+    plan = plan_options("iter_dataset", count, length, spacing_range, image_width, seed, options)
+    boxes = check_flag("return_boxes", return_boxes)
+    chunks, _ = dataset_chunks(plan, images=images, data_home=data_home, workers=workers, boxes=boxes)
+    if boxes:
+        return ((r.image, r.label, r.boxes) for batch in chunks for r in batch.records())
     return (pair for batch in chunks for pair in zip(batch.images, batch.labels, strict=True))

@@ -220,7 +220,7 @@ def map_spans(lo: np.ndarray, hi: np.ndarray, src: np.ndarray, dst: np.ndarray) 
         for s, d in pairs.tolist():
             where = moved & (src == s) & (dst == d)
             first, last = reach(s, d)
-            a, b = lo[where], hi[where]
+            a, b = np.clip(lo[where], 0, s), np.clip(hi[where], 0, s)  # a slot past its strip: any span
             start = first[np.minimum(a, s - 1)]
             out_lo[where] = start
             out_hi[where] = np.where(b > a, last[np.maximum(b, 1) - 1] + 1, start)

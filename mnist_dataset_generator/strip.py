@@ -33,6 +33,7 @@ __all__ = [
     "check_background",
     "check_digits",
     "check_fit",
+    "check_flag",
     "check_available",
     "check_height",
     "check_request",
@@ -167,6 +168,13 @@ def _pad_width(image_width) -> int | None:
     if not _is_int(image_width) or not 1 <= image_width <= MAX_WIDTH:
         raise ValueError(f"image_width must be an integer in 1..{MAX_WIDTH} or None, got {image_width!r}")
     return int(image_width)
+
+
+def check_flag(name: str, value) -> bool:
+    """``value`` as a bool; anything but True or False is refused, naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_rng(rng) -> np.random.Generator:
