@@ -260,9 +260,8 @@ def _draws(plan: Plan, indices: np.ndarray):
     u = np.empty((len(indices), high))
     gaps = None if plan.evenly else np.empty((len(indices), high - 1), np.int64)
     where = np.empty(len(indices)) if plan.padded and plan.align == "random" else None
-    first, last = int(blocks[0]), int(blocks[-1])
-    ordered = first == last or bool((blocks[1:] >= blocks[:-1]).all())  # a range: one slice per block
-    for block in (range(first, last + 1) if ordered else np.unique(blocks).tolist()):
+    ordered = bool((blocks[1:] >= blocks[:-1]).all())  # a range: one slice per block
+    for block in (range(int(blocks[0]), int(blocks[-1]) + 1) if ordered else np.unique(blocks).tolist()):
         take = slice(*np.searchsorted(blocks, [block, block + 1])) if ordered else blocks == block
         drawn = _block_draws(plan.entropy, plan.lengths, plan.spacing, plan.evenly, size, block, plan.epoch)
         r = rows[take]

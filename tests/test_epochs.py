@@ -63,7 +63,8 @@ def test_bad_epoch_is_named(epoch):
                                     {"dtype": "uint8", "evenly": True}])
 def test_getitems_is_each_item_rendered_together(kwargs):
     ds = SequenceDataset(*ARGS, seed=2, images=SOURCE, epoch=1, **kwargs)
-    indices = np.random.default_rng(0).permutation(700)[:64].tolist() + [5, 5, -1]  # shuffled, a repeat, negative
+    # shuffled, a repeat, a negative index, and the first and last from one block with others between
+    indices = np.random.default_rng(0).permutation(700)[:64].tolist() + [5, 5, -1, 300, 3, 301]
     items = ds.__getitems__(indices)
     assert len(items) == len(indices)
     for i, item in zip(indices, items, strict=True):
@@ -72,6 +73,9 @@ def test_getitems_is_each_item_rendered_together(kwargs):
         assert np.array_equal(item[0], alone[0]) and item[1] == alone[1]
         if len(item) == 3:
             assert np.array_equal(item[2], alone[2])
+    # the first and last index in one block, another block between them
+    for item, i in zip(ds.__getitems__([300, 3, 301]), [300, 3, 301], strict=True):
+        assert np.array_equal(item[0], ds[i][0]) and item[1] == ds[i][1]
     with pytest.raises(IndexError):
         ds.__getitems__([0, 700])
     with pytest.raises(TypeError):
