@@ -260,16 +260,25 @@ def _draws(plan: Plan, indices: np.ndarray):
     u = np.empty((len(indices), high))
     gaps = None if plan.evenly else np.empty((len(indices), high - 1), np.int64)
     where = np.empty(len(indices)) if plan.padded and plan.align == "random" else None
-    ordered = bool((blocks[1:] >= blocks[:-1]).all())  # a range: one slice per block
-    for block in (range(int(blocks[0]), int(blocks[-1]) + 1) if ordered else np.unique(blocks).tolist()):
-        take = slice(*np.searchsorted(blocks, [block, block + 1])) if ordered else blocks == block
-        drawn = _block_draws(plan.entropy, plan.lengths, plan.spacing, plan.evenly, size, block, plan.epoch)
-        r = rows[take]
-        lengths[take], digits[take], u[take] = drawn[0][r], drawn[1][r], drawn[2][r]
-        if gaps is not None:
-            gaps[take] = drawn[3][r]
-        if where is not None:
-            where[take] = _block_places(plan.entropy, size, block, plan.epoch)[r]
+    key = (plan.entropy, plan.lengths, plan.spacing, plan.evenly, size)
+    if bool((blocks[1:] >= blocks[:-1]).all()):  # a range (or sorted): one slice per block
+        for block in range(int(blocks[0]), int(blocks[-1]) + 1):
+            take = slice(*np.searchsorted(blocks, [block, block + 1]).tolist())
+            drawn = _block_draws(*key, block, plan.epoch)
+            r = rows[take]
+            lengths[take], digits[take], u[take] = drawn[0][r], drawn[1][r], drawn[2][r]
+            if gaps is not None:
+                gaps[take] = drawn[3][r]
+            if where is not None:
+                where[take] = _block_places(plan.entropy, size, block, plan.epoch)[r]
+    else:  # a shuffled batch: most rows from a block of their own, row by row is cheapest
+        for k, (block, r) in enumerate(zip(blocks.tolist(), rows.tolist(), strict=True)):
+            drawn = _block_draws(*key, block, plan.epoch)
+            lengths[k], digits[k], u[k] = drawn[0][r], drawn[1][r], drawn[2][r]
+            if gaps is not None:
+                gaps[k] = drawn[3][r]
+            if where is not None:
+                where[k] = _block_places(plan.entropy, size, block, plan.epoch)[r]
     if plan.labels is not None:  # the given strings replace the drawn ones; the rest stays
         chosen = [plan.labels[i] for i in indices.tolist()]
         lengths = np.array([len(label) for label in chosen], np.int64)

@@ -204,7 +204,8 @@ def map_spans(lo: np.ndarray, hi: np.ndarray, src: np.ndarray, dst: np.ndarray) 
     """Intervals ``lo..hi`` (ends exclusive) of ``src``-long rows, resampled to ``dst``: the output
     interval their ink reaches (see :func:`reach`). An empty interval stays empty, where ``lo`` lands.
 
-    All arguments broadcast to one shape; ``src`` and ``dst`` hold few distinct pairs.
+    All arguments broadcast to one shape; ``dst`` holds few distinct values (``src`` may hold many:
+    they are looked up in one table per ``dst``).
 
     Examples
     --------
@@ -216,15 +217,30 @@ def map_spans(lo: np.ndarray, hi: np.ndarray, src: np.ndarray, dst: np.ndarray) 
     out_lo, out_hi = lo.copy(), hi.copy()
     moved = src != dst
     if moved.any():
-        pairs = np.unique(np.stack([src[moved], dst[moved]], axis=1), axis=0)
-        for s, d in pairs.tolist():
-            where = moved & (src == s) & (dst == d)
-            first, last = reach(s, d)
-            a, b = np.clip(lo[where], 0, s), np.clip(hi[where], 0, s)  # a slot past its strip: any span
-            start = first[np.minimum(a, s - 1)]
+        for d in np.unique(dst[moved]).tolist():
+            where = moved & (dst == d)
+            s = src[where]
+            low, high = int(s.min()), int(s.max())
+            first, last = _reach_table(low, high, d)
+            row = s - low
+            a, b = np.minimum(np.clip(lo[where], 0, s), s - 1), np.clip(hi[where], 0, s)  # past a strip: any span
+            start = first[row, a]
             out_lo[where] = start
-            out_hi[where] = np.where(b > a, last[np.maximum(b, 1) - 1] + 1, start)
+            out_hi[where] = np.where(b > a, last[row, np.maximum(b, 1) - 1] + 1, start)
     return out_lo, out_hi
+
+
+@functools.lru_cache(maxsize=64)
+def _reach_table(low: int, high: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`reach` of every source size ``low..high`` into ``dst``, one row each, padded to ``high``."""
+    first = np.zeros((high - low + 1, high), np.int64)
+    last = np.zeros((high - low + 1, high), np.int64)
+    for size in range(low, high + 1):
+        f, la = reach(size, dst)
+        first[size - low, :size], last[size - low, :size] = f, la
+    for arr in (first, last):
+        arr.flags.writeable = False
+    return first, last
 
 
 def ink_spans(ink: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
