@@ -43,6 +43,7 @@ from export import byte_compile, run_once  # noqa: E402 - the export rows' measu
 
 from mnist_dataset_generator import mnistdata  # noqa: E402
 from mnist_dataset_generator.filters import blur, distort  # noqa: E402
+from mnist_dataset_generator.dataset import SequenceDataset  # noqa: E402
 from mnist_dataset_generator.generator import generate_dataset, generate_numbers_sequence  # noqa: E402
 
 DIGITS, WIDTH, SPACING = 8, 224, (0, 10)
@@ -173,6 +174,19 @@ def main() -> int:
                                                            data_home=args.data_dir), repeats))
         table.append((f"   batch {batch:,}, spacing 0,0 (no resampling), {w} worker{'s' if w > 1 else ''}", r,
                       f"copy limit / {copy[0] / r[0]:,.1f}"))
+    # DataLoader's batch path: shuffled batches of 64 from a dataset of the batch's size
+    ds = SequenceDataset(batch, DIGITS, SPACING, WIDTH, seed=1, images=data)
+    order = np.random.default_rng(2).permutation(batch)
+    shuffled = rate(batch, timed(lambda: [ds.__getitems__(order[k : k + 64]) for k in range(0, batch, 64)], repeats))
+    table.append(("   SequenceDataset.__getitems__, shuffled batches of 64", shuffled,
+                  f"{shuffled[0] / one[0]:.2f}x generate_dataset per strip (1 worker)"))
+    items = max(1000, batch // 10)
+    by_item = rate(items, timed(lambda: [ds[int(i)] for i in order[:items]], repeats))
+    table.append(("   SequenceDataset[i], one at a time", by_item, f"{by_item[0] / one[0]:.2f}x generate_dataset"))
+    boxed = rate(batch, timed(lambda: generate_dataset(batch, DIGITS, SPACING, WIDTH, seed=1, images=data,
+                                                       return_boxes=True), repeats))
+    table.append(("   generate_dataset(..., return_boxes=True), 1 worker", boxed,
+                  f"{boxed[0] / one[0]:.2f}x without boxes"))
     table.append((f"   copy limit: np.copyto of {batch:,} float32 28x224", copy, ""))
     fresh = rate(batch, timed(lambda: np.copyto(np.empty_like(src), src), repeats))
     table.append(("   the same into a fresh array each time", fresh,

@@ -433,16 +433,16 @@ def _dataset_work(args: argparse.Namespace) -> int:
 
     from .dataset import check_memory, chunk_bounds, plan_dataset
     from .export import check_folder, dataset_key, export_dataset, shard_range
-    from .filterspec import from_spec
     from .mnistdata import load
+    from .recipe import Recipe
 
-    fltrs = from_spec(args.filters) if args.filters else None
     seed = args.seed
     if seed is None and args.resume:
         seed = _resume_seed(args.output_dir)
-    plan = plan_dataset(args.count, args.length, args.spacing, args.width, seed=seed, split=args.split,
-                        evenly=args.evenly, fltrs=fltrs, dtype=args.dtype, image_height=args.height,
-                        background=args.background, fit=args.fit, align=args.align or "center")
+    recipe = Recipe(length=args.length, spacing_range=args.spacing, image_width=args.width,
+                    image_height=args.height, evenly=args.evenly, fit=args.fit, align=args.align or "center",
+                    fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype)
+    plan = plan_dataset(args.count, seed=seed, recipe=recipe)
     indices = shard_range(plan.count, args.shard, args.format)
     check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices))  # before any loading
     description = {"filters": args.filters or ""}

@@ -30,6 +30,7 @@ import numpy as np
 from . import layout, render
 from ._limits import check_bytes, end_with_parent, format_bytes, memory_budget
 from .mnistdata import MnistData, load
+from .recipe import FIELDS, Recipe
 from .records import NO_BOX, Batch
 from .strip import (
     MAX_DIGITS,
@@ -102,23 +103,27 @@ def block_size(plan: Plan) -> int:
 
 @dataclass(frozen=True)
 class Plan:
-    """Validated arguments of a dataset; every sample is ``make_sample(plan, source, i)``."""
+    """A dataset: ``count`` samples of ``recipe``, seeded by ``entropy``, at ``epoch``; every sample
+    is ``make_sample(plan, source, i)``. The recipe's fields are read through as attributes."""
 
     count: int
-    lengths: tuple[int, int]
-    spacing: tuple[int, int]
-    width: int
-    evenly: bool
-    prepared: list
-    dtype: str
+    recipe: Recipe
     entropy: int
-    split: str
-    labels: tuple[str, ...] | None = None
-    height: int = layout.DIGIT
-    background: str = "white"
-    fit: str = "stretch"
-    align: str = "center"
     epoch: int = 0
+
+    # the names the batch machinery reads
+    lengths = property(lambda self: self.recipe.length)
+    spacing = property(lambda self: self.recipe.spacing_range)
+    width = property(lambda self: self.recipe.image_width)
+    height = property(lambda self: self.recipe.height)
+    evenly = property(lambda self: self.recipe.evenly)
+    prepared = property(lambda self: self.recipe.prepared)
+    dtype = property(lambda self: self.recipe.dtype)
+    split = property(lambda self: self.recipe.split)
+    labels = property(lambda self: self.recipe.labels)
+    background = property(lambda self: self.recipe.background)
+    fit = property(lambda self: self.recipe.fit)
+    align = property(lambda self: self.recipe.align)
 
     def request(self, digits: np.ndarray) -> Request:
         return Request(digits, self.spacing, self.width, self.evenly, self.prepared, self.height, self.background,
@@ -129,21 +134,6 @@ class Plan:
         return self.fit == "pad"
 
 
-def _check_length(length) -> tuple[int, int]:
-    if _is_int(length):
-        low = high = int(length)
-    else:
-        try:
-            low, high = length
-        except (TypeError, ValueError):
-            raise ValueError(f"length must be an integer or a (min, max) pair, got {length!r}") from None
-        if not (_is_int(low) and _is_int(high)):
-            raise ValueError(f"length must be an integer or a (min, max) pair of integers, got {length!r}")
-    if not 1 <= low <= high <= MAX_DIGITS:
-        raise ValueError(f"length must satisfy 1 <= min <= max <= {MAX_DIGITS}, got {length!r}")
-    return int(low), int(high)
-
-
 def _entropy(seed) -> int:
     if isinstance(seed, np.random.SeedSequence):
         return seed.entropy
@@ -152,63 +142,38 @@ def _entropy(seed) -> int:
     return np.random.SeedSequence(None if seed is None else int(seed)).entropy
 
 
-def plan_dataset(
-    count: int,
-    length,
-    spacing_range,
-    image_width: int | None,
-    *,
-    seed,
-    split: str = "train",
-    evenly: bool = False,
-    fltrs=None,
-    dtype: str = "float32",
-    labels: Sequence[str] | None = None,
-    image_height: int | None = None,
-    background: str = "white",
-    fit: str = "stretch",
-    align: str = "center",
-    epoch: int = 0,
-) -> Plan:
+def plan_dataset(count: int | None, length=None, spacing_range=None, image_width=None, *, seed,
+                 recipe: Recipe | None = None, epoch: int = 0, **options) -> Plan:
     """Check a dataset's arguments (no data is touched) and fix its seed; see :func:`.generator.generate_dataset`.
 
-    Every sample is made at exactly the plan's width (and height), whatever
-    filters change the width of single digits.
+    ``recipe``, or the recipe's fields as arguments (``length``, ``spacing_range``,
+    ``image_width`` and the keyword ``options``), not both. Every sample is made at exactly
+    the plan's width (and height), whatever filters change the width of single digits.
+
+    Examples
+    --------
+    >>> plan = plan_dataset(10, 3, (0, 4), 100, seed=1, fit="pad")
+    >>> plan.recipe.fit, plan.lengths, plan.width
+    ('pad', (3, 3), 100)
     """
-    if labels is not None:
-        if isinstance(labels, str):
-            raise ValueError("labels must be a list of digit strings, got a single string")
-        labels = tuple(labels)
-        for i, label in enumerate(labels):
-            if not isinstance(label, str) or not label or not label.isascii() or not label.isdigit():
-                raise ValueError(f"labels[{i}] must be a non-empty string of digits 0-9, got {label!r}")
+    if recipe is None:
+        given = {"length": length, "spacing_range": spacing_range, "image_width": image_width}
+        recipe = Recipe(**{k: v for k, v in given.items() if v is not None}, **options)
+    elif not isinstance(recipe, Recipe):
+        raise ValueError(f"recipe must be a Recipe, got {type(recipe).__name__}")
+    elif length is not None or spacing_range is not None or image_width is not None or options:
+        named = [k for k, v in (("length", length), ("spacing_range", spacing_range), ("image_width", image_width))
+                 if v is not None] + sorted(options)
+        raise ValueError(f"give a recipe or its fields, not both (got recipe and {named[0]}); "
+                         f"use recipe.replace({named[0]}=...)")
+    if recipe.labels is not None:
         if count is None:
-            count = len(labels)
-        elif count != len(labels):
-            raise ValueError(f"count {count} differs from the number of labels {len(labels)}")
-        lengths = (min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)
-    else:
-        lengths = _check_length(length)
+            count = len(recipe.labels)
+        elif count != len(recipe.labels):
+            raise ValueError(f"count {count} differs from the number of labels {len(recipe.labels)}")
     if not _is_int(count) or not 0 <= count <= MAX_COUNT:
         raise ValueError(f"count must be an integer in 0..{MAX_COUNT}, got {count!r}")
-    if dtype not in ("float32", "uint8"):
-        raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
-    spacing = check_spacing(spacing_range)
-    if image_width is None:
-        if lengths[0] != lengths[1] or (not evenly and spacing[0] != spacing[1]):
-            raise ValueError(
-                "image_width is required when lengths or spacing vary: every image of a dataset has one width"
-            )
-        n = lengths[0]
-        slots, gaps = layout.even_layout(n, spacing, None) if evenly else (np.full(n, 28), np.full(n - 1, spacing[0]))
-        image_width = int(slots.sum() + gaps.sum())
-    request = check_request("0" * lengths[1], spacing, image_width, evenly, fltrs, split,  # widest case
-                            image_height=image_height, background=background, fit=fit, align=align, door=None)
-    if lengths[0] != lengths[1] and request.fit == "stretch":
-        check_width(image_width, lengths[0], spacing, bool(evenly))
-    return Plan(int(count), lengths, spacing, request.width, request.evenly, request.prepared, dtype,
-                _entropy(seed), split, labels, request.height or layout.DIGIT, request.background, request.fit,
-                request.align, check_epoch(epoch))
+    return Plan(int(count), recipe, _entropy(seed), check_epoch(epoch))
 
 
 def check_epoch(epoch) -> int:
@@ -653,7 +618,7 @@ def dataset_chunks(plan: Plan, *, images=None, data_home=None, workers=1, whole:
     return chunks, out
 
 
-_OPTIONS = ("split", "evenly", "fltrs", "dtype", "labels", "image_height", "background", "fit", "align", "epoch")
+_OPTIONS = (*(name for name in FIELDS if name not in ("length", "spacing_range", "image_width")), "recipe", "epoch")
 
 
 def plan_options(door: str, count, length, spacing_range, image_width, seed, options: dict) -> Plan:
@@ -708,9 +673,9 @@ class SequenceDataset:
 
     def __init__(
         self,
-        count: int,
-        length=8,
-        spacing_range=(0, 0),
+        count: int | None,
+        length=None,
+        spacing_range=None,
         image_width: int | None = None,
         *,
         seed,

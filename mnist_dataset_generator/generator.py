@@ -129,10 +129,10 @@ def generate_numbers_sequence(
 
 
 def generate_dataset(
-    count: int,
-    length,
-    spacing_range,
-    image_width: int | None,
+    count: int | None,
+    length=None,
+    spacing_range=None,
+    image_width: int | None = None,
     *,
     seed,
     workers: int = 1,
@@ -164,13 +164,16 @@ def generate_dataset(
         Also return each sample's boxes: a list of ``(len(label), 4)`` int32
         arrays (see :func:`generate_numbers_sequence`).
     **options
-        What a sample looks like, by keyword (:func:`.dataset.plan_dataset`):
-        ``split``, ``evenly``, ``fltrs``, ``image_height``, ``background``,
-        ``fit``, ``align`` as for :func:`generate_numbers_sequence`;
-        ``dtype`` (``"float32"`` or ``"uint8"``: 0..255 as ``rint(x * 255)``, a
-        quarter of the memory); ``labels`` (the digit strings to draw instead
-        of random ones); ``epoch`` (fresh samples, gaps and filter draws for
-        the same labels: see :class:`.dataset.SequenceDataset`).
+        ``recipe``: a :class:`.recipe.Recipe`, saying what a sample looks like
+        (then ``length``, ``spacing_range``, ``image_width`` and the recipe's
+        other fields are not given). Or those fields by keyword, a shorthand
+        for it: ``split``, ``evenly``, ``fltrs``, ``image_height``,
+        ``background``, ``fit``, ``align`` as for
+        :func:`generate_numbers_sequence`; ``dtype`` (``"float32"`` or
+        ``"uint8"``: 0..255 as ``rint(x * 255)``, a quarter of the memory);
+        ``labels`` (the digit strings to draw instead of random ones).
+        ``epoch``: fresh samples, gaps and filter draws for the same labels
+        (see :class:`.dataset.SequenceDataset`).
 
     Returns
     -------
@@ -209,10 +212,10 @@ def generate_dataset(
 
 
 def iter_dataset(
-    count: int,
-    length,
-    spacing_range,
-    image_width: int | None,
+    count: int | None,
+    length=None,
+    spacing_range=None,
+    image_width: int | None = None,
     *,
     seed,
     workers: int = 1,

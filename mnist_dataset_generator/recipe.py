@@ -1,0 +1,245 @@
+"""What a sample looks like, in one object: :class:`Recipe`.
+
+A recipe is validated once, when it is made, and every door takes one: the command line
+builds one, :func:`.generator.generate_dataset`, :func:`.generator.iter_dataset`,
+:class:`.dataset.SequenceDataset` and exports accept ``recipe=``, and their keyword
+arguments are a shorthand for its fields. It goes to and from JSON (an export's manifest
+holds it), so a new option is one field here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import layout
+from .mnistdata import SPLITS
+
+__all__ = ["FIELDS", "RECIPE_VERSION", "Recipe"]
+
+RECIPE_VERSION = 1  # of the JSON form: a reader refuses a newer one rather than guess
+DTYPES = ("float32", "uint8")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What every sample of a dataset looks like (not how many, nor their seed).
+
+    Parameters
+    ----------
+    length : int or (int, int)
+        Digits per sample, or an inclusive ``(min, max)`` range drawn uniformly.
+    spacing_range : (int, int)
+        Gaps between digits, ``-27 <= min <= max <= 10000`` px.
+    image_width : int or None
+        One width for all samples; ``None``: the natural width (one for all samples only
+        when lengths and gaps are fixed, or the layout is even).
+    image_height : int or None
+        Height (1..4096); ``None`` is 28.
+    evenly : bool
+        Even layout: equal slots and gaps.
+    fit : {"stretch", "pad"}
+        ``"pad"``: digits keep their size, the strip is placed in the width (see
+        :func:`.generator.generate_numbers_sequence`).
+    align : {"left", "center", "random"}
+        Where a padded strip sits across the width.
+    fltrs : str, list of callables, or None
+        Filters per digit: spec text such as ``"blur:sigma=0.8,distort"`` (see
+        :func:`.filterspec.from_spec`; the form a recipe keeps in JSON) or callables.
+    background : {"white", "black"}
+    split : {"train", "test"}
+        The MNIST split the glyphs come from.
+    dtype : {"float32", "uint8"}
+        Pixel type of the images made in memory.
+    labels : list of str, optional
+        The digit strings to draw, instead of random ones (``length`` is then theirs).
+
+    Examples
+    --------
+    >>> r = Recipe(length=(3, 5), spacing_range=(0, 6), image_width=160, fit="pad", fltrs="blur:sigma=0.8")
+    >>> Recipe.from_json(r.to_json()) == r
+    True
+    >>> Recipe(fit="squeeze")
+    Traceback (most recent call last):
+    ValueError: fit must be one of stretch, pad, got 'squeeze'
+    """
+
+    length: int | tuple[int, int] = 8
+    spacing_range: tuple[int, int] = (0, 0)
+    image_width: int | None = None
+    image_height: int | None = None
+    evenly: bool = False
+    fit: str = "stretch"
+    align: str = "center"
+    fltrs: Any = None
+    background: str = "white"
+    split: str = "train"
+    dtype: str = "float32"
+    labels: tuple[str, ...] | None = None
+    prepared: list = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from .filterspec import from_spec
+        from .strip import check_align, check_background, check_fit, check_flag, check_height, check_spacing
+
+        put = object.__setattr__  # frozen: normalised once, here
+        labels = _check_labels(self.labels)
+        put(self, "labels", labels)
+        put(self, "length", _check_length(self.length) if labels is None
+            else ((min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)))
+        put(self, "spacing_range", check_spacing(self.spacing_range))
+        put(self, "evenly", check_flag("evenly", self.evenly))
+        put(self, "fit", check_fit(self.fit))
+        put(self, "align", check_align(self.align))
+        put(self, "image_height", check_height(self.image_height))
+        put(self, "background", check_background(self.background))
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {sorted(SPLITS)}, got {self.split!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be 'float32' or 'uint8', got {self.dtype!r}")
+        fltrs = self.fltrs
+        if isinstance(fltrs, str):
+            fltrs = from_spec(fltrs) if fltrs.strip() else None
+        elif fltrs is not None and not callable(fltrs):
+            fltrs = list(fltrs)
+            put(self, "fltrs", tuple(fltrs) if fltrs else None)
+        from .filters import prepare_filters
+
+        put(self, "prepared", prepare_filters(fltrs))
+        put(self, "image_width", self._check_width())
+
+    def _check_width(self) -> int | None:
+        from .strip import check_request, check_width
+
+        low, high = self.length
+        width = self.image_width
+        if width is None:
+            if low != high or (not self.evenly and self.spacing_range[0] != self.spacing_range[1]):
+                raise ValueError(
+                    "image_width is required when lengths or spacing vary: every image of a dataset has one width"
+                )
+            slots, gaps = (layout.even_layout(low, self.spacing_range, None) if self.evenly
+                           else (np.full(low, layout.DIGIT), np.full(low - 1, self.spacing_range[0])))
+            width = int(slots.sum() + gaps.sum())
+        request = check_request("0" * high, self.spacing_range, width, self.evenly, None, self.split,  # widest case
+                                image_height=self.image_height, fit=self.fit, align=self.align, door=None)
+        if low != high and self.fit == "stretch":
+            check_width(width, low, self.spacing_range, self.evenly)
+        return request.width
+
+    @property
+    def height(self) -> int:
+        """The images' height in pixels."""
+        return self.image_height or layout.DIGIT
+
+    def replace(self, **changes) -> Recipe:
+        """A copy with ``changes``, validated again.
+
+        Examples
+        --------
+        >>> Recipe(image_width=120).replace(fit="pad").fit
+        'pad'
+        """
+        unknown = sorted(set(changes) - set(FIELDS))
+        if unknown:
+            raise TypeError(f"Recipe has no field {unknown[0]!r}; the fields are {', '.join(FIELDS)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        """The recipe as a JSON object (``json.dumps`` it, or keep it in a manifest).
+
+        Filters given as spec text are kept as text; callables cannot be written, and are
+        recorded by name under ``"filters"`` as ``{"callables": [...]}`` (:meth:`from_json`
+        refuses those, naming them).
+        """
+        from .filters import _name
+
+        data: dict[str, Any] = {"recipe": RECIPE_VERSION}
+        for name in FIELDS:
+            value = getattr(self, name)
+            if name == "fltrs":
+                if value is None:
+                    value = None
+                elif not isinstance(value, str):
+                    value = {"callables": [_name(f) for f, _ in self.prepared]}
+                data["filters"] = value
+                continue
+            data[name] = list(value) if isinstance(value, tuple) else value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict | str) -> Recipe:
+        """A recipe from :meth:`to_json`'s object (or its JSON text).
+
+        Raises
+        ------
+        ValueError
+            Not a recipe object, a newer version than this one reads, an unknown field,
+            filters recorded as callables, or any value the fields refuse.
+        """
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError as exc:
+                raise ValueError(f"recipe: not JSON ({exc})") from None
+        if not isinstance(data, dict) or "recipe" not in data:
+            raise ValueError(f"recipe: expected a JSON object with a \"recipe\" version, got {type(data).__name__}")
+        version = data["recipe"]
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError(f"recipe: version must be a positive integer, got {version!r}")
+        if version > RECIPE_VERSION:
+            raise ValueError(f"recipe: version {version} is newer than this tool reads ({RECIPE_VERSION}); "
+                             "upgrade mnist_dataset_generator")
+        known = {*(name for name in FIELDS if name != "fltrs"), "filters", "recipe"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"recipe: unknown field {unknown[0]!r}; the fields are "
+                             f"{', '.join(sorted(known - {'recipe'}))}")
+        fields = {name: data[name] for name in FIELDS if name in data and name != "fltrs"}
+        filters = data.get("filters")
+        if isinstance(filters, dict):
+            raise ValueError(f"recipe: its filters were Python callables ({', '.join(filters.get('callables', []))})"
+                             " and cannot be rebuilt from JSON; give filters as text, e.g. \"blur:sigma=1\"")
+        if filters is not None and not isinstance(filters, str):
+            raise ValueError(f"recipe: filters must be text such as \"blur:sigma=1\", got {filters!r}")
+        for name in ("length", "spacing_range"):
+            if isinstance(fields.get(name), list):
+                fields[name] = tuple(fields[name])
+        return cls(fltrs=filters, **fields)
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(Recipe) if f.init)
+
+
+def _check_length(length) -> tuple[int, int]:
+    from .strip import MAX_DIGITS, _is_int
+
+    if _is_int(length):
+        low = high = int(length)
+    else:
+        try:
+            low, high = length
+        except (TypeError, ValueError):
+            raise ValueError(f"length must be an integer or a (min, max) pair, got {length!r}") from None
+        if not (_is_int(low) and _is_int(high)):
+            raise ValueError(f"length must be an integer or a (min, max) pair of integers, got {length!r}")
+    if not 1 <= low <= high <= MAX_DIGITS:
+        raise ValueError(f"length must satisfy 1 <= min <= max <= {MAX_DIGITS}, got {length!r}")
+    return int(low), int(high)
+
+
+def _check_labels(labels: Sequence[str] | None) -> tuple[str, ...] | None:
+    if labels is None:
+        return None
+    if isinstance(labels, str):
+        raise ValueError("labels must be a list of digit strings, got a single string")
+    labels = tuple(labels)
+    for i, label in enumerate(labels):
+        if not isinstance(label, str) or not label or not label.isascii() or not label.isdigit():
+            raise ValueError(f"labels[{i}] must be a non-empty string of digits 0-9, got {label!r}")
+    return labels
