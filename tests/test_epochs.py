@@ -104,3 +104,22 @@ def test_torch_dataloader_uses_the_batch_path():
                         generator=torch.Generator().manual_seed(0))
     seen = [item for batch in loader for item in batch]
     assert calls and max(calls) == 16 and len(seen) == 700
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_set_epoch_with_dataloader_workers_behaves_as_documented(persistent):
+    pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    ds = SequenceDataset(60, 3, (0, 4), 100, seed=8, images=SOURCE)
+    loader = DataLoader(ds, batch_size=20, num_workers=2, persistent_workers=persistent,
+                        collate_fn=lambda items: items)
+    first = [image for batch in loader for image, _ in batch]
+    ds.set_epoch(1)
+    second = [image for batch in loader for image, _ in batch]
+    expected = [image for image, _ in ds.__getitems__(range(60))]
+    if persistent:  # the workers kept the dataset of the first epoch (documented)
+        assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    else:  # workers started anew for the epoch: they draw epoch 1
+        assert all(np.array_equal(a, b) for a, b in zip(second, expected, strict=True))
+        assert not any(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
