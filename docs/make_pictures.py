@@ -26,7 +26,25 @@ PICTURES = {
     "black-32px.png": ["--background", "black", "--height", "32", "-f", "crop:margin=2", "-s", "2,6", "4981278"],
     "augmented.png": ["-f", "crop,elastic,slant,thickness:min=-0.5:max=1,blur:sigma=0.6", "-s", "2,8",
                       "498127864687234"],
+    "pad.png": ["--fit", "pad", "--align", "left", "-w", "360", "-s", "0,6", "0741"],
 }
+
+
+def boxes_picture(path: Path, extra: list[str]) -> None:
+    """A strip with each digit's box drawn on it (the Python API; ``-d DIR`` is honoured)."""
+    from PIL import Image, ImageDraw
+
+    from mnist_dataset_generator import generate_numbers_sequence
+    from mnist_dataset_generator.filterspec import from_spec
+
+    data_home = extra[extra.index("-d") + 1] if "-d" in extra else None
+    image, boxes = generate_numbers_sequence("40719265", (-6, 4), 300, data_home=data_home, rng=2024,
+                                             fltrs=from_spec("rotate,blur:sigma=0.6"), return_boxes=True)
+    picture = Image.fromarray((image * 255).round().astype("uint8")).convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    for x0, y0, x1, y1 in boxes.tolist():
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=(220, 30, 30))  # the box's last pixels, inclusive
+    picture.save(path)
 
 
 def main(extra: list[str]) -> int:
@@ -35,6 +53,7 @@ def main(extra: list[str]) -> int:
         status = generator_main([*args, "--seed", "2024", "--force", "-q", "-o", str(out), *extra])
         if status:
             return status
+    boxes_picture(ROOT / "docs" / "boxes.png", extra)
     return 0
 
 
