@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.3.0"  # 0.3.0: dataset folders record their files (SHA256SUMS); 0.2.0: samples drawn per block
+__version__ = "0.4.0"  # 0.4.0: boxes, fit, epochs, the recipe; 0.3.0: folders record their files; 0.2.0: blocks
 
 # Public name -> the submodule that defines it.
 _NAMES = {
@@ -23,6 +23,8 @@ _NAMES = {
     "generate_dataset": "generator",
     "iter_dataset": "generator",
     "SequenceDataset": "dataset",
+    "Recipe": "recipe",
+    "Record": "records",
     "from_spec": "filterspec",
     "export_dataset": "export",
     "verify_dataset": "datasetfolder",
@@ -35,7 +37,7 @@ _NAMES = {
 }
 # Submodules reachable as attributes (the seed's `from mnist_dataset_generator import generator, filters`).
 _SUBMODULES = ("dataset", "datasetfolder", "export", "filters", "filterspec", "generator", "idx", "layout",
-               "mnistdata", "strip", "testdata")
+               "mnistdata", "recipe", "records", "strip", "testdata")
 
 __all__ = ["__version__", *sorted(_NAMES), "filters", "generator", "mnistdata"]
 

@@ -35,6 +35,9 @@ def test_public_names_import_from_the_top_and_are_the_real_objects():
     assert (load, fetch, MnistData) == (mnistdata.load, mnistdata.fetch, mnistdata.MnistData)
     assert issubclass(DownloadError, OSError) and issubclass(ChecksumError, ValueError)
     assert issubclass(IdxFormatError, ValueError)
+    from mnist_dataset_generator import Recipe, Record, recipe, records
+
+    assert Recipe is recipe.Recipe and Record is records.Record
     for name in mdg.__all__:
         assert getattr(mdg, name) is not None
 
