@@ -8,8 +8,10 @@ id ``28 p + x``; :data:`PAPER` in a gap) and with what weight. The weights are
 path), cut to their non-zero taps and cached per ``(source width, target width)``.
 
 Rendering gathers whole 28-px columns from a column-major sheet of the picked glyphs and
-sums them tap by tap, in order, with SciPy's CSR kernel. A strip comes out bit for bit the
-same whether it is rendered alone (:func:`render_strip`) or among 256 others.
+sums them tap by tap, in order: NumPy for small calls, SciPy's public sparse product
+(``csr_array @``) for large batches, checked once to give NumPy's bytes (:func:`_sum_rows`). A
+strip comes out bit for bit the same whether it is rendered alone (:func:`render_strip`) or
+among 256 others.
 
 Only digits that do not overlap (gaps >= 0) and carry no filters take this path; the
 rest are composed one by one by :func:`.strip.compose`, whose finished strips are
@@ -21,7 +23,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import sys
 import threading
 from typing import NamedTuple
 
@@ -408,93 +409,145 @@ def render(glyphs: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: 
 
 
 def _weighted_columns(sheet: np.ndarray, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``sum_k weights[..., k] * sheet[ids[..., k]]`` for every output column: rows of a (columns, 28) scratch array.
+    """``sum_k weights[..., k] * sheet[ids[..., k]]`` for every output column: rows of a (columns, 28) array.
 
-    The column program is a sparse matrix with ``taps`` entries a row, and
-    SciPy's CSR kernel gathers, weighs and sums them in one pass: 3.2 us a
-    strip against 9 us for NumPy's take, multiply and add. It adds tap by tap
-    from zero, as :func:`render_strip` does. The kernel is called directly so
-    it writes into a reused array: through ``csr_array @`` each call
-    allocates its result, and the fresh pages doubled the cost on the machine
-    of the README. Should SciPy rename it, the public product is used.
+    ``ids`` of shape (B, width, taps) may hold :data:`PAPER`, the sheet's last column
+    (all paper). The sums are :func:`_sum_rows`'s, the same as a single strip's.
     """
-    rows, taps = ids.shape[0] * ids.shape[1], ids.shape[2]
-    index = ids.reshape(-1)
-    index = np.where(index < 0, len(sheet) - 1, index)  # PAPER: the sheet's last column
-    indptr = np.arange(0, rows * taps + 1, taps, dtype=index.dtype)
-    return _sum_rows(sheet, indptr, index, np.ascontiguousarray(weights.reshape(-1), dtype=np.float32))
+    taps = ids.shape[2]
+    return _sum_rows(sheet, ids.reshape(-1, taps), weights.reshape(-1, taps))
 
 
-def _sum_rows(sheet: np.ndarray, indptr: np.ndarray, index: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """The CSR matrix ``(data, index, indptr)`` times ``sheet`` (rows of 28 px), into scratch."""
-    rows = len(indptr) - 1
-    kernel = _csr_matvecs()
-    if kernel is None:
-        from scipy.sparse import csr_array
+# SciPy's product beats NumPy's from about 2 strips of 224 columns a call (450 rows; 4 strips:
+# 34 against 59 us), and saves ~50 ns a row there: NumPy's extra time on 2M rows (~9,000 strips)
+# is about what ``import scipy.sparse`` costs (~0.1 s). Until then NumPy sums, so short runs
+# never import it and long ones pay at most twice the import.
+_SPARSE_ROWS = 1024  # rows of one call from which SciPy's product is used
+_SPARSE_AFTER = 2_000_000  # rows of such calls NumPy sums first
+_BLOCK = 2048  # rows per NumPy block: a tap's gathered columns stay in the cache
+_KERNEL_LOCK = threading.Lock()  # one thread counts, imports and probes; the others wait for it
+_KERNEL: dict[str, int | bool | None] = {"rows": 0, "sparse": None}  # sparse: None until decided
 
-        return csr_array((data, index, indptr), shape=(rows, len(sheet))) @ sheet
-    acc = _scratch("acc", (rows, DIGIT), np.float32)
-    acc.fill(0.0)
-    kernel(rows, len(sheet), DIGIT, indptr, index, data, sheet.ravel(), acc.ravel())
+
+def _sum_rows(sheet: np.ndarray, index: np.ndarray, weight: np.ndarray,
+              spread: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The one weighted sum of batches and single strips: row ``i`` is
+    ``sum_k weight[i, k] * sheet[index[i, k]]``, added tap by tap in order from the first product.
+
+    Parameters
+    ----------
+    sheet : (columns, 28) float32, C-contiguous
+    index : (rows, taps) ints
+        Rows of ``sheet``; -1 (:data:`PAPER`) is its last row.
+    weight : (rows, taps) float32 >= 0
+    spread : tuple, optional
+        :func:`_spread` of the same program (tap-major, weights repeated down the column):
+        the fastest NumPy form for one strip.
+
+    Returns
+    -------
+    (rows, 28) float32
+        May be scratch memory, overwritten by this thread's next call.
+
+    Notes
+    -----
+    Small calls run NumPy (gather, multiply, add per tap). Large ones run the public
+    ``scipy.sparse.csr_array @ sheet``: the same products added in the same order, in one
+    pass, three times as fast. ``import scipy.sparse`` is slow, so it happens only for calls
+    of ``_SPARSE_ROWS`` rows or more, once NumPy has summed ``_SPARSE_AFTER`` rows of such
+    calls: one strip or a short run never imports it. Before the first product,
+    :func:`_sparse_agrees` checks that SciPy gives NumPy's bytes (a build that fuses multiply
+    and add would not); where it does not, NumPy sums every call, so a strip never depends
+    on its batch.
+    """
+    rows = len(index)
+    if rows >= _SPARSE_ROWS and _sparse_pays(rows):
+        return _sparse_rows(sheet, index, weight)
+    if spread is not None:
+        return _spread_rows(sheet, *spread)
+    weight = np.asarray(weight, np.float32)  # float32 products, as SciPy's float32 data gives
+    return _numpy_rows(sheet, index, weight, _scratch("acc", (rows, DIGIT), np.float32))
+
+
+def _sparse_pays(rows: int) -> bool:
+    """Whether a call of ``rows`` (>= ``_SPARSE_ROWS``) runs SciPy's product: not until such
+    calls have brought ``_SPARSE_AFTER`` rows, then as :func:`_sparse_agrees` answers, once."""
+    with _KERNEL_LOCK:
+        if _KERNEL["sparse"] is None:
+            if _KERNEL["rows"] < _SPARSE_AFTER:
+                _KERNEL["rows"] += rows
+                return False
+            _KERNEL["sparse"] = _sparse_agrees()
+        return bool(_KERNEL["sparse"])
+
+
+def _sparse_agrees() -> bool:
+    """Whether SciPy's product gives NumPy's bytes here: a fixed random probe through both.
+
+    Both multiply, then add, each rounded, on x86-64; a SciPy compiled to fuse them (FMA, as
+    on some aarch64 builds) differs in the last bit, and then only NumPy is used. Call with
+    ``_KERNEL_LOCK`` held.
+    """
+    rng = np.random.default_rng(20_240_611)
+    sheet = rng.random((97, DIGIT), dtype=np.float32)
+    index = rng.integers(-1, len(sheet), (600, 4))
+    weight = rng.random(index.shape, dtype=np.float32)
+    try:
+        sparse = _sparse_rows(sheet, index, weight)
+    except ImportError as exc:  # a SciPy without scipy.sparse: NumPy does everything
+        log.debug("scipy.sparse not importable (%s): NumPy sums every batch", exc)
+        return False
+    if np.array_equal(sparse, _numpy_rows(sheet, index, weight, np.empty_like(sparse))):
+        return True
+    log.debug("SciPy's sparse product rounds differently from NumPy here (fused multiply-add?): "
+              "NumPy sums every batch")
+    return False
+
+
+def _numpy_rows(sheet: np.ndarray, index: np.ndarray, weight: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """:func:`_sum_rows` in NumPy into ``out``, a block of rows at a time: per tap a gather of
+    whole columns (index -1 is the last), a multiply and an add, on data the cache holds."""
+    rows, taps = index.shape
+    term = _scratch("term", (min(rows, _BLOCK), DIGIT), np.float32) if taps > 1 else None
+    for a in range(0, rows, _BLOCK):
+        b = min(rows, a + _BLOCK)
+        part = out[a:b]
+        np.take(sheet, index[a:b, 0], axis=0, out=part)
+        part *= weight[a:b, :1]
+        for k in range(1, taps):
+            t = term[: b - a]
+            np.take(sheet, index[a:b, k], axis=0, out=t)
+            t *= weight[a:b, k : k + 1]
+            part += t
+    return out
+
+
+def _spread_rows(sheet: np.ndarray, index: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """:func:`_numpy_rows` for a program in :func:`_spread`'s tap-major form: one gather for
+    all taps and contiguous multiplies, a third of the per-row form's cost for one strip."""
+    terms = np.take(sheet, index, axis=0)  # (taps, width, 28), its own memory
+    terms *= spread
+    acc = terms[0]
+    for k in range(1, len(terms)):  # tap by tap in order, as the other kernels add
+        acc += terms[k]
     return acc
 
 
-@functools.lru_cache(maxsize=128)
-def _rows(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``_taps(src, dst)`` as a CSR matrix: ``indptr, index, data``, one row per output column."""
-    index, weight = _taps(src, dst)
-    taps = index.shape[1]
-    arrays = (np.arange(0, dst * taps + 1, taps, dtype=np.intp), np.ascontiguousarray(index.ravel(), dtype=np.intp),
-              np.ascontiguousarray(weight.ravel(), dtype=np.float32))
-    for arr in arrays:
-        arr.flags.writeable = False
-    return arrays
+def _sparse_rows(sheet: np.ndarray, index: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """:func:`_sum_rows` as the public ``csr_array @ sheet``: a fresh result, the product's own.
 
-
-@functools.lru_cache(maxsize=1)
-def _csr_matvecs():
-    """SciPy's CSR-times-dense kernel (``y += A @ X``), or ``None`` where it is not found.
-
-    Loaded from its extension file alone: ``import scipy.sparse`` costs 90-115 ms (most of it
-    SciPy's array-API layer), the extension 0.3 ms, so single strips and short runs can use it
-    too. The extension needs nothing but NumPy; should loading it alone ever fail, SciPy is
-    imported the usual way.
+    Products of 4096 rows at a time, whose results malloc reuses, copied into scratch cost
+    more than the fresh pages here (8.6 against 6.5 us a strip of 224 columns).
     """
-    with _LOADING:  # a batch's threads may ask at once; the first loads it
-        try:
-            return _extension("scipy.sparse._sparsetools").csr_matvecs
-        except Exception as exc:  # noqa: BLE001 - any failure here only costs the import below
-            log.debug("SciPy's sparse kernels not loaded alone (%s); importing scipy.sparse", exc)
-        try:
-            from scipy.sparse._sparsetools import csr_matvecs
-        except ImportError:
-            return None
-        return csr_matvecs
+    from scipy.sparse import csr_array  # ~0.1 s the first time: only large calls come here
 
-
-_LOADING = threading.Lock()
-
-
-def _extension(name: str):
-    """Load the compiled module ``name`` without running its packages' ``__init__``."""
-    if name in sys.modules:
-        return sys.modules[name]
-    import importlib.machinery
-    import importlib.util
-    import os
-
-    top, *middle, leaf = name.split(".")
-    spec = importlib.util.find_spec(top)  # finds the package without importing it
-    folder = os.path.join(spec.submodule_search_locations[0], *middle)
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = os.path.join(folder, leaf + suffix)
-        if os.path.isfile(path):
-            loader = importlib.machinery.ExtensionFileLoader(name, path)
-            module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-            loader.exec_module(module)
-            sys.modules[name] = module  # a later "import scipy.sparse" finds it loaded
-            return module
-    raise ImportError(f"no compiled module {leaf} in {folder}")
+    rows, taps = index.shape
+    cols = np.empty(rows * taps, np.int32 if max(len(sheet), rows * taps) < 2**31 else np.int64)
+    # -1 (PAPER) read as unsigned is the largest number: the minimum makes it the last row, in one pass
+    np.minimum(index.view(f"u{index.dtype.itemsize}").reshape(-1), len(sheet) - 1, out=cols, casting="unsafe")
+    data = np.ascontiguousarray(weight, dtype=np.float32).reshape(-1)
+    indptr = np.arange(0, rows * taps + 1, taps, dtype=cols.dtype)  # SciPy's own index type: no copies
+    return csr_array((data, cols, indptr), shape=(rows, len(sheet))) @ sheet
 
 
 def place(glyphs: np.ndarray, gap: int, *, background: str = "white", out: np.ndarray | None = None,
@@ -584,15 +637,8 @@ def resample_columns(columns: np.ndarray, width: int) -> np.ndarray:
     >>> bool(np.allclose(out, layout.resample(img, 35), atol=1e-6))
     True
     """
-    if _csr_matvecs() is not None:
-        return _sum_rows(columns, *_rows(len(columns), width))
-    index, spread = _spread(len(columns), width)
-    terms = np.take(columns, index, axis=0)  # (taps, width, 28): all taps in one gather
-    terms *= spread
-    acc = terms[0] + terms[1] if len(terms) > 1 else terms[0]
-    for k in range(2, len(terms)):  # tap by tap in order, as the batch kernel adds
-        acc += terms[k]
-    return acc
+    index, weight = _taps(len(columns), width)
+    return _sum_rows(columns, index, weight, _spread(len(columns), width))
 
 
 def _finish(acc: np.ndarray, height: int, background: str, dtype: str, out: np.ndarray | None,

@@ -1,16 +1,19 @@
 """The batch renderer: the digit-by-digit composition, bit for bit alone or in any batch.
 
-Batches and single strips run SciPy's sparse kernel (NumPy where it is missing),
-per-digit composition NumPy. Here all three agree bit for bit; a compiler that fuses a
-multiply and an add (clang on arm64 may) rounds differently, so across
-kernels the tests allow 1e-6 (about 16 float32 steps at 1.0). Within the
-batch kernel, where datasets need it, equality is exact.
+Large batches are summed by SciPy's public sparse product, small ones and single strips by
+NumPy; a probe keeps SciPy out where it rounds differently, so a strip is the same bytes
+alone or in any batch, and these tests say so exactly. The digit-by-digit composition sums
+in its own order; against it the tests allow 1e-6 (about 16 float32 steps at 1.0).
 """
 
 from __future__ import annotations
 
+import logging
+import platform
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -71,61 +74,204 @@ def test_batch_equals_each_strip_composed_digit_by_digit(case):
         if not evenly:
             alone = render.render_strip(SOURCE.images[index[r, :n]], row_gaps, width, height=height,
                                         background=background)
-            np.testing.assert_allclose(alone, expected, rtol=0, atol=1e-6)
+            assert alone.tobytes() == batch[r].tobytes()  # NumPy's or SciPy's sums: one order
 
 
-def test_public_sparse_product_gives_the_same_bytes(monkeypatch):
-    # Should SciPy rename its CSR kernel, render falls back to the public product: same sums, same order.
-    lengths, gaps = np.array([8, 5, 8]), RNG.integers(0, 11, (3, 7))
-    glyphs = SOURCE.images[RNG.integers(0, 40, (3, 8))]
-    ids, weights = render.random_program(lengths, gaps, 224)
-    direct = render.render(glyphs, ids, weights).copy()
-    monkeypatch.setattr(render, "_csr_matvecs", lambda: None)
-    assert render.render(glyphs, ids, weights).tobytes() == direct.tobytes()
-    assert render._taps(8 * 28 + int(gaps[0].sum()), 224)[0].shape[1] > 1  # really resampled
+def sparse_here() -> bool:
+    """The renderer's own probe: does SciPy's product give NumPy's bytes on this machine?"""
+    with render._KERNEL_LOCK:
+        return render._sparse_agrees()
 
 
-@pytest.mark.parametrize("kernel", [True, False])
-def test_single_strips_match_the_batch_kernel_on_either_path(monkeypatch, kernel):
-    if not kernel:  # SciPy's kernel not found: NumPy's take, multiply and add
-        monkeypatch.setattr(render, "_csr_matvecs", lambda: None)
+@pytest.fixture(params=["numpy", "sparse"])
+def kernel(request, monkeypatch):
+    """Large batches summed by NumPy's blocks, or by SciPy's product; yields the rows of each product."""
+    if request.param == "sparse" and not sparse_here():
+        pytest.skip("SciPy's product rounds differently here: NumPy sums every batch")
+    monkeypatch.setitem(render._KERNEL, "sparse", request.param == "sparse")
+    products, real = [], render._sparse_rows
+
+    def spy(sheet, index, weight):
+        products.append(len(index))
+        return real(sheet, index, weight)
+
+    monkeypatch.setattr(render, "_sparse_rows", spy)
+    return products
+
+
+def test_x86_64_scipy_adds_as_numpy_does():
+    # Else the sparse product is never used here, and the tests of it skip.
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("SciPy may fuse multiply and add on this machine")
+    assert sparse_here()
+
+
+@pytest.mark.parametrize("rows, taps, columns", [(1, 1, 2), (9, 2, 30), (2048, 3, 500), (2049, 5, 97),
+                                                 (4100, 8, 6000)])
+def test_numpy_and_sparse_kernels_give_the_same_bytes(rows, taps, columns):
+    if not sparse_here():
+        pytest.skip("SciPy's product rounds differently here: NumPy sums every batch")
+    rng = np.random.default_rng(rows * 10 + taps)
+    sheet = rng.random((columns, 28), dtype=np.float32)
+    sheet[-1] = 0.0  # paper
+    index = rng.integers(-1, columns, (rows, taps))  # -1: PAPER, the last column
+    weight = (rng.random((rows, taps)) * rng.choice([1e-3, 0.5, 1.0, 3.0], (rows, 1))).astype(np.float32)
+    weight[rng.random(weight.shape) < 0.2] = 0.0  # padded taps
+    numpy = render._numpy_rows(sheet, index, weight, np.empty((rows, 28), np.float32))
+    sparse = render._sparse_rows(sheet, index, weight)
+    assert sparse.dtype == np.float32 and sparse.tobytes() == numpy.tobytes()
+    spread = np.repeat(np.ascontiguousarray(weight.T)[:, :, None], 28, axis=2)  # single strips' form
+    assert render._spread_rows(sheet, np.ascontiguousarray(index.T), spread).tobytes() == numpy.tobytes()
+
+
+def test_a_strip_is_the_same_bytes_alone_and_in_a_large_batch(kernel):
+    # 256 strips: SciPy's product or NumPy's blocks; one strip: NumPy's tap-major form.
+    count, widths = 256, [(224, 28), (300, 32), (90, 28)]
+    lengths, gaps = np.full(count, 8), RNG.integers(0, 11, (count, 7))
+    glyphs = SOURCE.images[RNG.integers(0, 40, (count, 8))]
+    for width, height in widths:
+        ids, weights = render.random_program(lengths, gaps, width)
+        assert ids.shape[2] > 1  # really resampled
+        batch = render.render(glyphs, ids, weights, height=height)
+        for r in (0, 17, 100, 255):
+            alone = render.render_strip(glyphs[r], gaps[r], width, height=height)
+            assert alone.tobytes() == batch[r].tobytes()
+    assert kernel == ([count * w for w, _ in widths] if render._KERNEL["sparse"] else [])
+
+
+def test_a_dataset_item_is_row_i_of_a_large_batch(kernel):
+    from mnist_dataset_generator.dataset import SequenceDataset
+
+    ds = SequenceDataset(256, 8, (0, 10), 224, seed=7, images=SOURCE)
+    batch = ds.__getitems__(list(range(256)))
+    for i in (0, 17, 255):
+        assert ds[i][0].tobytes() == batch[i][0].tobytes() and ds[i][1] == batch[i][1]
+    assert bool(kernel) == render._KERNEL["sparse"]
+
+
+@pytest.mark.parametrize("evenly", [False, True])
+def test_programs_of_either_layout_give_one_strips_bytes_in_a_batch(kernel, evenly):
+    count, width = 40, 150
+    lengths, gaps = RNG.integers(3, 7, count), RNG.integers(0, 8, (count, 5))
+    glyphs = SOURCE.images[RNG.integers(0, 40, (count, 6))]
+    program = ((lambda rows: render.even_program(lengths[rows], (0, 7), width, 6)) if evenly
+               else (lambda rows: render.random_program(lengths[rows], gaps[rows], width)))
+    batch = render.render(glyphs, *program(slice(None)))
+    for r in range(0, count, 7):
+        assert render.render(glyphs[r : r + 1], *program(slice(r, r + 1)))[0].tobytes() == batch[r].tobytes()
+    assert bool(kernel) == render._KERNEL["sparse"]
+
+
+@pytest.mark.parametrize("width, height", [(224, 28), (300, 28), (90, 32), (None, 28), (None, 20)])
+def test_single_strips_match_one_strip_batches(width, height):
     lengths, gaps = np.full(5, 8), RNG.integers(0, 11, (5, 7))
     glyphs = SOURCE.images[RNG.integers(0, 40, (5, 8))]
-    for width, height in [(224, 28), (300, 28), (90, 32), (None, 28), (None, 20)]:
-        for r in range(5):
-            natural = 8 * 28 + int(gaps[r].sum())
-            target = width or (natural if height == 28 else max(1, round(natural * height / 28)))
-            ids, weights = render.random_program(lengths[r : r + 1], gaps[r : r + 1], target)
-            batch = render.render(glyphs[r : r + 1], ids, weights, height=height)[0]
-            alone = render.render_strip(glyphs[r], gaps[r], width, height=height)
-            if kernel:
-                assert alone.tobytes() == batch.tobytes()  # one kernel, one order of sums
-            else:
-                np.testing.assert_allclose(alone, batch, rtol=0, atol=1e-6)
+    for r in range(5):
+        natural = 8 * 28 + int(gaps[r].sum())
+        target = width or (natural if height == 28 else max(1, round(natural * height / 28)))
+        ids, weights = render.random_program(lengths[r : r + 1], gaps[r : r + 1], target)
+        batch = render.render(glyphs[r : r + 1], ids, weights, height=height)[0]
+        alone = render.render_strip(glyphs[r], gaps[r], width, height=height)
+        assert alone.tobytes() == batch.tobytes()  # NumPy's two forms: one order of sums
 
 
-def test_the_kernel_loads_without_importing_scipy_packages():
-    # import scipy.sparse costs ~0.1 s; its compiled kernel alone 0.3 ms. Later imports find it loaded.
-    code = ("import sys, numpy as np; from mnist_dataset_generator import render; "
-            "img = render.render_strip(np.full((3, 28, 28), 200, np.uint8), np.array([4, 0]), 61); "
-            "print(img.shape, [m for m in sys.modules if m.startswith('scipy')]); "
-            "import scipy.sparse._sparsetools as st; print(st.csr_matvecs is render._csr_matvecs())")
+def test_a_probe_that_sees_other_rounding_keeps_numpy_for_every_batch(monkeypatch, caplog):
+    # A SciPy that fuses multiply and add: its sums differ in the last bit.
+    products, real = [], render._sparse_rows
+
+    def fused(sheet, index, weight):
+        products.append(len(index))
+        return np.nextafter(real(sheet, index, weight), np.float32(2))
+
+    monkeypatch.setattr(render, "_sparse_rows", fused)
+    monkeypatch.setitem(render._KERNEL, "sparse", None)
+    monkeypatch.setitem(render._KERNEL, "rows", render._SPARSE_AFTER)  # NumPy's share is done
+    count = 40
+    lengths, gaps = np.full(count, 8), RNG.integers(0, 11, (count, 7))
+    glyphs = SOURCE.images[RNG.integers(0, 40, (count, 8))]
+    ids, weights = render.random_program(lengths, gaps, 224)
+    with caplog.at_level(logging.DEBUG, logger="mnist_dataset_generator.render"):
+        batch = render.render(glyphs, ids, weights)
+        again = render.render(glyphs, ids, weights)
+    assert render._KERNEL["sparse"] is False and len(products) == 1  # the probe's, then NumPy only
+    assert "rounds differently" in caplog.text
+    assert again.tobytes() == batch.tobytes()
+    for r in (0, 17, 39):
+        assert render.render_strip(glyphs[r], gaps[r], 224).tobytes() == batch[r].tobytes()
+
+
+def test_threads_decide_on_the_kernel_once(monkeypatch):
+    count = 40
+    lengths, gaps = np.full(count, 8), RNG.integers(0, 11, (count, 7))
+    glyphs = SOURCE.images[RNG.integers(0, 40, (count, 8))]
+    ids, weights = render.random_program(lengths, gaps, 224)
+    monkeypatch.setitem(render._KERNEL, "sparse", False)
+    expected = render.render(glyphs, ids, weights).copy()
+    monkeypatch.setitem(render._KERNEL, "sparse", None)
+    monkeypatch.setitem(render._KERNEL, "rows", render._SPARSE_AFTER)
+    asked, real = [], render._sparse_agrees
+
+    def slow():
+        asked.append(threading.get_ident())
+        time.sleep(0.05)  # the other thread arrives meanwhile
+        return real()
+
+    monkeypatch.setattr(render, "_sparse_agrees", slow)
+    start, results = threading.Barrier(2), []
+
+    def work():
+        start.wait()
+        results.append(render.render(glyphs, ids, weights))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(asked) == 1 and len(results) == 2
+    assert all(r.tobytes() == expected.tobytes() for r in results)
+
+
+def run_python(code: str) -> list[str]:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["(28,", "61)", "['scipy.sparse._sparsetools']", "True"]
+    return done.stdout.splitlines()
 
 
-def test_a_kernel_that_cannot_be_loaded_alone_is_imported_the_usual_way(monkeypatch):
-    def fail(name):
-        raise ImportError(f"pretend {name} needs its package")
+def test_one_strip_and_short_runs_do_not_import_scipy_sparse():
+    # import scipy.sparse costs ~0.1 s: more than a short run's sums save.
+    code = ("import sys, numpy as np\n"
+            "import mnist_dataset_generator\n"
+            "from mnist_dataset_generator import generator\n"
+            "print('scipy.sparse' in sys.modules)\n"
+            "rng = np.random.default_rng(0)\n"
+            "images = (rng.integers(0, 256, (40, 28, 28)).astype(np.uint8), np.arange(40) % 10)\n"
+            "strip = generator.generate_numbers_sequence('123', (0, 5), 100, images=images)\n"
+            "print(strip.shape, 'scipy.sparse' in sys.modules)\n"
+            "generator.generate_dataset(300, 8, (0, 10), 224, seed=1, images=images)\n"
+            "print('scipy.sparse' in sys.modules)\n")
+    assert run_python(code) == ["False", "(28, 100) False", "False"]
 
-    monkeypatch.setattr(render, "_extension", fail)
-    render._csr_matvecs.cache_clear()
-    try:
-        from scipy.sparse._sparsetools import csr_matvecs
 
-        assert render._csr_matvecs() is csr_matvecs
-    finally:
-        render._csr_matvecs.cache_clear()
+def test_long_runs_import_scipy_sparse_the_usual_way():
+    # The old kernel was loaded from its file alone: scipy.sparse._sparsetools without scipy.sparse.
+    code = ("import sys, platform, numpy as np\n"
+            "from mnist_dataset_generator import render\n"
+            "rng = np.random.default_rng(0)\n"
+            "lengths, gaps = np.full(334, 8), rng.integers(0, 11, (334, 7))\n"
+            "glyphs = rng.integers(0, 256, (334, 8, 28, 28)).astype(np.uint8)\n"
+            "ids, weights = render.random_program(lengths, gaps, 224)\n"
+            "first = render.render(glyphs, ids, weights).copy()\n"
+            "print([m for m in sys.modules if m.startswith('scipy')])\n"
+            "while render._KERNEL['sparse'] is None:\n"
+            "    render.render(glyphs, ids, weights)\n"
+            "last = render.render(glyphs, ids, weights)\n"
+            "x86 = platform.machine().lower() in ('x86_64', 'amd64')\n"
+            "print(render._KERNEL['sparse'] or not x86, 'scipy.sparse' in sys.modules, first.tobytes() == last.tobytes())\n"
+            "print([m for m in sys.modules if m.startswith('scipy.') and m.rsplit('.', 1)[0] not in sys.modules])\n"
+            "import scipy.sparse\n"
+            "import scipy.sparse._sparsetools as tools\n"
+            "print(tools is scipy.sparse._sparsetools, scipy.sparse.csr_array((2, 2)).shape)\n")
+    assert run_python(code) == ["[]", "True True True", "[]", "True (2, 2)"]
 
 
 def test_natural_width_programs_copy_columns_unweighted():
