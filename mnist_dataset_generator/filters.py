@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import _stacks
-from .layout import resample
+from .render import resample
 
 __all__ = [
     "FILTERS", "apply_filters", "apply_filters_stacked", "blur", "crop", "distort", "elastic", "noise",

@@ -1,6 +1,6 @@
-"""Pure arithmetic of a strip: gaps, even slots, horizontal resampling weights. No I/O.
+"""Pure arithmetic of a strip: gaps, even slots, padding, resampling weights, boxes. No I/O.
 
-Resampling is separable and horizontal only: each output column is a weighted
+Resampling is separable: each output column (or row) is a weighted
 sum of a few input columns. The weights come from a triangle (linear) kernel
 whose support widens with the shrink factor, as Pillow's antialiased
 ``BILINEAR`` does: enlarging is plain linear interpolation, shrinking averages
@@ -27,7 +27,6 @@ __all__ = [
     "pad_placement",
     "random_gaps",
     "reach",
-    "resample",
     "resample_weights",
     "spread",
 ]
@@ -153,22 +152,6 @@ def resample_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     for arr in (index, weight):
         arr.flags.writeable = False
     return index, weight.astype(np.float32)
-
-
-def resample(img: np.ndarray, width: int) -> np.ndarray:
-    """Resample ``img`` (rows x columns) horizontally to ``width`` columns; float32, C-contiguous.
-
-    Examples
-    --------
-    >>> resample(np.ones((28, 10), np.float32), 25).shape
-    (28, 25)
-    """
-    src = img.shape[1]
-    if src == width:
-        return np.ascontiguousarray(img, dtype=np.float32)
-    index, weight = resample_weights(src, width)
-    out = np.einsum("rjk,jk->rj", img[:, index], weight, dtype=np.float32, casting="unsafe")
-    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 @functools.lru_cache(maxsize=4096)

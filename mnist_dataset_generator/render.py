@@ -31,7 +31,7 @@ import numpy as np
 from . import layout
 
 __all__ = ["BATCH_BYTES", "PAPER", "batch_rows", "even_program", "Layout", "lay_out", "natural_columns", "pad_program", "place", "random_geometry",
-           "random_program", "render", "render_strip", "resample_columns"]
+           "random_program", "render", "render_strip", "resample", "resample_columns", "run", "tap_table"]
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +91,10 @@ def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
 
 @functools.lru_cache(maxsize=128)
 def _spread(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
-    """``_taps(src, dst)`` tap-major, ``(taps, dst)`` and ``(taps, dst, 28)``: the weights repeated down
+    """``tap_table(src, dst)`` tap-major, ``(taps, dst)`` and ``(taps, dst, 28)``: the weights repeated down
     the 28 px of a column. Contiguous per tap, the multiply and the adds of :func:`render_strip`
     cost a third of their broadcast or strided forms (1 against 4 us, 0.7 against 2-3 us)."""
-    index, weight = _taps(src, dst)
+    index, weight = tap_table(src, dst)
     spread = np.repeat(weight.T[:, :, None], DIGIT, axis=2)
     index = np.ascontiguousarray(index.T)
     for arr in (index, spread):
@@ -103,7 +103,7 @@ def _spread(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
+def tap_table(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     """``resample_weights(src, dst)`` with the zero-weight taps dropped; identity when ``src == dst``."""
     if src == dst:
         return np.arange(dst)[:, None], np.ones((dst, 1), np.float32)
@@ -164,7 +164,7 @@ def random_program(lengths: np.ndarray, gaps: np.ndarray, width: int | None) -> 
         rows = natural - low
     else:
         sizes, rows = np.unique(natural, return_inverse=True)
-        index, weight = _stack([_taps(int(size), width) for size in sizes])
+        index, weight = _stack([tap_table(int(size), width) for size in sizes])
     index, weight = index[rows.ravel()], weight[rows.ravel()]  # (B, width, taps)
     index += (np.arange(count) * longest)[:, None, None]
     return colmap.ravel()[index], weight
@@ -207,7 +207,7 @@ def pad_program(colmap: np.ndarray, natural: np.ndarray, placement: np.ndarray, 
     count = len(natural)
     x, w = placement[:, 0], placement[:, 1]
     pairs, which = np.unique(np.stack([natural, w], axis=1), axis=0, return_inverse=True)
-    tables = [_taps(int(n), int(s)) for n, s in pairs.tolist()]
+    tables = [tap_table(int(n), int(s)) for n, s in pairs.tolist()]
     taps = max(index.shape[1] for index, _ in tables)
     ids = np.full((count, width, taps), PAPER, np.intp)
     weights = np.zeros((count, width, taps), np.float32)
@@ -228,8 +228,8 @@ _ROUND, _SPAN = 8, 512  # natural widths: tables cover multiples of 8, ranges up
 
 @functools.lru_cache(maxsize=64)
 def _table(low: int, high: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """``_taps(size, width)`` for every ``size`` in ``low..high``, padded to one tap count (weight 0)."""
-    index, weight = _stack([_taps(size, width) for size in range(low, high + 1)])
+    """``tap_table(size, width)`` for every ``size`` in ``low..high``, padded to one tap count (weight 0)."""
+    index, weight = _stack([tap_table(size, width) for size in range(low, high + 1)])
     for arr in (index, weight):
         arr.flags.writeable = False
     return index, weight
@@ -240,7 +240,7 @@ def _even_table(n: int, spacing: tuple[int, int], width: int | None) -> tuple[np
     slots, gaps = layout.even_layout(n, spacing, width)
     starts = np.concatenate([[0], np.cumsum(slots[:-1] + gaps)])
     total = int(slots.sum() + gaps.sum())
-    tables = [_taps(DIGIT, int(s)) for s in slots]
+    tables = [tap_table(DIGIT, int(s)) for s in slots]
     taps = max(index.shape[1] for index, _ in tables)
     ids = np.full((total, taps), PAPER, np.intp)
     weight = np.zeros((total, taps), np.float32)
@@ -400,12 +400,49 @@ def render(glyphs: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: 
     np.multiply(glyphs.reshape(count * slots, DIGIT, DIGIT).transpose(0, 2, 1), _SCALE,
                 out=sheet[:columns].reshape(count * slots, DIGIT, DIGIT))
     sheet[columns] = 0.0  # PAPER = -1 is this last column
+    return run(sheet, ids, weights, height=height, background=background, dtype=dtype, out=out, rows=rows)
+
+
+def run(sheet: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: int = DIGIT, background: str = "white",
+        dtype: str = "float32", out: np.ndarray | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+    """Run column programs on a sheet of ink columns: the one path every strip ends on.
+
+    ``sheet`` is ``(columns + 1, 28)`` float32 ink in [0, 1], its last column paper (what
+    :data:`PAPER` reads): the glyphs of :func:`render`, or strips composed digit by digit
+    (:mod:`.strip`). The rest is as for :func:`render`.
+
+    Examples
+    --------
+    >>> sheet = np.zeros((3, 28), np.float32); sheet[:2] = 1.0  # two columns of ink, then paper
+    >>> run(sheet, np.array([[[0], [-1], [1]]]), np.ones((1, 3, 1), np.float32))[0, 0].tolist()
+    [0.0, 1.0, 0.0]
+    """
+    count = ids.shape[0]
     if ids.shape[2] == 1 and bool(np.all(weights == 1)):  # no resampling: a pure copy of columns
         acc = _scratch("acc", (count, ids.shape[1], DIGIT), np.float32)
         np.take(sheet.view(_COLUMN)[:, 0], ids[:, :, 0], out=acc.view(_COLUMN)[:, :, 0])
     else:
         acc = _weighted_columns(sheet, ids, weights).reshape(count, ids.shape[1], DIGIT)
     return _finish(acc, height, background, dtype, out, rows)
+
+
+def resample(img: np.ndarray, width: int) -> np.ndarray:
+    """``img`` (rows x columns) resampled across to ``width`` columns by the renderer's own sums
+    (:func:`resample_columns`); float32, C-contiguous, its own memory.
+
+    Examples
+    --------
+    >>> resample(np.ones((28, 10), np.float32), 25).shape
+    (28, 25)
+    """
+    if img.shape[1] == width:
+        return np.array(img, dtype=np.float32, order="C")
+    columns = np.ascontiguousarray(img.T, dtype=np.float32)  # (src, rows)
+    if columns.shape[1] == DIGIT:
+        acc = resample_columns(columns, width)
+    else:  # columns of another height (a filter resizing both ways): the same sums, row by row
+        acc = _numpy_rows(columns, *tap_table(len(columns), width), np.empty((width, columns.shape[1]), np.float32))
+    return np.array(acc.T, order="C")
 
 
 def _weighted_columns(sheet: np.ndarray, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -508,7 +545,7 @@ def _numpy_rows(sheet: np.ndarray, index: np.ndarray, weight: np.ndarray, out: n
     """:func:`_sum_rows` in NumPy into ``out``, a block of rows at a time: per tap a gather of
     whole columns (index -1 is the last), a multiply and an add, on data the cache holds."""
     rows, taps = index.shape
-    term = _scratch("term", (min(rows, _BLOCK), DIGIT), np.float32) if taps > 1 else None
+    term = _scratch("term", (min(rows, _BLOCK), sheet.shape[1]), np.float32) if taps > 1 else None
     for a in range(0, rows, _BLOCK):
         b = min(rows, a + _BLOCK)
         part = out[a:b]
@@ -626,7 +663,7 @@ def render_strip(glyphs: np.ndarray, gaps: np.ndarray, width: int | None, *, hei
 
 def resample_columns(columns: np.ndarray, width: int) -> np.ndarray:
     """Columns ``(src, 28)`` float32 resampled to ``(width, 28)``: the filter of
-    :func:`.layout.resample`, summed tap by tap in order as the batch kernel sums.
+    :func:`.layout.resample_weights`, summed tap by tap in order as the batch kernel sums.
 
     The result may be scratch memory, overwritten by the next call in this thread.
 
@@ -634,10 +671,10 @@ def resample_columns(columns: np.ndarray, width: int) -> np.ndarray:
     --------
     >>> img = np.linspace(0, 1, 28 * 50, dtype=np.float32).reshape(28, 50)
     >>> out = resample_columns(np.ascontiguousarray(img.T), 35).T
-    >>> bool(np.allclose(out, layout.resample(img, 35), atol=1e-6))
+    >>> bool(np.allclose(out, resample(img, 35), atol=1e-6))
     True
     """
-    index, weight = _taps(len(columns), width)
+    index, weight = tap_table(len(columns), width)
     return _sum_rows(columns, index, weight, _spread(len(columns), width))
 
 
@@ -655,7 +692,7 @@ def _finish(acc: np.ndarray, height: int, background: str, dtype: str, out: np.n
         tall = _scratch("tall", (count, width, height), np.float32)
         tall.fill(0.0)
         for h in np.unique(rows[:, 1]).tolist():
-            index, weight = _taps(DIGIT, h)
+            index, weight = tap_table(DIGIT, h)
             for b in np.flatnonzero(rows[:, 1] == h).tolist():
                 y = int(rows[b, 0])
                 part = tall[b, :, y : y + h]
@@ -664,7 +701,7 @@ def _finish(acc: np.ndarray, height: int, background: str, dtype: str, out: np.n
                     part += acc[b][:, index[:, k]] * weight[:, k]
         acc = tall
     elif height != DIGIT:
-        index, weight = _taps(DIGIT, height)
+        index, weight = tap_table(DIGIT, height)
         tall = np.multiply(acc[:, :, index[:, 0]], weight[:, 0], out=_scratch("tall", (count, width, height),
                                                                             np.float32))
         for k in range(1, index.shape[1]):

@@ -365,32 +365,30 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
     ink = np.array([_extent(g) for g in glyphs])[None] if boxes else None  # (1, n, 4): after the filters
     if request.evenly:
         slots, gaps = layout.even_layout(n, request.spacing, None if request.padded else width)
-        glyphs = [layout.resample(g, int(s)) for g, s in zip(glyphs, slots, strict=True)]
+        glyphs = [render.resample(g, int(s)) for g, s in zip(glyphs, slots, strict=True)]
 
     placed = np.array([g.shape[1] for g in glyphs])
     starts = np.concatenate([[0], np.cumsum(placed[:-1] + gaps)])
     starts -= starts.min()  # a narrow digit with a large overlap may start left of the first one
     total = int((starts + placed).max())
-    strip = np.zeros((layout.DIGIT, total), dtype=np.float32)
+    # The composed strip, column by column, with a last column of paper: the renderer's sheet.
+    sheet = np.zeros((total + 1, layout.DIGIT), dtype=np.float32)
     for x, glyph in zip(starts.tolist(), glyphs, strict=True):
-        region = strip[:, x : x + glyph.shape[1]]
-        np.maximum(region, glyph, out=region)  # overlapping strokes: ink wins, as on paper
+        region = sheet[x : x + glyph.shape[1]]
+        np.maximum(region, glyph.T, out=region)  # overlapping strokes: ink wins, as on paper
     height = request.height or layout.DIGIT
+    columns = np.arange(total)[None]
     if request.padded:
         placement = layout.pad_placement(np.array([total]), width, height, request.align, where)
-        strip = _placed(strip, width, height, *placement[0].tolist())
+        ids, weights = render.pad_program(columns, np.array([total]), placement, width)
+        rows = placement[:, 2:4]
     else:
-        if width is not None and total != width:  # resampled as an unfiltered strip is
-            strip = render.resample_columns(np.ascontiguousarray(strip.T), width).T
-        if request.height is not None and request.height != layout.DIGIT:
-            target = width if width is not None else max(1, round(strip.shape[1] * request.height / layout.DIGIT))
-            strip = layout.resample(layout.resample(strip, target).T, request.height).T
-        placement = np.array([[0, strip.shape[1], 0, height]])
-    if request.background == "white":  # ink on paper: background exactly 1.0
-        strip = np.subtract(np.float32(1.0), strip, dtype=np.float32, order="C")
-    else:  # its own memory: the resampler's result may be scratch
-        strip = np.array(strip, dtype=np.float32, order="C")
-    np.clip(strip, 0.0, 1.0, out=strip)
+        out_width = width if width is not None else (
+            total if height == layout.DIGIT else max(1, round(total * height / layout.DIGIT)))
+        index, weight = render.tap_table(total, out_width)
+        ids, weights, rows = index[None], weight[None], None
+        placement = np.array([[0, out_width, 0, height]])
+    strip = render.run(sheet, ids, weights, height=height, background=request.background, rows=rows)[0]
     if not boxes:
         return strip
     found = layout.digit_boxes((ink[..., 0], ink[..., 1]), (ink[..., 2], ink[..., 3]), starts[None],
@@ -403,14 +401,3 @@ def _extent(glyph: np.ndarray) -> tuple[int, int, int, int]:
     inked = glyph > 0
     cols, rows = layout.ink_spans(inked.any(axis=0), axis=0), layout.ink_spans(inked.any(axis=1), axis=0)
     return int(cols[0]), int(cols[1]), int(rows[0]), int(rows[1])
-
-
-def _placed(strip: np.ndarray, width: int, height: int, x: int, w: int, y: int, h: int) -> np.ndarray:
-    """``strip`` (28 rows of ink) resampled to ``h`` x ``w`` at ``(x, y)`` of a ``height`` x ``width`` page."""
-    page = np.zeros((height, width), np.float32)
-    if w != strip.shape[1]:
-        strip = render.resample_columns(np.ascontiguousarray(strip.T), w).T
-    if h != layout.DIGIT:
-        strip = layout.resample(np.ascontiguousarray(strip.T), h).T
-    page[y : y + h, x : x + w] = strip
-    return page

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_dataset_generator import layout
+from mnist_dataset_generator import layout, render
 
 
 @given(st.integers(0, 10_000), st.integers(1, 500))
@@ -52,21 +52,21 @@ def test_enlarging_is_linear_interpolation(src, dst):
     img = np.random.default_rng(0).random((28, src)).astype(np.float32)
     centres = (np.arange(dst) + 0.5) * src / dst - 0.5
     expected = np.stack([np.interp(centres, np.arange(src), row) for row in img])
-    np.testing.assert_allclose(layout.resample(img, dst), expected, atol=1e-6)
+    np.testing.assert_allclose(render.resample(img, dst), expected, atol=1e-6)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 400), st.integers(1, 400))
 def test_resampling_keeps_range_constants_and_exact_width(src, dst):
     img = np.random.default_rng(src).random((28, src)).astype(np.float32)
-    out = layout.resample(img, dst)
+    out = render.resample(img, dst)
     assert out.shape == (28, dst) and out.dtype == np.float32 and out.flags.c_contiguous
     assert out.min() >= 0 and out.max() <= 1
-    np.testing.assert_allclose(layout.resample(np.full((28, src), 0.25, np.float32), dst), 0.25, atol=1e-6)
+    np.testing.assert_allclose(render.resample(np.full((28, src), 0.25, np.float32), dst), 0.25, atol=1e-6)
 
 
 def test_shrinking_is_antialiased():
     # alternating columns 0,1,0,1...: point sampling at half width would give all 0 or all 1
     img = np.tile(np.array([0.0, 1.0], np.float32), (28, 50))
-    out = layout.resample(img, 50)
+    out = render.resample(img, 50)
     assert np.abs(out[:, 2:-2] - 0.5).max() < 0.01

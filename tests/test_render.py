@@ -288,11 +288,11 @@ def test_shrinking_weights_are_the_antialiased_filter_with_zero_taps_dropped():
         return matrix
 
     for src, dst in [(294, 224), (224, 300), (28, 9), (70, 70)]:
-        index, weight = render._taps(src, dst)
+        index, weight = render.tap_table(src, dst)
         full = layout.resample_weights(src, dst) if src != dst else (np.arange(dst)[:, None], np.ones((dst, 1)))
         assert np.array_equal(dense(index, weight, src), dense(*full, src))
         assert index.shape[1] < full[0].shape[1] or src == dst
-    assert render._taps(294, 224)[0].shape[1] == 3  # a 1.31x shrink touches at most 3 columns
+    assert render.tap_table(294, 224)[0].shape[1] == 3  # a 1.31x shrink touches at most 3 columns
 
 
 def test_plain_batches_are_identical_for_one_and_two_workers():
