@@ -101,6 +101,12 @@ def block_size(plan: Plan) -> int:
     return size
 
 
+# Plan attribute -> Recipe field
+_RECIPE_NAMES = {"lengths": "length", "spacing": "spacing_range", "width": "image_width", "height": "height",
+                 **{name: name for name in ("evenly", "prepared", "dtype", "split", "labels", "background", "fit",
+                                            "align")}}
+
+
 @dataclass(frozen=True)
 class Plan:
     """A dataset: ``count`` samples of ``recipe``, seeded by ``entropy``, at ``epoch``; every sample
@@ -111,19 +117,12 @@ class Plan:
     entropy: int
     epoch: int = 0
 
-    # the names the batch machinery reads
-    lengths = property(lambda self: self.recipe.length)
-    spacing = property(lambda self: self.recipe.spacing_range)
-    width = property(lambda self: self.recipe.image_width)
-    height = property(lambda self: self.recipe.height)
-    evenly = property(lambda self: self.recipe.evenly)
-    prepared = property(lambda self: self.recipe.prepared)
-    dtype = property(lambda self: self.recipe.dtype)
-    split = property(lambda self: self.recipe.split)
-    labels = property(lambda self: self.recipe.labels)
-    background = property(lambda self: self.recipe.background)
-    fit = property(lambda self: self.recipe.fit)
-    align = property(lambda self: self.recipe.align)
+    def __getattr__(self, name: str):
+        """The recipe's fields, by the names the batch machinery reads (``plan.width``, ...)."""
+        field = _RECIPE_NAMES.get(name)
+        if field is None:
+            raise AttributeError(f"Plan has no attribute {name!r}")
+        return getattr(self.recipe, field)
 
     def request(self, digits: np.ndarray) -> Request:
         return Request(digits, self.spacing, self.width, self.evenly, self.prepared, self.height, self.background,

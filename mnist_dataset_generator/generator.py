@@ -199,9 +199,9 @@ def generate_dataset(
     >>> x.shape, [len(s) in (2, 3) for s in y]
     ((4, 28, 90), [True, True, True, True])
     """
-    plan = plan_options("generate_dataset", count, length, spacing_range, image_width, seed, options)
-    boxes = check_flag("return_boxes", return_boxes)
-    chunks, out = dataset_chunks(plan, images=images, data_home=data_home, workers=workers, whole=True, boxes=boxes)
+    plan, chunks, out, boxes = _dataset("generate_dataset", count, length, spacing_range, image_width, seed=seed,
+                                        workers=workers, images=images, data_home=data_home,
+                                        return_boxes=return_boxes, whole=True, **options)
     names: list[str] = [""] * plan.count
     found: list[np.ndarray] = []
     for batch in chunks:  # the images are written into out where they are made
@@ -211,21 +211,18 @@ def generate_dataset(
     return (out, names, found) if boxes else (out, names)
 
 
-def iter_dataset(
-    count: int | None,
-    length=None,
-    spacing_range=None,
-    image_width: int | None = None,
-    *,
-    seed,
-    workers: int = 1,
-    images=None,
-    data_home=None,
-    return_boxes: bool = False,
-    **options,
-) -> Iterator[tuple[np.ndarray, str]] | Iterator[tuple[np.ndarray, str, np.ndarray]]:
+def _dataset(door: str, count, length, spacing_range, image_width, *, seed, workers, images, data_home,
+             return_boxes, whole: bool = False, **options):
+    """``(plan, batches, out, boxes)`` of a dataset door's arguments, checked, with ``door`` in the errors."""
+    plan = plan_options(door, count, length, spacing_range, image_width, seed, options)
+    boxes = check_flag("return_boxes", return_boxes)
+    chunks, out = dataset_chunks(plan, images=images, data_home=data_home, workers=workers, whole=whole, boxes=boxes)
+    return plan, chunks, out, boxes
+
+
+def iter_dataset(*args, **kwargs) -> Iterator[tuple[np.ndarray, str]] | Iterator[tuple[np.ndarray, str, np.ndarray]]:
     """An iterator of the ``(image, label)`` pairs (with ``return_boxes``, ``(image, label, boxes)``
-    triples) of :func:`generate_dataset`, in order, with bounded memory; the same arguments.
+    triples) of :func:`generate_dataset`, in order, with bounded memory; its arguments exactly.
 
     The arguments, and the memory of the chunks in flight (at most two per
     worker, of 256 samples), are checked when it is called; the samples are
@@ -238,9 +235,18 @@ def iter_dataset(
     >>> [label for _, label in iter_dataset(3, 2, (1, 1), None, seed=5, images=source)]
     ['68', '56', '81']
     """
-    plan = plan_options("iter_dataset", count, length, spacing_range, image_width, seed, options)
-    boxes = check_flag("return_boxes", return_boxes)
-    chunks, _ = dataset_chunks(plan, images=images, data_home=data_home, workers=workers, boxes=boxes)
+    import inspect
+
+    try:
+        bound = inspect.signature(generate_dataset).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"iter_dataset(): {exc}") from None
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    _, chunks, _, boxes = _dataset("iter_dataset", **arguments.pop("options"), **arguments)
     if boxes:
         return ((r.image, r.label, r.boxes) for batch in chunks for r in batch.records())
     return (pair for batch in chunks for pair in zip(batch.images, batch.labels, strict=True))
+
+
+iter_dataset.__wrapped__ = generate_dataset  # inspect.signature and help() show the arguments it takes

@@ -85,7 +85,7 @@ class Recipe:
 
     def __post_init__(self) -> None:
         from .filterspec import from_spec
-        from .strip import check_align, check_background, check_fit, check_flag, check_height, check_spacing
+        from .strip import check_align, check_background, check_fit, check_flag, check_height, check_spacing, choice
 
         put = object.__setattr__  # frozen: normalised once, here
         labels = _check_labels(self.labels)
@@ -100,8 +100,7 @@ class Recipe:
         put(self, "background", check_background(self.background))
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {self.split!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be 'float32' or 'uint8', got {self.dtype!r}")
+        choice("dtype", self.dtype, DTYPES)
         fltrs = self.fltrs
         if isinstance(fltrs, str):
             fltrs = from_spec(fltrs) if fltrs.strip() else None
@@ -217,20 +216,12 @@ FIELDS = tuple(f.name for f in dataclasses.fields(Recipe) if f.init)
 
 
 def _check_length(length) -> tuple[int, int]:
-    from .strip import MAX_DIGITS, _is_int
+    from .strip import MAX_DIGITS, int_pair
 
-    if _is_int(length):
-        low = high = int(length)
-    else:
-        try:
-            low, high = length
-        except (TypeError, ValueError):
-            raise ValueError(f"length must be an integer or a (min, max) pair, got {length!r}") from None
-        if not (_is_int(low) and _is_int(high)):
-            raise ValueError(f"length must be an integer or a (min, max) pair of integers, got {length!r}")
+    low, high = int_pair("length", length, "an integer or a (min, max) pair of integers")
     if not 1 <= low <= high <= MAX_DIGITS:
         raise ValueError(f"length must satisfy 1 <= min <= max <= {MAX_DIGITS}, got {length!r}")
-    return int(low), int(high)
+    return low, high
 
 
 def _check_labels(labels: Sequence[str] | None) -> tuple[str, ...] | None:

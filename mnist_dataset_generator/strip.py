@@ -40,9 +40,12 @@ __all__ = [
     "check_rng",
     "check_spacing",
     "check_width",
+    "choice",
     "compose",
     "fusable",
+    "int_pair",
     "lay_out",
+    "optional_size",
     "resolve_source",
     "strip_bytes",
     "strip_memory",
@@ -99,14 +102,22 @@ def check_digits(digits) -> np.ndarray:
 MIN_SPACING = -27  # px: digits may overlap, but each still starts at least 1 px after the previous one
 
 
+def int_pair(name: str, value, expected: str = "a (min, max) pair of integers") -> tuple[int, int]:
+    """``value`` as two integers (``int`` for a single one when ``expected`` admits it)."""
+    if _is_int(value) and "an integer" in expected:
+        return int(value), int(value)
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {expected}, got {value!r}") from None
+    if not (_is_int(low) and _is_int(high)):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return int(low), int(high)
+
+
 def check_spacing(spacing_range) -> tuple[int, int]:
     """``(min, max)`` integers with ``-27 <= min <= max <= MAX_SPACING`` (negative: digits overlap)."""
-    try:
-        low, high = spacing_range
-    except (TypeError, ValueError):
-        raise ValueError(f"spacing_range must be a (min, max) pair of integers, got {spacing_range!r}") from None
-    if not (_is_int(low) and _is_int(high)):
-        raise ValueError(f"spacing_range must be a (min, max) pair of integers, got {spacing_range!r}")
+    low, high = int_pair("spacing_range", spacing_range)
     if not MIN_SPACING <= low <= high <= MAX_SPACING:
         raise ValueError(
             f"spacing_range must satisfy {MIN_SPACING} <= min <= max <= {MAX_SPACING}, got ({low}, {high})"
@@ -114,31 +125,37 @@ def check_spacing(spacing_range) -> tuple[int, int]:
     return int(low), int(high)
 
 
+def optional_size(name: str, value, high: int) -> int | None:
+    """``None`` or an integer in ``1..high``, named ``name`` in the error."""
+    if value is None:
+        return None
+    if not _is_int(value) or not 1 <= value <= high:
+        raise ValueError(f"{name} must be an integer in 1..{high} or None, got {value!r}")
+    return int(value)
+
+
 def check_height(image_height) -> int | None:
     """``None`` or an integer height in ``1..MAX_HEIGHT``."""
-    if image_height is None:
-        return None
-    if not _is_int(image_height) or not 1 <= image_height <= MAX_HEIGHT:
-        raise ValueError(f"image_height must be an integer in 1..{MAX_HEIGHT} or None, got {image_height!r}")
-    return int(image_height)
+    return optional_size("image_height", image_height, MAX_HEIGHT)
+
+
+def choice(name: str, value, accepted: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``accepted``; else the error names both."""
+    if not isinstance(value, str) or value not in accepted:
+        raise ValueError(f"{name} must be one of {', '.join(accepted)}, got {value!r}")
+    return value
 
 
 def check_background(background) -> str:
-    if background not in BACKGROUNDS:
-        raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, got {background!r}")
-    return background
+    return choice("background", background, BACKGROUNDS)
 
 
 def check_fit(fit) -> str:
-    if fit not in layout.FITS:
-        raise ValueError(f"fit must be one of {', '.join(layout.FITS)}, got {fit!r}")
-    return fit
+    return choice("fit", fit, layout.FITS)
 
 
 def check_align(align) -> str:
-    if align not in layout.ALIGNS:
-        raise ValueError(f"align must be one of {', '.join(layout.ALIGNS)}, got {align!r}")
-    return align
+    return choice("align", align, layout.ALIGNS)
 
 
 def check_width(image_width, n: int, spacing: tuple[int, int], evenly: bool) -> int | None:
@@ -159,14 +176,6 @@ def check_width(image_width, n: int, spacing: tuple[int, int], evenly: bool) -> 
             f"({mode} layout): digits would be under {layout.MIN_DIGIT_WIDTH} px wide; "
             f"the smallest width that works is {smallest}"
         )
-    return int(image_width)
-
-
-def _pad_width(image_width) -> int | None:
-    if image_width is None:
-        return None
-    if not _is_int(image_width) or not 1 <= image_width <= MAX_WIDTH:
-        raise ValueError(f"image_width must be an integer in 1..{MAX_WIDTH} or None, got {image_width!r}")
     return int(image_width)
 
 
@@ -245,7 +254,7 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
     fit, align = check_fit(fit), check_align(align)
     # Padding never squeezes digits: any width holds the strip, scaled down whole if need be.
     width = (check_width(image_width, len(digits), spacing, bool(evenly)) if fit == "stretch" or image_width is None
-             else _pad_width(image_width))
+             else optional_size("image_width", image_width, MAX_WIDTH))
     prepared = prepare_filters(fltrs)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")

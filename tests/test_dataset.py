@@ -127,7 +127,7 @@ def test_natural_width_only_when_it_is_fixed(source):
     ({"length": 0}, "length must satisfy 1 <= min <= max"),
     ({"length": (5, 2)}, "length must satisfy"),
     ({"length": "8"}, "length must be an integer or a \\(min, max\\) pair"),
-    ({"dtype": "float64"}, "dtype must be 'float32' or 'uint8'"),
+    ({"dtype": "float64"}, "dtype must be one of float32, uint8, got 'float64'"),
     ({"seed": -1}, "seed must be None or a non-negative integer"),
     ({"workers": -2}, "workers must be a non-negative integer"),
     ({"labels": ["12", "x"]}, "labels\\[1\\] must be a non-empty string of digits"),
