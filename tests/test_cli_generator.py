@@ -188,3 +188,24 @@ def test_users_own_filter_by_import_path_with_the_same_parameter_syntax(tmp_path
         result = run(*args, "12", "-d", data_dir, cwd=tmp_path)
         assert result.returncode == 2 and words in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_fit_pad_and_align_on_the_command_line(tmp_path, data_dir):
+    natural = run("-d", data_dir, "--seed", "4", "-o", "natural.png", "0741", cwd=tmp_path)
+    padded = run("-d", data_dir, "--seed", "4", "-w", "200", "--fit", "pad", "--align", "left", "-o", "pad.png",
+                 "0741", cwd=tmp_path)
+    assert natural.returncode == padded.returncode == 0, natural.stderr + padded.stderr
+    a, b = iio.imread(tmp_path / "natural.png"), iio.imread(tmp_path / "pad.png")
+    assert a.shape == (28, 112) and b.shape == (28, 200)
+    assert np.array_equal(b[:, :112], a) and (b[:, 112:] == 255).all()  # the digits keep their size
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-w", "200", "--align", "left", "0741"], "--align left places a padded strip: it needs --fit pad"),
+    (["-w", "200", "--fit", "squeeze", "0741"], "argument --fit: invalid choice: 'squeeze'"),
+    (["--count", "5", "--output-dir", "out", "--align", "random", "-w", "100"], "needs --fit pad"),
+])
+def test_bad_fit_and_align_exit_2_and_write_nothing(tmp_path, data_dir, args, words):
+    result = run("-d", data_dir, *args, cwd=tmp_path)
+    assert result.returncode == 2 and words in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert list(tmp_path.iterdir()) == []
