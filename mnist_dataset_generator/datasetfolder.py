@@ -43,11 +43,13 @@ log = logging.getLogger(__name__)
 
 TOOL = "mnist_dataset_generator"
 MANIFEST, LABELS, PREVIEW, NPZ, SUMS = "manifest.json", "labels.csv", "preview.png", "dataset.npz", "SHA256SUMS"
+METADATA = "metadata.jsonl"  # png: per-image labels and boxes, as Hugging Face imagefolder reads them
 LOCK, OWNER, JOURNAL = ".mnist-export.lock", ".mnist-export.owner", ".mnist-export.journal"
 IMAGES = "images"
 # Every name this tool writes in a dataset folder; a recorded path must match it.
 OUR_NAMES = re.compile(
-    r"(?:manifest\.json|labels\.csv|preview\.png|dataset\.npz|SHA256SUMS|shard-\d{6}\.tar|images/\d{8}\.png)"
+    r"(?:manifest\.json|labels\.csv|metadata\.jsonl|preview\.png|dataset\.npz|SHA256SUMS|shard-\d{6}\.tar"
+    r"|images/\d{8}\.png)"
 )
 _RECORD = re.compile(r"([0-9a-f]{64}) (\d+) (\S+)")  # journal: sha256 size path
 _SUM = re.compile(r"([0-9a-f]{64}) [ *](\S+)")  # SHA256SUMS: sha256, two spaces (or " *"), path
@@ -391,8 +393,8 @@ def remove_recorded(folder: Path, records: Iterable[str]) -> None:
             os.unlink(folder / rel)
 
 
-_PARTIAL = re.compile(r"\.(?:manifest\.json|labels\.csv|preview\.png|dataset\.npz|SHA256SUMS|shard-\d{6}\.tar|\d{8}\.png"
-                      r"|mnist-export\.owner|mnist-export\.journal)\.[0-9a-f]{12}\.part")
+_PARTIAL = re.compile(r"\.(?:manifest\.json|labels\.csv|metadata\.jsonl|preview\.png|dataset\.npz|SHA256SUMS"
+                      r"|shard-\d{6}\.tar|\d{8}\.png|mnist-export\.owner|mnist-export\.journal)\.[0-9a-f]{12}\.part")
 
 
 def remove_leftovers(folder: Path) -> None:

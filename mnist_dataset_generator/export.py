@@ -1,4 +1,4 @@
-"""Write a dataset to a folder: png + csv, npz, or WebDataset tar shards; manifest, preview, checksums.
+"""Write a dataset to a folder: png + csv + jsonl, npz, or WebDataset tar shards; manifest, preview, checksums.
 
 Every file goes to a temporary name, is recorded (path, size, SHA-256) in the
 folder's journal, then renamed into place, so a killed export leaves only
@@ -6,8 +6,9 @@ complete, recorded files, and ``resume=True`` re-hashes what it keeps and
 finishes with output identical to an uninterrupted run (samples are pure
 functions of ``(seed, index)``). One run at a time holds the folder's lock.
 Memory stays bounded whatever the count: images stream from the generator to
-the files chunk by chunk. :mod:`.datasetfolder` holds the lock, the manifest,
-the record and the verification.
+the files chunk by chunk. Every format carries each digit's box. :mod:`.writers`
+holds the formats (one :class:`.writers.Writer` each), :mod:`.datasetfolder` the lock,
+the manifest, the record and the verification.
 
 Folder layout::
 
@@ -16,14 +17,16 @@ Folder layout::
     labels.csv           filename,label (png) or key,label (npz, tar), in index order
     preview.png          the first samples with their labels, for a quick look
     images/00000000.png  png format
-    dataset.npz          npz format: images (N, H, W) and labels
-    shard-000000.tar     tar format: KEY.png + KEY.txt per sample, 1000 samples per shard
+    metadata.jsonl       png format: {"file_name", "text", "boxes"} per image (Hugging Face imagefolder)
+    dataset.npz          npz format: images (N, H, W), labels, boxes (N, max_len, 4) and lengths
+    shard-000000.tar     tar format: KEY.png + KEY.txt + KEY.json per sample, 1000 samples per shard
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import logging
 import os
 import time
@@ -34,9 +37,7 @@ import numpy as np
 from . import __version__
 from ._files import atomic_write
 from ._progress import ProgressArg, Reporter
-from ._zipstream import ZipStreamWriter, deflate_piece
 from .dataset import (
-    CHUNK,
     MAX_COUNT,
     SAMPLING,
     Plan,
@@ -52,11 +53,9 @@ from .datasetfolder import (
     LABELS,
     LOCK,
     MANIFEST,
-    NPZ,
     PREVIEW,
     SUMS,
     FolderLock,
-    HashingFile,
     Journal,
     ManifestError,
     check_no_links,
@@ -65,26 +64,26 @@ from .datasetfolder import (
     refuse_foreign,
     remove_leftovers,
     remove_recorded,
-    verified,
     write_manifest,
 )
 from .mnistdata import ChecksumError, IdxFormatError, MnistData
+from .records import Batch
 from .strip import to_uint8
+from .writers import FOLDER_LAYOUT, SAMPLES_PER_TAR, WRITERS, Writer, png_bytes, units
 
 __all__ = ["FORMATS", "SAMPLES_PER_TAR", "check_folder", "export_dataset", "png_bytes", "shard_range", "write_png"]
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("png", "npz", "tar")
-SAMPLES_PER_TAR = 1000  # a constant of the format: shard files never depend on the number of machines
+FORMATS = tuple(WRITERS)  # ("png", "npz", "tar")
 PREVIEW_SAMPLES = 16
 
 
 def shard_range(count: int, shard: tuple[int, int] | None, fmt: str) -> range:
     """The indices machine ``I`` of ``N`` makes: disjoint, contiguous, together ``range(count)``.
 
-    For tar the split follows whole shard files, so every machine writes
-    complete, identical ``shard-*.tar`` files.
+    The split falls at multiples of the format's ``machine_unit`` (tar: whole shard
+    files), so every machine writes complete files, identical to a single machine's.
 
     Examples
     --------
@@ -98,25 +97,11 @@ def shard_range(count: int, shard: tuple[int, int] | None, fmt: str) -> range:
     i, n = shard
     if not 0 <= i < n:
         raise ValueError(f"shard must be I/N with 0 <= I < N, got {i}/{n}")
-    if fmt != "tar":
-        return range(i * count // n, (i + 1) * count // n)
-    blocks = -(-count // SAMPLES_PER_TAR)
-    return range(min(count, i * blocks // n * SAMPLES_PER_TAR), min(count, (i + 1) * blocks // n * SAMPLES_PER_TAR))
-
-
-def png_bytes(image: np.ndarray, compress_level: int = 6) -> bytes:
-    """8-bit grayscale PNG of a float (0..1) or uint8 image.
-
-    Pillow (imageio's PNG backend) is called directly: 173 us per 28x224 image
-    against 286 us through imageio's plugin layer (measured on 1,000 strips),
-    the same bytes, and about 30 ms less at start-up (imageio's import and its
-    loading of every Pillow plugin).
-    """
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
+    if fmt not in WRITERS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    unit = WRITERS[fmt].machine_unit
+    blocks = -(-count // unit)
+    return range(min(count, i * blocks // n * unit), min(count, (i + 1) * blocks // n * unit))
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray, *, overwrite: bool = False) -> Path:
@@ -160,18 +145,11 @@ def expected_files(manifest: dict) -> list[str]:
     if not 0 <= start <= stop <= count <= MAX_COUNT:
         raise ManifestError(f"manifest.json is damaged: indices {[start, stop]} do not lie in 0..count {count} "
                             f"(at most {MAX_COUNT})")
-    indices = range(start, stop)
-    names = [LABELS, PREVIEW] if len(indices) else [LABELS]
-    if fmt == "png":
-        names += [f"images/{i:08d}.png" for i in indices]
-    elif fmt == "tar":
-        names += [f"shard-{b:06d}.tar" for b in sorted({u.start // SAMPLES_PER_TAR
-                                                         for u in _units(indices, SAMPLES_PER_TAR)})]
-    elif fmt == "npz":
-        names += [NPZ] if len(indices) else []
-    else:
+    writer = WRITERS.get(fmt) if isinstance(fmt, str) else None
+    if writer is None:
         raise ManifestError(f"manifest.json is damaged: unknown format {fmt!r}")
-    return names
+    indices = range(start, stop)
+    return [*writer.expected(indices), *([PREVIEW] if len(indices) else [])]
 
 
 def check_folder(folder: str | os.PathLike, *, resume: bool, force: bool, dataset: dict | None = None) -> None:
@@ -211,6 +189,13 @@ def _refusals(folder: Path, dataset: dict | None, *, resume: bool, force: bool) 
     busy = _busy(folder)
     if resume and old is not None and dataset is not None:
         theirs = _dataset_key(old)
+        if theirs.get("folder_layout") != dataset.get("folder_layout"):
+            made = (f"by an older version of this tool ({old.get('version')}, before boxes)"
+                    if "folder_layout" not in theirs else f"with folder layout {theirs['folder_layout']!r}")
+            raise ValueError(  # its kept files would lack what this version writes beside them: never mixed
+                f"{folder} was made {made}; this version writes folder layout {FOLDER_LAYOUT!r} (per-digit "
+                "boxes in every format), so it is not resumed: use --force or another folder"
+            )
         diff = sorted(k for k in set(theirs) | set(dataset)
                       if (k in dataset or k != "digits") and theirs.get(k) != dataset.get(k))
         if diff:
@@ -246,184 +231,6 @@ def prepare_folder(folder: Path, manifest: dict, *, resume: bool, force: bool) -
         remove_recorded(folder, [*records, SUMS])
     write_manifest(folder, manifest)
     return None
-
-
-# ----------------------------------------------------------------- writers
-
-
-class _PngWriter:
-    unit = CHUNK
-    encode = staticmethod(png_bytes)  # runs in the workers: the parent only writes
-    encode_chunk = None
-
-    def __init__(self, folder: Path, plan: Plan, count: int) -> None:
-        self.folder = folder
-        self.journal: Journal | None = None  # set before the first write
-        (folder / IMAGES).mkdir(exist_ok=True)
-
-    def name(self, index: int) -> str:
-        return f"images/{index:08d}.png"
-
-    def files(self, indices: range) -> list[str]:
-        return [self.name(i) for i in indices]
-
-    def add_chunk(self, start: int, pngs: list[bytes], labels: list[str]) -> None:
-        for index, png in enumerate(pngs, start):
-            rel = self.name(index)
-            self.journal.add_bytes(rel, png)
-            with atomic_write(self.folder / rel, durable=False) as out:
-                out.write(png)
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass  # every PNG is already whole or absent
-
-
-class _Streamed:
-    """A file written in pieces to a temporary name, recorded, then renamed into place."""
-
-    def __init__(self, folder: Path, rel: str, journal: Journal) -> None:
-        self.rel, self.journal = rel, journal
-        self._context = atomic_write(folder / rel, durable=False)
-        self.out = HashingFile(self._context.__enter__())
-
-    def commit(self) -> None:
-        self.out.flush()
-        self.journal.add(self.rel, self.out.hexdigest(), self.out.size)
-        self._context.__exit__(None, None, None)
-
-    def abort(self) -> None:
-        self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
-
-
-class _TarWriter:
-    unit = SAMPLES_PER_TAR
-    encode = staticmethod(png_bytes)
-    encode_chunk = None
-
-    def __init__(self, folder: Path, plan: Plan, count: int) -> None:
-        self.folder = folder
-        self.journal: Journal | None = None  # set before the first write
-        self._file = self._tar = self._block = None
-
-    def name(self, index: int) -> str:
-        return f"{index:08d}"
-
-    def files(self, indices: range) -> list[str]:
-        return [f"shard-{indices.start // SAMPLES_PER_TAR:06d}.tar"]
-
-    def add_chunk(self, start: int, pngs: list[bytes], labels: list[str]) -> None:
-        import tarfile
-
-        for index, (png, label) in enumerate(zip(pngs, labels, strict=True), start):
-            block = index // SAMPLES_PER_TAR
-            if block != self._block:
-                self.close()
-                self._file = _Streamed(self.folder, f"shard-{block:06d}.tar", self.journal)
-                self._tar = tarfile.open(fileobj=self._file.out, mode="w", format=tarfile.PAX_FORMAT)
-                self._block = block
-            for suffix, data in ((".png", png), (".txt", label.encode())):
-                info = tarfile.TarInfo(f"{index:08d}{suffix}")
-                info.size, info.mode, info.mtime = len(data), 0o644, 0  # fixed metadata: reproducible bytes
-                self._tar.addfile(info, io.BytesIO(data))
-
-    def close(self) -> None:
-        if self._tar is not None:
-            self._tar.close()
-            self._file.commit()
-            self._file = self._tar = self._block = None
-
-    def abort(self) -> None:
-        if self._file is not None:
-            self._file.abort()
-            self._file = self._tar = self._block = None
-
-
-def _deflate_images(images: np.ndarray) -> tuple[int, int, bytes]:
-    """A chunk's pixels as one deflated piece of ``images.npy`` (runs in a worker; picklable)."""
-    return deflate_piece(memoryview(np.ascontiguousarray(images)).cast("B"))
-
-
-class _NpzWriter:
-    unit = None  # the whole range is one file
-    encode = None
-    encode_chunk = staticmethod(_deflate_images)
-
-    def __init__(self, folder: Path, plan: Plan, count: int) -> None:
-        self.folder = folder
-        self.journal: Journal | None = None  # set before the first write
-        self.plan = plan
-        self._total = count
-        self._file = self._zip = None
-        # Labels stream to a scratch file in NumPy's fixed-width UCS-4 layout (the
-        # longest label is known from the plan), so memory stays flat however many.
-        self._width = plan.lengths[1]
-        self._labels = None
-        self._count = 0
-
-    def name(self, index: int) -> str:
-        return f"{index:08d}"
-
-    def files(self, indices: range) -> list[str]:
-        return [NPZ]
-
-    def _start(self) -> None:
-        import tempfile
-
-        self._file = _Streamed(self.folder, NPZ, self.journal)
-        self._zip = ZipStreamWriter(self._file.out)
-        self._zip.begin("images.npy")
-        header = io.BytesIO()
-        np.lib.format.write_array_header_2_0(header, {
-            "descr": np.lib.format.dtype_to_descr(np.dtype(self.plan.dtype)), "fortran_order": False,
-            "shape": (self._total, self.plan.height, self.plan.width)})
-        self._zip.write(header.getvalue())
-        self._labels = tempfile.TemporaryFile(dir=self.folder)  # inside the folder asked for, never elsewhere
-
-    def add_chunk(self, start: int, piece: tuple[int, int, bytes], labels: list[str]) -> None:
-        if self._zip is None:  # first chunk: nothing is written when a resume finds the file whole
-            self._start()
-        self._zip.write_piece(*piece)  # deflated by the worker that made the images
-        self._labels.write(np.array(labels, dtype=f"<U{self._width}").tobytes())
-        self._count += len(labels)
-
-    def close(self) -> None:
-        if self._zip is None:
-            return
-        self._zip.end()
-        header = io.BytesIO()
-        np.lib.format.write_array_header_2_0(header, {"descr": f"<U{self._width}", "fortran_order": False,
-                                                      "shape": (self._count,)})
-        self._zip.begin("labels.npy")
-        self._zip.write(header.getvalue())
-        self._labels.seek(0)
-        while block := self._labels.read(1 << 20):
-            self._zip.write(block)
-        self._labels.close()
-        self._zip.end()
-        self._zip.close()
-        self._file.commit()
-        self._zip = self._file = None
-
-    def abort(self) -> None:
-        if self._labels is not None:
-            self._labels.close()
-        if self._file is not None:
-            self._file.abort()
-            self._zip = self._file = None
-
-
-_WRITERS = {"png": _PngWriter, "tar": _TarWriter, "npz": _NpzWriter}
-
-
-def _units(indices: range, unit: int | None) -> list[range]:
-    """Split ``indices`` at multiples of ``unit`` (the format's resumable pieces)."""
-    if unit is None or not len(indices):
-        return [indices] if len(indices) else []
-    edges = sorted({indices.start, indices.stop, *range((indices.start // unit + 1) * unit, indices.stop, unit)})
-    return [range(a, b) for a, b in zip(edges, edges[1:], strict=False)]
 
 
 def _preview(plan: Plan, source: MnistData, indices: range) -> bytes | None:
@@ -531,14 +338,13 @@ def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None =
     dataset = {
         "count": plan.count, "length": list(plan.lengths), "spacing": list(plan.spacing),
         "image_width": plan.width, "image_height": plan.height, "background": plan.background,
-        "evenly": plan.evenly, "split": plan.split,
-        "dtype": plan.dtype if fmt == "npz" else "uint8",  # png and tar hold 8-bit PNGs whatever the plan
-        "seed": plan.entropy, "sampling": SAMPLING, "format": fmt, "indices": [indices.start, indices.stop],
+        "evenly": plan.evenly, "fit": plan.fit, "align": plan.align, "split": plan.split,
+        "seed": plan.entropy, "epoch": plan.epoch, "sampling": SAMPLING, "folder_layout": FOLDER_LAYOUT,
+        "format": fmt, "indices": [indices.start, indices.stop],
         "labels": None if plan.labels is None else hashlib.sha256("\n".join(plan.labels).encode()).hexdigest(),
+        **WRITERS[fmt].key(plan),  # the format's own: dtype, samples per shard
         **(description or {}),
     }
-    if fmt == "tar":
-        dataset["samples_per_shard"] = SAMPLES_PER_TAR
     return dataset
 
 
@@ -588,15 +394,14 @@ def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: r
                data_home) -> dict:
     """The export proper, under the folder's lock: keep what verifies, make the rest, record every file."""
     started = time.perf_counter()
-    writer = _WRITERS[fmt](folder, plan, len(indices))
-    units = _units(indices, writer.unit)
+    writer = WRITERS[fmt](folder, plan, indices)
+    pieces = units(indices, writer.unit)
     # Complete pieces of an interrupted run, re-hashed against their record; anything else is made again.
-    keep = [bool(kept_records) and verified(folder, kept_records, writer.files(u)) for u in units]
-    kept_count = sum(len(u) for u, kept in zip(units, keep, strict=True) if kept)
-    kept = {rel: kept_records[rel] for u, k in zip(units, keep, strict=True) if k for rel in writer.files(u)}
+    keep = [bool(kept_records) and writer.verify(kept_records, u) for u in pieces]
+    kept_count = sum(len(u) for u, kept in zip(pieces, keep, strict=True) if kept)
+    kept = {rel: kept_records[rel] for u, k in zip(pieces, keep, strict=True) if k for rel in writer.files(u)}
     with Journal(folder, kept, carried=kept_records) as journal:
-        writer.journal = journal
-        _make_units(folder, plan, source, writer, journal, units, keep, workers, kept_count, len(indices),
+        _make_units(plan, source, writer, journal, pieces, keep, workers, kept_count, len(indices),
                     progress=progress, from_files=from_files, data_home=data_home)
         if preview is not None:
             journal.add_bytes(PREVIEW, preview)
@@ -614,43 +419,57 @@ def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: r
     return {**manifest, "written": written, "seconds": seconds}
 
 
-def _make_units(folder: Path, plan: Plan, source: MnistData, writer, journal: Journal, units: list[range],
+def _discard_images(images) -> None:
+    """The ``encode_chunk`` of samples rendered again for their boxes: workers send no pixels back."""
+
+
+def _batches(plan: Plan, source: MnistData, writer: Writer, pieces: list[range], keep: list[bool], workers: int,
+             *, from_files: bool, data_home):
+    """``(batch, kept)`` for every sample of ``pieces``, in index order.
+
+    Each run of consecutive pieces to make comes from one :func:`.dataset.iter_chunks`,
+    encoded in its workers as the writer asks. Kept pieces carry their labels and, when
+    the writer needs them (``kept_boxes``), their boxes: those samples are rendered again
+    without encoding, the cost of a resume that keeps files. One pool of workers at a time.
+    """
+    for kept, run in itertools.groupby(zip(pieces, keep, strict=True), key=lambda pair: pair[1]):
+        bounds = [b for piece, _ in run for b in chunk_bounds(piece)]
+        if kept and not writer.kept_boxes:
+            for a, b in bounds:
+                yield Batch(a, sample_labels(plan, a, b), None), True
+            continue
+        if kept:
+            log.info("rendering samples %d..%d again for their boxes (their files are kept)", bounds[0][0],
+                     bounds[-1][1])
+        chunks = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home,
+                             encode=None if kept else writer.encode,
+                             encode_chunk=_discard_images if kept else writer.encode_chunk, boxes=True)
+        try:
+            for batch in chunks:
+                yield batch, kept
+        finally:
+            chunks.close()  # its workers end before the next run's start
+
+
+def _make_units(plan: Plan, source: MnistData, writer: Writer, journal: Journal, pieces: list[range],
                 keep: list[bool], workers: int, done: int, total: int, *, progress, from_files: bool,
                 data_home) -> None:
-    """Make every unit not kept, in order, and write ``labels.csv`` for all of them."""
-    bounds = [b for u, kept in zip(units, keep, strict=True) if not kept for b in chunk_bounds(u)]
+    """Make every piece not kept, in order, and the index files (``labels.csv``, ...) of all of them."""
     report = Reporter(progress, desc="samples", unit="img")
-    results = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home,
-                          encode=writer.encode, encode_chunk=writer.encode_chunk)
-    column = "filename" if isinstance(writer, _PngWriter) else "key"
+    batches = _batches(plan, source, writer, pieces, keep, workers, from_files=from_files, data_home=data_home)
     try:
-        labels_file = _Streamed(folder, LABELS, journal)
-        try:
-            labels_file.out.write(f"{column},label\n".encode())
-            for unit, kept in zip(units, keep, strict=True):
-                if kept:
-                    labels = sample_labels(plan, unit.start, unit.stop)
-                    labels_file.out.write("".join(f"{writer.name(i)},{label}\n"
-                                                  for i, label in zip(unit, labels, strict=True)).encode())
-                    continue
-                position = unit.start
-                while position < unit.stop:  # the unit's chunks arrive in order
-                    batch = next(results)
-                    start, labels = batch.start, batch.labels
-                    writer.add_chunk(start, batch.images if batch.payload is None else batch.payload, labels)
-                    labels_file.out.write("".join(f"{writer.name(start + k)},{label}\n"
-                                                  for k, label in enumerate(labels)).encode())
-                    position = start + len(labels)
-                    done += len(labels)
-                    report(done, total)
-            writer.close()
-        except BaseException:
-            labels_file.abort()
-            raise
-        labels_file.commit()
+        writer.open(journal)
+        for batch, kept in batches:
+            if kept:
+                writer.keep(batch)
+                continue
+            writer.write(batch)
+            done += len(batch)
+            report(done, total)
+        writer.commit()
     except BaseException:
         writer.abort()
         raise
     finally:
         report.close()
-        results.close()
+        batches.close()

@@ -68,8 +68,9 @@ def test_each_format_reads_back_as_the_in_memory_dataset(tmp_path, data_dir, ref
         assert [s.name for s in shards] == ["shard-000000.tar", "shard-000001.tar"]
         with tarfile.open(shards[1]) as tar:
             names = tar.getnames()
-            assert names[:2] == [f"{SAMPLES_PER_TAR:08d}.png", f"{SAMPLES_PER_TAR:08d}.txt"]
-            assert len(names) == 2 * (1300 - SAMPLES_PER_TAR)
+            assert names[:3] == [f"{SAMPLES_PER_TAR:08d}.png", f"{SAMPLES_PER_TAR:08d}.txt",
+                                 f"{SAMPLES_PER_TAR:08d}.json"]
+            assert len(names) == 3 * (1300 - SAMPLES_PER_TAR)
             i = SAMPLES_PER_TAR + 5
             png = tar.extractfile(f"{i:08d}.png").read()
             np.testing.assert_array_equal(iio.imread(png), expected[i])
