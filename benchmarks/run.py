@@ -42,9 +42,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export import byte_compile, run_once  # noqa: E402 - the export rows' measurement
 
 from mnist_dataset_generator import mnistdata  # noqa: E402
-from mnist_dataset_generator.filters import blur, distort  # noqa: E402
 from mnist_dataset_generator.dataset import SequenceDataset  # noqa: E402
-from mnist_dataset_generator.generator import generate_dataset, generate_numbers_sequence  # noqa: E402
+from mnist_dataset_generator.filters import blur, distort  # noqa: E402
+from mnist_dataset_generator.generator import (  # noqa: E402
+    generate_dataset,
+    generate_numbers_sequence,
+)
 
 DIGITS, WIDTH, SPACING = 8, 224, (0, 10)
 WARM_UP_BYTES = 2 * 2**30

@@ -35,7 +35,7 @@ def boxes_picture(path: Path, extra: list[str]) -> None:
     from PIL import Image, ImageDraw
 
     from mnist_dataset_generator import generate_numbers_sequence
-    from mnist_dataset_generator.filterspec import from_spec
+    from mnist_dataset_generator.compose.filterspec import from_spec
 
     data_home = extra[extra.index("-d") + 1] if "-d" in extra else None
     image, boxes = generate_numbers_sequence("40719265", (-6, 4), 300, data_home=data_home, rng=2024,

@@ -25,9 +25,9 @@ _NAMES = {
     "SequenceDataset": "dataset",
     "Recipe": "recipe",
     "Record": "records",
-    "from_spec": "filterspec",
-    "export_dataset": "export",
-    "verify_dataset": "datasetfolder",
+    "from_spec": "compose.filterspec",
+    "export_dataset": "export.exporter",
+    "verify_dataset": "export.folder",
     "load": "mnistdata",
     "fetch": "mnistdata",
     "MnistData": "mnistdata",
@@ -36,8 +36,7 @@ _NAMES = {
     "IdxFormatError": "mnistdata",
 }
 # Submodules reachable as attributes (the seed's `from mnist_dataset_generator import generator, filters`).
-_SUBMODULES = ("dataset", "datasetfolder", "export", "filters", "filterspec", "generator", "idx", "layout",
-               "mnistdata", "recipe", "records", "strip", "testdata")
+_SUBMODULES = ("compose", "dataset", "export", "filters", "generator", "mnistdata", "recipe", "records", "sources")
 
 __all__ = ["__version__", *sorted(_NAMES), "filters", "generator", "mnistdata"]
 

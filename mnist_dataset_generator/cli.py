@@ -180,7 +180,7 @@ def _run(prog: str, work, args, argv: Sequence[str] = ()) -> int:
 
 
 def _mnistdata_parser(prog: str) -> argparse.ArgumentParser:
-    from .testdata import MAX_COUNT
+    from .sources.testdata import MAX_COUNT
 
     parser = _Parser(
         prog=prog,
@@ -223,7 +223,7 @@ def _mnistdata_work(args: argparse.Namespace) -> int:
                        deadline=args.deadline)
         print(folder)
         return 0
-    from .testdata import write_test_data
+    from .sources.testdata import write_test_data
 
     try:
         folder = write_test_data(args.target_dir, args.count_train, args.count_test, args.seed,
@@ -298,7 +298,7 @@ class _ListFilters(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from .filterspec import describe
+        from .compose.filterspec import describe
 
         rows = describe()
         name_width = max(len(n) for n, _, _ in rows)
@@ -329,8 +329,8 @@ def _output_path(text: str):
 
 
 def _generator_parser(prog: str) -> argparse.ArgumentParser:
+    from .compose.strip import MAX_SPACING
     from .filters import FILTERS
-    from .strip import MAX_SPACING
 
     parser = _Parser(
         prog=prog,
@@ -432,7 +432,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     import time
 
     from .dataset import check_memory, chunk_bounds, plan_dataset
-    from .export import check_folder, dataset_key, export_dataset, shard_range
+    from .export.exporter import check_folder, dataset_key, export_dataset, shard_range
     from .mnistdata import load
     from .recipe import Recipe
 
@@ -470,7 +470,7 @@ def _resume_seed(folder) -> int | None:
     """The seed recorded by the run being resumed, so --resume needs no --seed."""
     from pathlib import Path
 
-    from .datasetfolder import read_manifest
+    from .export.folder import read_manifest
 
     if not Path(folder).is_dir():
         return None
@@ -479,7 +479,7 @@ def _resume_seed(folder) -> int | None:
 
 
 def _verify_work(args: argparse.Namespace) -> int:
-    from .datasetfolder import verify_dataset
+    from .export.folder import verify_dataset
 
     problems = verify_dataset(args.verify)
     for problem in problems:
@@ -495,10 +495,10 @@ def _verify_work(args: argparse.Namespace) -> int:
 def _generator_work(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .export import write_png
-    from .filterspec import from_spec
+    from .compose.filterspec import from_spec
+    from .compose.strip import check_request, compose
+    from .export.exporter import write_png
     from .mnistdata import load
-    from .strip import check_request, compose
 
     fltrs = from_spec(args.filters) if args.filters else None
     request = check_request(args.digits, args.spacing, args.width, args.evenly, fltrs, args.split,

@@ -22,31 +22,26 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import layout, render
 from ._limits import check_bytes, end_with_parent, format_bytes, memory_budget
-from .mnistdata import MnistData, load
-from .recipe import FIELDS, Recipe
-from .records import NO_BOX, Batch
-from .strip import (
-    MAX_DIGITS,
+from .compose import layout, render
+from .compose.strip import (
     Request,
     _is_int,
     check_available,
     check_flag,
-    check_request,
-    check_spacing,
-    check_width,
     fusable,
     lay_out,
     resolve_source,
     strip_bytes,
     to_uint8,
 )
+from .mnistdata import MnistData, load
+from .recipe import FIELDS, Recipe
+from .records import NO_BOX, Batch
 
 __all__ = [
     "CHUNK",

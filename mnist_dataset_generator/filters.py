@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from . import _stacks
-from .render import resample
+from .compose import stacks as _stacks
+from .compose.render import resample
 
 __all__ = [
     "FILTERS", "apply_filters", "apply_filters_stacked", "blur", "crop", "distort", "elastic", "noise",

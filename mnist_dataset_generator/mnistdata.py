@@ -39,7 +39,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from ._cache import (
+from ._progress import ProgressArg, check_progress
+from .sources.cache import (
     ENV_DATA_HOME,
     ENV_DEADLINE,
     ENV_MIRRORS,
@@ -47,9 +48,8 @@ from ._cache import (
     DownloadError,
     ensure,
 )
-from ._progress import ProgressArg, check_progress
-from .idx import IdxFormatError, read_idx
-from .testdata import write_test_data  # importable as mnistdata.write_test_data
+from .sources.idx import IdxFormatError, read_idx
+from .sources.testdata import write_test_data
 
 __all__ = [
     "DEFAULT_DATA_HOME",
@@ -77,7 +77,7 @@ log = logging.getLogger(__name__)
 def __getattr__(name: str):
     # HTTPDownloader pulls in urllib and http.client; load it only when asked for.
     if name == "HTTPDownloader":
-        from ._http import HTTPDownloader
+        from .sources.http import HTTPDownloader
 
         return HTTPDownloader
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -299,7 +299,7 @@ class MnistData:
         >>> MnistData.from_arrays(img, [3]).ink.tolist()
         [[10, 12, 5, 9]]
         """
-        from .layout import ink_spans
+        from .compose.layout import ink_spans
 
         inked = self.images > 0
         spans = (*ink_spans(inked.any(axis=1), axis=1), *ink_spans(inked.any(axis=2), axis=1))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import layout
+from .compose import layout
 from .mnistdata import SPLITS
 
 __all__ = ["FIELDS", "RECIPE_VERSION", "Recipe"]
@@ -84,8 +84,16 @@ class Recipe:
     prepared: list = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from .filterspec import from_spec
-        from .strip import check_align, check_background, check_fit, check_flag, check_height, check_spacing, choice
+        from .compose.filterspec import from_spec
+        from .compose.strip import (
+            check_align,
+            check_background,
+            check_fit,
+            check_flag,
+            check_height,
+            check_spacing,
+            choice,
+        )
 
         put = object.__setattr__  # frozen: normalised once, here
         labels = _check_labels(self.labels)
@@ -113,7 +121,7 @@ class Recipe:
         put(self, "image_width", self._check_width())
 
     def _check_width(self) -> int | None:
-        from .strip import check_request, check_width
+        from .compose.strip import check_request, check_width
 
         low, high = self.length
         width = self.image_width
@@ -216,7 +224,7 @@ FIELDS = tuple(f.name for f in dataclasses.fields(Recipe) if f.init)
 
 
 def _check_length(length) -> tuple[int, int]:
-    from .strip import MAX_DIGITS, int_pair
+    from .compose.strip import MAX_DIGITS, int_pair
 
     low, high = int_pair("length", length, "an integer or a (min, max) pair of integers")
     if not 1 <= low <= high <= MAX_DIGITS:

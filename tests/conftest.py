@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_dataset_generator import _cache, _download, mnistdata
+from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.mnistdata import FILES, FileSpec
+from mnist_dataset_generator.sources import cache as _cache
+from mnist_dataset_generator.sources import download as _download
 
 REPO = Path(__file__).resolve().parent.parent
 REAL_MNIST = Path(os.environ.get("MNIST_REAL_DATA", REPO.parent / "shared" / "data" / "mnist"))

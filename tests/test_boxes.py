@@ -6,10 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_dataset_generator import SequenceDataset, generate_dataset, generate_numbers_sequence, iter_dataset
+from mnist_dataset_generator import (
+    SequenceDataset,
+    generate_dataset,
+    generate_numbers_sequence,
+    iter_dataset,
+)
 from mnist_dataset_generator.filters import blur, distort, elastic, rotate, scale
 from mnist_dataset_generator.mnistdata import MnistData
-from mnist_dataset_generator.testdata import draw_digits
+from mnist_dataset_generator.sources.testdata import draw_digits
 
 LABELS = np.arange(600) % 10
 SOURCE = MnistData.from_arrays(draw_digits(LABELS, np.random.default_rng(7)), LABELS)

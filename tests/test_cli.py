@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from mnist_dataset_generator.cli import mnistdata_main
-from mnist_dataset_generator.testdata import FILE_NAMES
+from mnist_dataset_generator.sources.testdata import FILE_NAMES
 
 
 def run(*args, cwd=None):

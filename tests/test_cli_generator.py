@@ -8,8 +8,8 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import REPO, run_generator
 
+from conftest import REPO, run_generator
 from mnist_dataset_generator import mnistdata
 
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from mnist_dataset_generator import mnistdata
 
 pytest.importorskip("distributed", reason="dask[distributed] is an optional extra: pip install '.[dask]'")

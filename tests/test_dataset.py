@@ -8,11 +8,17 @@ import numpy as np
 import pytest
 
 from mnist_dataset_generator import mnistdata
-from mnist_dataset_generator.dataset import CHUNK, SequenceDataset, block_size, plan_dataset, sample_rng
+from mnist_dataset_generator.compose.strip import _compose_by_digit, check_request
+from mnist_dataset_generator.dataset import (
+    CHUNK,
+    SequenceDataset,
+    block_size,
+    plan_dataset,
+    sample_rng,
+)
 from mnist_dataset_generator.filters import blur, distort
 from mnist_dataset_generator.generator import generate_dataset, iter_dataset
 from mnist_dataset_generator.mnistdata import MnistData
-from mnist_dataset_generator.strip import _compose_by_digit, check_request
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +254,7 @@ def test_chunks_in_flight_beyond_the_budget_are_refused_when_iter_dataset_is_cal
 
 
 def test_an_export_refuses_chunks_in_flight_beyond_the_budget(source, tmp_path, monkeypatch):
-    from mnist_dataset_generator.export import export_dataset
+    from mnist_dataset_generator.export.exporter import export_dataset
 
     plan = plan_dataset(1000, 3, (0, 0), None, seed=1, dtype="uint8")  # 602 kB a chunk
     monkeypatch.setenv(BUDGET, str(2 * 10**6))

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import final_names
 
-from mnist_dataset_generator import _cache, _download, mnistdata
-from mnist_dataset_generator.idx import read_idx
+from conftest import final_names
+from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.mnistdata import DownloadError, HTTPDownloader, load
+from mnist_dataset_generator.sources import cache as _cache
+from mnist_dataset_generator.sources import download as _download
+from mnist_dataset_generator.sources.idx import read_idx
 
 IMAGES, LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 

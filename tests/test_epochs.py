@@ -10,7 +10,7 @@ import pytest
 from mnist_dataset_generator import SequenceDataset, generate_dataset
 from mnist_dataset_generator.filters import distort
 from mnist_dataset_generator.mnistdata import MnistData
-from mnist_dataset_generator.testdata import draw_digits
+from mnist_dataset_generator.sources.testdata import draw_digits
 
 LABELS = np.arange(300) % 10
 SOURCE = MnistData.from_arrays(draw_digits(LABELS, np.random.default_rng(5)), LABELS)

@@ -13,11 +13,15 @@ import time
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import REPO, run_generator
 
+from conftest import REPO, run_generator
 from mnist_dataset_generator import mnistdata
-from mnist_dataset_generator.export import SAMPLES_PER_TAR, export_dataset, shard_range
 from mnist_dataset_generator.dataset import plan_dataset
+from mnist_dataset_generator.export.exporter import (
+    SAMPLES_PER_TAR,
+    export_dataset,
+    shard_range,
+)
 from mnist_dataset_generator.generator import generate_dataset
 
 

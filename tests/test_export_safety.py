@@ -10,12 +10,17 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO, run_generator
 
+from conftest import REPO, run_generator
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.dataset import plan_dataset
-from mnist_dataset_generator.datasetfolder import OWNER, FolderBusyError, FolderLock, verify_dataset
-from mnist_dataset_generator.export import export_dataset
+from mnist_dataset_generator.export.exporter import export_dataset
+from mnist_dataset_generator.export.folder import (
+    OWNER,
+    FolderBusyError,
+    FolderLock,
+    verify_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -347,7 +352,7 @@ def test_a_resume_killed_again_still_owns_every_file_it_had(tmp_path, data_dir, 
     # A fresh run is killed after two pieces (no SHA256SUMS yet: the journal is the only record);
     # a resume re-checks them, finds one damaged and is killed before remaking it. The files of
     # that piece must still be recorded as ours, so the next resume remakes them instead of refusing them.
-    from mnist_dataset_generator.writers import PngWriter
+    from mnist_dataset_generator.export.writers import PngWriter
 
     out = tmp_path / "png"
     reference = tree(finished / "png")

@@ -21,13 +21,18 @@ import time
 
 import numpy as np
 import pytest
-from conftest import POLL_INTERVAL, final_names, load_in_subprocess
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import POLL_INTERVAL, final_names, load_in_subprocess
 from mnist_dataset_generator import mnistdata
-from mnist_dataset_generator.idx import IdxFormatError, encode_idx, read_idx
-from mnist_dataset_generator.mnistdata import ChecksumError, DownloadError, HTTPDownloader, load
+from mnist_dataset_generator.mnistdata import (
+    ChecksumError,
+    DownloadError,
+    HTTPDownloader,
+    load,
+)
+from mnist_dataset_generator.sources.idx import IdxFormatError, encode_idx, read_idx
 
 
 def test_forbidden_first_mirror_is_skipped_without_retry(tmp_path, fixture_table, mirror_dir, make_mirror, caplog):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mnist_dataset_generator.filters import FILTERS, apply_filters, blur, distort, prepare_filters, resize
+from mnist_dataset_generator.filters import (
+    FILTERS,
+    apply_filters,
+    blur,
+    distort,
+    prepare_filters,
+    resize,
+)
 
 
 @pytest.fixture
@@ -126,7 +133,7 @@ def _default(name):
 
 @pytest.fixture
 def real_digit():
-    from mnist_dataset_generator.testdata import draw_digits
+    from mnist_dataset_generator.sources.testdata import draw_digits
 
     return draw_digits([8], np.random.default_rng(1))[0].astype(np.float32) / 255
 
@@ -245,8 +252,7 @@ def _centre28(img):
 @pytest.fixture(scope="module")
 def judge():
     from conftest import template_classifier
-
-    from mnist_dataset_generator.testdata import draw_digits
+    from mnist_dataset_generator.sources.testdata import draw_digits
 
     labels = np.repeat(np.arange(10), 50)
     classify = template_classifier(draw_digits(labels, np.random.default_rng(100)), labels)
@@ -272,7 +278,7 @@ from mnist_dataset_generator.filters import apply_filters_stacked, stackable  # 
                                            ([blur(0.7), distort(60)], True), ([distort(90), blur(2.0)], True),
                                            ([blur(0), distort(100), blur(1.0)], True)])
 def test_stacked_filters_give_each_digit_bit_for_bit_what_it_gets_alone(fltrs, ragged):
-    from mnist_dataset_generator.testdata import draw_digits
+    from mnist_dataset_generator.sources.testdata import draw_digits
 
     stack = draw_digits(list(range(10)), np.random.default_rng(3)).astype(np.float32) / 255
     prepared = prepare_filters(fltrs)
@@ -295,9 +301,9 @@ def test_only_lists_of_built_ins_with_at_most_one_random_filter_are_stacked(digi
 
 
 def test_a_strip_is_the_same_whether_its_filters_run_stacked_or_digit_by_digit(monkeypatch):
-    from mnist_dataset_generator import strip
+    from mnist_dataset_generator.compose import strip
     from mnist_dataset_generator.generator import generate_numbers_sequence
-    from mnist_dataset_generator.testdata import draw_digits
+    from mnist_dataset_generator.sources.testdata import draw_digits
 
     source = (draw_digits(list(range(10)) * 3, np.random.default_rng(4)), np.arange(30) % 10)
     args = ("40912837", (-4, 6), 240)
@@ -311,7 +317,7 @@ def test_a_strip_is_the_same_whether_its_filters_run_stacked_or_digit_by_digit(m
 def test_filtered_strips_own_their_memory(background):
     # The resampler works in per-thread scratch; a returned strip must not be overwritten by the next call.
     from mnist_dataset_generator.generator import generate_numbers_sequence
-    from mnist_dataset_generator.testdata import draw_digits
+    from mnist_dataset_generator.sources.testdata import draw_digits
 
     source = (draw_digits(list(range(10)), np.random.default_rng(4)), np.arange(10))
     for width in (7, 60):
@@ -323,7 +329,7 @@ def test_filtered_strips_own_their_memory(background):
 
 
 def test_a_parameter_given_twice_is_refused_not_last_wins():
-    from mnist_dataset_generator.filterspec import from_spec
+    from mnist_dataset_generator.compose.filterspec import from_spec
 
     with pytest.raises(ValueError, match=r"filter blur: parameter sigma is given twice \('blur:sigma=1:sigma=2'\)"):
         from_spec("crop,blur:sigma=1:sigma=2")

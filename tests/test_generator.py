@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import template_classifier
-
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.filters import blur, distort
 from mnist_dataset_generator.generator import generate_numbers_sequence as gen
@@ -46,7 +45,7 @@ def test_contract_shape_dtype_range_background(drawn):
 @given(st.text("0123456789", min_size=1, max_size=12), st.integers(0, 15), st.integers(0, 15),
        st.booleans(), st.integers(0, 600), st.integers(0, 2**32))
 def test_exact_width_for_any_arguments(drawn, digits, a, b, evenly, extra, seed):
-    from mnist_dataset_generator.layout import min_width
+    from mnist_dataset_generator.compose.layout import min_width
 
     low, high = sorted((a, b))
     width = min_width(len(digits), (low, high), evenly) + extra
@@ -233,7 +232,7 @@ def test_overlap_larger_than_a_cropped_digit_keeps_every_digit_inside(drawn):
 
 @pytest.mark.parametrize("n, spacing, width", [(5, (-10, -3), 90), (3, (-27, 0), 40), (6, (-6, 4), 200)])
 def test_even_layout_with_overlaps_fills_the_width_and_keeps_order(n, spacing, width):
-    from mnist_dataset_generator import layout
+    from mnist_dataset_generator.compose import layout
 
     slots, gaps = layout.even_layout(n, spacing, width)
     assert slots.sum() + gaps.sum() == width and slots.min() >= 7
@@ -263,7 +262,7 @@ BUDGET = "GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET"
 
 
 def test_a_strip_beyond_the_memory_budget_is_refused_before_anything_is_drawn(drawn, monkeypatch):
-    from mnist_dataset_generator import strip
+    from mnist_dataset_generator.compose import strip
 
     monkeypatch.setenv(BUDGET, str(50 * 10**6))
     assert gen("12", (0, 0), 1000, images=drawn, rng=0, image_height=32).shape == (32, 1000)  # within it: made
@@ -282,7 +281,7 @@ def test_a_strip_beyond_the_memory_budget_is_refused_before_anything_is_drawn(dr
 
 def test_the_command_lines_check_refuses_a_16_gb_strip_before_loading(monkeypatch):
     # generator.py -w 1000000 --height 4096 calls check_request before anything is loaded.
-    from mnist_dataset_generator.strip import check_request
+    from mnist_dataset_generator.compose.strip import check_request
 
     monkeypatch.setenv(BUDGET, str(8 * 10**9))
     with pytest.raises(ValueError, match=r"would take 82.1 GB \(4096 x 1000000 x 4 bytes = 16.4 GB for the image\)"):

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_dataset_generator.idx import IdxFormatError, decode_idx, encode_idx, read_idx, write_idx
+from mnist_dataset_generator.sources.idx import (
+    IdxFormatError,
+    decode_idx,
+    encode_idx,
+    read_idx,
+    write_idx,
+)
 
 DTYPES = ["uint8", "int8", "int16", "int32", "float32", "float64"]
 
@@ -157,7 +163,7 @@ BUDGET = "GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET"
 @pytest.mark.parametrize("suffix", [".gz", ""])
 def test_a_declared_payload_beyond_the_memory_budget_is_refused_before_it_is_read(tmp_path, monkeypatch, suffix):
     # A well-formed file (random pixels: no gzip ratio gives it away) that is simply too large to read.
-    from mnist_dataset_generator import idx
+    from mnist_dataset_generator.sources import idx
 
     path = tmp_path / f"images{suffix}"
     write_idx(path, np.random.default_rng(0).integers(0, 256, (300, 28, 28), dtype=np.uint8))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_dataset_generator import layout, render
+from mnist_dataset_generator.compose import layout, render
 
 
 @given(st.integers(0, 10_000), st.integers(1, 500))

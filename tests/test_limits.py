@@ -7,7 +7,11 @@ import os
 import pytest
 
 from mnist_dataset_generator import _limits
-from mnist_dataset_generator._limits import ENV_MEMORY_BUDGET, check_bytes, memory_budget
+from mnist_dataset_generator._limits import (
+    ENV_MEMORY_BUDGET,
+    check_bytes,
+    memory_budget,
+)
 
 
 def test_budget_is_half_of_physical_memory_by_default(monkeypatch):

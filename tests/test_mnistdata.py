@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, final_names, load_in_subprocess
 
-from mnist_dataset_generator import _cache, _download, mnistdata
-from mnist_dataset_generator.idx import read_idx, write_idx
+from conftest import REPO, final_names, load_in_subprocess
+from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.mnistdata import (
     ChecksumError,
     DownloadError,
@@ -29,6 +28,9 @@ from mnist_dataset_generator.mnistdata import (
     get_data_home,
     load,
 )
+from mnist_dataset_generator.sources import cache as _cache
+from mnist_dataset_generator.sources import download as _download
+from mnist_dataset_generator.sources.idx import read_idx, write_idx
 
 TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 

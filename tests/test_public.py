@@ -5,9 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO
-
 import mnist_dataset_generator as mdg
+from conftest import REPO
 
 
 def test_public_names_import_from_the_top_and_are_the_real_objects():
@@ -17,16 +16,21 @@ def test_public_names_import_from_the_top_and_are_the_real_objects():
         IdxFormatError,
         MnistData,
         SequenceDataset,
+        dataset,
         export_dataset,
         fetch,
         from_spec,
         generate_dataset,
         generate_numbers_sequence,
+        generator,
         iter_dataset,
         load,
+        mnistdata,
         verify_dataset,
     )
-    from mnist_dataset_generator import dataset, datasetfolder, export, filterspec, generator, mnistdata
+    from mnist_dataset_generator.compose import filterspec
+    from mnist_dataset_generator.export import exporter as export
+    from mnist_dataset_generator.export import folder as datasetfolder
 
     assert generate_numbers_sequence is generator.generate_numbers_sequence
     assert (generate_dataset, iter_dataset) == (generator.generate_dataset, generator.iter_dataset)

@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REAL_MNIST, REPO
 
+from conftest import REAL_MNIST, REPO
 from mnist_dataset_generator import mnistdata
 
 pytestmark = pytest.mark.skipif(

@@ -11,7 +11,7 @@ from mnist_dataset_generator import SequenceDataset, generate_dataset, iter_data
 from mnist_dataset_generator.filters import blur
 from mnist_dataset_generator.mnistdata import MnistData
 from mnist_dataset_generator.recipe import FIELDS, RECIPE_VERSION, Recipe
-from mnist_dataset_generator.testdata import draw_digits
+from mnist_dataset_generator.sources.testdata import draw_digits
 
 LABELS = np.arange(200) % 10
 SOURCE = MnistData.from_arrays(draw_digits(LABELS, np.random.default_rng(2)), LABELS)

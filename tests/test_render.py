@@ -20,11 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_dataset_generator import layout, render
+from mnist_dataset_generator.compose import layout, render
+from mnist_dataset_generator.compose.layout import min_width
+from mnist_dataset_generator.compose.strip import _compose_by_digit, check_request
 from mnist_dataset_generator.generator import generate_dataset
-from mnist_dataset_generator.layout import min_width
 from mnist_dataset_generator.mnistdata import MnistData
-from mnist_dataset_generator.strip import _compose_by_digit, check_request
 
 RNG = np.random.default_rng(5)
 SOURCE = MnistData.from_arrays(RNG.integers(0, 256, (40, 28, 28)), np.arange(40) % 10)
@@ -190,7 +190,7 @@ def test_a_probe_that_sees_other_rounding_keeps_numpy_for_every_batch(monkeypatc
     lengths, gaps = np.full(count, 8), RNG.integers(0, 11, (count, 7))
     glyphs = SOURCE.images[RNG.integers(0, 40, (count, 8))]
     ids, weights = render.random_program(lengths, gaps, 224)
-    with caplog.at_level(logging.DEBUG, logger="mnist_dataset_generator.render"):
+    with caplog.at_level(logging.DEBUG, logger="mnist_dataset_generator.compose.render"):
         batch = render.render(glyphs, ids, weights)
         again = render.render(glyphs, ids, weights)
     assert render._KERNEL["sparse"] is False and len(products) == 1  # the probe's, then NumPy only
@@ -255,7 +255,7 @@ def test_one_strip_and_short_runs_do_not_import_scipy_sparse():
 def test_long_runs_import_scipy_sparse_the_usual_way():
     # The old kernel was loaded from its file alone: scipy.sparse._sparsetools without scipy.sparse.
     code = ("import sys, platform, numpy as np\n"
-            "from mnist_dataset_generator import render\n"
+            "from mnist_dataset_generator.compose import render\n"
             "rng = np.random.default_rng(0)\n"
             "lengths, gaps = np.full(334, 8), rng.integers(0, 11, (334, 7))\n"
             "glyphs = rng.integers(0, 256, (334, 8, 28, 28)).astype(np.uint8)\n"

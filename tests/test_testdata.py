@@ -7,10 +7,14 @@ import hashlib
 
 import numpy as np
 import pytest
-from conftest import template_classifier
 
-from mnist_dataset_generator.idx import read_idx
-from mnist_dataset_generator.testdata import FILE_NAMES, draw_digits, write_test_data
+from conftest import template_classifier
+from mnist_dataset_generator.sources.idx import read_idx
+from mnist_dataset_generator.sources.testdata import (
+    FILE_NAMES,
+    draw_digits,
+    write_test_data,
+)
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):

@@ -9,13 +9,23 @@ import tarfile
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest import REAL_MNIST, run_generator
 
+from conftest import REAL_MNIST, run_generator
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.dataset import make_images, plan_dataset
-from mnist_dataset_generator.datasetfolder import verify_dataset
-from mnist_dataset_generator.export import FORMATS, expected_files, export_dataset
-from mnist_dataset_generator.writers import FOLDER_LAYOUT, SAMPLES_PER_TAR, WRITERS, NpzWriter, Writer
+from mnist_dataset_generator.export.exporter import (
+    FORMATS,
+    expected_files,
+    export_dataset,
+)
+from mnist_dataset_generator.export.folder import verify_dataset
+from mnist_dataset_generator.export.writers import (
+    FOLDER_LAYOUT,
+    SAMPLES_PER_TAR,
+    WRITERS,
+    NpzWriter,
+    Writer,
+)
 
 run = run_generator
 

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 
-from .filters import FILTERS, Filter
+from ..filters import FILTERS, Filter
 
 __all__ = ["describe", "from_spec"]
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._files import atomic_write
+from .._files import atomic_write
 
 __all__ = ["FolderBusyError", "ManifestError", "Problem", "verify_dataset"]
 
@@ -475,7 +475,7 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
         return problems
     records = _read_sums(folder, manifest)
     if expected is None:
-        from .export import expected_files
+        from .exporter import expected_files
 
         expected = expected_files
     for rel in expected(manifest):

@@ -34,10 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from ._files import atomic_write
-from ._progress import ProgressArg, Reporter
-from .dataset import (
+from .. import __version__
+from .._files import atomic_write
+from .._progress import ProgressArg, Reporter
+from ..compose.strip import to_uint8
+from ..dataset import (
     MAX_COUNT,
     SAMPLING,
     Plan,
@@ -47,7 +48,9 @@ from .dataset import (
     make_sample,
     sample_labels,
 )
-from .datasetfolder import (
+from ..mnistdata import ChecksumError, IdxFormatError, MnistData
+from ..records import Batch
+from .folder import (
     IMAGES,
     JOURNAL,
     LABELS,
@@ -66,9 +69,6 @@ from .datasetfolder import (
     remove_recorded,
     write_manifest,
 )
-from .mnistdata import ChecksumError, IdxFormatError, MnistData
-from .records import Batch
-from .strip import to_uint8
 from .writers import FOLDER_LAYOUT, SAMPLES_PER_TAR, WRITERS, Writer, png_bytes, units
 
 __all__ = ["FORMATS", "SAMPLES_PER_TAR", "check_folder", "export_dataset", "png_bytes", "shard_range", "write_png"]

@@ -207,7 +207,7 @@ class HTTPDownloader:
             if not 0 < value <= 600:
                 raise ValueError(f"HTTPDownloader: {arg} must be in (0, 600] seconds, got {value!r}")
         if user_agent is None:
-            from . import __version__
+            from .. import __version__
 
             user_agent = f"mnist_dataset_generator/{__version__}"
         self.connect_timeout = connect_timeout

@@ -32,8 +32,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from ._files import atomic_write, remove_partials
-from ._progress import ProgressArg
+from .._files import atomic_write, remove_partials
+from .._progress import ProgressArg
 from .idx import GZIP_MAGIC
 
 __all__ = ["ChecksumError", "DownloadError", "ENV_DATA_HOME", "ENV_DEADLINE", "ENV_MIRRORS", "ensure"]
@@ -462,7 +462,7 @@ def ensure(
                         f"{name} in {folder} was damaged and moved aside, and download=False"
                     )
                 # imported only now: a warm start never loads the download code
-                from . import _download
+                from . import download as _download
 
                 written = _download._fetch_one(folder, specs[name], mirrors, downloader, progress,
                                                _download.DEADLINE if deadline is None else deadline)

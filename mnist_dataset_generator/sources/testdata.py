@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write
+from .._files import atomic_write
 from .idx import write_idx
 
 __all__ = ["FILE_NAMES", "MAX_COUNT", "draw_digits", "write_test_data"]

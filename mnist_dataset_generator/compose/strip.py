@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._limits import check_bytes, format_bytes, memory_budget
+from ..filters import apply_filters, apply_filters_stacked, prepare_filters, stackable
+from ..mnistdata import SPLITS, MnistData, load
 from . import layout, render
-from ._limits import check_bytes, format_bytes, memory_budget
-from .filters import apply_filters, apply_filters_stacked, prepare_filters, stackable
-from .mnistdata import SPLITS, MnistData, load
 
 __all__ = [
     "BACKGROUNDS",

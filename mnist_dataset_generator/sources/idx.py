@@ -17,7 +17,7 @@ from typing import BinaryIO, Union
 
 import numpy as np
 
-from ._limits import ENV_MEMORY_BUDGET, format_bytes, memory_budget
+from .._limits import ENV_MEMORY_BUDGET, format_bytes, memory_budget
 
 __all__ = ["IdxFormatError", "decode_idx", "encode_idx", "read_idx", "write_idx"]
 

@@ -29,7 +29,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ._cache import (
+from .._files import atomic_write, commit, new_temp
+from .._progress import ProgressArg, Reporter
+from .cache import (
     _SPENT,
     Downloader,
     DownloadError,
@@ -38,8 +40,6 @@ from ._cache import (
     _verdict,
     _written,
 )
-from ._files import atomic_write, commit, new_temp
-from ._progress import ProgressArg, Reporter
 from .idx import GZIP_MAGIC
 
 __all__ = ["DEADLINE", "MIN_RATE", "RATE_WINDOW", "RETRY_DELAY", "body_limit"]
@@ -83,7 +83,7 @@ def _fetch_one(folder: Path, spec, mirrors: list[str], downloader: Downloader | 
     ``downloader=None`` means :class:`._http.HTTPDownloader` (imported only
     now: a warm start never pays for urllib).
     """
-    from . import _http
+    from . import http as _http
 
     downloader = downloader or _http.HTTPDownloader()
     ends = time.monotonic() + deadline

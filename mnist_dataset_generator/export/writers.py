@@ -30,12 +30,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ._files import atomic_write
-from ._zipstream import ZipStreamWriter, deflate_piece
-from .dataset import CHUNK, Plan
-from .datasetfolder import IMAGES, LABELS, METADATA, NPZ, HashingFile, Journal, verified
-from .records import NO_BOX, Batch
-from .strip import to_uint8
+from .._files import atomic_write
+from ..compose.strip import to_uint8
+from ..dataset import CHUNK, Plan
+from ..records import NO_BOX, Batch
+from .folder import IMAGES, LABELS, METADATA, NPZ, HashingFile, Journal, verified
+from .zipstream import ZipStreamWriter, deflate_piece
 
 __all__ = ["FOLDER_LAYOUT", "SAMPLES_PER_TAR", "WRITERS", "NpzWriter", "PngWriter", "TarWriter", "Writer",
            "png_bytes", "units"]

@@ -576,7 +576,9 @@ def _sparse_rows(sheet: np.ndarray, index: np.ndarray, weight: np.ndarray) -> np
     Products of 4096 rows at a time, whose results malloc reuses, copied into scratch cost
     more than the fresh pages here (8.6 against 6.5 us a strip of 224 columns).
     """
-    from scipy.sparse import csr_array  # ~0.1 s the first time: only large calls come here
+    from scipy.sparse import (
+        csr_array,  # ~0.1 s the first time: only large calls come here
+    )
 
     rows, taps = index.shape
     cols = np.empty(rows * taps, np.int32 if max(len(sheet), rows * taps) < 2**31 else np.int64)
