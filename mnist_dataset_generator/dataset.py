@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._limits import check_bytes, end_with_parent, format_bytes, memory_budget
-from .compose import layout, render
+from .compose import layout, programs, render
 from .compose.strip import (
     Request,
     _is_int,
@@ -292,10 +292,10 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
             rows = slice(a, a + step)
             if gap is not None:  # one regular layout at the natural width: written in place
                 render.place(source.images[index[rows]], gap, background=plan.background, out=out[rows])
-                strips = render.random_geometry(lengths[rows], np.full((len(out[rows]), digits.shape[1] - 1), gap),
+                strips = programs.random_geometry(lengths[rows], np.full((len(out[rows]), digits.shape[1] - 1), gap),
                                                 plan.width, plan.height, digits.shape[1]) if boxes else None
             else:
-                strips = render.lay_out(lengths[rows], None if gaps is None else gaps[rows], evenly=plan.evenly,
+                strips = programs.lay_out(lengths[rows], None if gaps is None else gaps[rows], evenly=plan.evenly,
                                         spacing=plan.spacing, width=plan.width, height=plan.height, fit=plan.fit,
                                         align=plan.align, u=None if where is None else where[rows],
                                         slots=digits.shape[1])

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_dataset_generator.compose import layout, render
+from mnist_dataset_generator.compose import layout, programs, render, sums
 from mnist_dataset_generator.compose.layout import min_width
 from mnist_dataset_generator.compose.strip import _compose_by_digit, check_request
 from mnist_dataset_generator.generator import generate_dataset
@@ -54,16 +54,16 @@ def test_batch_equals_each_strip_composed_digit_by_digit(case):
     digits = rng.integers(0, 10, (count, high))
     index = SOURCE.pick(digits, rng.random((count, high)))
     gaps = rng.integers(spacing[0], spacing[1] + 1, (count, high - 1))
-    ids, weights = (render.even_program(lengths, spacing, width, high) if evenly
-                    else render.random_program(lengths, gaps, width))
+    ids, weights = (programs.even_program(lengths, spacing, width, high) if evenly
+                    else programs.random_program(lengths, gaps, width))
     batch = render.render(SOURCE.images[index], ids, weights, height=height, background=background)
     as_uint8 = render.render(SOURCE.images[index], ids, weights, height=height, background=background,
                              dtype="uint8")
     assert np.array_equal(as_uint8, np.rint(batch * 255).astype(np.uint8))
     for r, n in enumerate(lengths.tolist()):
-        one = render.render(SOURCE.images[index[r : r + 1]], *(render.even_program(lengths[r : r + 1], spacing, width,
+        one = render.render(SOURCE.images[index[r : r + 1]], *(programs.even_program(lengths[r : r + 1], spacing, width,
                                                                                    high) if evenly else
-                                                              render.random_program(lengths[r : r + 1],
+                                                              programs.random_program(lengths[r : r + 1],
                                                                                     gaps[r : r + 1], width)),
                             height=height, background=background)
         assert one[0].tobytes() == batch[r].tobytes()  # a strip does not depend on its batch
@@ -79,8 +79,8 @@ def test_batch_equals_each_strip_composed_digit_by_digit(case):
 
 def sparse_here() -> bool:
     """The renderer's own probe: does SciPy's product give NumPy's bytes on this machine?"""
-    with render._KERNEL_LOCK:
-        return render._sparse_agrees()
+    with sums._KERNEL_LOCK:
+        return sums._sparse_agrees()
 
 
 @pytest.fixture(params=["numpy", "sparse"])
@@ -88,14 +88,14 @@ def kernel(request, monkeypatch):
     """Large batches summed by NumPy's blocks, or by SciPy's product; yields the rows of each product."""
     if request.param == "sparse" and not sparse_here():
         pytest.skip("SciPy's product rounds differently here: NumPy sums every batch")
-    monkeypatch.setitem(render._KERNEL, "sparse", request.param == "sparse")
-    products, real = [], render._sparse_rows
+    monkeypatch.setitem(sums._KERNEL, "sparse", request.param == "sparse")
+    products, real = [], sums._sparse_rows
 
     def spy(sheet, index, weight):
         products.append(len(index))
         return real(sheet, index, weight)
 
-    monkeypatch.setattr(render, "_sparse_rows", spy)
+    monkeypatch.setattr(sums, "_sparse_rows", spy)
     return products
 
 
@@ -117,11 +117,11 @@ def test_numpy_and_sparse_kernels_give_the_same_bytes(rows, taps, columns):
     index = rng.integers(-1, columns, (rows, taps))  # -1: PAPER, the last column
     weight = (rng.random((rows, taps)) * rng.choice([1e-3, 0.5, 1.0, 3.0], (rows, 1))).astype(np.float32)
     weight[rng.random(weight.shape) < 0.2] = 0.0  # padded taps
-    numpy = render._numpy_rows(sheet, index, weight, np.empty((rows, 28), np.float32))
-    sparse = render._sparse_rows(sheet, index, weight)
+    numpy = sums._numpy_rows(sheet, index, weight, np.empty((rows, 28), np.float32))
+    sparse = sums._sparse_rows(sheet, index, weight)
     assert sparse.dtype == np.float32 and sparse.tobytes() == numpy.tobytes()
     spread = np.repeat(np.ascontiguousarray(weight.T)[:, :, None], 28, axis=2)  # single strips' form
-    assert render._spread_rows(sheet, np.ascontiguousarray(index.T), spread).tobytes() == numpy.tobytes()
+    assert sums._spread_rows(sheet, np.ascontiguousarray(index.T), spread).tobytes() == numpy.tobytes()
 
 
 def test_a_strip_is_the_same_bytes_alone_and_in_a_large_batch(kernel):
@@ -130,13 +130,13 @@ def test_a_strip_is_the_same_bytes_alone_and_in_a_large_batch(kernel):
     lengths, gaps = np.full(count, 8), RNG.integers(0, 11, (count, 7))
     glyphs = SOURCE.images[RNG.integers(0, 40, (count, 8))]
     for width, height in widths:
-        ids, weights = render.random_program(lengths, gaps, width)
+        ids, weights = programs.random_program(lengths, gaps, width)
         assert ids.shape[2] > 1  # really resampled
         batch = render.render(glyphs, ids, weights, height=height)
         for r in (0, 17, 100, 255):
             alone = render.render_strip(glyphs[r], gaps[r], width, height=height)
             assert alone.tobytes() == batch[r].tobytes()
-    assert kernel == ([count * w for w, _ in widths] if render._KERNEL["sparse"] else [])
+    assert kernel == ([count * w for w, _ in widths] if sums._KERNEL["sparse"] else [])
 
 
 def test_a_dataset_item_is_row_i_of_a_large_batch(kernel):
@@ -146,7 +146,7 @@ def test_a_dataset_item_is_row_i_of_a_large_batch(kernel):
     batch = ds.__getitems__(list(range(256)))
     for i in (0, 17, 255):
         assert ds[i][0].tobytes() == batch[i][0].tobytes() and ds[i][1] == batch[i][1]
-    assert bool(kernel) == render._KERNEL["sparse"]
+    assert bool(kernel) == sums._KERNEL["sparse"]
 
 
 @pytest.mark.parametrize("evenly", [False, True])
@@ -154,12 +154,12 @@ def test_programs_of_either_layout_give_one_strips_bytes_in_a_batch(kernel, even
     count, width = 40, 150
     lengths, gaps = RNG.integers(3, 7, count), RNG.integers(0, 8, (count, 5))
     glyphs = SOURCE.images[RNG.integers(0, 40, (count, 6))]
-    program = ((lambda rows: render.even_program(lengths[rows], (0, 7), width, 6)) if evenly
-               else (lambda rows: render.random_program(lengths[rows], gaps[rows], width)))
+    program = ((lambda rows: programs.even_program(lengths[rows], (0, 7), width, 6)) if evenly
+               else (lambda rows: programs.random_program(lengths[rows], gaps[rows], width)))
     batch = render.render(glyphs, *program(slice(None)))
     for r in range(0, count, 7):
         assert render.render(glyphs[r : r + 1], *program(slice(r, r + 1)))[0].tobytes() == batch[r].tobytes()
-    assert bool(kernel) == render._KERNEL["sparse"]
+    assert bool(kernel) == sums._KERNEL["sparse"]
 
 
 @pytest.mark.parametrize("width, height", [(224, 28), (300, 28), (90, 32), (None, 28), (None, 20)])
@@ -169,7 +169,7 @@ def test_single_strips_match_one_strip_batches(width, height):
     for r in range(5):
         natural = 8 * 28 + int(gaps[r].sum())
         target = width or (natural if height == 28 else max(1, round(natural * height / 28)))
-        ids, weights = render.random_program(lengths[r : r + 1], gaps[r : r + 1], target)
+        ids, weights = programs.random_program(lengths[r : r + 1], gaps[r : r + 1], target)
         batch = render.render(glyphs[r : r + 1], ids, weights, height=height)[0]
         alone = render.render_strip(glyphs[r], gaps[r], width, height=height)
         assert alone.tobytes() == batch.tobytes()  # NumPy's two forms: one order of sums
@@ -177,23 +177,23 @@ def test_single_strips_match_one_strip_batches(width, height):
 
 def test_a_probe_that_sees_other_rounding_keeps_numpy_for_every_batch(monkeypatch, caplog):
     # A SciPy that fuses multiply and add: its sums differ in the last bit.
-    products, real = [], render._sparse_rows
+    products, real = [], sums._sparse_rows
 
     def fused(sheet, index, weight):
         products.append(len(index))
         return np.nextafter(real(sheet, index, weight), np.float32(2))
 
-    monkeypatch.setattr(render, "_sparse_rows", fused)
-    monkeypatch.setitem(render._KERNEL, "sparse", None)
-    monkeypatch.setitem(render._KERNEL, "rows", render._SPARSE_AFTER)  # NumPy's share is done
+    monkeypatch.setattr(sums, "_sparse_rows", fused)
+    monkeypatch.setitem(sums._KERNEL, "sparse", None)
+    monkeypatch.setitem(sums._KERNEL, "rows", sums._SPARSE_AFTER)  # NumPy's share is done
     count = 40
     lengths, gaps = np.full(count, 8), RNG.integers(0, 11, (count, 7))
     glyphs = SOURCE.images[RNG.integers(0, 40, (count, 8))]
-    ids, weights = render.random_program(lengths, gaps, 224)
-    with caplog.at_level(logging.DEBUG, logger="mnist_dataset_generator.compose.render"):
+    ids, weights = programs.random_program(lengths, gaps, 224)
+    with caplog.at_level(logging.DEBUG, logger="mnist_dataset_generator.compose.sums"):
         batch = render.render(glyphs, ids, weights)
         again = render.render(glyphs, ids, weights)
-    assert render._KERNEL["sparse"] is False and len(products) == 1  # the probe's, then NumPy only
+    assert sums._KERNEL["sparse"] is False and len(products) == 1  # the probe's, then NumPy only
     assert "rounds differently" in caplog.text
     assert again.tobytes() == batch.tobytes()
     for r in (0, 17, 39):
@@ -204,19 +204,19 @@ def test_threads_decide_on_the_kernel_once(monkeypatch):
     count = 40
     lengths, gaps = np.full(count, 8), RNG.integers(0, 11, (count, 7))
     glyphs = SOURCE.images[RNG.integers(0, 40, (count, 8))]
-    ids, weights = render.random_program(lengths, gaps, 224)
-    monkeypatch.setitem(render._KERNEL, "sparse", False)
+    ids, weights = programs.random_program(lengths, gaps, 224)
+    monkeypatch.setitem(sums._KERNEL, "sparse", False)
     expected = render.render(glyphs, ids, weights).copy()
-    monkeypatch.setitem(render._KERNEL, "sparse", None)
-    monkeypatch.setitem(render._KERNEL, "rows", render._SPARSE_AFTER)
-    asked, real = [], render._sparse_agrees
+    monkeypatch.setitem(sums._KERNEL, "sparse", None)
+    monkeypatch.setitem(sums._KERNEL, "rows", sums._SPARSE_AFTER)
+    asked, real = [], sums._sparse_agrees
 
     def slow():
         asked.append(threading.get_ident())
         time.sleep(0.05)  # the other thread arrives meanwhile
         return real()
 
-    monkeypatch.setattr(render, "_sparse_agrees", slow)
+    monkeypatch.setattr(sums, "_sparse_agrees", slow)
     start, results = threading.Barrier(2), []
 
     def work():
@@ -255,18 +255,18 @@ def test_one_strip_and_short_runs_do_not_import_scipy_sparse():
 def test_long_runs_import_scipy_sparse_the_usual_way():
     # The old kernel was loaded from its file alone: scipy.sparse._sparsetools without scipy.sparse.
     code = ("import sys, platform, numpy as np\n"
-            "from mnist_dataset_generator.compose import render\n"
+            "from mnist_dataset_generator.compose import programs, render, sums\n"
             "rng = np.random.default_rng(0)\n"
             "lengths, gaps = np.full(334, 8), rng.integers(0, 11, (334, 7))\n"
             "glyphs = rng.integers(0, 256, (334, 8, 28, 28)).astype(np.uint8)\n"
-            "ids, weights = render.random_program(lengths, gaps, 224)\n"
+            "ids, weights = programs.random_program(lengths, gaps, 224)\n"
             "first = render.render(glyphs, ids, weights).copy()\n"
             "print([m for m in sys.modules if m.startswith('scipy')])\n"
-            "while render._KERNEL['sparse'] is None:\n"
+            "while sums._KERNEL['sparse'] is None:\n"
             "    render.render(glyphs, ids, weights)\n"
             "last = render.render(glyphs, ids, weights)\n"
             "x86 = platform.machine().lower() in ('x86_64', 'amd64')\n"
-            "print(render._KERNEL['sparse'] or not x86, 'scipy.sparse' in sys.modules, first.tobytes() == last.tobytes())\n"
+            "print(sums._KERNEL['sparse'] or not x86, 'scipy.sparse' in sys.modules, first.tobytes() == last.tobytes())\n"
             "print([m for m in sys.modules if m.startswith('scipy.') and m.rsplit('.', 1)[0] not in sys.modules])\n"
             "import scipy.sparse\n"
             "import scipy.sparse._sparsetools as tools\n"
@@ -275,7 +275,7 @@ def test_long_runs_import_scipy_sparse_the_usual_way():
 
 
 def test_natural_width_programs_copy_columns_unweighted():
-    ids, weights = render.random_program(np.array([3, 3]), np.array([[0, 4], [2, 2]]), None)
+    ids, weights = programs.random_program(np.array([3, 3]), np.array([[0, 4], [2, 2]]), None)
     assert ids.shape == (2, 88, 1) and np.all(weights == 1)
     assert ids[0, 28:32, 0].tolist() == [28, 29, 30, 31] and ids[0, 56:60, 0].tolist() == [-1] * 4
     assert ids[1, 28:30, 0].tolist() == [-1, -1] and ids[1, 30, 0] == 3 * 28 + 28  # strip 1's digit 1
@@ -288,11 +288,11 @@ def test_shrinking_weights_are_the_antialiased_filter_with_zero_taps_dropped():
         return matrix
 
     for src, dst in [(294, 224), (224, 300), (28, 9), (70, 70)]:
-        index, weight = render.tap_table(src, dst)
+        index, weight = programs.tap_table(src, dst)
         full = layout.resample_weights(src, dst) if src != dst else (np.arange(dst)[:, None], np.ones((dst, 1)))
         assert np.array_equal(dense(index, weight, src), dense(*full, src))
         assert index.shape[1] < full[0].shape[1] or src == dst
-    assert render.tap_table(294, 224)[0].shape[1] == 3  # a 1.31x shrink touches at most 3 columns
+    assert programs.tap_table(294, 224)[0].shape[1] == 3  # a 1.31x shrink touches at most 3 columns
 
 
 def test_plain_batches_are_identical_for_one_and_two_workers():
@@ -320,11 +320,11 @@ def test_wide_ranges_of_natural_widths_use_tables_per_width():
     # Natural widths 28..1200 in one batch: too wide a range for one cached table.
     lengths, gaps = np.array([1, 30, 12]), np.zeros((3, 29), np.int64)
     gaps[1] = 12
-    ids, weights = render.random_program(lengths, gaps, 300)
+    ids, weights = programs.random_program(lengths, gaps, 300)
     glyphs = SOURCE.images[RNG.integers(0, 40, (3, 30))]
     batch = render.render(glyphs, ids, weights)
     for r, n in enumerate(lengths.tolist()):
-        alone = render.render(glyphs[r : r + 1], *render.random_program(lengths[r : r + 1], gaps[r : r + 1], 300))
+        alone = render.render(glyphs[r : r + 1], *programs.random_program(lengths[r : r + 1], gaps[r : r + 1], 300))
         assert alone[0].tobytes() == batch[r].tobytes()
         np.testing.assert_allclose(render.render_strip(glyphs[r, :n], gaps[r, : n - 1], 300), batch[r], atol=1e-6)
 

@@ -19,7 +19,7 @@ import numpy as np
 from .._limits import check_bytes, format_bytes, memory_budget
 from ..filters import apply_filters, apply_filters_stacked, prepare_filters, stackable
 from ..mnistdata import SPLITS, MnistData, load
-from . import layout, render
+from . import layout, programs, render
 
 __all__ = [
     "BACKGROUNDS",
@@ -342,9 +342,9 @@ def lay_out(request: Request, source: MnistData, index: np.ndarray, gaps: np.nda
                                     background=request.background)
         if not boxes:
             return image
-        plan = render.random_geometry(np.array([n]), gaps[None], image.shape[1], height)
+        plan = programs.random_geometry(np.array([n]), gaps[None], image.shape[1], height)
     else:
-        plan = render.lay_out(np.array([n]), None if gaps is None else gaps[None], evenly=request.evenly,
+        plan = programs.lay_out(np.array([n]), None if gaps is None else gaps[None], evenly=request.evenly,
                               spacing=request.spacing, width=request.width, height=height, fit=request.fit,
                               align=request.align, u=where)
         image = render.render(source.images[index][None], plan.ids, plan.weights, height=height,
@@ -389,12 +389,12 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
     columns = np.arange(total)[None]
     if request.padded:
         placement = layout.pad_placement(np.array([total]), width, height, request.align, where)
-        ids, weights = render.pad_program(columns, np.array([total]), placement, width)
+        ids, weights = programs.pad_program(columns, np.array([total]), placement, width)
         rows = placement[:, 2:4]
     else:
         out_width = width if width is not None else (
             total if height == layout.DIGIT else max(1, round(total * height / layout.DIGIT)))
-        index, weight = render.tap_table(total, out_width)
+        index, weight = programs.tap_table(total, out_width)
         ids, weights, rows = index[None], weight[None], None
         placement = np.array([[0, out_width, 0, height]])
     strip = render.run(sheet, ids, weights, height=height, background=request.background, rows=rows)[0]
