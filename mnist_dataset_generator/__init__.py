@@ -27,7 +27,7 @@ _NAMES = {
     "Record": "records",
     "from_spec": "compose.filterspec",
     "export_dataset": "export.exporter",
-    "verify_dataset": "export.folder",
+    "verify_dataset": "export.verify",
     "load": "mnistdata",
     "fetch": "mnistdata",
     "MnistData": "mnistdata",

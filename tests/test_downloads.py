@@ -15,6 +15,7 @@ from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.mnistdata import DownloadError, HTTPDownloader, load
 from mnist_dataset_generator.sources import cache as _cache
 from mnist_dataset_generator.sources import download as _download
+from mnist_dataset_generator.sources import verified as _verified
 from mnist_dataset_generator.sources.idx import read_idx
 
 IMAGES, LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
@@ -90,7 +91,7 @@ class _Counting:
 @pytest.fixture
 def plain_writes(monkeypatch) -> dict[str, int]:
     """The most bytes ever written through ``atomic_write`` to each final name (the plain copies)."""
-    real = _cache.atomic_write
+    real = _verified.atomic_write
     most: dict[str, int] = {}
 
     @contextlib.contextmanager
@@ -103,14 +104,14 @@ def plain_writes(monkeypatch) -> dict[str, int]:
                 name = Path(final).name
                 most[name] = max(most.get(name, 0), counter.count)
 
-    monkeypatch.setattr(_cache, "atomic_write", counting)  # unpacking a cached gzip
+    monkeypatch.setattr(_verified, "atomic_write", counting)  # unpacking a cached gzip
     monkeypatch.setattr(_download, "atomic_write", counting)  # unpacking a download
     return most
 
 
 def assert_verified_and_bounded(cache: Path, table: dict, mirror_dir: Path) -> None:
     """The test split is cached as the mirror has it, stamped, and nothing in the folder is oversized."""
-    state = _cache._Folder(cache, table)
+    state = _verified._Folder(cache, table)
     for name in (IMAGES, LABELS):
         assert state.stamped(name) == cache / name  # a warm load will trust it without hashing
         assert (cache / name).read_bytes() == gzip.decompress((mirror_dir / (name + ".gz")).read_bytes())

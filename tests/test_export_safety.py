@@ -19,8 +19,8 @@ from mnist_dataset_generator.export.folder import (
     OWNER,
     FolderBusyError,
     FolderLock,
-    verify_dataset,
 )
+from mnist_dataset_generator.export.verify import verify_dataset
 
 
 @pytest.fixture(scope="module")

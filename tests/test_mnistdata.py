@@ -30,6 +30,7 @@ from mnist_dataset_generator.mnistdata import (
 )
 from mnist_dataset_generator.sources import cache as _cache
 from mnist_dataset_generator.sources import download as _download
+from mnist_dataset_generator.sources import verified as _verified
 from mnist_dataset_generator.sources.idx import read_idx, write_idx
 
 TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -128,9 +129,9 @@ def test_warm_cache_needs_no_network_no_hashing_and_no_lock(tmp_path, fixture_ta
     def forbidden(*args, **kwargs):
         raise AssertionError("warm load must not hash or lock")
 
-    monkeypatch.setattr(_cache, "_content_digest", forbidden)
+    monkeypatch.setattr(_verified, "_content_digest", forbidden)
     monkeypatch.setattr(_download, "_content_digest", forbidden)
-    monkeypatch.setattr(_cache, "_digest_stream", forbidden)  # the one loop that hashes anything
+    monkeypatch.setattr(_verified, "_digest_stream", forbidden)  # the one loop that hashes anything
     monkeypatch.setattr(_cache, "_lock", forbidden)
     data = reload("train", data_home=cache, mirrors=mirror.url)
     assert len(data) == 200 and mirror.requests == []
@@ -234,7 +235,7 @@ def _inverted(path: Path) -> bytes:
 
 
 def _assert_stamps_vouch_for_what_is_there(cache, table):
-    state = _cache._Folder(cache, table)
+    state = _verified._Folder(cache, table)
     for name in TRAIN:
         assert state.stamped(name) == cache / name
         assert (cache / name).read_bytes() == gzip.decompress((cache / (name + ".gz")).read_bytes())
@@ -249,7 +250,7 @@ def test_file_rewritten_right_after_it_was_hashed_is_not_vouched_for(tmp_path, f
     (cache / ".verified.json").unlink()  # so the next load hashes the plain copies again
     victim = cache / TRAIN[0]
     wrong = _inverted(victim)
-    real = _cache._content_digest
+    real = _verified._content_digest
 
     def hash_then_rewrite(path, *args, **kwargs):
         result = real(path, *args, **kwargs)
@@ -257,10 +258,10 @@ def test_file_rewritten_right_after_it_was_hashed_is_not_vouched_for(tmp_path, f
             _rewrite(victim, wrong, how)  # after its bytes were hashed, before any stamp is written
         return result
 
-    monkeypatch.setattr(_cache, "_content_digest", hash_then_rewrite)
+    monkeypatch.setattr(_verified, "_content_digest", hash_then_rewrite)
     monkeypatch.setattr(_download, "_content_digest", hash_then_rewrite)
     reload("train", data_home=cache, mirrors=mirror.url)
-    monkeypatch.setattr(_cache, "_content_digest", real)
+    monkeypatch.setattr(_verified, "_content_digest", real)
     monkeypatch.setattr(_download, "_content_digest", real)
     data = reload("train", data_home=cache, mirrors=mirror.url)  # must not trust a stamp of other bytes
     np.testing.assert_array_equal(data.images, expected_arrays(fixture_dir)[0])
@@ -281,7 +282,7 @@ def test_file_that_changes_while_it_is_hashed_is_hashed_again_never_trusted(
         (cache / TRAIN[0]).unlink()  # so the gzip is unpacked: hashed on its way to a plain copy
     path = cache / victim
     wrong = _inverted(path) if not victim.endswith(".gz") else bytes(path.stat().st_size)
-    real = _cache._digest_stream
+    real = _verified._digest_stream
     calls = []
 
     def hash_then_rewrite(*args, **kwargs):
@@ -291,7 +292,7 @@ def test_file_that_changes_while_it_is_hashed_is_hashed_again_never_trusted(
         calls.append(digest)
         return digest
 
-    monkeypatch.setattr(_cache, "_digest_stream", hash_then_rewrite)
+    monkeypatch.setattr(_verified, "_digest_stream", hash_then_rewrite)
     data = reload("train", data_home=cache, mirrors=mirror.url)
     np.testing.assert_array_equal(data.images, expected_arrays(fixture_dir)[0])  # this very load is right
     assert f"{path} changed while it was being verified; checking it again" in caplog.text
@@ -303,7 +304,7 @@ def test_file_that_changes_while_it_is_hashed_is_hashed_again_never_trusted(
 def test_custom_file_that_changes_while_it_is_hashed_is_checked_again_against_its_sum(tmp_path, monkeypatch):
     folder = mnistdata.write_test_data(tmp_path / "custom", 20, 10, seed=1)
     victim = folder / (TRAIN[0] + ".gz")
-    real = _cache._digest_stream
+    real = _verified._digest_stream
     calls = []
 
     def hash_then_rewrite(*args, **kwargs):
@@ -313,10 +314,10 @@ def test_custom_file_that_changes_while_it_is_hashed_is_checked_again_against_it
         calls.append(digest)
         return digest
 
-    monkeypatch.setattr(_cache, "_digest_stream", hash_then_rewrite)
+    monkeypatch.setattr(_verified, "_digest_stream", hash_then_rewrite)
     with pytest.raises(ChecksumError, match=f"{victim} does not match"):
         load("train", data_home=folder)
-    assert victim.name not in _cache._read_stamps(folder)
+    assert victim.name not in _verified._read_stamps(folder)
 
 
 @pytest.mark.parametrize("when", ["downloaded", "unpacked"])
@@ -329,7 +330,7 @@ def test_file_changed_after_it_was_written_and_before_it_was_stamped_is_checked_
         (cache / ".verified.json").unlink()
         (cache / TRAIN[0]).unlink()
     victim = cache / TRAIN[0]
-    real = _cache.atomic_write
+    real = _verified.atomic_write
     rewritten = []
 
     @contextlib.contextmanager
@@ -340,7 +341,7 @@ def test_file_changed_after_it_was_written_and_before_it_was_stamped_is_checked_
             rewritten.append(_inverted(victim))
             _rewrite(victim, rewritten[0], "replaced")
 
-    monkeypatch.setattr(_cache, "atomic_write", write_then_rewrite)  # unpacked
+    monkeypatch.setattr(_verified, "atomic_write", write_then_rewrite)  # unpacked
     monkeypatch.setattr(_download, "atomic_write", write_then_rewrite)  # downloaded
     data = reload("train", data_home=cache, mirrors=mirror.url)
     np.testing.assert_array_equal(data.images, expected_arrays(fixture_dir)[0])

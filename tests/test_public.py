@@ -30,12 +30,12 @@ def test_public_names_import_from_the_top_and_are_the_real_objects():
     )
     from mnist_dataset_generator.compose import filterspec
     from mnist_dataset_generator.export import exporter as export
-    from mnist_dataset_generator.export import folder as datasetfolder
+    from mnist_dataset_generator.export import verify as datasetverify
 
     assert generate_numbers_sequence is generator.generate_numbers_sequence
     assert (generate_dataset, iter_dataset) == (generator.generate_dataset, generator.iter_dataset)
     assert SequenceDataset is dataset.SequenceDataset and from_spec is filterspec.from_spec
-    assert export_dataset is export.export_dataset and verify_dataset is datasetfolder.verify_dataset
+    assert export_dataset is export.export_dataset and verify_dataset is datasetverify.verify_dataset
     assert (load, fetch, MnistData) == (mnistdata.load, mnistdata.fetch, mnistdata.MnistData)
     assert issubclass(DownloadError, OSError) and issubclass(ChecksumError, ValueError)
     assert issubclass(IdxFormatError, ValueError)

@@ -15,10 +15,10 @@ from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.dataset import make_images, plan_dataset
 from mnist_dataset_generator.export.exporter import (
     FORMATS,
-    expected_files,
     export_dataset,
 )
-from mnist_dataset_generator.export.folder import verify_dataset
+from mnist_dataset_generator.export.prepare import expected_files
+from mnist_dataset_generator.export.verify import verify_dataset
 from mnist_dataset_generator.export.writers import (
     FOLDER_LAYOUT,
     SAMPLES_PER_TAR,

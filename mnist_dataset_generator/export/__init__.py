@@ -1,4 +1,5 @@
-"""Dataset folders: the export loop (``exporter``), one writer per format behind one protocol
-(``writers``), the folder's lock, manifest, record and verification (``folder``), and the
-streamed zip64 writer of the npz format (``zipstream``).
+"""Dataset folders: the export loop (``exporter``), the folder's preparation and refusals
+(``prepare``), one writer per format behind one protocol (``writers``), the folder's names, lock
+and leftovers (``folder``), its manifest and record of files (``record``), their verification
+(``verify``), and the streamed zip64 writer of the npz format (``zipstream``).
 """

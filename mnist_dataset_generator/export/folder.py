@@ -1,29 +1,23 @@
-"""A dataset folder: one writer at a time, a manifest, a record of every file, and its verification.
-
-What makes a folder trustworthy:
+"""A dataset folder as a place: this tool's names in it, one writer at a time, leftovers, removals.
 
 * **One writer.** An export holds ``.mnist-export.lock`` (a
   :class:`filelock.FileLock`) for its whole run and says who it is in
   ``.mnist-export.owner``; a second run on the same folder stops at once,
   naming the folder and the run that holds it.
-* **A record of what was written.** Before a file is renamed into place, its
-  path, size and SHA-256 are appended to ``.mnist-export.journal`` (intent
-  first, so no file of ours is ever unrecorded, even if the run is killed
-  between the two steps). A finished export turns the journal into
-  ``SHA256SUMS`` (the ``sha256sum`` format: ``sha256sum -c SHA256SUMS`` works in
-  the folder), whose own SHA-256 the manifest records.
-* **Ownership.** Only files named in that record (and a manifest of ours) are
-  this tool's: ``resume`` and ``force`` replace or delete those and refuse any
-  other file at one of our names; nothing is followed through a symbolic
-  link and every recorded path must be one of our names, so nothing outside
-  the folder is ever written or deleted.
-* :func:`verify_dataset` re-hashes a finished folder, like ``sha256sum -c``.
+* **Our names only.** Every file this tool writes has one of the names of
+  :data:`OUR_NAMES`; files are read only when they are regular files, nothing
+  is followed through a symbolic link, and only regular files at our names
+  are ever deleted, so nothing outside the folder is ever written or deleted.
+* **Leftovers.** A killed export leaves temporary ``.NAME.<random>.part``
+  files beside complete ones; :func:`remove_leftovers` clears them.
+
+Which files at our names are this tool's is for the folder's record to say
+(:mod:`.record`); checking a finished folder is :mod:`.verify`'s job.
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -31,15 +25,17 @@ import re
 import socket
 import stat
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._files import atomic_write
 
-__all__ = ["FolderBusyError", "ManifestError", "Problem", "verify_dataset"]
+__all__ = ["FolderBusyError", "FolderLock", "check_no_links", "existing_names", "remove_leftovers",
+           "remove_recorded"]
 
 log = logging.getLogger(__name__)
+
 
 TOOL = "mnist_dataset_generator"
 MANIFEST, LABELS, PREVIEW, NPZ, SUMS = "manifest.json", "labels.csv", "preview.png", "dataset.npz", "SHA256SUMS"
@@ -51,75 +47,13 @@ OUR_NAMES = re.compile(
     r"(?:manifest\.json|labels\.csv|metadata\.jsonl|preview\.png|dataset\.npz|SHA256SUMS|shard-\d{6}\.tar"
     r"|images/\d{8}\.png)"
 )
-_RECORD = re.compile(r"([0-9a-f]{64}) (\d+) (\S+)")  # journal: sha256 size path
-_SUM = re.compile(r"([0-9a-f]{64}) [ *](\S+)")  # SHA256SUMS: sha256, two spaces (or " *"), path
-_CHUNK = 1 << 20
 
 
 class FolderBusyError(OSError):
     """Another run holds the dataset folder's lock."""
 
 
-class ManifestError(ValueError):
-    """A ``manifest.json`` that is not a manifest of this tool, or is damaged."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One file of a dataset that does not match its record (``path`` relative to the folder)."""
-
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: FAILED ({self.reason})"
-
-
-# ---------------------------------------------------------------- manifest
-
-
-def read_manifest(folder: Path) -> dict | None:
-    """The folder's manifest, checked to be one of ours; ``None`` when there is none.
-
-    Raises :class:`ManifestError` (one line) for anything else: unreadable,
-    not JSON, not a JSON object, written by another tool, or missing the keys
-    every manifest of ours has.
-    """
-    path = folder / MANIFEST
-    st = _lstat(path)
-    if st is None:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        raise ManifestError(f"{path} is not a regular file, so not a manifest written by {TOOL}; use another folder")
-    try:
-        with _open_regular(path) as f:
-            text = f.read().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path} is unreadable ({exc}); use another folder") from None
-    try:
-        manifest = json.loads(text)
-    except ValueError as exc:
-        raise ManifestError(f"{path} is not valid JSON ({exc}); use another folder") from None
-    if not isinstance(manifest, dict) or manifest.get("tool") != TOOL:
-        raise ManifestError(
-            f"{path} is not a manifest of {TOOL} (expected a JSON object with \"tool\": \"{TOOL}\"); "
-            "this tool never replaces files it did not write: move it, or use another folder"
-        )
-    if not isinstance(manifest.get("dataset"), dict) or not isinstance(manifest.get("complete"), bool):
-        raise ManifestError(f"{path} is damaged (no \"dataset\" object or \"complete\" flag); use another folder")
-    checksums = manifest.get("checksums")
-    if "checksums" in manifest and not (isinstance(checksums, dict) and isinstance(checksums.get("sha256"), str)):
-        raise ManifestError(f"{path} is damaged (\"checksums\" is not an object with a \"sha256\" string); "
-                            "use another folder")
-    return manifest
-
-
-def write_manifest(folder: Path, manifest: dict) -> None:
-    with atomic_write(folder / MANIFEST) as out:
-        out.write((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
-
-
-# ----------------------------------------------------------------- records
+# ------------------------------------------------------------------- names
 
 
 def _lstat(path: Path) -> os.stat_result | None:
@@ -140,57 +74,6 @@ def _open_regular(path: Path):
     return os.fdopen(fd, "rb")
 
 
-def file_digest(path: Path) -> tuple[int, str] | None:
-    """``(size, sha256)`` of a regular file, never through a symbolic link; ``None`` if absent or unreadable."""
-    try:
-        f = _open_regular(path)
-    except OSError:
-        return None
-    sha, size = hashlib.sha256(), 0
-    with f:
-        try:
-            while block := f.read(_CHUNK):
-                sha.update(block)
-                size += len(block)
-        except OSError:
-            return None
-    return size, sha.hexdigest()
-
-
-def _read_journal(folder: Path) -> dict[str, tuple[str, int | None]]:
-    """Records of the journal; a line cut short by a kill, or naming anything but our files, is skipped."""
-    records = {}
-    if _lstat(folder / JOURNAL) is None:
-        return records
-    try:
-        with _open_regular(folder / JOURNAL) as journal:
-            for raw in journal:  # streamed: a journal can hold millions of lines
-                line = raw.decode("utf-8", "replace")
-                m = _RECORD.fullmatch(line[:-1]) if line.endswith("\n") else None
-                if m and OUR_NAMES.fullmatch(m[3]):
-                    records[m[3]] = (m[1], int(m[2]))
-    except OSError as exc:
-        log.warning("%s is unreadable (%s); its records are not used", folder / JOURNAL, exc)
-    return records
-
-
-def _read_sums(folder: Path, manifest: dict | None) -> dict[str, tuple[str, int | None]]:
-    """Records of ``SHA256SUMS`` when the manifest vouches for its bytes; else none."""
-    want = (manifest or {}).get("checksums", {}).get("sha256") if isinstance(manifest, dict) else None
-    got = file_digest(folder / SUMS)
-    if not isinstance(want, str) or got is None or got[1] != want:
-        if got is not None:
-            log.warning("%s does not match its manifest; its entries are not trusted", folder / SUMS)
-        return {}
-    records = {}
-    with _open_regular(folder / SUMS) as sums:  # vouched for just now, so a regular file
-        for raw in sums:
-            m = _SUM.fullmatch(raw.decode("utf-8", "replace").rstrip("\n"))
-            if m and OUR_NAMES.fullmatch(m[2]):
-                records[m[2]] = (m[1], None)
-    return records
-
-
 def existing_names(folder: Path) -> list[str]:
     """Paths (relative, POSIX) in ``folder`` that have one of our names, whatever they are (links too)."""
     found = []
@@ -202,84 +85,6 @@ def existing_names(folder: Path) -> list[str]:
         with os.scandir(root) as entries:
             found += [prefix + e.name for e in entries if OUR_NAMES.fullmatch(prefix + e.name)]
     return sorted(found)
-
-
-def _listing(names: list[str], limit: int = 3) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-class Journal:
-    """The record of files written in this run (and kept from before), appended before each rename."""
-
-    def __init__(self, folder: Path, kept: dict[str, tuple[str, int | None]],
-                 carried: dict[str, tuple[str, int | None]] | None = None) -> None:
-        """``kept``: verified records that stay; ``carried``: every older record, kept in the file (not in
-        ``SHA256SUMS``) until this run replaces it, so a file of ours is never unrecorded, even if killed again."""
-        self.folder = folder
-        self.records = dict(kept)
-        for rel, (sha, size) in kept.items():  # SHA256SUMS holds no sizes: take them from the verified files
-            if size is None:
-                self.records[rel] = (sha, os.lstat(folder / rel).st_size)
-        lines = dict(self.records)
-        for rel, (sha, size) in (carried or {}).items():
-            if rel not in lines and (st := _lstat(folder / rel)) is not None:
-                lines[rel] = (sha, st.st_size if size is None else size)
-        with atomic_write(folder / JOURNAL) as out:  # a clean, whole file to append to
-            out.write("".join(f"{sha} {size} {rel}\n" for rel, (sha, size) in sorted(lines.items())).encode())
-        self._out = open(folder / JOURNAL, "ab", buffering=0)  # noqa: SIM115 - open for the run, closed by close()
-
-    def add(self, rel: str, sha256: str, size: int) -> None:
-        """Record ``rel`` (call before renaming it into place)."""
-        if not OUR_NAMES.fullmatch(rel):
-            raise ValueError(f"not a name of this tool's dataset files: {rel!r}")
-        line = f"{sha256} {size} {rel}\n".encode()
-        if self._out.write(line) != len(line):  # unbuffered: in the file before the rename, or an error
-            raise OSError(f"{self.folder / JOURNAL}: short write (disk full?)")
-        self.records[rel] = (sha256, size)
-
-    def add_bytes(self, rel: str, data: bytes) -> None:
-        self.add(rel, hashlib.sha256(data).hexdigest(), len(data))
-
-    def close(self) -> None:
-        self._out.close()  # idempotent
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()  # on failure too: an open file could not be removed on some systems
-
-    def write_sums(self) -> str:
-        """Write ``SHA256SUMS`` (sorted by path) from the records; return its SHA-256."""
-        data = "".join(f"{sha}  {rel}\n" for rel, (sha, _) in sorted(self.records.items())).encode()
-        with atomic_write(self.folder / SUMS) as out:
-            out.write(data)
-        return hashlib.sha256(data).hexdigest()
-
-
-class HashingFile:
-    """A write-only file wrapper that counts and hashes what passes through (``tell`` for tarfile)."""
-
-    def __init__(self, out) -> None:
-        self._out = out
-        self.size = 0
-        self._sha = hashlib.sha256()
-
-    def write(self, data) -> int:
-        self._out.write(data)
-        self._sha.update(data)
-        self.size += len(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        self._out.flush()
-
-    def hexdigest(self) -> str:
-        return self._sha.hexdigest()
 
 
 # ------------------------------------------------------------------- lock
@@ -336,7 +141,7 @@ def _owner(folder: Path) -> str:
         return "its owner is not recorded"
 
 
-# ------------------------------------------------------------ preparation
+# ------------------------------------------------------- links and leftovers
 
 
 def check_no_links(folder: Path) -> None:
@@ -350,37 +155,6 @@ def check_no_links(folder: Path) -> None:
     st = _lstat(folder / IMAGES)
     if st is not None and not stat.S_ISDIR(st.st_mode):
         raise ValueError(f"{folder / IMAGES} exists and is not a folder; use another folder")
-
-
-def owned_records(folder: Path, manifest: dict | None) -> dict[str, tuple[str, int | None]]:
-    """What the folder's record says this tool wrote: ``SHA256SUMS`` (if vouched for) then the journal."""
-    if manifest is None:
-        return {}
-    return {**_read_sums(folder, manifest), **_read_journal(folder)}
-
-
-def foreign_files(folder: Path, records: dict, manifest: dict | None) -> list[str]:
-    """Files at our names that the record does not list (a manifest of ours, and the sums it names, are ours)."""
-    ours = set(records) | ({MANIFEST, SUMS} if manifest is not None else set())
-    return [rel for rel in existing_names(folder)
-            if rel not in ours or not stat.S_ISREG(os.lstat(folder / rel).st_mode)]
-
-
-def refuse_foreign(folder: Path, records: dict, manifest: dict | None) -> None:
-    foreign = foreign_files(folder, records, manifest)
-    if foreign and manifest is not None and "checksums" in manifest and not _read_sums(folder, manifest):
-        raise ValueError(
-            f"{folder / SUMS}, the record of which files this tool wrote there, is missing or does not "
-            f"match its {MANIFEST}, so its files cannot be told from yours ({_listing(foreign)}); "
-            "restore it, remove the files yourself, or use another folder"
-        )
-    if foreign:
-        older = (f" (version {manifest.get('version')} of this tool recorded no files)"
-                 if manifest is not None and manifest.get("version") in ("0.1.0", "0.2.0") else "")
-        raise ValueError(
-            f"{folder} holds files this tool did not write{older}: {_listing(foreign)}; "
-            "they are never replaced: move them, or use another folder"
-        )
 
 
 def remove_recorded(folder: Path, records: Iterable[str]) -> None:
@@ -408,88 +182,3 @@ def remove_leftovers(folder: Path) -> None:
                 if _PARTIAL.fullmatch(e.name) and e.is_file(follow_symlinks=False):
                     log.info("removing %s left by an interrupted run", e.path)
                     os.unlink(e.path)
-
-
-def verified(folder: Path, records: dict, rels: Iterable[str]) -> bool:
-    """Whether every path in ``rels`` is recorded and its bytes match the record; logs what does not."""
-    for rel in rels:
-        record = records.get(rel)
-        got = file_digest(folder / rel) if record is not None else None
-        if record is None or got is None or got[1] != record[0] or (record[1] is not None and got[0] != record[1]):
-            why = ("missing" if _lstat(folder / rel) is None else "not recorded" if record is None
-                   else "unreadable" if got is None else "truncated or changed")
-            log.info("%s: %s; it is made again", rel, why)
-            return False
-    return True
-
-
-# ----------------------------------------------------------- verification
-
-
-def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterable[str]] | None = None
-                   ) -> list[Problem]:
-    """Check a finished dataset folder against its record, like ``sha256sum -c``.
-
-    Parameters
-    ----------
-    folder : path
-        A folder written by an export.
-    expected : callable, optional
-        ``expected(manifest)`` yields the paths the dataset must hold
-        (default: those of :func:`.export.expected_files`).
-
-    Returns
-    -------
-    list of Problem
-        Empty when every file matches: each recorded file is present (a
-        regular file, not a link) with the recorded SHA-256, every file the
-        manifest implies is recorded, no other file sits at one of this tool's
-        names, and the manifest says the export completed.
-
-    Raises
-    ------
-    ManifestError
-        No manifest of this tool in ``folder`` (one line).
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"{folder} is not a folder")
-    manifest = read_manifest(folder)
-    if manifest is None:
-        raise ManifestError(f"{folder} has no {MANIFEST}: not a dataset folder written by {TOOL}")
-    # No lock is taken and nothing is written: verifying is reading (several at once, read-only
-    # media, another user's folder). A run writing here keeps its manifest incomplete, and a
-    # manifest that changes while we read is reported.
-    problems = []
-    if not manifest["complete"]:
-        writer = f" (a run may be writing it now: {_owner(folder)})" if _lstat(folder / OWNER) else ""
-        problems.append(Problem(MANIFEST, f"the export did not finish{writer}; finish it with --resume"))
-    if "checksums" not in manifest:
-        if manifest.get("version") in ("0.1.0", "0.2.0"):
-            problems.append(Problem(SUMS, f"not recorded: version {manifest['version']} recorded no files, "
-                                          "so nothing can be verified"))
-        return problems
-    got = file_digest(folder / SUMS)
-    if got is None or got[1] != manifest["checksums"]["sha256"]:
-        problems.append(Problem(SUMS, "missing" if got is None else "does not match the manifest"))
-        return problems
-    records = _read_sums(folder, manifest)
-    if expected is None:
-        from .exporter import expected_files
-
-        expected = expected_files
-    for rel in expected(manifest):
-        if rel not in records:
-            problems.append(Problem(rel, "part of the dataset but not recorded"))
-    for rel, (sha, _) in records.items():
-        got = file_digest(folder / rel)
-        if got is None:
-            st = _lstat(folder / rel)
-            problems.append(Problem(rel, "missing" if st is None else "not a regular file"
-                                    if not stat.S_ISREG(st.st_mode) else "unreadable"))
-        elif got[1] != sha:
-            problems.append(Problem(rel, f"sha256 {got[1][:12]}..., recorded {sha[:12]}..."))
-    problems += [Problem(rel, "not part of this dataset") for rel in foreign_files(folder, records, manifest)]
-    if read_manifest(folder) != manifest:
-        problems.append(Problem(MANIFEST, "changed while it was verified (a run is writing the folder?)"))
-    return sorted(problems, key=lambda p: p.path)

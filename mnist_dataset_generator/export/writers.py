@@ -1,6 +1,6 @@
 """The formats of a dataset folder, one :class:`Writer` each: png, npz and WebDataset tar.
 
-An export drives every format the same way (see :func:`.export.export_dataset`)::
+An export drives every format the same way (see :func:`.exporter.export_dataset`)::
 
     writer = WRITERS[fmt](folder, plan, indices)
     keep = [writer.verify(records, u) for u in units(indices, writer.unit)]  # on resume
@@ -34,7 +34,8 @@ from .._files import atomic_write
 from ..compose.strip import to_uint8
 from ..dataset import CHUNK, Plan
 from ..records import NO_BOX, Batch
-from .folder import IMAGES, LABELS, METADATA, NPZ, HashingFile, Journal, verified
+from .folder import IMAGES, LABELS, METADATA, NPZ
+from .record import HashingFile, Journal, verified
 from .zipstream import ZipStreamWriter, deflate_piece
 
 __all__ = ["FOLDER_LAYOUT", "SAMPLES_PER_TAR", "WRITERS", "NpzWriter", "PngWriter", "TarWriter", "Writer",
@@ -125,7 +126,7 @@ class Writer(ABC):
         again (without encoding) on resume. ``False``: kept batches carry labels only.
     machine_unit : int
         ``--shard I/N`` splits the indices at multiples of it, so that each machine writes
-        whole files (see :func:`.export.shard_range`).
+        whole files (see :func:`.exporter.shard_range`).
     """
 
     unit: ClassVar[int | None]

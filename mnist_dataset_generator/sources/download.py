@@ -1,12 +1,12 @@
 """Downloading into the verified folder: one file, bounded, verified, then renamed.
 
-:mod:`._cache` owns the folder (hashing, stamps, sums, moving aside, the lock)
-and calls :func:`_fetch_one` from :func:`._cache.ensure`, under the lock, for
+:mod:`.cache` owns the folder (the lock, and with :mod:`.verified` the hashing, stamps, sums and
+moving aside) and calls :func:`_fetch_one` from :func:`.cache.ensure`, under the lock, for
 each file that is missing or damaged; it imports this module only then, so a
-warm load never loads it. This module takes from :mod:`._cache` only the
-helpers it needs (:func:`._cache._content_digest`, :func:`._cache._verdict`,
-:func:`._cache._written`, :class:`._cache.DownloadError`), and
-:mod:`._http` (urllib, http.client) only when the default downloader is used.
+warm load never loads it. This module takes only the helpers it needs: from
+:mod:`.verified` (:func:`.verified._content_digest`, :func:`.verified._verdict`,
+:func:`.verified._written`), from :mod:`.cache` (:class:`.cache.DownloadError`), and
+:mod:`.http` (urllib, http.client) only when the default downloader is used.
 
 * A download goes to a temporary name in the folder, is unpacked and verified
   in one pass, then renamed: nothing appears under a final name unverified.
@@ -31,16 +31,9 @@ from pathlib import Path
 
 from .._files import atomic_write, commit, new_temp
 from .._progress import ProgressArg, Reporter
-from .cache import (
-    _SPENT,
-    Downloader,
-    DownloadError,
-    _content_digest,
-    _Mismatch,
-    _verdict,
-    _written,
-)
+from .cache import _SPENT, Downloader, DownloadError
 from .idx import GZIP_MAGIC
+from .verified import _content_digest, _Mismatch, _verdict, _written
 
 __all__ = ["DEADLINE", "MIN_RATE", "RATE_WINDOW", "RETRY_DELAY", "body_limit"]
 
@@ -80,7 +73,7 @@ def _fetch_one(folder: Path, spec, mirrors: list[str], downloader: Downloader | 
     the download was gzip, the gzip kept beside it. ``deadline`` seconds cover
     all mirrors and retries; it is checked as bytes arrive and before each
     attempt, so a silent connection may overrun it by its read timeout.
-    ``downloader=None`` means :class:`._http.HTTPDownloader` (imported only
+    ``downloader=None`` means :class:`.http.HTTPDownloader` (imported only
     now: a warm start never pays for urllib).
     """
     from . import http as _http

@@ -1,263 +1,31 @@
-"""Command-line tools: the only place that prints, draws bars and picks exit codes.
-
-Exit status: 0 success, 1 environment (download failed, disk, permissions,
-damaged data), 2 usage (bad arguments). Errors are one line on stderr with no
-traceback; results go to stdout.
+"""The ``generator.py`` / ``mnist-generator`` / ``python -m mnist_dataset_generator`` tool: one image
+of a digit string, a dataset folder (``--count``), or the check of a finished one (``--verify``).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import __version__
+from .common import (
+    EXIT_ENVIRONMENT,
+    _add_deadline,
+    _add_verbosity,
+    _int_at_least,
+    _logging_to_stderr,
+    _Parser,
+    _run,
+    _UsageError,
+)
 
-__all__ = ["generator_main", "mnistdata_main"]
+__all__ = ["generator_console", "generator_main"]
 
 log = logging.getLogger(__name__)
 
-EXIT_ENVIRONMENT = 1
-EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage block): ``prog: error: message``."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-class _UsageError(Exception):
-    """Bad input found after parsing; exit status 2."""
-
-
-def _add_verbosity(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr, no progress bar")
-    group.add_argument("-v", "--verbose", action="count", default=0, help="more messages (-vv for debug)")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-
-
-@contextlib.contextmanager
-def _logging_to_stderr(prog: str, args: argparse.Namespace):
-    """Show the package's log records on stderr while the tool runs, then restore the logger.
-
-    Restoring matters when ``main()`` is called in-process (a notebook, a test).
-    """
-    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
-    logger = logging.getLogger("mnist_dataset_generator")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.handlers[:], level, logger.propagate = saved
-        logger.setLevel(level)  # not .level =: setLevel also clears the loggers' cached levels
-
-
-def _int_at_least(minimum: int, maximum: int | None = None):
-    """argparse type: a whole number in ``minimum..maximum``, with a one-line message otherwise."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    """argparse type: a positive, finite number of seconds."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
-def _add_deadline(parser) -> None:
-    parser.add_argument("--deadline", type=_seconds, metavar="SECONDS",
-                        help="time allowed to download each MNIST file, all mirrors together "
-                             "(default $GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE or 600)")
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.filename and exc.strerror:
-        return f"{exc.filename}: {exc.strerror}"
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split("\n", 1)[0].split())
-
-
-# Library argument names and the flags that set them, so messages speak the command line's language.
-_FLAGS = {"image_width": ("-w", "--width"), "spacing_range": ("-s", "--spacing"), "image_height": ("--height",),
-          "fltrs": ("-f", "--filters"), "data_home": ("-d", "--data-dir")}
-
-
-def _as_typed(message: str, argv: Sequence[str]) -> str:
-    """``message`` with library argument names replaced by the flag the user typed (or all its spellings).
-
-    Examples
-    --------
-    >>> _as_typed("image_width is required when lengths vary", ["--count", "5", "--width=90"])
-    '--width is required when lengths vary'
-    >>> _as_typed("spacing_range must be a pair", [])
-    '-s/--spacing must be a pair'
-    >>> _as_typed("/tmp/data_home/image_width is not a folder", [])
-    '/tmp/data_home/image_width is not a folder'
-    >>> _as_typed("output folder image_width is not writable", ["-w", "9"])
-    'output folder image_width is not writable'
-    >>> _as_typed("f: use a smaller image_width or image_height", ["-w", "9"])
-    'f: use a smaller -w or --height'
-    """
-    def flag(match: re.Match) -> str:
-        spellings = _FLAGS[match[0]]
-        typed = [f for f in spellings if any(a == f or a.startswith(f + "=") or
-                                             (len(f) == 2 and a.startswith(f) and a[2:3] not in ("", "-"))
-                                             for a in argv)]
-        return typed[0] if typed else "/".join(spellings)
-
-    # Not inside a path (``/data/image_width/ds``) or a longer name: only the word itself.
-    # Only as the subject of a check ("image_width must ...", "image_width is required ..."), never
-    # inside a path or a file name that happens to spell the same.
-    return re.sub(r"(?:^|(?<=: )|(?<=smaller )|(?<= or )|(?<= and ))(" + "|".join(_FLAGS) + r")(?![\w/.\\-])",
-                  flag, message)
-
-
-def _run(prog: str, work, args, argv: Sequence[str] = ()) -> int:
-    """Call ``work(args)``, mapping exceptions to one line on stderr and an exit status."""
-    from concurrent.futures import BrokenExecutor
-
-    from .mnistdata import ChecksumError, DownloadError, IdxFormatError
-
-    try:
-        return work(args)
-    except _UsageError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BrokenExecutor:
-        print(f"{prog}: error: a worker process died (killed, or out of memory?); "
-              "run again with fewer --workers, or --resume to finish what was written", file=sys.stderr)
-        return EXIT_ENVIRONMENT
-    except MemoryError as exc:
-        detail = f" ({exc})" if str(exc) else ""
-        print(f"{prog}: error: out of memory{detail}; ask for fewer or smaller images", file=sys.stderr)
-        return EXIT_ENVIRONMENT
-    except DownloadError as exc:
-        lines = str(exc).splitlines()
-        print(f"{prog}: error: {lines[0]}", *lines[1:], sep="\n", file=sys.stderr)
-        return EXIT_ENVIRONMENT
-    except (OSError, ChecksumError, IdxFormatError) as exc:
-        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_ENVIRONMENT
-    except ValueError as exc:
-        print(f"{prog}: error: {_as_typed(_one_line(exc), argv)}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-
-
-# ------------------------------------------------------------------ mnistdata
-
-
-def _mnistdata_parser(prog: str) -> argparse.ArgumentParser:
-    from .sources.testdata import MAX_COUNT
-
-    parser = _Parser(
-        prog=prog,
-        description=(
-            "Write small MNIST-compatible files of drawn digits (gzip IDX with the official "
-            "names, plus SHA256SUMS) for tests and offline use; or, with --fetch, download "
-            "and verify the real MNIST files into the cache."
-        ),
-        epilog=(
-            "examples:\n  %(prog)s ./test-data\n  %(prog)s ./test-data --count-train 5000 --seed 7\n"
-            "  %(prog)s --fetch -d /shared/mnist"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("target_dir", nargs="?", help="folder to write the test files into (created if missing)")
-    parser.add_argument("--count-train", type=_int_at_least(1, MAX_COUNT), default=1000, metavar="N",
-                        help=f"training images, 1..{MAX_COUNT} (default 1000)")
-    parser.add_argument("--count-test", type=_int_at_least(1, MAX_COUNT), default=200, metavar="M",
-                        help=f"test images, 1..{MAX_COUNT} (default 200)")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
-                        help="random seed; the same seed writes identical files (default 0)")
-    parser.add_argument("--force", action="store_true", help="replace existing files of the same names")
-    fetch = parser.add_argument_group("real MNIST")
-    fetch.add_argument("--fetch", action="store_true",
-                       help="download and verify the four real MNIST files into the cache, then exit")
-    fetch.add_argument("-d", "--data-dir", metavar="DIR",
-                       help="cache folder (default $GENERATOR_NUMBERS_SEQ_MNIST_DIR or ~/generator_numbers_seq_mnist)")
-    fetch.add_argument("--mirrors", metavar="URLS",
-                       help="comma-separated base URLs tried in order (https://, http://, file:// or folders)")
-    _add_deadline(fetch)
-    _add_verbosity(parser)
-    return parser
-
-
-def _mnistdata_work(args: argparse.Namespace) -> int:
-    if args.fetch:
-        from .mnistdata import fetch
-
-        folder = fetch(data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None,
-                       deadline=args.deadline)
-        print(folder)
-        return 0
-    from .sources.testdata import write_test_data
-
-    try:
-        folder = write_test_data(args.target_dir, args.count_train, args.count_test, args.seed,
-                                 overwrite=args.force)
-    except FileExistsError:
-        raise _UsageError(
-            f"{args.target_dir} already holds MNIST test files; choose another folder or use --force"
-        ) from None
-    except NotADirectoryError as exc:
-        raise _UsageError(exc.args[0].removeprefix("write_test_data: ")) from None
-    print(folder)
-    return 0
-
-
-def mnistdata_main(argv: Sequence[str] | None = None, prog: str = "mnistdata.py") -> int:
-    """Entry point of ``mnistdata.py`` / ``mnist-data``; returns the exit status."""
-    parser = _mnistdata_parser(prog)
-    args = parser.parse_args(argv)
-    if args.fetch and args.target_dir:
-        parser.error("give either TARGET_DIR (write test data) or --fetch, not both")
-    if not args.fetch and not args.target_dir:
-        parser.error("TARGET_DIR is required (or --fetch to download the real MNIST files)")
-    if not args.fetch and (args.data_dir or args.mirrors or args.deadline):
-        parser.error("-d/--data-dir, --mirrors and --deadline only apply with --fetch")
-    with _logging_to_stderr(prog, args):
-        return _run(prog, _mnistdata_work, args, argv or sys.argv[1:])
-
-
-def mnistdata_console() -> NoReturn:
-    """Console-script wrapper: ``mnist-data``."""
-    sys.exit(mnistdata_main(prog="mnist-data"))
-
-
-# ------------------------------------------------------------------ generator
 
 DEFAULT_OUTPUT = "mnist_numbers_sequence.png"
 
@@ -298,7 +66,7 @@ class _ListFilters(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from .compose.filterspec import describe
+        from ..compose.filterspec import describe
 
         rows = describe()
         name_width = max(len(n) for n, _, _ in rows)
@@ -329,8 +97,8 @@ def _output_path(text: str):
 
 
 def _generator_parser(prog: str) -> argparse.ArgumentParser:
-    from .compose.strip import MAX_SPACING
-    from .filters import FILTERS
+    from ..compose.strip import MAX_SPACING
+    from ..filters import FILTERS
 
     parser = _Parser(
         prog=prog,
@@ -431,10 +199,11 @@ def _shard(text: str) -> tuple[int, int]:
 def _dataset_work(args: argparse.Namespace) -> int:
     import time
 
-    from .dataset import check_memory, chunk_bounds, plan_dataset
-    from .export.exporter import check_folder, dataset_key, export_dataset, shard_range
-    from .mnistdata import load
-    from .recipe import Recipe
+    from ..dataset import check_memory, chunk_bounds, plan_dataset
+    from ..export.exporter import dataset_key, export_dataset, shard_range
+    from ..export.prepare import check_folder
+    from ..mnistdata import load
+    from ..recipe import Recipe
 
     seed = args.seed
     if seed is None and args.resume:
@@ -470,7 +239,7 @@ def _resume_seed(folder) -> int | None:
     """The seed recorded by the run being resumed, so --resume needs no --seed."""
     from pathlib import Path
 
-    from .export.folder import read_manifest
+    from ..export.record import read_manifest
 
     if not Path(folder).is_dir():
         return None
@@ -479,7 +248,7 @@ def _resume_seed(folder) -> int | None:
 
 
 def _verify_work(args: argparse.Namespace) -> int:
-    from .export.folder import verify_dataset
+    from ..export.verify import verify_dataset
 
     problems = verify_dataset(args.verify)
     for problem in problems:
@@ -495,10 +264,10 @@ def _verify_work(args: argparse.Namespace) -> int:
 def _generator_work(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .compose.filterspec import from_spec
-    from .compose.strip import check_request, compose
-    from .export.exporter import write_png
-    from .mnistdata import load
+    from ..compose.filterspec import from_spec
+    from ..compose.strip import check_request, compose
+    from ..export.exporter import write_png
+    from ..mnistdata import load
 
     fltrs = from_spec(args.filters) if args.filters else None
     request = check_request(args.digits, args.spacing, args.width, args.evenly, fltrs, args.split,

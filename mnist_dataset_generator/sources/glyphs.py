@@ -1,0 +1,156 @@
+"""The glyph source: :class:`MnistData`, digit images and labels of one split, indexed by digit.
+
+:func:`mnist_dataset_generator.mnistdata.load` reads a verified split into one (memory-mapped, read-only);
+:meth:`MnistData.from_arrays` wraps your own digits. Either way the arrays are
+checked (:func:`_check_arrays`) and grouped by digit once, so sampling a digit is
+an index look-up (:meth:`MnistData.pick`).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .idx import IdxFormatError
+
+__all__ = ["MnistData"]
+
+
+@dataclass(frozen=True, eq=False)
+class MnistData:
+    """Digit images and labels of one split, ready for sampling.
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        ``uint8``, shape ``(N, 28, 28)``, ink 255 on 0 (MNIST polarity). Read-only.
+    labels : numpy.ndarray
+        ``uint8``, shape ``(N,)``, values 0..9. Read-only.
+    digit_indices : tuple of numpy.ndarray
+        ``digit_indices[d]`` holds the (``int64``, sorted) positions of every
+        sample of digit ``d``; sample a digit with
+        ``images[rng.choice(digit_indices[d])]``.
+    counts : numpy.ndarray
+        ``counts[d] == len(digit_indices[d])``, for the 10 digits.
+    split : str
+        ``"train"``, ``"test"`` or ``"custom"``.
+    source : str
+        Where the data came from (a folder, or ``"arrays"``).
+
+    Examples
+    --------
+    >>> data = MnistData.from_arrays(np.zeros((3, 28, 28), np.uint8), [7, 1, 7])
+    >>> len(data), data.digit_indices[7].tolist()
+    (3, [0, 2])
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    split: str = "custom"
+    source: str = "arrays"
+    digit_indices: tuple = field(init=False, repr=False)
+    counts: np.ndarray = field(init=False, repr=False)
+    _order: np.ndarray = field(init=False, repr=False)
+    _offsets: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_arrays(self.images, self.labels, f"{self.source} ({self.split})")
+        order = np.argsort(self.labels, kind="stable")
+        counts = np.bincount(self.labels, minlength=10)
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        groups = tuple(np.split(order, offsets[1:]))
+        for arr in (*groups, counts, order, offsets):
+            arr.flags.writeable = False
+        object.__setattr__(self, "digit_indices", groups)
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "_order", order)  # digit_indices side by side, for vectorised picks
+        object.__setattr__(self, "_offsets", offsets)
+
+    def pick(self, digits: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Sample positions for ``digits`` from uniform draws ``u`` in [0, 1): ``digit_indices[d][floor(u * count)]``.
+
+        Any shapes that broadcast; every digit must have samples (see ``counts``).
+
+        Examples
+        --------
+        >>> data = MnistData.from_arrays(np.zeros((4, 28, 28), np.uint8), [7, 1, 7, 7])
+        >>> data.pick(np.array([7, 7, 1]), np.array([0.0, 0.99, 0.5])).tolist()
+        [0, 3, 1]
+        """
+        counts = self.counts[digits]
+        within = np.minimum((u * counts).astype(np.int64), counts - 1)  # u * count may round up to count
+        return self._order[self._offsets[digits] + within]
+
+    @functools.cached_property
+    def ink(self) -> np.ndarray:
+        """``(N, 4)`` int16: each image's ink extent ``col_lo, col_hi, row_lo, row_hi`` (ends
+        exclusive; ``0, 0`` for a blank image), computed once, for the boxes of unfiltered digits.
+
+        Examples
+        --------
+        >>> img = np.zeros((1, 28, 28), np.uint8); img[0, 5:9, 10:12] = 200
+        >>> MnistData.from_arrays(img, [3]).ink.tolist()
+        [[10, 12, 5, 9]]
+        """
+        from ..compose.layout import ink_spans
+
+        inked = self.images > 0
+        spans = (*ink_spans(inked.any(axis=1), axis=1), *ink_spans(inked.any(axis=2), axis=1))
+        ink = np.stack(spans, axis=1).astype(np.int16)
+        ink.flags.writeable = False
+        return ink
+
+    @classmethod
+    def from_arrays(cls, images, labels, *, name: str = "arrays") -> MnistData:
+        """Wrap your own digits: ``(N, 28, 28)`` images, ink high on 0, and ``N`` labels 0..9.
+
+        ``uint8`` input is used without a copy (through read-only views; your
+        arrays stay writable). Other integer or float images must hold values
+        in 0..255 and are converted to ``uint8``.
+        """
+        images = np.asarray(images)
+        labels = np.asarray(labels)
+        if images.dtype != np.uint8:
+            if not np.issubdtype(images.dtype, np.number) or np.issubdtype(images.dtype, np.complexfloating):
+                raise ValueError(f"{name}: images must be numbers in 0..255, got dtype {images.dtype}")
+            if images.size:
+                low, high = float(np.min(images)), float(np.max(images))
+                if not (np.isfinite(low) and np.isfinite(high) and low >= 0 and high <= 255):
+                    raise ValueError(f"{name}: image values must lie in 0..255, got {low:g}..{high:g}")
+                if np.issubdtype(images.dtype, np.floating) and high <= 1:
+                    raise ValueError(
+                        f"{name}: float images span 0..{high:g}; scale them to 0..255 (multiply by 255)"
+                    )
+            images = np.rint(images).astype(np.uint8)
+        if labels.dtype != np.uint8:
+            if labels.size and (not np.issubdtype(labels.dtype, np.integer)
+                                or labels.min() < 0 or labels.max() > 9):
+                raise ValueError(f"{name}: labels must be integers 0..9")
+            labels = labels.astype(np.uint8)
+        images, labels = images.view(), labels.view()
+        images.flags.writeable = labels.flags.writeable = False
+        return cls(images, labels, split="custom", source=name)
+
+    def __repr__(self) -> str:
+        return f"MnistData(split={self.split!r}, samples={len(self)}, source={self.source!r})"
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _check_arrays(images: np.ndarray, labels: np.ndarray, name: str) -> None:
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise IdxFormatError(
+            f"{name}: images must be uint8 of shape (N, 28, 28), got {images.dtype} {images.shape}"
+        )
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise IdxFormatError(f"{name}: labels must be uint8 of shape (N,), got {labels.dtype} {labels.shape}")
+    if len(images) != len(labels):
+        raise IdxFormatError(f"{name}: {len(images)} images but {len(labels)} labels")
+    if len(labels) == 0:
+        raise IdxFormatError(f"{name}: holds no samples")
+    if (top := int(labels.max())) > 9:
+        at = int(np.argmax(labels > 9))
+        raise IdxFormatError(f"{name}: labels must be 0..9, found {top} (first bad one at index {at})")
