@@ -13,9 +13,10 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from .compose.strip import check_flag, check_request, check_rng, compose, resolve_source
-from .dataset import dataset_chunks, plan_options
+from .dataset import plan_options
 from .filters import Filter
 from .mnistdata import MnistData
+from .workers import dataset_chunks
 
 __all__ = ["generate_dataset", "generate_numbers_sequence", "iter_dataset"]
 

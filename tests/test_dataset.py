@@ -9,16 +9,11 @@ import pytest
 
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.compose.strip import _compose_by_digit, check_request
-from mnist_dataset_generator.dataset import (
-    CHUNK,
-    SequenceDataset,
-    block_size,
-    plan_dataset,
-    sample_rng,
-)
+from mnist_dataset_generator.dataset import SequenceDataset, plan_dataset
 from mnist_dataset_generator.filters import blur, distort
 from mnist_dataset_generator.generator import generate_dataset, iter_dataset
 from mnist_dataset_generator.mnistdata import MnistData
+from mnist_dataset_generator.sampling import CHUNK, block_size, sample_rng
 
 
 @pytest.fixture(scope="module")
@@ -220,17 +215,17 @@ BUDGET = "GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET"
 
 
 def test_generate_dataset_beyond_the_memory_budget_is_refused_before_allocating(source, monkeypatch):
-    from mnist_dataset_generator import dataset
+    from mnist_dataset_generator import workers
 
     monkeypatch.setenv(BUDGET, str(3 * 10**6))
-    real = dataset.shared_array
+    real = workers.shared_array
 
     def allocate(*args, **kwargs):
         allocated.append(args[0])
         return real(*args, **kwargs)
 
     allocated = []
-    monkeypatch.setattr(dataset, "shared_array", allocate)
+    monkeypatch.setattr(workers, "shared_array", allocate)
     with pytest.raises(ValueError) as info:
         generate_dataset(1000, 3, (0, 0), None, seed=1, images=source, workers=2)
     assert str(info.value) == (

@@ -306,12 +306,12 @@ def test_plain_batches_are_identical_for_one_and_two_workers():
 
 def test_unfiltered_batches_run_their_workers_as_threads(monkeypatch):
     # The renderer's kernels release the GIL: no process pool, no shared mapping, no pickling.
-    from mnist_dataset_generator import dataset
+    from mnist_dataset_generator import workers
 
     def no_processes():
         raise AssertionError("a worker process was started for an unfiltered batch")
 
-    monkeypatch.setattr(dataset, "_context", no_processes)
+    monkeypatch.setattr(workers, "_context", no_processes)
     images, labels = generate_dataset(700, (2, 6), (0, 8), 160, seed=9, images=SOURCE, workers=2)
     assert images.shape == (700, 28, 160) and len(labels) == 700
 
@@ -331,7 +331,7 @@ def test_wide_ranges_of_natural_widths_use_tables_per_width():
 
 def test_strips_of_one_layout_are_placed_bit_for_bit_as_rendered(monkeypatch):
     # Fixed length and spacing at the natural width: digits are written straight into place.
-    from mnist_dataset_generator import dataset
+    from mnist_dataset_generator import dataset, making
 
     cases = [dict(length=4, spacing_range=(0, 0), image_width=112), dict(length=3, spacing_range=(5, 5),
                                                                          image_width=None),
@@ -342,19 +342,19 @@ def test_strips_of_one_layout_are_placed_bit_for_bit_as_rendered(monkeypatch):
             for dtype in ("float32", "uint8"):
                 kwargs = dict(seed=4, images=SOURCE, background=background, dtype=dtype, **case)
                 plan = dataset.plan_dataset(300, **{k: v for k, v in kwargs.items() if k != "images"})
-                assert dataset._regular_gap(plan) == case["spacing_range"][0]
+                assert making._regular_gap(plan) == case["spacing_range"][0]
                 placed = generate_dataset(300, **kwargs)
                 with monkeypatch.context() as m:
-                    m.setattr(dataset, "_regular_gap", lambda plan: None)
+                    m.setattr(making, "_regular_gap", lambda plan: None)
                     rendered = generate_dataset(300, **kwargs)
                 assert placed[0].tobytes() == rendered[0].tobytes() and placed[1] == rendered[1]
 
 
 def test_only_one_layout_at_the_natural_width_is_placed():
-    from mnist_dataset_generator import dataset
+    from mnist_dataset_generator import dataset, making
 
     for kwargs in [dict(length=(3, 4), spacing_range=(0, 0), image_width=112),  # lengths differ
                    dict(length=4, spacing_range=(0, 2), image_width=120),  # gaps differ
                    dict(length=4, spacing_range=(0, 0), image_width=100),  # resampled
                    dict(length=4, spacing_range=(0, 0), image_width=None, image_height=32)]:
-        assert dataset._regular_gap(dataset.plan_dataset(10, seed=1, **kwargs)) is None, kwargs
+        assert making._regular_gap(dataset.plan_dataset(10, seed=1, **kwargs)) is None, kwargs

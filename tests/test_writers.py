@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REAL_MNIST, run_generator
 from mnist_dataset_generator import mnistdata
-from mnist_dataset_generator.dataset import make_images, plan_dataset
+from mnist_dataset_generator.dataset import plan_dataset
 from mnist_dataset_generator.export.exporter import (
     FORMATS,
     export_dataset,
@@ -26,6 +26,7 @@ from mnist_dataset_generator.export.writers import (
     NpzWriter,
     Writer,
 )
+from mnist_dataset_generator.making import make_images
 
 run = run_generator
 

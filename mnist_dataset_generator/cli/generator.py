@@ -199,9 +199,10 @@ def _shard(text: str) -> tuple[int, int]:
 def _dataset_work(args: argparse.Namespace) -> int:
     import time
 
-    from ..dataset import check_memory, chunk_bounds, plan_dataset
+    from ..dataset import plan_dataset
     from ..export.exporter import dataset_key, export_dataset, shard_range
     from ..export.prepare import check_folder
+    from ..making import check_memory, chunk_bounds
     from ..mnistdata import load
     from ..recipe import Recipe
 

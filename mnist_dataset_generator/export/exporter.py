@@ -38,17 +38,12 @@ from .. import __version__
 from .._files import atomic_write
 from .._progress import ProgressArg, Reporter
 from ..compose.strip import to_uint8
-from ..dataset import (
-    SAMPLING,
-    Plan,
-    check_memory,
-    chunk_bounds,
-    iter_chunks,
-    make_sample,
-    sample_labels,
-)
+from ..dataset import Plan
+from ..making import check_memory, chunk_bounds, make_sample
 from ..mnistdata import ChecksumError, IdxFormatError, MnistData
 from ..records import Batch
+from ..sampling import SAMPLING, sample_labels
+from ..workers import iter_chunks
 from .folder import JOURNAL, LABELS, PREVIEW, SUMS, FolderLock
 from .prepare import _create, _remove_empty, _roll_back, prepare_folder
 from .record import Journal, write_manifest

@@ -32,8 +32,9 @@ import numpy as np
 
 from .._files import atomic_write
 from ..compose.strip import to_uint8
-from ..dataset import CHUNK, Plan
+from ..dataset import Plan
 from ..records import NO_BOX, Batch
+from ..sampling import CHUNK
 from .folder import IMAGES, LABELS, METADATA, NPZ
 from .record import HashingFile, Journal, verified
 from .zipstream import ZipStreamWriter, deflate_piece

@@ -1,0 +1,146 @@
+"""Seeding: every sample's draws are a pure function of ``(seed, epoch, index)``.
+
+Sample ``i``'s label, samples and gaps are row ``i % size`` of the draws of block
+``i // size``, made as arrays by ``SeedSequence(entropy, spawn_key=(block, 2))`` (``size`` is
+256 samples, fewer for long strings: a constant of the format, never of the worker count);
+its filters draw from ``SeedSequence(entropy, spawn_key=(i, 1))``; an epoch ``e > 0``
+appends ``e`` to the keys of the samples, gaps, placements and filters, never of the
+labels. So a sample is the same in any process, in any order, for any number of workers,
+and no two samples share a filter stream: the forked-worker duplicate-augmentation bug
+cannot happen.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .dataset import Plan
+
+__all__ = ["CHUNK", "PURPOSE_FILTERS", "SAMPLING", "block_size", "draws", "labels_of", "sample_label",
+           "sample_labels", "sample_rng"]
+
+
+CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, small enough to stream
+# Purpose keys of SeedSequence children: 1, a sample's filters; 2, a block's draws. (0 held each
+# sample's draws before blocks; it is left unused so no stream of that scheme comes back.)
+PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE = 1, 2, 3
+SAMPLING = "blocks-v1"  # recorded in manifests: exports made under another scheme are not resumed
+
+
+_BLOCK_DIGITS = 4096  # digits drawn per block at most, so one sample's draws stay cheap
+
+
+def sample_rng(entropy: int, index: int, purpose: int, epoch: int = 0) -> np.random.Generator:
+    """``SeedSequence(entropy, spawn_key=(index, purpose))``: 1, sample ``index``'s filters; 2, block
+    ``index``'s draws; 3, block ``index``'s placements (``align="random"``). Epoch ``e > 0`` appends
+    ``e`` to the key: a stream of its own, while epoch 0 keeps the streams of earlier versions.
+
+    It is the child a ``SeedSequence(entropy)`` would spawn there, built in
+    O(1): whichever process computes it gets the same stream, and no two
+    samples (or blocks, or epochs) share one.
+    """
+    key = (index, purpose) if epoch == 0 else (index, purpose, epoch)
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=key))
+
+
+def block_size(plan: Plan) -> int:
+    """Samples whose draws are made together: 256, halved until a block holds at most 4096 digits.
+
+    A power of two, so blocks never straddle a :data:`CHUNK` boundary.
+    """
+    size = CHUNK
+    while size > 1 and size * plan.lengths[1] > _BLOCK_DIGITS:
+        size //= 2
+    return size
+
+
+@functools.lru_cache(maxsize=256)
+def _block_draws(entropy: int, lengths: tuple[int, int], spacing: tuple[int, int], evenly: bool, size: int,
+                 block: int, epoch: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(lengths, digits, u, gaps)`` of every sample of ``block``, always drawn in this order, in full.
+
+    Labels (``lengths``, ``digits``) always come from epoch 0's stream, so an index keeps its
+    label in every epoch; epoch ``e > 0`` draws the samples and gaps (``u``, ``gaps``) from its own.
+    Cached for many blocks: a shuffled DataLoader asks for indices of all of them in turn.
+    """
+    rng = sample_rng(entropy, block, PURPOSE_BLOCK)
+    low, high = lengths
+    drawn = [rng.integers(low, high + 1, size=size), rng.integers(0, 10, size=(size, high))]
+    if epoch:
+        rng = sample_rng(entropy, block, PURPOSE_BLOCK, epoch)
+    drawn += [rng.random((size, high)),  # which sample of each digit: see MnistData.pick
+              None if evenly else rng.integers(spacing[0], spacing[1] + 1, size=(size, high - 1))]
+    for arr in drawn:
+        if arr is not None:
+            arr.flags.writeable = False
+    return tuple(drawn)
+
+
+@functools.lru_cache(maxsize=256)
+def _block_places(entropy: int, size: int, block: int, epoch: int) -> np.ndarray:
+    """Uniform draws placing the padded strips of ``block`` (``align="random"``): a stream of their own,
+    so the other draws are those of every other alignment."""
+    u = sample_rng(entropy, block, PURPOSE_PLACE, epoch).random(size)
+    u.flags.writeable = False
+    return u
+
+
+def draws(plan: Plan, indices: np.ndarray):
+    """``(lengths, digits, u, gaps, where)`` of samples ``indices``: rows of their blocks' draws
+    (``where``: the placements of ``align="random"``, else ``None``)."""
+    size = block_size(plan)
+    blocks, rows = np.divmod(indices, size)
+    high = plan.lengths[1]
+    lengths = np.empty(len(indices), np.int64)
+    digits = np.empty((len(indices), high), np.int64)
+    u = np.empty((len(indices), high))
+    gaps = None if plan.evenly else np.empty((len(indices), high - 1), np.int64)
+    where = np.empty(len(indices)) if plan.padded and plan.align == "random" else None
+    key = (plan.entropy, plan.lengths, plan.spacing, plan.evenly, size)
+    if bool((blocks[1:] >= blocks[:-1]).all()):  # a range (or sorted): one slice per block
+        for block in range(int(blocks[0]), int(blocks[-1]) + 1):
+            take = slice(*np.searchsorted(blocks, [block, block + 1]).tolist())
+            drawn = _block_draws(*key, block, plan.epoch)
+            r = rows[take]
+            lengths[take], digits[take], u[take] = drawn[0][r], drawn[1][r], drawn[2][r]
+            if gaps is not None:
+                gaps[take] = drawn[3][r]
+            if where is not None:
+                where[take] = _block_places(plan.entropy, size, block, plan.epoch)[r]
+    else:  # a shuffled batch: most rows from a block of their own, row by row is cheapest
+        for k, (block, r) in enumerate(zip(blocks.tolist(), rows.tolist(), strict=True)):
+            drawn = _block_draws(*key, block, plan.epoch)
+            lengths[k], digits[k], u[k] = drawn[0][r], drawn[1][r], drawn[2][r]
+            if gaps is not None:
+                gaps[k] = drawn[3][r]
+            if where is not None:
+                where[k] = _block_places(plan.entropy, size, block, plan.epoch)[r]
+    if plan.labels is not None:  # the given strings replace the drawn ones; the rest stays
+        chosen = [plan.labels[i] for i in indices.tolist()]
+        lengths = np.array([len(label) for label in chosen], np.int64)
+        digits[:] = 0
+        for r, label in enumerate(chosen):
+            digits[r, : len(label)] = np.frombuffer(label.encode(), np.uint8) - 48
+    return lengths, digits, u, gaps, where
+
+
+def labels_of(lengths: np.ndarray, digits: np.ndarray) -> list[str]:
+    chars = (digits + 48).astype(np.uint8)
+    return [chars[r, :n].tobytes().decode() for r, n in enumerate(lengths.tolist())]
+
+
+def sample_labels(plan: Plan, start: int, stop: int) -> list[str]:
+    """Labels of samples ``start..stop`` without drawing their images (for resuming exports)."""
+    if stop <= start:
+        return []
+    lengths, digits, *_ = draws(plan, np.arange(start, stop))
+    return labels_of(lengths, digits)
+
+
+def sample_label(plan: Plan, index: int) -> str:
+    """The label of sample ``index`` without drawing its image."""
+    return sample_labels(plan, index, index + 1)[0]
