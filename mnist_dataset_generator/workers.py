@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._limits import end_with_parent
+from .compose import sums
 from .compose.strip import resolve_source
 from .making import (
     _fused,
@@ -124,6 +125,8 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
 
 def _iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int, from_files: bool,
                  data_home, encode, encode_chunk, out, shared: bool, threads: bool, boxes: bool):
+    if _fused(plan):  # batches: a long run settles the renderer's kernel before any worker forks
+        sums.expect(sum(b - a for a, b in bounds) * plan.width)
     if workers == 1 or len(bounds) <= 1:
         for a, b in bounds:
             yield _make_chunk(plan, source, a, b, encode, encode_chunk, out, boxes)

@@ -358,3 +358,19 @@ def test_only_one_layout_at_the_natural_width_is_placed():
                    dict(length=4, spacing_range=(0, 0), image_width=100),  # resampled
                    dict(length=4, spacing_range=(0, 0), image_width=None, image_height=32)]:
         assert making._regular_gap(dataset.plan_dataset(10, seed=1, **kwargs)) is None, kwargs
+
+
+def test_a_long_run_settles_the_kernel_before_its_first_batch():
+    # Forked workers inherit the decision and the import instead of each summing 2M rows the slow way.
+    code = ("import sys, numpy as np\n"
+            "from mnist_dataset_generator import iter_dataset\n"
+            "from mnist_dataset_generator.compose import sums\n"
+            "rng = np.random.default_rng(0)\n"
+            "images = (rng.integers(0, 256, (40, 28, 28)).astype(np.uint8), np.arange(40) % 10)\n"
+            "short = iter_dataset(300, 8, (0, 10), 224, seed=1, images=images)\n"
+            "next(short)\n"
+            "print(sums._KERNEL['sparse'], 'scipy.sparse' in sys.modules)\n"
+            "long = iter_dataset(10_000, 8, (0, 10), 224, seed=1, images=images)\n"
+            "next(long)\n"
+            "print(sums._KERNEL['sparse'] is not None, 'scipy.sparse' in sys.modules)\n")
+    assert run_python(code) == ["None False", "True True"]

@@ -17,7 +17,7 @@ import numpy as np
 
 from .programs import DIGIT, tap_table
 
-__all__: list[str] = []  # the renderer's internals: see render.run
+__all__ = ["expect"]  # the rest are the renderer's internals: see render.run
 
 log = logging.getLogger(__name__)
 _LOCAL = threading.local()
@@ -114,6 +114,21 @@ def _sum_rows(sheet: np.ndarray, index: np.ndarray, weight: np.ndarray,
         return _spread_rows(sheet, *spread)
     weight = np.asarray(weight, np.float32)  # float32 products, as SciPy's float32 data gives
     return _numpy_rows(sheet, index, weight, _scratch("acc", (rows, DIGIT), np.float32))
+
+
+def expect(rows: int) -> None:
+    """Say that about ``rows`` output columns are coming: a run that long decides the kernel now
+    (importing ``scipy.sparse`` and probing it once), instead of after ``_SPARSE_AFTER`` rows
+    summed the slow way; worker processes forked afterwards inherit the decision and the import.
+
+    Examples
+    --------
+    >>> expect(10)  # a short run: nothing is imported
+    """
+    if rows >= _SPARSE_AFTER:
+        with _KERNEL_LOCK:
+            if _KERNEL["sparse"] is None:
+                _KERNEL["sparse"] = _sparse_agrees()
 
 
 def _sparse_pays(rows: int) -> bool:
