@@ -70,7 +70,7 @@ def normalised(ink: np.ndarray) -> np.ndarray:
         rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
         ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     crop = Image.fromarray(np.clip(ink * 255, 0, 255).astype(np.uint8))
-    return np.asarray(crop.resize((20, 20), Image.BILINEAR), np.float64) / 255
+    return np.asarray(crop.resize((20, 20), Image.Resampling.BILINEAR), np.float64) / 255
 
 
 def _template_reader():
