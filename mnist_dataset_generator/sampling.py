@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .sources.glyphs import decode_rows, encode_text
+
 if TYPE_CHECKING:
     from .dataset import Plan
 
@@ -124,13 +126,13 @@ def draws(plan: Plan, indices: np.ndarray):
         lengths = np.array([len(label) for label in chosen], np.int64)
         digits[:] = 0
         for r, label in enumerate(chosen):
-            digits[r, : len(label)] = np.frombuffer(label.encode(), np.uint8) - 48
+            digits[r, : len(label)] = encode_text(label)
     return lengths, digits, u, gaps, where
 
 
 def labels_of(lengths: np.ndarray, digits: np.ndarray) -> list[str]:
-    chars = (digits + 48).astype(np.uint8)
-    return [chars[r, :n].tobytes().decode() for r, n in enumerate(lengths.tolist())]
+    """The label strings of drawn classes (see :func:`.sources.glyphs.decode_rows`)."""
+    return decode_rows(digits, lengths)
 
 
 def sample_labels(plan: Plan, start: int, stop: int) -> list[str]:

@@ -98,3 +98,17 @@ def test_target_that_is_a_file_is_refused(tmp_path):
     with pytest.raises(NotADirectoryError):
         write_test_data(target, 10, 10)
     assert target.read_text() == "keep me"
+
+
+def test_a_glyph_source_says_what_the_renderer_reads_and_labels_convert_one_way():
+    from mnist_dataset_generator.sources.glyphs import DIGITS, GlyphSource, MnistData, decode_rows, encode_text
+
+    data = MnistData.from_arrays(np.zeros((3, 28, 28), np.uint8), [1, 2, 3])
+    assert isinstance(data, GlyphSource) and data.alphabet == DIGITS and data.glyph_shape == (28, 28)
+    classes = np.array([[0, 7, 4, 1], [4, 2, 9, 9]])
+    assert decode_rows(classes, np.array([4, 2])) == ["0741", "42"]
+    assert encode_text("0741").tolist() == [0, 7, 4, 1]
+    assert decode_rows(classes % 3, np.array([4, 4]), "abc") == ["abbb", "bcaa"]  # another alphabet
+    assert decode_rows(np.array([[1, 0]]), np.array([2]), "αβ") == ["βα"] and encode_text("βα", "αβ").tolist() == [1, 0]
+    with pytest.raises(ValueError, match="'x' is not in the alphabet '0123456789'"):
+        encode_text("12x")

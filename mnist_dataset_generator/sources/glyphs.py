@@ -1,4 +1,10 @@
-"""The glyph source: :class:`MnistData`, digit images and labels of one split, indexed by digit.
+"""Glyph sources: what the renderer needs of a set of glyphs (:class:`GlyphSource`), and MNIST's,
+:class:`MnistData`, digit images and labels of one split, indexed by digit.
+
+A source is images of one glyph size, each labelled by its class, a position in the source's
+``alphabet`` (the characters a label string may hold); strings and class arrays convert
+through :func:`encode_text` and :func:`decode_rows` only, so another glyph set (letters, a
+folder of your own) needs no change in the renderer.
 
 :func:`mnist_dataset_generator.mnistdata.load` reads a verified split into one (memory-mapped, read-only);
 :meth:`MnistData.from_arrays` wraps your own digits. Either way the arrays are
@@ -10,12 +16,80 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from .idx import IdxFormatError
 
-__all__ = ["MnistData"]
+__all__ = ["DIGITS", "GlyphSource", "MnistData", "decode_rows", "encode_text"]
+
+DIGITS = "0123456789"  # MNIST's alphabet: class k is the character DIGITS[k]
+
+
+@runtime_checkable
+class GlyphSource(Protocol):
+    """What the renderer reads of a glyph source.
+
+    Attributes
+    ----------
+    images : (N, height, width) uint8
+        Ink high on 0. The renderer draws 28 x 28 glyphs (``glyph_shape``).
+    labels : (N,) ints
+        Each image's class: a position in ``alphabet``.
+    alphabet : str
+        The characters of the classes, in class order.
+    counts : (len(alphabet),) ints
+        Images per class.
+    ink : (N, 4) ints
+        Each image's ink extent ``col_lo, col_hi, row_lo, row_hi``, for the boxes.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    alphabet: str
+    counts: np.ndarray
+
+    @property
+    def glyph_shape(self) -> tuple[int, int]: ...
+
+    @property
+    def ink(self) -> np.ndarray: ...
+
+    def pick(self, classes: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Image positions for ``classes`` from uniform draws ``u`` in [0, 1)."""
+        ...
+
+
+def encode_text(text: str, alphabet: str = DIGITS) -> np.ndarray:
+    """The classes of ``text``'s characters (int64); a character outside ``alphabet`` is refused.
+
+    Examples
+    --------
+    >>> encode_text("0741").tolist()
+    [0, 7, 4, 1]
+    """
+    if alphabet == DIGITS and text.isascii() and text.isdigit():  # the common case, in one step
+        return np.frombuffer(text.encode(), np.uint8).astype(np.int64) - 48
+    try:
+        return np.array([alphabet.index(char) for char in text], np.int64)
+    except ValueError:
+        bad = next(char for char in text if char not in alphabet)
+        raise ValueError(f"{bad!r} is not in the alphabet {alphabet!r}") from None
+
+
+def decode_rows(classes: np.ndarray, lengths: np.ndarray, alphabet: str = DIGITS) -> list[str]:
+    """Row ``r``'s first ``lengths[r]`` classes as a string of ``alphabet``'s characters.
+
+    Examples
+    --------
+    >>> decode_rows(np.array([[0, 7, 4], [4, 2, 0]]), np.array([3, 2]))
+    ['074', '42']
+    """
+    codec = "ascii" if alphabet.isascii() else "utf-32-le"  # one byte a character where it can be
+    table = np.frombuffer(alphabet.encode(codec), np.uint8 if codec == "ascii" else np.uint32)
+    chars = table[classes]
+    return [chars[r, :n].tobytes().decode(codec) for r, n in enumerate(np.asarray(lengths).tolist())]
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +124,7 @@ class MnistData:
     labels: np.ndarray
     split: str = "custom"
     source: str = "arrays"
+    alphabet: ClassVar[str] = DIGITS  # labels 0..9 are the digits
     digit_indices: tuple = field(init=False, repr=False)
     counts: np.ndarray = field(init=False, repr=False)
     _order: np.ndarray = field(init=False, repr=False)
@@ -82,6 +157,11 @@ class MnistData:
         counts = self.counts[digits]
         within = np.minimum((u * counts).astype(np.int64), counts - 1)  # u * count may round up to count
         return self._order[self._offsets[digits] + within]
+
+    @property
+    def glyph_shape(self) -> tuple[int, int]:
+        """``(28, 28)``: the size of every image."""
+        return tuple(self.images.shape[1:])
 
     @functools.cached_property
     def ink(self) -> np.ndarray:
