@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +32,9 @@ class Recipe:
 
     Parameters
     ----------
-    length : int or (int, int)
-        Digits per sample, or an inclusive ``(min, max)`` range drawn uniformly.
+    length : int or (int, int), default 8
+        Digits per sample, or an inclusive ``(min, max)`` range drawn uniformly (not with
+        ``labels``: their lengths are the lengths).
     spacing_range : (int, int)
         Gaps between digits, ``-27 <= min <= max <= 10000`` px.
     image_width : int or None
@@ -69,7 +70,7 @@ class Recipe:
     ValueError: fit must be one of stretch, pad, got 'squeeze'
     """
 
-    length: int | tuple[int, int] = 8
+    length: int | tuple[int, int] | None = None
     spacing_range: tuple[int, int] = (0, 0)
     image_width: int | None = None
     image_height: int | None = None
@@ -98,7 +99,10 @@ class Recipe:
         put = object.__setattr__  # frozen: normalised once, here
         labels = _check_labels(self.labels)
         put(self, "labels", labels)
-        put(self, "length", _check_length(self.length) if labels is None
+        if labels is not None and self.length is not None:
+            raise ValueError(f"give labels or length, not both (got length={self.length!r}): the labels' lengths "
+                             "are the lengths")
+        put(self, "length", _check_length(8 if self.length is None else self.length) if labels is None
             else ((min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)))
         put(self, "spacing_range", check_spacing(self.spacing_range))
         put(self, "evenly", check_flag("evenly", self.evenly))
@@ -106,15 +110,16 @@ class Recipe:
         put(self, "align", check_align(self.align))
         put(self, "image_height", check_height(self.image_height))
         put(self, "background", check_background(self.background))
-        if self.split not in SPLITS:
-            raise ValueError(f"split must be one of {sorted(SPLITS)}, got {self.split!r}")
+        choice("split", self.split, tuple(sorted(SPLITS)))
         choice("dtype", self.dtype, DTYPES)
         fltrs = self.fltrs
         if isinstance(fltrs, str):
             fltrs = from_spec(fltrs) if fltrs.strip() else None
         elif fltrs is not None and not callable(fltrs):
-            fltrs = list(fltrs)
-            put(self, "fltrs", tuple(fltrs) if fltrs else None)
+            if not isinstance(fltrs, Iterable) or isinstance(fltrs, (bytes, bytearray)):
+                raise ValueError(f"fltrs must be a list of filters or -f text such as \"blur:sigma=1\", got {fltrs!r}")
+            fltrs = tuple(fltrs)
+            put(self, "fltrs", fltrs or None)
         from .filters import prepare_filters
 
         put(self, "prepared", prepare_filters(fltrs))
@@ -177,6 +182,8 @@ class Recipe:
                 data["filters"] = value
                 continue
             data[name] = list(value) if isinstance(value, tuple) else value
+        if self.labels is not None:
+            data["length"] = None  # the labels' own
         return data
 
     @classmethod
@@ -210,7 +217,8 @@ class Recipe:
         fields = {name: data[name] for name in FIELDS if name in data and name != "fltrs"}
         filters = data.get("filters")
         if isinstance(filters, dict):
-            raise ValueError(f"recipe: its filters were Python callables ({', '.join(filters.get('callables', []))})"
+            raise ValueError(f"recipe: its filters were Python callables "
+                             f"({', '.join(map(str, filters.get('callables', [])))})"
                              " and cannot be rebuilt from JSON; give filters as text, e.g. \"blur:sigma=1\"")
         if filters is not None and not isinstance(filters, str):
             raise ValueError(f"recipe: filters must be text such as \"blur:sigma=1\", got {filters!r}")

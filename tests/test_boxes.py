@@ -30,6 +30,7 @@ CASES = [
     ((0, 6), 200, {"image_height": 40}),
     ((0, 6), 260, {"fit": "pad", "image_height": 40, "align": "left"}),
     ((2, 4), 180, {"evenly": True, "fit": "pad"}),
+    ((2, 4), None, {"evenly": True, "fit": "pad"}),                 # padded into no width: the natural strip
     ((0, 8), 210, {"fltrs": [blur(1.0)]}),                          # composed digit by digit
     ((0, 8), 210, {"fltrs": [distort(15.0), rotate(12.0)], "evenly": True}),
     ((0, 8), 250, {"fltrs": [scale(0.7, 1.2), elastic()], "fit": "pad", "image_height": 32}),
@@ -202,6 +203,7 @@ def test_pad_dataset_of_varying_lengths_is_not_stretched():
     ({"fit": "squeeze"}, "fit must be one of stretch, pad, got 'squeeze'"),
     ({"fit": "pad", "align": "middle"}, "align must be one of left, center, random, got 'middle'"),
     ({"return_boxes": "yes"}, "return_boxes must be True or False, got 'yes'"),
+    ({"align": "left"}, "align='left' places a padded strip: it needs fit='pad', got fit='stretch'"),
 ])
 def test_bad_fit_align_and_boxes_are_named(kwargs, words):
     with pytest.raises(ValueError, match=words):

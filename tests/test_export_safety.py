@@ -548,3 +548,21 @@ def test_a_folder_named_like_an_argument_is_not_rewritten_as_a_flag(tmp_path, da
     (tmp_path / "image_width").write_text("a file")
     result = run(*DATASET, "--output-dir", "image_width", "-d", data_dir, cwd=tmp_path)
     assert result.returncode == 2 and "output folder image_width exists" in one_line(result)
+
+
+def test_the_manifest_holds_the_recipe_and_one_that_does_not_parse_is_not_resumed(tmp_path, data_dir, finished):
+    import json
+
+    from mnist_dataset_generator.recipe import Recipe
+
+    folder = copy(finished / "png", tmp_path / "ours")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    recipe = Recipe.from_json(manifest["dataset"]["recipe"])
+    assert recipe == Recipe(length=(2, 4), spacing_range=(0, 5), image_width=100, dtype="uint8")
+    manifest["dataset"]["recipe"]["fit"] = "squeeze"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    before = tree(folder)
+    result = run(*DATASET, "--resume", "--output-dir", folder, "-d", data_dir, cwd=tmp_path)
+    line = one_line(result)
+    assert result.returncode == 2 and "manifest.json's recipe does not parse" in line and "squeeze" in line, line
+    assert tree(folder) == before

@@ -36,12 +36,24 @@ def test_normalised_once():
     assert Recipe(labels=["1", "12345"], image_width=200).length == (1, 5)
 
 
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"labels": ["12"], "length": 5}, "give labels or length, not both"),
+    ({"split": ["train"]}, "split must be one of test, train, got \\['train'\\]"),
+    ({"fltrs": 123}, "fltrs must be a list of filters or -f text"),
+    ({"align": "random", "image_width": 100}, "align='random' places a padded strip: it needs fit='pad'"),
+])
+def test_bad_fields_are_one_named_error(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        Recipe(**kwargs)
+
+
 @pytest.mark.parametrize(("data", "words"), [
     ({"recipe": RECIPE_VERSION + 1}, f"version {RECIPE_VERSION + 1} is newer than this tool reads"),
     ({"recipe": 1, "widht": 100}, "unknown field 'widht'"),
     ({"recipe": 1, "fit": "squeeze"}, "fit must be one of stretch, pad, got 'squeeze'"),
     ({"recipe": 1, "filters": {"callables": ["mine"]}}, r"filters were Python callables \(mine\)"),
     ({"recipe": 1, "filters": 3}, "filters must be text"),
+    ({"recipe": 1, "filters": {"callables": [1, 2]}}, r"filters were Python callables \(1, 2\)"),
     ({"recipe": "1"}, "version must be a positive integer"),
     ({"fit": "pad"}, "expected a JSON object with a \"recipe\" version"),
     ([1, 2], "expected a JSON object"),

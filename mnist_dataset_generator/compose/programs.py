@@ -239,13 +239,14 @@ def lay_out(lengths: np.ndarray, gaps: np.ndarray | None, *, evenly: bool, spaci
     """
     count = len(lengths)
     slots = int(lengths.max()) if slots is None else slots
-    if evenly and (fit == "pad" or width is None):  # 28 px slots, the range's middle gap
+    padded = fit == "pad" and width is not None  # padding into no width is the natural strip
+    if evenly and (padded or width is None):  # 28 px slots, the range's middle gap
         gaps = np.zeros((count, slots - 1), np.int64)
         for n in np.unique(lengths).tolist():
             gaps[lengths == n, : n - 1] = layout.even_layout(n, spacing, None)[1]
-        if fit == "stretch":
+        if not padded:
             ids, weights = even_program(lengths, spacing, width, slots)
-    if fit == "pad" and width is not None:
+    if padded:
         colmap, natural, starts = natural_columns(lengths, gaps)
         placement = layout.pad_placement(natural, width, height, align, u)
         ids, weights = pad_program(colmap, natural, placement, width)

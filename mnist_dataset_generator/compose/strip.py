@@ -252,6 +252,8 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
     if not isinstance(evenly, (bool, np.bool_)):
         raise ValueError(f"evenly must be True or False, got {evenly!r}")
     fit, align = check_fit(fit), check_align(align)
+    if align != "center" and fit != "pad":
+        raise ValueError(f"align={align!r} places a padded strip: it needs fit='pad', got fit={fit!r}")
     # Padding never squeezes digits: any width holds the strip, scaled down whole if need be.
     width = (check_width(image_width, len(digits), spacing, bool(evenly)) if fit == "stretch" or image_width is None
              else optional_size("image_width", image_width, MAX_WIDTH))

@@ -214,8 +214,18 @@ def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None =
         "labels": None if plan.labels is None else hashlib.sha256("\n".join(plan.labels).encode()).hexdigest(),
         **WRITERS[fmt].key(plan),  # the format's own: dtype, samples per shard
         **(description or {}),
+        "recipe": _recipe_json(plan),
     }
     return dataset
+
+
+def _recipe_json(plan: Plan) -> dict:
+    """The plan's recipe as JSON (:meth:`.recipe.Recipe.to_json`); given labels stand as their
+    SHA-256 (the key's ``labels``) and their lengths, not a million strings in the manifest."""
+    recipe = plan.recipe.to_json()
+    if plan.labels is not None:
+        recipe["labels"], recipe["length"] = None, list(plan.lengths)
+    return recipe
 
 
 def digits_sha256(source: MnistData) -> str:

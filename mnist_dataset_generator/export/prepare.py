@@ -93,6 +93,18 @@ def _busy(folder: Path) -> bool:
     return any(not p.name.startswith(".") for p in folder.iterdir())
 
 
+def _check_recipe(recipe) -> None:
+    """A manifest's recipe must parse (filters recorded as Python callables cannot, and are not tried)."""
+    if recipe is None or (isinstance(recipe, dict) and isinstance(recipe.get("filters"), dict)):
+        return
+    from ..recipe import Recipe
+
+    try:
+        Recipe.from_json(recipe)
+    except ValueError as exc:
+        raise ManifestError(f"{MANIFEST}'s recipe does not parse ({exc}); use --force or another folder") from None
+
+
 def _refusals(folder: Path, dataset: dict | None, *, resume: bool, force: bool) -> tuple[dict | None, dict]:
     """``(old manifest, records of what this tool wrote)``, or the one-line refusal of this folder.
 
@@ -104,6 +116,7 @@ def _refusals(folder: Path, dataset: dict | None, *, resume: bool, force: bool) 
     busy = _busy(folder)
     if resume and old is not None and dataset is not None:
         theirs = _dataset_key(old)
+        _check_recipe(theirs.get("recipe"))
         if theirs.get("folder_layout") != dataset.get("folder_layout"):
             made = (f"by an older version of this tool ({old.get('version')}, before boxes)"
                     if "folder_layout" not in theirs else f"with folder layout {theirs['folder_layout']!r}")
