@@ -1,7 +1,8 @@
 """The public doors: one strip, a dataset in memory, a dataset streamed.
 
-Validation and composition live in :mod:`.strip`, seeding and the batch
-machinery in :mod:`.dataset`; these functions check their arguments, then
+A sample's look is a :class:`.recipe.Recipe`; one strip is checked and composed in
+:mod:`.compose.strip`, datasets are planned in :mod:`.dataset`, drawn in :mod:`.sampling`,
+made in :mod:`.making` and :mod:`.workers`. These functions check their arguments, then
 hand over.
 """
 

@@ -174,7 +174,7 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     """Refuse, before anything is allocated, a dataset whose making would pass the memory budget.
 
     Always checked: one sample made alone, with the renderer's working copies
-    (:func:`.strip.strip_memory`). With ``whole``, the array of all the
+    (:func:`.compose.strip.strip_memory`). With ``whole``, the array of all the
     images; else, with ``workers`` (0: all cores), the chunks of ``bounds``
     (default: the whole dataset's) that :func:`iter_chunks` holds at once for
     that many workers. The budget is :func:`._limits.memory_budget`.
