@@ -174,3 +174,16 @@ def run_generator(*args, cwd, timeout: float = 120) -> subprocess.CompletedProce
     """``python generator.py ARGS`` in ``cwd``, as a user would run it; output captured as text."""
     return subprocess.run([sys.executable, str(REPO / "generator.py"), *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout)
+
+
+def tree(folder):
+    """Every file but the manifest (its 'created' time differs), as bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json"}
+
+
+def one_line(result):
+    """The single line a failed command printed on stderr (and no traceback)."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, run_generator
+from conftest import REPO, one_line, run_generator, tree
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.dataset import plan_dataset
 from mnist_dataset_generator.export.exporter import export_dataset
@@ -34,16 +34,6 @@ run = run_generator
 DATASET = ["--count", "600", "--length", "2-4", "-w", "100", "-s", "0,5", "--seed", "9", "-q"]
 
 
-def tree(folder):
-    """Every file but the manifest (its 'created' time differs), as bytes."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
-            if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json"}
-
-
-def one_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

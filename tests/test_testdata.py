@@ -101,7 +101,13 @@ def test_target_that_is_a_file_is_refused(tmp_path):
 
 
 def test_a_glyph_source_says_what_the_renderer_reads_and_labels_convert_one_way():
-    from mnist_dataset_generator.sources.glyphs import DIGITS, GlyphSource, MnistData, decode_rows, encode_text
+    from mnist_dataset_generator.sources.glyphs import (
+        DIGITS,
+        GlyphSource,
+        MnistData,
+        decode_rows,
+        encode_text,
+    )
 
     data = MnistData.from_arrays(np.zeros((3, 28, 28), np.uint8), [1, 2, 3])
     assert isinstance(data, GlyphSource) and data.alphabet == DIGITS and data.glyph_shape == (28, 28)

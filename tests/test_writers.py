@@ -10,7 +10,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import REAL_MNIST, run_generator
+from conftest import REAL_MNIST, one_line, run_generator, tree
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.dataset import plan_dataset
 from mnist_dataset_generator.export.exporter import (
@@ -64,16 +64,6 @@ def exported(tmp_path_factory, source):
     return root, made
 
 
-def tree(folder):
-    """Every file but the manifest (its 'created' time differs), as bytes."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
-            if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json"}
-
-
-def one_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    return lines[0]
 
 
 # ------------------------------------------------------- boxes as made
