@@ -7,7 +7,10 @@ Every option other than --shards, --scheduler and --output-dir is passed to
 ``generator.py`` unchanged (give --seed: all tasks must agree on it). Task I
 runs ``generator.py ... --shard I/N --output-dir OUT/part-I``; afterwards
 OUT/labels.csv lists every sample in index order, each png path relative to
-OUT (``part-0003/images/00001234.png``), so it resolves from there. Workers need this package
+OUT (``part-0003/images/00001234.png``), so it resolves from there. For png, each part's
+metadata.jsonl (labels and boxes) stays beside its images: Hugging Face's
+``load_dataset("imagefolder", data_dir=OUT)`` reads them all as one dataset (a merged copy
+in OUT would make it read every image twice). Workers need this package
 and the MNIST files (their cache, -d, or --mirrors). Without --scheduler a
 LocalCluster with one process per core is started. Needs ``pip install
 "mnist_dataset_generator[dask]"``.

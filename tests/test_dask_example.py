@@ -40,3 +40,8 @@ def test_dask_shards_union_equals_a_single_run(tmp_path):
             assert png.name not in pngs  # parts are disjoint
             pngs[png.name] = png.read_bytes()
     assert pngs == {p.name: p.read_bytes() for p in (single / "images").glob("*.png")}
+
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "dask"), split="train")
+    # each image once, with its own label: the parts' metadata.jsonl files together
+    assert sorted(loaded["text"]) == sorted(row.split(",")[1] for row in rows[1:])
