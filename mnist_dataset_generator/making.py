@@ -71,7 +71,7 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
                 render.render(source.images[index[rows]], strips.ids, strips.weights, height=plan.height,
                               background=plan.background, out=out[rows], rows=strips.rows)
             if boxes:
-                ink = source.ink[index[rows]].astype(np.int64)
+                ink = source.ink_of(index[rows]).astype(np.int64)
                 found[rows] = layout.digit_boxes((ink[..., 0], ink[..., 1]), (ink[..., 2], ink[..., 3]),
                                                  strips.starts, strips.slot, strips.natural, strips.placement)
     else:

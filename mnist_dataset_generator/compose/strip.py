@@ -353,7 +353,7 @@ def lay_out(request: Request, source: MnistData, index: np.ndarray, gaps: np.nda
                               background=request.background, rows=plan.rows)[0]
         if not boxes:
             return image
-    ink = source.ink[index][None].astype(np.int64)
+    ink = source.ink_of(index)[None].astype(np.int64)
     found = layout.digit_boxes((ink[..., 0], ink[..., 1]), (ink[..., 2], ink[..., 3]), plan.starts[:, :n],
                                plan.slot if np.isscalar(plan.slot) else plan.slot[:, :n], plan.natural,
                                plan.placement)

@@ -14,7 +14,7 @@ an index look-up (:meth:`MnistData.pick`).
 
 from __future__ import annotations
 
-import functools
+import threading
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -41,8 +41,6 @@ class GlyphSource(Protocol):
         The characters of the classes, in class order.
     counts : (len(alphabet),) ints
         Images per class.
-    ink : (N, 4) ints
-        Each image's ink extent ``col_lo, col_hi, row_lo, row_hi``, for the boxes.
     """
 
     images: np.ndarray
@@ -53,8 +51,9 @@ class GlyphSource(Protocol):
     @property
     def glyph_shape(self) -> tuple[int, int]: ...
 
-    @property
-    def ink(self) -> np.ndarray: ...
+    def ink_of(self, index: np.ndarray) -> np.ndarray:
+        """Ink extents ``col_lo, col_hi, row_lo, row_hi`` of images ``index``, for the boxes."""
+        ...
 
     def pick(self, classes: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Image positions for ``classes`` from uniform draws ``u`` in [0, 1)."""
@@ -163,24 +162,33 @@ class MnistData:
         """``(28, 28)``: the size of every image."""
         return tuple(self.images.shape[1:])
 
-    @functools.cached_property
-    def ink(self) -> np.ndarray:
-        """``(N, 4)`` int16: each image's ink extent ``col_lo, col_hi, row_lo, row_hi`` (ends
-        exclusive; ``0, 0`` for a blank image), computed once, for the boxes of unfiltered digits.
+    def ink_of(self, index: np.ndarray) -> np.ndarray:
+        """Ink extents ``col_lo, col_hi, row_lo, row_hi`` (ends exclusive; ``0, 0`` for a blank
+        image) of images ``index``, shape ``index.shape + (4,)`` int16, for the boxes of
+        unfiltered digits. Each image's is computed once, when first asked for: a worker pays
+        for the glyphs it draws, not for the whole split at start-up.
 
         Examples
         --------
-        >>> img = np.zeros((1, 28, 28), np.uint8); img[0, 5:9, 10:12] = 200
-        >>> MnistData.from_arrays(img, [3]).ink.tolist()
-        [[10, 12, 5, 9]]
+        >>> img = np.zeros((2, 28, 28), np.uint8); img[1, 5:9, 10:12] = 200
+        >>> MnistData.from_arrays(img, [3, 4]).ink_of(np.array([1, 0])).tolist()
+        [[10, 12, 5, 9], [0, 0, 0, 0]]
         """
-        from ..compose.layout import ink_spans
+        index = np.asarray(index, np.intp)
+        with _INK_LOCK:  # threads of one batch share the table: no half-written rows are read
+            table = self.__dict__.get("_ink")
+            if table is None:
+                table = self.__dict__["_ink"] = np.full((len(self), 4), -1, np.int16)
+            missing = index.ravel()[table[index.ravel(), 0] < 0]
+            if missing.size:
+                missing = np.unique(missing)
+                table[missing] = _extents(self.images[missing])
+            return table[index]
 
-        inked = self.images > 0
-        spans = (*ink_spans(inked.any(axis=1), axis=1), *ink_spans(inked.any(axis=2), axis=1))
-        ink = np.stack(spans, axis=1).astype(np.int16)
-        ink.flags.writeable = False
-        return ink
+    @property
+    def ink(self) -> np.ndarray:
+        """:meth:`ink_of` every image: ``(N, 4)`` int16."""
+        return self.ink_of(np.arange(len(self)))
 
     @classmethod
     def from_arrays(cls, images, labels, *, name: str = "arrays") -> MnistData:
@@ -218,6 +226,17 @@ class MnistData:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+_INK_LOCK = threading.Lock()
+
+
+def _extents(images: np.ndarray) -> np.ndarray:
+    """``(n, 4)`` ink extents of ``(n, h, w)`` uint8 images (column and row maxima, then spans)."""
+    from ..compose.layout import ink_spans
+
+    cols, rows = images.max(axis=1) > 0, images.max(axis=2) > 0
+    return np.stack((*ink_spans(cols, axis=1), *ink_spans(rows, axis=1)), axis=1).astype(np.int16)
 
 
 def _check_arrays(images: np.ndarray, labels: np.ndarray, name: str) -> None:
