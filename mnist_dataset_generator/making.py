@@ -71,9 +71,8 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
                 render.render(source.images[index[rows]], strips.ids, strips.weights, height=plan.height,
                               background=plan.background, out=out[rows], rows=strips.rows)
             if boxes:
-                ink = source.ink_of(index[rows]).astype(np.int64)
-                found[rows] = layout.digit_boxes((ink[..., 0], ink[..., 1]), (ink[..., 2], ink[..., 3]),
-                                                 strips.starts, strips.slot, strips.natural, strips.placement)
+                found[rows] = layout.digit_boxes(source.ink_of(index[rows]), strips.starts, strips.slot,
+                                                 strips.natural, strips.placement)
     else:
         for r, n in enumerate(lengths.tolist()):
             frng = sample_rng(plan.entropy, int(indices[r]), PURPOSE_FILTERS, plan.epoch)

@@ -21,6 +21,7 @@ __all__ = [
     "MIN_DIGIT_WIDTH",
     "digit_boxes",
     "even_layout",
+    "ink_extents",
     "ink_spans",
     "map_spans",
     "min_width",
@@ -276,21 +277,34 @@ def pad_placement(natural: np.ndarray, width: int, height: int, align: str, u: n
     return np.stack([x, w, (height - h) // 2, h], axis=1)
 
 
-def digit_boxes(cols: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.ndarray], starts: np.ndarray,
-                slot: np.ndarray | int, natural: np.ndarray, placement: np.ndarray,
-                glyph: np.ndarray | int = DIGIT) -> np.ndarray:
+def ink_extents(images: np.ndarray) -> np.ndarray:
+    """``(n, 4)`` ink extents ``col_lo, col_hi, row_lo, row_hi`` (ends exclusive; ``0, 0`` where
+    blank) of ``(n, rows, columns)`` images, ink being any value above 0 (uint8 or float).
+
+    Examples
+    --------
+    >>> img = np.zeros((1, 28, 20), np.float32); img[0, 5:9, 10:12] = 0.5
+    >>> ink_extents(img).tolist()
+    [[10, 12, 5, 9]]
+    """
+    cols, rows = images.max(axis=1) > 0, images.max(axis=2) > 0
+    return np.stack((*ink_spans(cols, axis=1), *ink_spans(rows, axis=1)), axis=1).astype(np.int16)
+
+
+def digit_boxes(ink: np.ndarray, starts: np.ndarray, slot: np.ndarray | int, natural: np.ndarray,
+                placement: np.ndarray, glyph: np.ndarray | int = DIGIT) -> np.ndarray:
     """Each digit's box ``[x0, y0, x1, y1]`` (ends exclusive) in the finished strips.
 
-    A digit's ink spans columns ``cols`` and rows ``rows`` of its glyph (``glyph`` px wide); the
-    glyph is resampled to ``slot`` columns and starts at column ``starts`` of a strip ``natural``
-    px wide and 28 high, which is resampled to ``w`` x ``h`` and put at ``x, y``
-    (``placement``, ``(B, 4)``, see :func:`pad_placement`). Every step maps the ink's span
-    through :func:`reach`, so the box holds exactly the pixels the digit's ink reaches.
+    A digit's ink spans columns ``col_lo..col_hi`` and rows ``row_lo..row_hi`` of its glyph
+    (``ink``, from :func:`ink_extents`; the glyph ``glyph`` px wide); the glyph is resampled to
+    ``slot`` columns and starts at column ``starts`` of a strip ``natural`` px wide and 28 high,
+    which is resampled to ``w`` x ``h`` and put at ``x, y`` (``placement``, ``(B, 4)``, see
+    :func:`pad_placement`). Every step maps the ink's span through :func:`reach`, so the box
+    holds exactly the pixels the digit's ink reaches.
 
     Parameters
     ----------
-    cols, rows : pairs of (B, n) int arrays
-        ``(lo, hi)`` of the ink in each glyph (see :func:`ink_spans`).
+    ink : (B, n, 4) ints
     starts, slot, glyph : (B, n) ints (or scalars)
     natural : (B,) ints
     placement : (B, 4) ints
@@ -301,13 +315,14 @@ def digit_boxes(cols: tuple[np.ndarray, np.ndarray], rows: tuple[np.ndarray, np.
 
     Examples
     --------
-    >>> cols, rows = (np.array([[4, 2]]), np.array([[20, 26]])), (np.array([[3, 5]]), np.array([[25, 24]]))
-    >>> digit_boxes(cols, rows, np.array([[0, 30]]), 28, np.array([58]), np.array([[0, 58, 0, 28]])).tolist()
+    >>> ink = np.array([[[4, 20, 3, 25], [2, 26, 5, 24]]])
+    >>> digit_boxes(ink, np.array([[0, 30]]), 28, np.array([58]), np.array([[0, 58, 0, 28]])).tolist()
     [[[4, 3, 20, 25], [32, 5, 56, 24]]]
     """
+    ink = np.asarray(ink, np.int64)
     natural = np.asarray(natural)[:, None]
     x, w, y, h = (np.asarray(placement)[:, k : k + 1] for k in range(4))
-    x0, x1 = map_spans(cols[0], cols[1], glyph, slot)
+    x0, x1 = map_spans(ink[..., 0], ink[..., 1], glyph, slot)
     x0, x1 = map_spans(x0 + starts, x1 + starts, natural, w)
-    y0, y1 = map_spans(rows[0], rows[1], DIGIT, h)
+    y0, y1 = map_spans(ink[..., 2], ink[..., 3], DIGIT, h)
     return np.stack([x0 + x, y0 + y, x1 + x, y1 + y], axis=-1).astype(np.int32)

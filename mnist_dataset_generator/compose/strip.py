@@ -353,11 +353,9 @@ def lay_out(request: Request, source: MnistData, index: np.ndarray, gaps: np.nda
                               background=request.background, rows=plan.rows)[0]
         if not boxes:
             return image
-    ink = source.ink_of(index)[None].astype(np.int64)
-    found = layout.digit_boxes((ink[..., 0], ink[..., 1]), (ink[..., 2], ink[..., 3]), plan.starts[:, :n],
-                               plan.slot if np.isscalar(plan.slot) else plan.slot[:, :n], plan.natural,
-                               plan.placement)
-    return image, found[0]
+    # one strip of n digits: the plan's arrays are (1, n) already
+    return image, layout.digit_boxes(source.ink_of(index)[None], plan.starts, plan.slot, plan.natural,
+                                     plan.placement)[0]
 
 
 def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, gaps: np.ndarray | None,
@@ -373,7 +371,8 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
         glyphs = list(glyphs)
     widths = np.array([g.shape[1] for g in glyphs])
     slots = widths
-    ink = np.array([_extent(g) for g in glyphs])[None] if boxes else None  # (1, n, 4): after the filters
+    # (1, n, 4), after the filters; digits may differ in width now, so one by one
+    ink = np.concatenate([layout.ink_extents(g[None]) for g in glyphs])[None] if boxes else None
     if request.evenly:
         slots, gaps = layout.even_layout(n, request.spacing, None if request.padded else width)
         glyphs = [render.resample(g, int(s)) for g, s in zip(glyphs, slots, strict=True)]
@@ -402,13 +401,6 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
     strip = render.run(sheet, ids, weights, height=height, background=request.background, rows=rows)[0]
     if not boxes:
         return strip
-    found = layout.digit_boxes((ink[..., 0], ink[..., 1]), (ink[..., 2], ink[..., 3]), starts[None],
-                               np.asarray(slots)[None], np.array([total]), placement, glyph=widths[None])
+    found = layout.digit_boxes(ink, starts[None], np.asarray(slots)[None], np.array([total]), placement,
+                               glyph=widths[None])
     return strip, found[0]
-
-
-def _extent(glyph: np.ndarray) -> tuple[int, int, int, int]:
-    """``col_lo, col_hi, row_lo, row_hi`` of a glyph's ink (values > 0)."""
-    inked = glyph > 0
-    cols, rows = layout.ink_spans(inked.any(axis=0), axis=0), layout.ink_spans(inked.any(axis=1), axis=0)
-    return int(cols[0]), int(cols[1]), int(rows[0]), int(rows[1])

@@ -174,6 +174,8 @@ class MnistData:
         >>> MnistData.from_arrays(img, [3, 4]).ink_of(np.array([1, 0])).tolist()
         [[10, 12, 5, 9], [0, 0, 0, 0]]
         """
+        from ..compose.layout import ink_extents  # arithmetic only, no cycle
+
         index = np.asarray(index, np.intp)
         with _INK_LOCK:  # threads of one batch share the table: no half-written rows are read
             table = self.__dict__.get("_ink")
@@ -182,13 +184,8 @@ class MnistData:
             missing = index.ravel()[table[index.ravel(), 0] < 0]
             if missing.size:
                 missing = np.unique(missing)
-                table[missing] = _extents(self.images[missing])
+                table[missing] = ink_extents(self.images[missing])
             return table[index]
-
-    @property
-    def ink(self) -> np.ndarray:
-        """:meth:`ink_of` every image: ``(N, 4)`` int16."""
-        return self.ink_of(np.arange(len(self)))
 
     @classmethod
     def from_arrays(cls, images, labels, *, name: str = "arrays") -> MnistData:
@@ -230,13 +227,6 @@ class MnistData:
 
 _INK_LOCK = threading.Lock()
 
-
-def _extents(images: np.ndarray) -> np.ndarray:
-    """``(n, 4)`` ink extents of ``(n, h, w)`` uint8 images (column and row maxima, then spans)."""
-    from ..compose.layout import ink_spans
-
-    cols, rows = images.max(axis=1) > 0, images.max(axis=2) > 0
-    return np.stack((*ink_spans(cols, axis=1), *ink_spans(rows, axis=1)), axis=1).astype(np.int16)
 
 
 def _check_arrays(images: np.ndarray, labels: np.ndarray, name: str) -> None:
