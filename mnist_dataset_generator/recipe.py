@@ -187,14 +187,29 @@ class Recipe:
         return data
 
     @classmethod
-    def from_json(cls, data: dict | str) -> Recipe:
+    def from_json(cls, data: dict | str, *, imports: bool = False) -> Recipe:
         """A recipe from :meth:`to_json`'s object (or its JSON text).
+
+        Parameters
+        ----------
+        data : dict or str
+        imports : bool, default False
+            Whether filters named by import path (``"mypkg.filters:thicken"``) may be
+            built, which imports and runs that module. Off by default: JSON from a file
+            must not make this program run code; pass ``True`` only for recipes you wrote.
 
         Raises
         ------
         ValueError
             Not a recipe object, a newer version than this one reads, an unknown field,
-            filters recorded as callables, or any value the fields refuse.
+            filters recorded as callables, filters that would import a module without
+            ``imports=True``, or any value the fields refuse.
+
+        Examples
+        --------
+        >>> Recipe.from_json({"recipe": 1, "filters": "os:_exit:status=0"})
+        Traceback (most recent call last):
+        ValueError: recipe: its filters import module os (os:_exit:status=0); a recipe read from JSON runs no code unless from_json(..., imports=True) is given
         """
         if isinstance(data, str):
             try:
@@ -222,6 +237,13 @@ class Recipe:
                              " and cannot be rebuilt from JSON; give filters as text, e.g. \"blur:sigma=1\"")
         if filters is not None and not isinstance(filters, str):
             raise ValueError(f"recipe: filters must be text such as \"blur:sigma=1\", got {filters!r}")
+        if filters is not None and not imports:
+            from .compose.filterspec import imported_modules
+
+            modules = imported_modules(filters)
+            if modules:
+                raise ValueError(f"recipe: its filters import module {', '.join(modules)} ({filters}); a recipe read "
+                                 "from JSON runs no code unless from_json(..., imports=True) is given")
         for name in ("length", "spacing_range"):
             if isinstance(fields.get(name), list):
                 fields[name] = tuple(fields[name])

@@ -8,6 +8,9 @@ Each comma-separated item is ``NAME[:KEY=VALUE...]`` for a built-in filter
 (:data:`.filters.FILTERS`) or ``module.path:factory[:KEY=VALUE...]`` for a
 factory of your own, imported only because it is named (the current folder
 is searched too, as ``python -m`` does). Values are numbers.
+
+Text that does not come from the user (a folder's ``manifest.json``) is only ever
+checked (:func:`check_spec`) or compared, never built: building imports modules.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ import importlib
 import inspect
 import logging
 import os
+import re
 import sys
 
 from ..filters import FILTERS, Filter
 
-__all__ = ["describe", "from_spec"]
+__all__ = ["check_spec", "describe", "from_spec", "imported_modules"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,65 @@ def _import_factory(module: str, attribute: str):
     return factory
 
 
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _items(spec: str):
+    """``(name, params, item)`` of each comma-separated item: syntax only, nothing imported."""
+    if not isinstance(spec, str):
+        raise ValueError(f"filters must be text such as \"blur:sigma=1\", got {spec!r}")
+    for item in spec.split(","):
+        name, *params = item.strip().split(":")
+        yield name, params, item.strip()
+
+
+def _is_import(name: str, params: list[str]) -> bool:
+    return name not in FILTERS and bool(params) and "=" not in params[0]
+
+
+def imported_modules(spec: str) -> list[str]:
+    """The modules that building ``spec`` would import (``module:factory`` items), in order.
+
+    Examples
+    --------
+    >>> imported_modules("blur:sigma=1,mypkg.filters:thicken:amount=2")
+    ['mypkg.filters']
+    """
+    return [name for name, params, _ in _items(spec) if _is_import(name, params)]
+
+
+def check_spec(spec: str) -> None:
+    """Check ``spec`` as :func:`from_spec` would, without importing anything.
+
+    Built-in filters are checked fully (names, parameters, values); a
+    ``module:factory`` item only for its form, since its parameters are known
+    only once the module is imported. For text read from a folder, which must
+    never make this tool run code.
+
+    Examples
+    --------
+    >>> check_spec("blur:sigma=0.5,evilmod:factory:x=1")  # nothing imported
+    >>> check_spec("blur:sigma=-1")
+    Traceback (most recent call last):
+    ValueError: blur: sigma must be a number in [0, 10], got -1.0
+    """
+    for name, params, item in _items(spec):
+        if _is_import(name, params):
+            attribute = params[0]
+            if not _MODULE.fullmatch(name) or not attribute.isidentifier():
+                raise ValueError(f"filter {item!r}: expected module.path:factory[:KEY=VALUE...]")
+            for param in params[1:]:
+                key, sep, text = param.partition("=")
+                if not sep or not key.isidentifier():
+                    raise ValueError(f"filter {name}:{attribute}: bad parameter {param!r}; use KEY=VALUE")
+                try:
+                    _number(text)
+                except ValueError:
+                    raise ValueError(f"filter {name}:{attribute}: {key} must be a number, got {text!r}") from None
+        else:
+            from_spec(item)  # a built-in filter: building it imports nothing
+
+
 def from_spec(spec: str) -> list[Filter]:
     """Build the filters a spec names, in order.
 
@@ -69,11 +132,10 @@ def from_spec(spec: str) -> list[Filter]:
     ['_crop', '_blur']
     """
     built = []
-    for item in spec.split(","):
-        name, *params = item.strip().split(":")
+    for name, params, item in _items(spec):
         if name in FILTERS:
             factory, label = FILTERS[name], name
-        elif params and "=" not in params[0]:  # a user's factory: module:attribute
+        elif _is_import(name, params):  # a user's factory: module:attribute
             attribute = params.pop(0)
             factory, label = _import_factory(name, attribute), f"{name}:{attribute}"
         else:
@@ -93,7 +155,7 @@ def from_spec(spec: str) -> list[Filter]:
                     f"{', '.join(accepted) or '(none)'}"
                 )
             if key in kwargs:  # last-wins would hide a typo in a long spec
-                raise ValueError(f"filter {label}: parameter {key} is given twice ({item.strip()!r}); give it once")
+                raise ValueError(f"filter {label}: parameter {key} is given twice ({item!r}); give it once")
             try:
                 kwargs[key] = _number(text)
             except ValueError:

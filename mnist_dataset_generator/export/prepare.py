@@ -94,12 +94,20 @@ def _busy(folder: Path) -> bool:
 
 
 def _check_recipe(recipe) -> None:
-    """A manifest's recipe must parse (filters recorded as Python callables cannot, and are not tried)."""
+    """A manifest's recipe must parse (filters recorded as Python callables cannot, and are not tried).
+
+    Its filters are checked as text and never built: a folder someone else wrote must not make
+    this tool import a module (it is compared with this run's recipe as text).
+    """
     if recipe is None or (isinstance(recipe, dict) and isinstance(recipe.get("filters"), dict)):
         return
+    from ..compose.filterspec import check_spec
     from ..recipe import Recipe
 
     try:
+        if isinstance(recipe, dict) and isinstance(recipe.get("filters"), str):
+            check_spec(recipe["filters"])
+            recipe = {**recipe, "filters": None}
         Recipe.from_json(recipe)
     except ValueError as exc:
         raise ManifestError(f"{MANIFEST}'s recipe does not parse ({exc}); use --force or another folder") from None
