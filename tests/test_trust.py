@@ -92,3 +92,77 @@ def test_check_spec_checks_built_ins_and_the_form_of_imports_without_importing(t
         with pytest.raises(ValueError):
             check_spec(bad)
     assert not (tmp_path / "MARKER").exists()
+
+
+# ------------------------------------------- --verify vouches only for what it checked
+
+
+def _edit_manifest(folder, change):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    change(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _garbage_image(folder):
+    (folder / "images" / "00000003.png").write_bytes(b"not a png at all")
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: m.pop("checksums"),
+    lambda m: (m.pop("checksums"), m.update(version="0.3.5")),
+    lambda m: (m.pop("checksums"), m.update(version="0.2.0")),
+    lambda m: m.update(version="99.0.0"),
+    lambda m: m.update(version="banana"),
+], ids=["no-checksums", "no-checksums-other-version", "no-checksums-0.2.0", "newer", "not-a-version"])
+def test_verify_fails_when_the_record_is_absent_and_names_each_unchecked_file(tmp_path, finished, change):
+    folder = tmp_path / "out"
+    shutil.copytree(finished, folder)
+    _garbage_image(folder)
+    _edit_manifest(folder, change)
+    result = run_generator("--verify", folder, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "every file matches" not in result.stderr
+    assert "images/00000003.png: FAILED (not checked" in result.stdout
+    assert "images/00000017.png: FAILED (not checked" in result.stdout
+
+
+def test_verify_names_files_that_are_not_ours_anywhere_in_the_folder(tmp_path, finished):
+    folder = tmp_path / "out"
+    shutil.copytree(finished, folder)
+    (folder / "extra.txt").write_text("x")
+    (folder / "images" / "notes.txt").write_text("x")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "deeper.bin").write_bytes(b"x")
+    (folder / "link.png").symlink_to(folder / "images" / "00000000.png")
+    result = run_generator("--verify", folder, cwd=tmp_path)
+    assert result.returncode == 1
+    for rel in ("extra.txt", "images/notes.txt", "sub/deeper.bin", "link.png"):
+        assert f"{rel}: FAILED (not part of this dataset)" in result.stdout, result.stdout
+    assert result.stdout.count("FAILED") == 4
+
+
+def test_verify_refuses_a_record_with_lines_it_cannot_read_even_when_the_manifest_vouches_for_it(tmp_path,
+                                                                                                  finished):
+    import hashlib
+
+    for extra in ("garbage\n", "0" * 64 + "  ../outside.txt\n", "0" * 64 + "  images/00000001.png\n"):
+        folder = tmp_path / f"out{len(extra)}"
+        shutil.copytree(finished, folder)
+        sums = (folder / "SHA256SUMS").read_bytes() + extra.encode()
+        (folder / "SHA256SUMS").write_bytes(sums)
+        _edit_manifest(folder, lambda m: m["checksums"].update(sha256=hashlib.sha256(sums).hexdigest()))
+        result = run_generator("--verify", folder, cwd=tmp_path)
+        assert result.returncode == 1 and "SHA256SUMS: FAILED (line" in result.stdout, result.stdout
+
+
+def test_verify_refuses_a_record_whose_count_disagrees_with_the_manifest(tmp_path, finished):
+    folder = tmp_path / "out"
+    shutil.copytree(finished, folder)
+    _edit_manifest(folder, lambda m: m["checksums"].update(files=m["checksums"]["files"] + 1))
+    result = run_generator("--verify", folder, cwd=tmp_path)
+    assert result.returncode == 1 and "SHA256SUMS: FAILED (holds" in result.stdout, result.stdout
+
+
+def test_verify_still_passes_an_intact_folder(tmp_path, finished):
+    result = run_generator("--verify", finished, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr

@@ -37,7 +37,7 @@ from .folder import (
 )
 
 __all__ = ["HashingFile", "Journal", "ManifestError", "file_digest", "foreign_files", "owned_records",
-           "read_manifest", "refuse_foreign", "verified", "write_manifest"]
+           "parse_sums", "read_manifest", "refuse_foreign", "verified", "write_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,20 @@ def _read_sums(folder: Path, manifest: dict | None) -> dict[str, tuple[str, int 
             if m and OUR_NAMES.fullmatch(m[2]):
                 records[m[2]] = (m[1], None)
     return records
+
+
+def parse_sums(folder: Path) -> tuple[dict[str, tuple[str, None]], int | None]:
+    """``(records, bad)``: every record of ``SHA256SUMS`` (read as it is: compare its digest with the
+    manifest first), and the number of its first line that is not the record of one of this tool's
+    data files (a malformed line, another name, a repeat), or ``None`` when all are."""
+    records: dict[str, tuple[str, None]] = {}
+    with _open_regular(folder / SUMS) as sums:
+        for number, raw in enumerate(sums, start=1):
+            m = _SUM.fullmatch(raw.decode("utf-8", "replace").rstrip("\n"))
+            if not m or not OUR_NAMES.fullmatch(m[2]) or m[2] in records or m[2] in (MANIFEST, SUMS):
+                return records, number
+            records[m[2]] = (m[1], None)
+    return records, None
 
 
 def _listing(names: list[str], limit: int = 3) -> str:

@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .folder import MANIFEST, OWNER, SUMS, TOOL, _lstat, _owner
-from .record import ManifestError, _read_sums, file_digest, foreign_files, read_manifest
+from .. import __version__
+from .folder import LOCK, MANIFEST, OWNER, SUMS, TOOL, _lstat, _owner
+from .record import ManifestError, file_digest, parse_sums, read_manifest
 
 __all__ = ["Problem", "verify_dataset"]
 
@@ -44,10 +45,14 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
     Returns
     -------
     list of Problem
-        Empty when every file matches: each recorded file is present (a
-        regular file, not a link) with the recorded SHA-256, every file the
-        manifest implies is recorded, no other file sits at one of this tool's
-        names, and the manifest says the export completed.
+        Empty only when every file was checked against a recorded digest and
+        matches: the manifest says the export completed and vouches for
+        ``SHA256SUMS`` (its SHA-256 and number of records), each of whose lines
+        records one of this tool's files; each recorded file is present (a
+        regular file, not a link) with the recorded SHA-256; every file the
+        manifest implies is recorded; and the folder holds no other file. A
+        folder whose record is missing or not to be trusted gives a problem for
+        that, and one for each file that could therefore not be checked.
 
     Raises
     ------
@@ -67,16 +72,11 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
     if not manifest["complete"]:
         writer = f" (a run may be writing it now: {_owner(folder)})" if _lstat(folder / OWNER) else ""
         problems.append(Problem(MANIFEST, f"the export did not finish{writer}; finish it with --resume"))
-    if "checksums" not in manifest:
-        if manifest.get("version") in ("0.1.0", "0.2.0"):
-            problems.append(Problem(SUMS, f"not recorded: version {manifest['version']} recorded no files, "
-                                          "so nothing can be verified"))
-        return problems
-    got = file_digest(folder / SUMS)
-    if got is None or got[1] != manifest["checksums"]["sha256"]:
-        problems.append(Problem(SUMS, "missing" if got is None else "does not match the manifest"))
-        return problems
-    records = _read_sums(folder, manifest)
+    records = _recorded(folder, manifest, problems)
+    if records is None:  # nothing recorded can be trusted: every file is unchecked, none vouched for
+        problems += [Problem(rel, "not checked: no recorded digest") for rel in _every_file(folder)
+                     if rel not in (MANIFEST, SUMS)]
+        return sorted(problems, key=lambda p: p.path)
     if expected is None:
         from .prepare import expected_files
 
@@ -92,7 +92,64 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
                                     if not stat.S_ISREG(st.st_mode) else "unreadable"))
         elif got[1] != sha:
             problems.append(Problem(rel, f"sha256 {got[1][:12]}..., recorded {sha[:12]}..."))
-    problems += [Problem(rel, "not part of this dataset") for rel in foreign_files(folder, records, manifest)]
+    problems += [Problem(rel, "not part of this dataset") for rel in _every_file(folder)
+                 if rel not in records and rel not in (MANIFEST, SUMS)]
     if read_manifest(folder) != manifest:
         problems.append(Problem(MANIFEST, "changed while it was verified (a run is writing the folder?)"))
     return sorted(problems, key=lambda p: p.path)
+
+
+def _recorded(folder: Path, manifest: dict, problems: list[Problem]) -> dict[str, tuple[str, None]] | None:
+    """Every record of ``SHA256SUMS`` when the manifest vouches for it and each of its lines is a record
+    of one of our files; else ``None``, with the reason in ``problems``."""
+    version = manifest.get("version")
+    if "checksums" not in manifest:
+        why = (f"version {version} of this tool recorded no files" if version in ("0.1.0", "0.2.0")
+               else f"{MANIFEST} records no checksums")
+        problems.append(Problem(SUMS, f"not recorded: {why}, so no file can be checked"))
+        return None
+    newer = _newer(version)
+    if newer:
+        problems.append(Problem(MANIFEST, newer))
+        return None
+    got = file_digest(folder / SUMS)
+    if got is None or got[1] != manifest["checksums"]["sha256"]:
+        problems.append(Problem(SUMS, "missing" if got is None else "does not match the manifest"))
+        return None
+    records, bad = parse_sums(folder)
+    if bad is not None:
+        problems.append(Problem(SUMS, f"line {bad} is not a record of one of this tool's files"))
+        return None
+    files = manifest["checksums"].get("files")
+    if files is not None and files != len(records):
+        problems.append(Problem(SUMS, f"holds {len(records)} records, the manifest says {files!r}"))
+        return None
+    return records
+
+
+def _newer(version) -> str | None:
+    """Why a manifest of another version cannot be vouched for by this one, or ``None``."""
+    def parts(text):
+        return tuple(int(p) for p in text.split("."))
+
+    try:
+        theirs = parts(version)
+    except (AttributeError, ValueError):
+        return f"version {version!r} is not a version of this tool, so its layout is unknown"
+    if theirs > parts(__version__):
+        return f"written by version {version}, newer than this one ({__version__}): upgrade to verify it"
+    return None
+
+
+def _every_file(folder: Path) -> list[str]:
+    """Every entry under ``folder`` (relative, POSIX; links and other non-folders included, never followed),
+    but this tool's own lock and owner note."""
+    found = []
+    for root, dirs, files in os.walk(folder):  # os.walk does not follow links to folders
+        rel = Path(root).relative_to(folder)
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            path = (rel / name).as_posix()
+            if path not in (LOCK, OWNER):
+                found.append(path)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+    return sorted(found)
