@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from conftest import run_generator
@@ -166,3 +167,45 @@ def test_verify_refuses_a_record_whose_count_disagrees_with_the_manifest(tmp_pat
 def test_verify_still_passes_an_intact_folder(tmp_path, finished):
     result = run_generator("--verify", finished, cwd=tmp_path)
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
+
+
+# ------------------------------------------------------------ reading order
+
+
+def _source():
+    from mnist_dataset_generator.mnistdata import MnistData
+    from mnist_dataset_generator.sources.testdata import draw_digits
+
+    labels = np.arange(300) % 10
+    return MnistData.from_arrays(draw_digits(labels, np.random.default_rng(7)), labels)
+
+
+def _solid_blocks(img, *, rng):
+    """A user's filter that narrows (or widens) a digit to a solid block of random width."""
+    return np.ones((28, int(rng.integers(1, 40))), np.float32)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_every_digit_starts_right_of_the_previous_ones_start_whatever_a_filter_does(seed):
+    from mnist_dataset_generator import generate_numbers_sequence
+
+    rng = np.random.default_rng(seed)
+    digits = "".join(map(str, rng.integers(0, 10, int(rng.integers(2, 12)))))
+    low = int(rng.integers(-27, 3))
+    image, boxes = generate_numbers_sequence(digits, (low, low + int(rng.integers(0, 4))), None, images=_source(),
+                                             fltrs=[_solid_blocks], rng=seed, return_boxes=True)
+    # a solid block's box is the block: its left edge is where the digit starts
+    assert (np.diff(boxes[:, 0]) >= 1).all(), boxes[:, 0]
+
+
+@pytest.mark.parametrize("spec, spacing", [("resize:width=10,crop:margin=0", (-22, -22)), ("crop", (-20, -10)),
+                                           ("scale:min=0.3:max=0.5,crop", (-27, -5)), ("crop:margin=0", (-27, -27))])
+def test_narrowed_digits_with_overlaps_keep_their_label_order_in_datasets(spec, spacing):
+    from mnist_dataset_generator import from_spec, generate_dataset
+
+    images, labels, boxes = generate_dataset(200, (2, 6), spacing, 120, images=_source(), seed=1,
+                                             fltrs=from_spec(spec), return_boxes=True)
+    for label, box in zip(labels, boxes, strict=True):
+        # crop leaves the ink at the glyph's edge (plus the margin), so a box's left edge follows the
+        # digit's start through the resampling (which keeps order)
+        assert (np.diff(box[: len(label), 0]) >= 0).all(), (label, box[: len(label)])

@@ -378,8 +378,9 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
         glyphs = [render.resample(g, int(s)) for g, s in zip(glyphs, slots, strict=True)]
 
     placed = np.array([g.shape[1] for g in glyphs])
-    starts = np.concatenate([[0], np.cumsum(placed[:-1] + gaps)])
-    starts -= starts.min()  # a narrow digit with a large overlap may start left of the first one
+    # Reading order: each digit starts at least 1 px right of the previous one's start, so a
+    # digit narrowed by a filter overlaps its predecessor by at most its own width less 1 px.
+    starts = np.concatenate([[0], np.cumsum(placed[:-1] + np.maximum(gaps, 1 - placed[:-1]))])
     total = int((starts + placed).max())
     # The composed strip, column by column, with a last column of paper: the renderer's sheet.
     sheet = np.zeros((total + 1, layout.DIGIT), dtype=np.float32)
