@@ -16,6 +16,7 @@ import numpy as np
 
 from ._limits import check_bytes, format_bytes, memory_budget
 from .compose import layout, programs, render
+from .compose.boxes import visible, visible_boxes
 from .compose.strip import (
     _is_int,
     check_available,
@@ -68,11 +69,16 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
                                         spacing=plan.spacing, width=plan.width, height=plan.height, fit=plan.fit,
                                         align=plan.align, u=None if where is None else where[rows],
                                         slots=digits.shape[1])
-                render.render(source.images[index[rows]], strips.ids, strips.weights, height=plan.height,
+                glyphs = source.images[index[rows]]
+                render.render(glyphs, strips.ids, strips.weights, height=plan.height,
                               background=plan.background, out=out[rows], rows=strips.rows)
             if boxes:
-                found[rows] = layout.digit_boxes(source.ink_of(index[rows]), strips.starts, strips.slot,
-                                                 strips.natural, strips.placement)
+                reach = layout.digit_boxes(source.ink_of(index[rows]), strips.starts, strips.slot,
+                                           strips.natural, strips.placement)
+                reach[~present[rows]] = 0  # slots past a strip's length hold no digit
+                # Placed in rows unresampled, every 8-bit ink value shows: the reach is the visible ink.
+                found[rows] = reach if gap is not None else visible_boxes(
+                    reach, visible(out[rows], plan.background), render.column_renderer(glyphs, strips, plan.height))
     else:
         for r, n in enumerate(lengths.tolist()):
             frng = sample_rng(plan.entropy, int(indices[r]), PURPOSE_FILTERS, plan.epoch)

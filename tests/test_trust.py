@@ -209,3 +209,49 @@ def test_narrowed_digits_with_overlaps_keep_their_label_order_in_datasets(spec, 
         # crop leaves the ink at the glyph's edge (plus the margin), so a box's left edge follows the
         # digit's start through the resampling (which keeps order)
         assert (np.diff(box[: len(label), 0]) >= 0).all(), (label, box[: len(label)])
+
+
+# ------------------------------------------------------ boxes tight to the visible ink
+
+
+def _visible_8bit(image):
+    return image != 255
+
+
+def _check_tight_and_complete(image, boxes):
+    """Each edge of each box touches visible ink; visible ink outside every box lies within 1 px of one
+    (a pixel only the sum of two digits' faint tails makes visible belongs to neither)."""
+    seen = _visible_8bit(image)
+    covered = np.zeros(seen.shape, bool)
+    near = np.zeros(seen.shape, bool)
+    for x0, y0, x1, y1 in boxes.tolist():
+        region = seen[y0:y1, x0:x1]
+        assert region[0].any() and region[-1].any() and region[:, 0].any() and region[:, -1].any(), (x0, y0, x1, y1)
+        covered[y0:y1, x0:x1] = True
+        near[max(y0 - 1, 0) : y1 + 1, max(x0 - 1, 0) : x1 + 1] = True
+    assert not (seen & ~near).any(), "visible ink far from every box"
+    return int((seen & ~covered).sum())
+
+
+@pytest.mark.parametrize("spec", ["blur", "blur:sigma=2", "rotate", "elastic", "slant", "distort",
+                                  "elastic,slant,rotate,blur:sigma=0.6"])
+def test_boxes_of_filtered_8bit_strips_are_tight_to_the_visible_ink(spec):
+    from mnist_dataset_generator import from_spec, generate_dataset
+
+    images, labels, boxes = generate_dataset(60, 5, (0, 4), 200, seed=3, images=_source(), dtype="uint8",
+                                             fltrs=from_spec(spec), return_boxes=True)
+    stray = sum(_check_tight_and_complete(image, box) for image, box in zip(images, boxes, strict=True))
+    assert stray <= 4, stray
+
+
+def test_boxes_in_an_export_are_tight_to_the_visible_ink_of_its_pngs(tmp_path, data_dir):
+    from PIL import Image
+
+    result = run_generator("--count", "30", "--length", "4", "-w", "160", "-s", "0,3", "--seed", "2", "-q",
+                           "-f", "rotate,blur:sigma=0.8", "--height", "40", "--output-dir", tmp_path / "out",
+                           "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for line in (tmp_path / "out" / "metadata.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        image = np.asarray(Image.open(tmp_path / "out" / row["file_name"]))
+        _check_tight_and_complete(image, np.array(row["boxes"]))

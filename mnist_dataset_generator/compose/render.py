@@ -17,7 +17,7 @@ import numpy as np
 from .programs import DIGIT, tap_table
 from .sums import _numpy_rows, _scratch, _spread, _sum_rows, _weighted_columns
 
-__all__ = ["BATCH_BYTES", "batch_rows", "place", "render", "render_strip", "resample", "resample_columns", "run"]
+__all__ = ["BATCH_BYTES", "batch_rows", "column_renderer", "place", "render", "render_strip", "resample", "resample_columns", "run"]
 BATCH_BYTES = 8 * 2**20  # float32 sums of the strips rendered together (256 strips of 28 x 224)
 
 
@@ -99,6 +99,29 @@ def render(glyphs: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: 
                 out=sheet[:columns].reshape(count * slots, DIGIT, DIGIT))
     sheet[columns] = 0.0  # PAPER = -1 is this last column
     return run(sheet, ids, weights, height=height, background=background, dtype=dtype, out=out, rows=rows)
+
+
+def column_renderer(glyphs: np.ndarray, strips, height: int = DIGIT):
+    """``render_columns(members, columns)`` for :func:`.boxes.visible_boxes`: the ink (float32, 0 on
+    paper) of the digits ``members`` ((B, n) bool) of ``glyphs`` (B, n, 28, 28) alone, at ``columns``
+    ((B, S) ints) of the strips ``strips`` (a :class:`.programs.Layout`) lays out.
+
+    Only the glyph columns those output columns read are gathered, into a sheet of their own."""
+    count, slots = glyphs.shape[:2]
+    flat = glyphs.reshape(count * slots, DIGIT, DIGIT)
+
+    def render_columns(members: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        ids = np.take_along_axis(strips.ids, columns[:, :, None], axis=1)
+        weights = np.take_along_axis(strips.weights, columns[:, :, None], axis=1)
+        live = ids >= 0
+        glyph, x = np.divmod(np.where(live, ids, 0), DIGIT)  # ids are 28 (strip * slots + digit) + column
+        keep = live & members[glyph // slots, glyph % slots]
+        sheet = np.zeros((ids.size + 1, DIGIT), np.float32)  # one column per tap, then paper
+        np.multiply(flat[glyph.ravel(), :, x.ravel()], _SCALE, out=sheet[:-1])
+        taps = np.where(keep, np.arange(ids.size).reshape(ids.shape), -1)
+        return run(sheet, taps, weights, height=height, background="black", rows=strips.rows)
+
+    return render_columns
 
 
 def run(sheet: np.ndarray, ids: np.ndarray, weights: np.ndarray, *, height: int = DIGIT, background: str = "white",

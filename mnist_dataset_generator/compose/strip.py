@@ -20,6 +20,7 @@ from .._limits import check_bytes, format_bytes, memory_budget
 from ..filters import apply_filters, apply_filters_stacked, prepare_filters, stackable
 from ..mnistdata import SPLITS, MnistData, load
 from . import layout, programs, render
+from .boxes import visible, visible_boxes
 
 __all__ = [
     "BACKGROUNDS",
@@ -339,23 +340,25 @@ def lay_out(request: Request, source: MnistData, index: np.ndarray, gaps: np.nda
     if not fusable(request):
         return _compose_by_digit(request, source, index, gaps, filter_rng, where, boxes)
     n, height = len(index), request.height or layout.DIGIT
+    glyphs = source.images[index]
     if not request.evenly and not request.padded:  # the common single strip: its own short path
-        image = render.render_strip(source.images[index], gaps, request.width, height=height,
-                                    background=request.background)
+        image = render.render_strip(glyphs, gaps, request.width, height=height, background=request.background)
         if not boxes:
             return image
-        plan = programs.random_geometry(np.array([n]), gaps[None], image.shape[1], height)
+        plan = programs.lay_out(np.array([n]), gaps[None], evenly=False, spacing=request.spacing,
+                                width=image.shape[1], height=height)
     else:
         plan = programs.lay_out(np.array([n]), None if gaps is None else gaps[None], evenly=request.evenly,
                               spacing=request.spacing, width=request.width, height=height, fit=request.fit,
                               align=request.align, u=where)
-        image = render.render(source.images[index][None], plan.ids, plan.weights, height=height,
+        image = render.render(glyphs[None], plan.ids, plan.weights, height=height,
                               background=request.background, rows=plan.rows)[0]
         if not boxes:
             return image
     # one strip of n digits: the plan's arrays are (1, n) already
-    return image, layout.digit_boxes(source.ink_of(index)[None], plan.starts, plan.slot, plan.natural,
-                                     plan.placement)[0]
+    reach = layout.digit_boxes(source.ink_of(index)[None], plan.starts, plan.slot, plan.natural, plan.placement)
+    return image, visible_boxes(reach, visible(image[None], request.background),
+                                render.column_renderer(glyphs[None], plan, height))[0]
 
 
 def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, gaps: np.ndarray | None,
@@ -402,6 +405,16 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
     strip = render.run(sheet, ids, weights, height=height, background=request.background, rows=rows)[0]
     if not boxes:
         return strip
-    found = layout.digit_boxes(ink, starts[None], np.asarray(slots)[None], np.array([total]), placement,
+    reach = layout.digit_boxes(ink, starts[None], np.asarray(slots)[None], np.array([total]), placement,
                                glyph=widths[None])
-    return strip, found[0]
+
+    def render_columns(members: np.ndarray, columns: np.ndarray) -> np.ndarray:  # one group's digits alone
+        alone = np.zeros_like(sheet)
+        for x, glyph, member in zip(starts.tolist(), glyphs, members[0].tolist(), strict=True):
+            if member:  # digits of one group never share a column
+                alone[x : x + glyph.shape[1]] = glyph.T
+        return render.run(alone, np.take_along_axis(ids, columns[:, :, None], axis=1),
+                          np.take_along_axis(weights, columns[:, :, None], axis=1), height=height,
+                          background="black", rows=rows)
+
+    return strip, visible_boxes(reach, visible(strip[None], request.background), render_columns)[0]
