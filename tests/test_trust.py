@@ -255,3 +255,13 @@ def test_boxes_in_an_export_are_tight_to_the_visible_ink_of_its_pngs(tmp_path, d
         row = json.loads(line)
         image = np.asarray(Image.open(tmp_path / "out" / row["file_name"]))
         _check_tight_and_complete(image, np.array(row["boxes"]))
+
+
+def test_a_folder_with_the_boxes_of_0_4_0_is_not_resumed(tmp_path, data_dir, finished):
+    folder = tmp_path / "out"
+    shutil.copytree(finished, folder)
+    _edit_manifest(folder, lambda m: (m["dataset"].update(folder_layout="boxes-v1"), m.update(complete=False)))
+    result = run_generator(*DATASET, "--format", "png", "--output-dir", folder, "-d", data_dir, "--resume",
+                           cwd=tmp_path)
+    assert result.returncode == 2
+    assert "made with folder layout 'boxes-v1'" in result.stderr and "visible ink" in result.stderr

@@ -130,7 +130,7 @@ def _refusals(folder: Path, dataset: dict | None, *, resume: bool, force: bool) 
                     if "folder_layout" not in theirs else f"with folder layout {theirs['folder_layout']!r}")
             raise ValueError(  # its kept files would lack what this version writes beside them: never mixed
                 f"{folder} was made {made}; this version writes folder layout {FOLDER_LAYOUT!r} (per-digit "
-                "boxes in every format), so it is not resumed: use --force or another folder"
+                "boxes tight to the visible ink in every format), so it is not resumed: use --force or another folder"
             )
         diff = sorted(k for k in set(theirs) | set(dataset)
                       if (k in dataset or k != "digits") and theirs.get(k) != dataset.get(k))

@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 
 # Recorded in manifests: a folder written with another layout (before boxes: none recorded) is
 # never resumed, since its kept files would lack what this version writes beside them.
-FOLDER_LAYOUT = "boxes-v1"
+# boxes-v2: boxes tight to the visible ink, and filtered digits in reading order (0.5.0).
+FOLDER_LAYOUT = "boxes-v2"
 SAMPLES_PER_TAR = 1000  # a constant of the format: shard files never depend on the number of machines
 INT16_MAX = 32767
 
