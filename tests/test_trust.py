@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import run_generator
+from conftest import one_line, run_generator
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.compose.filterspec import check_spec, imported_modules
 from mnist_dataset_generator.recipe import Recipe
@@ -265,3 +265,139 @@ def test_a_folder_with_the_boxes_of_0_4_0_is_not_resumed(tmp_path, data_dir, fin
                            cwd=tmp_path)
     assert result.returncode == 2
     assert "made with folder layout 'boxes-v1'" in result.stderr and "visible ink" in result.stderr
+
+
+# ------------------------------------------------------------------ --verify --deep
+
+
+def _rewrite_record(folder):
+    """What someone covering their tracks does: SHA256SUMS and the manifest's checksum made to match."""
+    import hashlib
+
+    lines = []
+    for line in (folder / "SHA256SUMS").read_text().splitlines():
+        sha, rel = line.split("  ", 1)
+        lines.append(f"{hashlib.sha256((folder / rel).read_bytes()).hexdigest()}  {rel}\n")
+    data = "".join(lines).encode()
+    (folder / "SHA256SUMS").write_bytes(data)
+    _edit_manifest(folder, lambda m: m["checksums"].update(sha256=hashlib.sha256(data).hexdigest()))
+
+
+@pytest.fixture(scope="module")
+def finished_formats(tmp_path_factory, data_dir):
+    root = tmp_path_factory.mktemp("trust-formats")
+    for fmt, count in (("npz", "40"), ("tar", "1100")):
+        result = run_generator(*DATASET, "--count", count, "-f", "blur:sigma=0.7", "--format", fmt,
+                               "--output-dir", root / fmt, "-d", data_dir, cwd=root)
+        assert result.returncode == 0, result.stderr
+    return root
+
+
+def _deep(folder, data_dir, *more):
+    return run_generator("--verify", folder, "--deep", "-d", data_dir, *more, cwd=folder.parent)
+
+
+def test_deep_passes_intact_folders_of_every_format(tmp_path, data_dir, finished, finished_formats):
+    for folder in (finished, finished_formats / "npz", finished_formats / "tar"):
+        result = _deep(folder, data_dir, "--workers", "2")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "every sample is what its recipe and seed make" in result.stderr
+
+
+def test_deep_names_two_swapped_images_whose_checksums_were_rewritten(tmp_path, data_dir, finished):
+    folder = tmp_path / "out"
+    shutil.copytree(finished, folder)
+    a, b = folder / "images" / "00000003.png", folder / "images" / "00000007.png"
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+    _rewrite_record(folder)
+    assert run_generator("--verify", folder, cwd=tmp_path).returncode == 0  # the checksums are fooled
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1
+    failed = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert [line.split(":")[0] for line in failed] == ["images/00000003.png", "images/00000007.png"], failed
+
+
+def test_deep_names_an_edited_label_and_an_edited_seed(tmp_path, data_dir, finished):
+    folder = tmp_path / "label"
+    shutil.copytree(finished, folder)
+    rows = (folder / "metadata.jsonl").read_text().splitlines()
+    row = json.loads(rows[5])
+    row["text"] = row["text"][::-1] + "1"
+    rows[5] = json.dumps(row)
+    (folder / "metadata.jsonl").write_text("\n".join(rows) + "\n")
+    _rewrite_record(folder)
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1
+    assert result.stdout.count("FAILED") == 1 and f"images/00000005.png: FAILED (labelled '{row['text']}'" \
+        in result.stdout, result.stdout
+
+    folder = tmp_path / "seed"
+    shutil.copytree(finished, folder)
+    _edit_manifest(folder, lambda m: m["dataset"].update(seed=m["dataset"]["seed"] + 1))
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1 and result.stdout.count("FAILED") >= 30, result.stdout  # nearly every sample
+
+
+def test_deep_names_an_edited_count(tmp_path, data_dir, finished):
+    folder = tmp_path / "count"
+    shutil.copytree(finished, folder)
+    _edit_manifest(folder, lambda m: m["dataset"].update(count=80))
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1 and "manifest.json: FAILED (not checked deeply: its count 80" in result.stdout
+
+
+def test_deep_catches_swapped_samples_inside_tar_shards_and_npz(tmp_path, data_dir, finished_formats):
+    import io
+    import tarfile
+
+    folder = tmp_path / "tar"
+    shutil.copytree(finished_formats / "tar", folder)
+    shard = folder / "shard-000001.tar"
+    with tarfile.open(shard) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    names = [m.name for m, _ in members]
+    i, j = names.index("00001010.png"), names.index("00001020.png")
+    members[i], members[j] = (members[i][0], members[j][1]), (members[j][0], members[i][1])
+    with tarfile.open(shard, "w", format=tarfile.PAX_FORMAT) as tar:
+        for member, data in members:
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    _rewrite_record(folder)
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1
+    assert [line.split(" ")[0] for line in result.stdout.splitlines()] == [
+        "shard-000001.tar:00001010:", "shard-000001.tar:00001020:"], result.stdout
+
+    folder = tmp_path / "npz"
+    shutil.copytree(finished_formats / "npz", folder)
+    with np.load(folder / "dataset.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["images"][[2, 9]] = arrays["images"][[9, 2]]
+    np.savez(folder / "dataset.npz", **arrays)
+    _rewrite_record(folder)
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1
+    assert [line.split(" ")[0] for line in result.stdout.splitlines()] == [
+        "dataset.npz:00000002:", "dataset.npz:00000009:"], result.stdout
+
+
+def test_deep_never_runs_a_module_a_manifest_names(tmp_path, data_dir, finished):
+    (tmp_path / "evilmod.py").write_text(EVIL)
+    folder = tmp_path / "out"
+    shutil.copytree(finished, folder)
+    _edit_manifest(folder, lambda m: m["dataset"]["recipe"].update(filters="evilmod:factory"))
+    result = run_generator("--verify", folder, "--deep", "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 1 and "import module evilmod" in result.stdout
+    assert not (tmp_path / "MARKER").exists()
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--deep"], "--deep applies to --verify DIR only"),
+    (["--verify", "X", "--count", "3"], "takes no other option but --deep"),
+    (["--verify", "X", "--workers", "2"], "takes no other option but --deep"),
+])
+def test_deep_option_errors_are_one_line(tmp_path, args, words):
+    result = run_generator(*args, cwd=tmp_path)
+    assert result.returncode == 2 and words in one_line(result)

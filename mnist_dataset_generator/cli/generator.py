@@ -168,6 +168,9 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--verify", metavar="DIR",
                         help="check a finished dataset folder against its SHA256SUMS and manifest "
                              "(like sha256sum -c); exit 0 only when every file matches")
+    parser.add_argument("--deep", action="store_true",
+                        help="with --verify: also make every sample again from the manifest's recipe and seed and "
+                             "compare pixels, labels and boxes (takes -d, --mirrors, --workers)")
     _add_verbosity(parser)
     return parser
 
@@ -251,14 +254,16 @@ def _resume_seed(folder) -> int | None:
 def _verify_work(args: argparse.Namespace) -> int:
     from ..export.verify import verify_dataset
 
-    problems = verify_dataset(args.verify)
+    problems = verify_dataset(args.verify, deep=args.deep, workers=args.workers, data_home=args.data_dir,
+                              mirrors=args.mirrors, deadline=args.deadline, progress=False if args.quiet else None)
     for problem in problems:
         print(problem)
     if problems:
-        print(f"{args.verify}: {len(problems)} file(s) did NOT match", file=sys.stderr)
+        print(f"{args.verify}: {len(problems)} problem(s): it is not the dataset its record and recipe say", file=sys.stderr)
         return EXIT_ENVIRONMENT
     if not args.quiet:
-        print(f"{args.verify}: every file matches", file=sys.stderr)
+        deep = ", and every sample is what its recipe and seed make" if args.deep else ""
+        print(f"{args.verify}: every file matches{deep}", file=sys.stderr)
     return 0
 
 
@@ -299,13 +304,17 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
         parser.error("give --resume (finish this run) or --force (start over), not both")
     if args.align is not None and args.fit != "pad":
         parser.error(f"--align {args.align} places a padded strip: it needs --fit pad")
+    if args.deep and args.verify is None:
+        parser.error("--deep applies to --verify DIR only")
     if args.verify is not None:
         defaults = vars(_generator_parser(prog).parse_args([]))
+        deep_options = ("deep", "data_dir", "mirrors", "workers", "deadline") if args.deep else ()
         given = [name for name, value in vars(args).items()
-                 if name not in ("verify", "quiet", "verbose") and value != defaults.get(name)]
+                 if name not in ("verify", "quiet", "verbose", *deep_options) and value != defaults.get(name)]
         if given:
             flag = given[0] if given[0] == "digits" else "--" + given[0].replace("_", "-")
-            parser.error(f"--verify checks a finished folder and takes no other option (got {flag})")
+            parser.error(f"--verify checks a finished folder and takes no other option but --deep and, with it, "
+                         f"-d, --mirrors, --deadline and --workers (got {flag})")
         with _logging_to_stderr(prog, args):
             return _run(prog, _verify_work, args)
     if args.count is None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from .._progress import ProgressArg
 from .folder import LOCK, MANIFEST, OWNER, SUMS, TOOL, _lstat, _owner
 from .record import ManifestError, file_digest, parse_sums, read_manifest
 
@@ -30,8 +31,9 @@ class Problem:
         return f"{self.path}: FAILED ({self.reason})"
 
 
-def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterable[str]] | None = None
-                   ) -> list[Problem]:
+def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterable[str]] | None = None, *,
+                   deep: bool = False, workers: int = 1, progress: ProgressArg = None, data_home=None,
+                   mirrors=None, deadline: float | None = None) -> list[Problem]:
     """Check a finished dataset folder against its record, like ``sha256sum -c``.
 
     Parameters
@@ -41,6 +43,13 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
     expected : callable, optional
         ``expected(manifest)`` yields the paths the dataset must hold
         (default: those of :func:`.prepare.expected_files`).
+    deep : bool
+        Once every file matches its record, make every sample again from the manifest's
+        recipe and seed and compare pixels, labels and boxes (:func:`.deep.deep_problems`):
+        this catches an image swapped with another valid one, or labels, seed or count
+        edited with the checksums rewritten. Needs the MNIST files it was made from
+        (``data_home``, ``mirrors``, ``deadline``: see :func:`.mnistdata.load`); ``workers``
+        and ``progress`` as for exports.
 
     Returns
     -------
@@ -76,6 +85,8 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
     if records is None:  # nothing recorded can be trusted: every file is unchecked, none vouched for
         problems += [Problem(rel, "not checked: no recorded digest") for rel in _every_file(folder)
                      if rel not in (MANIFEST, SUMS)]
+        if deep:
+            problems.append(Problem(MANIFEST, "not checked deeply: its files do not match their record"))
         return sorted(problems, key=lambda p: p.path)
     if expected is None:
         from .prepare import expected_files
@@ -96,6 +107,13 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
                  if rel not in records and rel not in (MANIFEST, SUMS)]
     if read_manifest(folder) != manifest:
         problems.append(Problem(MANIFEST, "changed while it was verified (a run is writing the folder?)"))
+    if deep and problems:
+        problems.append(Problem(MANIFEST, "not checked deeply: its files do not match their record"))
+    elif deep:
+        from .deep import deep_problems
+
+        problems += deep_problems(folder, manifest, workers=workers, progress=progress, data_home=data_home,
+                                  mirrors=mirrors, deadline=deadline)
     return sorted(problems, key=lambda p: p.path)
 
 

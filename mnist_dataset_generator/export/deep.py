@@ -1,0 +1,139 @@
+"""The deep check of a dataset folder: every sample made again from the manifest's recipe and seed.
+
+A sample is a pure function of ``(recipe, seed, epoch, index)``, so a folder's samples can be
+made again and compared with what it holds: pixels, every label it gives each sample, and
+boxes. This catches what checksums cannot, once someone has rewritten them: an image swapped
+with another valid one, labels that belong to other images, an edited seed. Nothing in the
+folder is ever run: a recipe whose filters name a module to import is not made again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .._progress import ProgressArg, Reporter
+from ..compose.strip import to_uint8
+from .folder import MANIFEST
+from .readers import UnreadableError, stored_samples
+from .verify import Problem
+
+__all__ = ["deep_problems"]
+
+log = logging.getLogger(__name__)
+
+
+def _plan(manifest: dict):
+    """``(plan, fmt, indices)`` of a manifest, or the reason it cannot be made again."""
+    from ..compose.filterspec import imported_modules
+    from ..dataset import plan_dataset
+    from ..recipe import Recipe
+    from .exporter import dataset_key
+
+    dataset = manifest["dataset"]
+    recipe = dataset.get("recipe")
+    if not isinstance(recipe, dict):
+        return f"{MANIFEST} holds no recipe (made before 0.4.0?), so its samples cannot be made again"
+    filters = recipe.get("filters")
+    if isinstance(filters, dict):
+        return "its filters were Python callables, which a manifest cannot hold; its samples cannot be made again"
+    if isinstance(filters, str) and imported_modules(filters):
+        return (f"its filters import module {', '.join(imported_modules(filters))}; a folder never makes this "
+                "tool run code, so its samples were not made again")
+    if dataset.get("labels") is not None:
+        return "it was made from given labels, which a manifest does not hold; its samples cannot be made again"
+    try:
+        seed, epoch, count = dataset["seed"], dataset.get("epoch", 0), dataset["count"]
+        start, stop = dataset["indices"]
+        plan = plan_dataset(count, recipe=Recipe.from_json(recipe), seed=seed, epoch=epoch)
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"its recipe, seed, epoch or count cannot be read ({exc})"
+    fmt, indices = dataset.get("format"), range(start, stop)
+    # The flat fields of the key must say what the recipe says: one edited without the other is no dataset
+    # this tool made.
+    made = dataset_key(plan, fmt, indices, {"filters": dataset.get("filters")})
+    differ = sorted(k for k in made if k != "recipe" and made[k] != dataset.get(k))
+    if differ:
+        return f"its dataset fields disagree with its recipe ({', '.join(differ)}): edited by hand?"
+    arguments = manifest.get("arguments") if isinstance(manifest.get("arguments"), dict) else {}
+    if arguments.get("count") is not None and arguments["count"] != count:
+        return f"its count {count} is not the count it was made with ({arguments['count']})"
+    if "shard" in arguments and arguments["shard"] is None and indices != range(count):
+        return f"it holds samples {start}..{stop} of {count} but was made whole, not as a shard"
+    return plan, fmt, indices
+
+
+def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progress: ProgressArg = None,
+                  data_home=None, mirrors=None, deadline: float | None = None) -> list[Problem]:
+    """Make every sample of ``folder`` again and compare it with what the folder holds.
+
+    Parameters
+    ----------
+    folder : path
+        A dataset folder whose files match their record (see :func:`.verify.verify_dataset`).
+    manifest : dict
+        Its manifest.
+    workers : int
+        Processes making the samples (0: all cores), as for exports.
+    progress : None, bool or callable
+        ``report(done, total)`` in samples.
+    data_home, mirrors, deadline
+        Where the digit files are, and how long a download may take (see :func:`.mnistdata.load`).
+
+    Returns
+    -------
+    list of Problem
+        One per sample whose pixels, labels or boxes differ (named by its file, or
+        ``FILE:KEY`` inside a shard or the npz), or one saying why the samples could not
+        be made again (the digit source differs, the recipe imports code, ...).
+    """
+    from ..export.exporter import digits_sha256
+    from ..making import chunk_bounds
+    from ..mnistdata import load
+    from ..workers import iter_chunks
+
+    folder = Path(folder)
+    planned = _plan(manifest)
+    if isinstance(planned, str):
+        return [Problem(MANIFEST, f"not checked deeply: {planned}")]
+    plan, fmt, indices = planned
+    source = load(plan.split, data_home=data_home, mirrors=mirrors, progress=False, deadline=deadline)
+    if digits_sha256(source) != manifest["dataset"].get("digits"):
+        return [Problem(MANIFEST, "not checked deeply: these MNIST files are not the digits it was made from "
+                                  "(give the folder it was made with: -d DIR)")]
+    problems: list[Problem] = []
+    report = Reporter(progress, desc="samples", unit="img")
+    stored = stored_samples(folder, fmt, indices)
+    chunks = iter_chunks(plan, source, chunk_bounds(indices), workers, from_files=True, data_home=data_home,
+                         boxes=True)
+    done = 0
+    try:
+        for batch in chunks:
+            for record in batch.records():
+                problems += _compare(record, next(stored), fmt)
+            done += len(batch)
+            report(done, len(indices))
+    except UnreadableError as exc:
+        where, _, why = str(exc).partition(": ")
+        problems.append(Problem(where, why or str(exc)))
+    finally:
+        report.close()
+        chunks.close()
+    log.info("made %d samples again and compared them: %d differ", done, len(problems))
+    return problems
+
+
+def _compare(record, stored, fmt: str) -> list[Problem]:
+    """The problem of one sample, if what is stored is not what its seed makes."""
+    made = record.image if fmt == "npz" else to_uint8(record.image)
+    why = []
+    if stored.image.dtype != made.dtype or stored.image.shape != made.shape or not np.array_equal(stored.image, made):
+        why.append("its pixels are not the image its seed makes")
+    wrong = sorted({label for label in stored.labels if label != record.label}, key=str)
+    if wrong:
+        why.append(f"labelled {', '.join(map(repr, wrong))}, its seed makes {record.label!r}")
+    if stored.boxes.shape != record.boxes.shape or not np.array_equal(stored.boxes, record.boxes):
+        why.append("its boxes are not the digits' boxes")
+    return [Problem(stored.where, "; ".join(why))] if why else []
