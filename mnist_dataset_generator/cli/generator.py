@@ -259,7 +259,7 @@ def _verify_work(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem)
     if problems:
-        print(f"{args.verify}: {len(problems)} problem(s): it is not the dataset its record and recipe say", file=sys.stderr)
+        print(f"{args.verify}: {len(problems)} problem(s) found", file=sys.stderr)
         return EXIT_ENVIRONMENT
     if not args.quiet:
         deep = ", and every sample is what its recipe and seed make" if args.deep else ""
