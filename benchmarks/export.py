@@ -78,6 +78,27 @@ def run_once(fmt: str, workers: int, count: int, extra: list[str], tmp: str | No
         shutil.rmtree(out, ignore_errors=True)
 
 
+def verify_rates(fmt: str, count: int, extra: list[str], tmp: str | None, repeats: int) -> dict[str, list[float]]:
+    """Images/s of ``--verify`` and ``--verify --deep`` (1 and 2 workers) on one export of ``count`` samples."""
+    out = Path(tempfile.mkdtemp(prefix="mdg-bench-", dir=tmp))
+    try:
+        folder = out / "ds"
+        subprocess.run([sys.executable, str(ROOT / "generator.py"), "--count", str(count), "--length", "8", "-w",
+                        "224", "-s", "0,10", "--seed", "1", "--format", fmt, "-q", "--output-dir", str(folder),
+                        *extra], check=True, capture_output=True)
+        rates: dict[str, list[float]] = {}
+        for label, more in (("verify", []), ("deep, 1 worker", ["--deep", *extra]),
+                            ("deep, 2 workers", ["--deep", "--workers", "2", *extra])):
+            for _ in range(repeats):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, str(ROOT / "generator.py"), "-q", "--verify", str(folder), *more],
+                               check=True, capture_output=True)
+                rates.setdefault(label, []).append(count / (time.perf_counter() - started))
+        return rates
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=20000)

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from export import byte_compile, run_once  # noqa: E402 - the export rows' measurement
+from export import byte_compile, run_once, verify_rates  # noqa: E402 - the export rows' measurement
 
 from mnist_dataset_generator import mnistdata  # noqa: E402
 from mnist_dataset_generator.dataset import SequenceDataset  # noqa: E402
@@ -208,6 +208,11 @@ def main() -> int:
             if workers == 2:
                 note += f", {r[0] / statistics.median(x[0] for x in results[1]):.2f}x 1 worker"
             table.append((f"3. export {fmt_name} {batch:,}, {workers} worker(s)", r, note))
+        if fmt_name == "png":  # checking a folder, against making it
+            made = statistics.median(x[0] for x in results[1])
+            for label, rates in verify_rates("png", batch, extra, tmp, max(2, repeats - 2)).items():
+                r = (statistics.median(rates), min(rates), max(rates))
+                table.append((f"   --verify png {batch:,}, {label}", r, f"{r[0] / made:.2f}x the export (1 worker)"))
     big = 10 * batch
     runs = run_once("npz", 2, big, extra, tmp)
     small = max(x[1] for x in results[2])

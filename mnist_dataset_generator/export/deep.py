@@ -9,16 +9,17 @@ folder is ever run: a recipe whose filters name a module to import is not made a
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from .._progress import ProgressArg, Reporter
-from ..compose.strip import to_uint8
 from .folder import MANIFEST
-from .readers import UnreadableError, stored_samples
+from .readers import UnreadableError, decode_png, stored_samples
 from .verify import Problem
+from .writers import png_bytes
 
 __all__ = ["deep_problems"]
 
@@ -66,7 +67,8 @@ def _plan(manifest: dict):
 
 
 def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progress: ProgressArg = None,
-                  data_home=None, mirrors=None, deadline: float | None = None) -> list[Problem]:
+                  data_home=None, mirrors=None, deadline: float | None = None, records: dict | None = None
+                  ) -> list[Problem]:
     """Make every sample of ``folder`` again and compare it with what the folder holds.
 
     Parameters
@@ -81,6 +83,10 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
         ``report(done, total)`` in samples.
     data_home, mirrors, deadline
         Where the digit files are, and how long a download may take (see :func:`.mnistdata.load`).
+    records : dict, optional
+        The folder's verified record (path -> (sha256, size)): a PNG made again whose SHA-256 is
+        the recorded one needs no reading (another Pillow may compress the same pixels to other
+        bytes: those are decoded and compared pixel by pixel).
 
     Returns
     -------
@@ -105,14 +111,15 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
                                   "(give the folder it was made with: -d DIR)")]
     problems: list[Problem] = []
     report = Reporter(progress, desc="samples", unit="img")
-    stored = stored_samples(folder, fmt, indices)
+    stored = stored_samples(folder, fmt, indices, records)
+    encode = None if fmt == "npz" else png_bytes  # in the workers, as the export encodes them
     chunks = iter_chunks(plan, source, chunk_bounds(indices), workers, from_files=True, data_home=data_home,
-                         boxes=True)
+                         boxes=True, encode=encode)
     done = 0
     try:
         for batch in chunks:
             for record in batch.records():
-                problems += _compare(record, next(stored), fmt)
+                problems += _compare(record, next(stored))
             done += len(batch)
             report(done, len(indices))
     except UnreadableError as exc:
@@ -125,12 +132,19 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
     return problems
 
 
-def _compare(record, stored, fmt: str) -> list[Problem]:
-    """The problem of one sample, if what is stored is not what its seed makes."""
-    made = record.image if fmt == "npz" else to_uint8(record.image)
+def _compare(record, stored) -> list[Problem]:
+    """The problem of one sample, if what is stored is not what its seed makes (``record.image``: the
+    PNG bytes of formats that hold PNGs, else the pixels)."""
     why = []
-    if stored.image.dtype != made.dtype or stored.image.shape != made.shape or not np.array_equal(stored.image, made):
-        why.append("its pixels are not the image its seed makes")
+    if isinstance(record.image, bytes):
+        same = stored.digest == hashlib.sha256(record.image).hexdigest()
+        made = None if same else decode_png(record.image, stored.where)
+    else:
+        same, made = False, record.image
+    if not same:
+        image = stored.pixels()
+        if image.dtype != made.dtype or image.shape != made.shape or not np.array_equal(image, made):
+            why.append("its pixels are not the image its seed makes")
     wrong = sorted({label for label in stored.labels if label != record.label}, key=str)
     if wrong:
         why.append(f"labelled {', '.join(map(repr, wrong))}, its seed makes {record.label!r}")

@@ -13,7 +13,8 @@ import io
 import json
 import tarfile
 import zipfile
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 from .folder import LABELS, METADATA, NPZ
 from .writers import SAMPLES_PER_TAR, WRITERS
 
-__all__ = ["Stored", "UnreadableError", "stored_samples"]
+__all__ = ["Stored", "UnreadableError", "decode_png", "stored_samples"]
 
 
 class UnreadableError(ValueError):
@@ -31,16 +32,22 @@ class UnreadableError(ValueError):
 
 @dataclass(frozen=True)
 class Stored:
-    """One sample as the folder holds it: where, its pixels, every label it is given, its boxes."""
+    """One sample as the folder holds it: where, every label it is given, its boxes, and its pixels.
+
+    ``digest``: the SHA-256 of its PNG (from the folder's verified record, or of the tar member),
+    so that a PNG made again with the same bytes needs no decoding; ``pixels()`` reads and decodes.
+    """
 
     index: int
     where: str
-    image: np.ndarray
     labels: tuple[str, ...]
     boxes: np.ndarray
+    pixels: Callable[[], np.ndarray]
+    digest: str | None = None
 
 
-def _decode_png(data: bytes, where: str) -> np.ndarray:
+def decode_png(data: bytes, where: str) -> np.ndarray:
+    """The pixels of an 8-bit grayscale PNG (:class:`UnreadableError` naming ``where`` otherwise)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -82,7 +89,7 @@ def _boxes(value, where: str) -> np.ndarray:
     return boxes
 
 
-def _png_samples(folder: Path, indices: range) -> Iterator[Stored]:
+def _png_samples(folder: Path, indices: range, records: dict) -> Iterator[Stored]:
     name = WRITERS["png"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
     with open(folder / METADATA, encoding="utf-8") as metadata:
@@ -91,11 +98,13 @@ def _png_samples(folder: Path, indices: range) -> Iterator[Stored]:
             row = _json_line(next(metadata, ""), f"{METADATA} (row of {where})")
             if row.get("file_name") != where:
                 raise UnreadableError(f"{METADATA}: expected the row of {where}, found {row.get('file_name')!r}")
-            image = _decode_png((folder / where).read_bytes(), where)
-            yield Stored(i, where, image, (label, row.get("text")), _boxes(row.get("boxes"), f"{METADATA} ({where})"))
+            record = records.get(where)
+            yield Stored(i, where, (label, row.get("text")), _boxes(row.get("boxes"), f"{METADATA} ({where})"),
+                         lambda where=where: decode_png((folder / where).read_bytes(), where),
+                         None if record is None else record[0])
 
 
-def _tar_samples(folder: Path, indices: range) -> Iterator[Stored]:
+def _tar_samples(folder: Path, indices: range, records: dict) -> Iterator[Stored]:
     name = WRITERS["tar"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
     for shard in WRITERS["tar"].files(indices):
@@ -114,14 +123,16 @@ def _tar_samples(folder: Path, indices: range) -> Iterator[Stored]:
                         parts[suffix] = tar.extractfile(member).read()
                     where = f"{shard}:{name(i)}"
                     meta = _json_line(parts[".json"].decode("utf-8", "replace"), f"{where}.json")
-                    yield Stored(i, where, _decode_png(parts[".png"], f"{where}.png"),
-                                 (next(csv), parts[".txt"].decode("utf-8", "replace"), meta.get("text")),
-                                 _boxes(meta.get("boxes"), f"{where}.json"))
+                    png = parts[".png"]
+                    yield Stored(i, where, (next(csv), parts[".txt"].decode("utf-8", "replace"), meta.get("text")),
+                                 _boxes(meta.get("boxes"), f"{where}.json"),
+                                 lambda png=png, where=where: decode_png(png, f"{where}.png"),
+                                 hashlib.sha256(png).hexdigest())
         except tarfile.TarError as exc:
             raise UnreadableError(f"{shard}: not a readable tar file ({exc})") from None
 
 
-def _npz_samples(folder: Path, indices: range) -> Iterator[Stored]:
+def _npz_samples(folder: Path, indices: range, records: dict) -> Iterator[Stored]:
     name = WRITERS["npz"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
     try:
@@ -141,8 +152,9 @@ def _npz_samples(folder: Path, indices: range) -> Iterator[Stored]:
                     if len(data) != row_bytes:
                         raise UnreadableError(f"{NPZ}: images end at row {k}")
                     length = int(columns["lengths"][k])
-                    yield Stored(i, f"{NPZ}:{name(i)}", np.frombuffer(data, dtype).reshape(shape[1:]),
-                                 (next(csv), str(columns["labels"][k])), columns["boxes"][k][:length])
+                    image = np.frombuffer(data, dtype).reshape(shape[1:])
+                    yield Stored(i, f"{NPZ}:{name(i)}", (next(csv), str(columns["labels"][k])),
+                                 columns["boxes"][k][:length], lambda image=image: image)
     except (zipfile.BadZipFile, KeyError, ValueError, IndexError, OSError) as exc:
         if isinstance(exc, UnreadableError):
             raise
@@ -160,13 +172,15 @@ def _header(stream, version: tuple[int, int]):
 _READERS = {"png": _png_samples, "tar": _tar_samples, "npz": _npz_samples}
 
 
-def stored_samples(folder: Path, fmt: str, indices: range) -> Iterator[Stored]:
+def stored_samples(folder: Path, fmt: str, indices: range, records: dict | None = None) -> Iterator[Stored]:
     """Samples ``indices`` of the ``fmt`` folder ``folder``, in order, as it stores them.
+
+    ``records``: the folder's verified record (path -> (sha256, size)), for the PNG files' digests.
 
     Raises
     ------
     UnreadableError
         A file does not hold what its format says (one line naming it).
     """
-    return _READERS[fmt](Path(folder), indices)
+    return _READERS[fmt](Path(folder), indices, records or {})
 

@@ -113,7 +113,7 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
         from .deep import deep_problems
 
         problems += deep_problems(folder, manifest, workers=workers, progress=progress, data_home=data_home,
-                                  mirrors=mirrors, deadline=deadline)
+                                  mirrors=mirrors, deadline=deadline, records=records)
     return sorted(problems, key=lambda p: p.path)
 
 
