@@ -86,7 +86,9 @@ def generate_numbers_sequence(
         ``"stretch"``: the strip is resampled to ``image_width``. ``"pad"``: the
         digits keep their size (scaled with ``image_height`` only) and the strip
         is placed in the width with paper around it; a strip wider than the
-        width is scaled down whole, aspect kept, never squeezed.
+        width is scaled down whole, aspect kept, never squeezed. Either way a
+        width that would draw digits under 7 px wide is refused, naming the
+        smallest that works.
     align : {"left", "center", "random"}
         Where ``fit="pad"`` puts the strip across the width (``"random"``
         draws from ``rng``); it is always centred down.

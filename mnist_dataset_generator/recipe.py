@@ -140,8 +140,8 @@ class Recipe:
             width = int(slots.sum() + gaps.sum())
         request = check_request("0" * high, self.spacing_range, width, self.evenly, None, self.split,  # widest case
                                 image_height=self.image_height, fit=self.fit, align=self.align, door=None)
-        if low != high and self.fit == "stretch":
-            check_width(width, low, self.spacing_range, self.evenly)
+        if low != high:
+            check_width(width, low, self.spacing_range, self.evenly, self.fit)
         return request.width
 
     @property
