@@ -85,7 +85,6 @@ class Recipe:
     prepared: list = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from .compose.filterspec import from_spec
         from .compose.strip import (
             check_align,
             check_background,
@@ -112,17 +111,13 @@ class Recipe:
         put(self, "background", check_background(self.background))
         choice("split", self.split, tuple(sorted(SPLITS)))
         choice("dtype", self.dtype, DTYPES)
-        fltrs = self.fltrs
-        if isinstance(fltrs, str):
-            fltrs = from_spec(fltrs) if fltrs.strip() else None
-        elif fltrs is not None and not callable(fltrs):
-            if not isinstance(fltrs, Iterable) or isinstance(fltrs, (bytes, bytearray)):
-                raise ValueError(f"fltrs must be a list of filters or -f text such as \"blur:sigma=1\", got {fltrs!r}")
-            fltrs = tuple(fltrs)
-            put(self, "fltrs", fltrs or None)
         from .filters import prepare_filters
 
-        put(self, "prepared", prepare_filters(fltrs))
+        fltrs = self.fltrs
+        if isinstance(fltrs, Iterable) and not isinstance(fltrs, (str, bytes, bytearray)) and not callable(fltrs):
+            fltrs = tuple(fltrs) or None  # a list given: kept as a tuple (compared, read twice)
+            put(self, "fltrs", fltrs)
+        put(self, "prepared", prepare_filters(fltrs))  # the rule of every door: text, or a list of callables
         put(self, "image_width", self._check_width())
 
     def _check_width(self) -> int | None:

@@ -223,6 +223,28 @@ def test_pad_keeps_digits_at_least_7_px_wide_at_every_door(drawn, evenly, smalle
     Recipe(length=(3, 7), spacing_range=(0, 2), image_width=smallest, evenly=evenly, fit="pad", image_height=32)
 
 
+def test_filter_text_is_taken_and_a_list_of_text_refused_naming_from_spec_at_every_door(drawn):
+    from mnist_dataset_generator import Recipe, SequenceDataset, from_spec, generate_dataset, iter_dataset
+
+    text = "blur:sigma=0.8,scale"
+    single = {"digits": "12", "spacing_range": (0, 4), "image_width": None, "images": drawn, "rng": 3}
+    assert np.array_equal(gen(**single, fltrs=text), gen(**single, fltrs=from_spec(text)))
+    many = {"count": 3, "length": 2, "spacing_range": (1, 1), "image_width": None, "seed": 5, "images": drawn}
+    made = generate_dataset(**many, fltrs=from_spec(text))[0]
+    assert np.array_equal(generate_dataset(**many, fltrs=text)[0], made)
+    assert np.array_equal(np.stack([image for image, _ in iter_dataset(**many, fltrs=text)]), made)
+    assert np.array_equal(SequenceDataset(**many, fltrs=text)[2][0], made[2])
+    assert Recipe(fltrs=text).fltrs == text
+    doors = [lambda f: gen(**single, fltrs=f), lambda f: generate_dataset(**many, fltrs=f),
+             lambda f: iter_dataset(**many, fltrs=f), lambda f: SequenceDataset(**many, fltrs=f),
+             lambda f: Recipe(fltrs=f)]
+    for door in doors:
+        with pytest.raises(ValueError, match=r"fltrs\[0\] is text, not a filter: .*fltrs='blur' \(read by from_spec\)"):
+            door(["blur"])
+        with pytest.raises(ValueError, match="unknown filter 'nosuch'"):
+            door("nosuch")
+
+
 def test_bad_arguments_are_rejected_before_any_data_is_loaded(tmp_path):
     with pytest.raises(ValueError, match="image_width 3 is too small"):
         gen("123456789", (0, 0), 3, data_home=tmp_path / "never-created")
