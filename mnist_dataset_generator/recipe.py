@@ -158,11 +158,23 @@ class Recipe:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict:
-        """The recipe as a JSON object (``json.dumps`` it, or keep it in a manifest).
+        """The recipe as a JSON object: a ``dict`` of plain values, not text (``json.dumps``
+        it, or keep it in a manifest; :meth:`from_json` takes either).
 
         Filters given as spec text are kept as text; callables cannot be written, and are
         recorded by name under ``"filters"`` as ``{"callables": [...]}`` (:meth:`from_json`
         refuses those, naming them).
+
+        Returns
+        -------
+        dict
+            ``{"recipe": 1, "length": [8, 8], ...}``: every field, tuples as lists.
+
+        Examples
+        --------
+        >>> data = Recipe(length=3, fltrs="blur").to_json()
+        >>> type(data).__name__, data["length"], data["filters"]
+        ('dict', [3, 3], 'blur')
         """
         from .filters import _name
 
