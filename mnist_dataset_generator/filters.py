@@ -459,21 +459,46 @@ def _signature_accepts_rng(f) -> bool:
     return "rng" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-def prepare_filters(fltrs: Sequence[Filter] | None) -> list[tuple[Filter, bool]]:
-    """Check a filter list once per call: ``[(filter, takes_rng), ...]``.
+def prepare_filters(fltrs: Sequence[Filter] | str | None) -> list[tuple[Filter, bool]]:
+    """Check the filters of a call once: ``[(filter, takes_rng), ...]``.
+
+    The one rule of every door (:func:`.generator.generate_numbers_sequence`, the dataset
+    functions, :class:`.dataset.SequenceDataset`, :class:`.recipe.Recipe`): ``fltrs`` is
+    ``None``, a list of callables ``f(img) -> img``, or ``-f`` text such as
+    ``"blur:sigma=1,distort"``, built by :func:`.compose.filterspec.from_spec` (blank
+    text: no filter).
 
     Raises
     ------
     ValueError
-        ``fltrs`` is not a list of callables (a single callable or a string is
-        named as the likely mistake).
+        Bad text (as :func:`.compose.filterspec.from_spec` says), or ``fltrs`` is not a
+        list of callables: a single callable, a list holding text, anything else; the
+        message names the likely fix.
+
+    Examples
+    --------
+    >>> [f.func.__name__ for f, _ in prepare_filters("crop,blur:sigma=0.7")]
+    ['_crop', '_blur']
+    >>> prepare_filters(["blur"])
+    Traceback (most recent call last):
+    ValueError: fltrs[0] is text, not a filter: give the text as one string, fltrs='blur' (read by from_spec), or a list of callables such as from_spec('blur')
     """
+    if isinstance(fltrs, str):
+        if not fltrs.strip():
+            return []
+        from .compose.filterspec import from_spec
+
+        fltrs = from_spec(fltrs)
     if fltrs is None:
         return []
-    if callable(fltrs) or isinstance(fltrs, (str, bytes)):
-        raise ValueError(f"fltrs must be a list of filters, got {fltrs!r}; wrap a single filter as [f]")
+    if callable(fltrs) or isinstance(fltrs, (bytes, bytearray)) or not hasattr(fltrs, "__iter__"):
+        hint = "; wrap a single filter as [f]" if callable(fltrs) else ""
+        raise ValueError(f"fltrs must be a list of filters or -f text such as \"blur:sigma=1\", got {fltrs!r}{hint}")
     prepared = []
     for i, f in enumerate(fltrs):
+        if isinstance(f, str):
+            raise ValueError(f"fltrs[{i}] is text, not a filter: give the text as one string, fltrs={f!r} (read by "
+                             f"from_spec), or a list of callables such as from_spec({f!r})")
         if not callable(f):
             raise ValueError(f"fltrs[{i}] must be callable f(img) -> img, got {f!r}")
         prepared.append((f, _accepts_rng(f)))

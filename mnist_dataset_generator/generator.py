@@ -29,7 +29,7 @@ def generate_numbers_sequence(
     data_home: str | os.PathLike | None = None,
     images: MnistData | tuple[np.ndarray, np.ndarray] | None = None,
     evenly: bool = False,
-    fltrs: Sequence[Filter] | None = None,
+    fltrs: Sequence[Filter] | str | None = None,
     *,
     rng: np.random.Generator | int | None = None,
     split: str = "train",
@@ -67,10 +67,12 @@ def generate_numbers_sequence(
         randomness in the layout; the gap chosen from the range keeps digits
         closest to 28 px. With ``image_width=None``: 28 px digits and gaps
         at the middle of the range.
-    fltrs : list of callables, optional
+    fltrs : list of callables, or str, optional
         Applied to each digit, in order, before layout: ``f(img) -> img`` on
         float32 ink 1.0 on 0.0, height 28 (see :mod:`.filters`). Filters with
-        an ``rng`` keyword receive this call's generator.
+        an ``rng`` keyword receive this call's generator. Or ``-f`` text such
+        as ``"blur:sigma=0.8,distort"`` (see :func:`.compose.filterspec.from_spec`),
+        as every door takes.
     rng : None, int or numpy.random.Generator
         The same seed gives the same image, bit for bit. No global state is used.
     split : {"train", "test"}
@@ -86,7 +88,9 @@ def generate_numbers_sequence(
         ``"stretch"``: the strip is resampled to ``image_width``. ``"pad"``: the
         digits keep their size (scaled with ``image_height`` only) and the strip
         is placed in the width with paper around it; a strip wider than the
-        width is scaled down whole, aspect kept, never squeezed.
+        width is scaled down whole, aspect kept, never squeezed. Either way a
+        width that would draw digits under 7 px wide is refused, naming the
+        smallest that works.
     align : {"left", "center", "random"}
         Where ``fit="pad"`` puts the strip across the width (``"random"``
         draws from ``rng``); it is always centred down.

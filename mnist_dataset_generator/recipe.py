@@ -85,7 +85,6 @@ class Recipe:
     prepared: list = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from .compose.filterspec import from_spec
         from .compose.strip import (
             check_align,
             check_background,
@@ -112,17 +111,13 @@ class Recipe:
         put(self, "background", check_background(self.background))
         choice("split", self.split, tuple(sorted(SPLITS)))
         choice("dtype", self.dtype, DTYPES)
-        fltrs = self.fltrs
-        if isinstance(fltrs, str):
-            fltrs = from_spec(fltrs) if fltrs.strip() else None
-        elif fltrs is not None and not callable(fltrs):
-            if not isinstance(fltrs, Iterable) or isinstance(fltrs, (bytes, bytearray)):
-                raise ValueError(f"fltrs must be a list of filters or -f text such as \"blur:sigma=1\", got {fltrs!r}")
-            fltrs = tuple(fltrs)
-            put(self, "fltrs", fltrs or None)
         from .filters import prepare_filters
 
-        put(self, "prepared", prepare_filters(fltrs))
+        fltrs = self.fltrs
+        if isinstance(fltrs, Iterable) and not isinstance(fltrs, (str, bytes, bytearray)) and not callable(fltrs):
+            fltrs = tuple(fltrs) or None  # a list given: kept as a tuple (compared, read twice)
+            put(self, "fltrs", fltrs)
+        put(self, "prepared", prepare_filters(fltrs))  # the rule of every door: text, or a list of callables
         put(self, "image_width", self._check_width())
 
     def _check_width(self) -> int | None:
@@ -140,8 +135,8 @@ class Recipe:
             width = int(slots.sum() + gaps.sum())
         request = check_request("0" * high, self.spacing_range, width, self.evenly, None, self.split,  # widest case
                                 image_height=self.image_height, fit=self.fit, align=self.align, door=None)
-        if low != high and self.fit == "stretch":
-            check_width(width, low, self.spacing_range, self.evenly)
+        if low != high:
+            check_width(width, low, self.spacing_range, self.evenly, self.fit)
         return request.width
 
     @property
@@ -163,11 +158,23 @@ class Recipe:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict:
-        """The recipe as a JSON object (``json.dumps`` it, or keep it in a manifest).
+        """The recipe as a JSON object: a ``dict`` of plain values, not text (``json.dumps``
+        it, or keep it in a manifest; :meth:`from_json` takes either).
 
         Filters given as spec text are kept as text; callables cannot be written, and are
         recorded by name under ``"filters"`` as ``{"callables": [...]}`` (:meth:`from_json`
         refuses those, naming them).
+
+        Returns
+        -------
+        dict
+            ``{"recipe": 1, "length": [8, 8], ...}``: every field, tuples as lists.
+
+        Examples
+        --------
+        >>> data = Recipe(length=3, fltrs="blur").to_json()
+        >>> type(data).__name__, data["length"], data["filters"]
+        ('dict', [3, 3], 'blur')
         """
         from .filters import _name
 

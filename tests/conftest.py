@@ -29,6 +29,11 @@ def _isolated(monkeypatch, tmp_path_factory):
     """No test touches ~/, the internet, or another test's loaded data; retries do not sleep;
     no deadline comes from the environment."""
     monkeypatch.setenv(_cache.ENV_DATA_HOME, str(tmp_path_factory.mktemp("default-home")))
+    # libraries (and the tools' subprocesses) that cache under ~/ find a temporary home instead
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("HF_HOME", str(home / ".cache" / "huggingface"))
     monkeypatch.setenv(_cache.ENV_MIRRORS, "http://127.0.0.1:9/")  # refused at once
     monkeypatch.delenv("GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE", raising=False)  # spelled out: runs on older code too
     monkeypatch.setattr(_download, "RETRY_DELAY", 0.0)

@@ -104,11 +104,10 @@ def test_fetch_deadline_flag_reaches_the_download(tmp_path, capsys, fixture_tabl
             time.sleep(0.05)
 
     slow.faults["*"] = trickle
-    started = time.perf_counter()
     status = mnistdata_main(["--fetch", "-d", str(tmp_path / "c"), "--mirrors", slow.url, "--deadline", "0.5", "-q"])
     err = capsys.readouterr().err
+    # the deadline ended it (the trickle's own end, after 2 s, would be a short body instead)
     assert status == 1 and "deadline exceeded (0.5 s for all mirrors and retries of this file)" in err, err
-    assert time.perf_counter() - started < 2.5
 
 
 def test_version_and_help():

@@ -71,6 +71,10 @@ def test_never_overwrites_without_force(tmp_path, data_dir):
     (["-w", "-5", "12"], "argument -w/--width"),
     (["-w", "x", "12"], "expected a whole number"),
     (["-w", "3", "123456789"], "smallest width that works is 63"),
+    # pad scales a too-wide strip down: the same 7 px floor, the same smallest width as stretch
+    (["-w", "33", "--height", "32", "--fit", "pad", "1234567"], r"fit=pad\): .*smallest width that works is 49"),
+    (["-w", "33", "--fit", "pad", "--count", "5", "--length", "7", "--output-dir", "out"],
+     "smallest width that works is 49"),
     (["-f", "nosuch", "12"], "unknown filter .nosuch.; known filters: blur, crop, distort, elastic, noise, resize, "
                              "rotate, salt_pepper, scale, slant, thickness"),
     (["-f", "blur:sigma=x", "12"], "blur: sigma must be a number, got 'x'"),

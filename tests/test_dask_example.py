@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -20,10 +21,12 @@ def test_dask_shards_union_equals_a_single_run(tmp_path):
     one = subprocess.run([sys.executable, str(REPO / "generator.py"), *options, "-q", "--output-dir", str(single)],
                          capture_output=True, text=True, cwd=REPO, timeout=120)
     assert one.returncode == 0, one.stderr
+    # the cluster's scratch folder (default: the system's temporary folder) stays in tmp_path
+    env = {**os.environ, "DASK_TEMPORARY_DIRECTORY": str(tmp_path / "dask-scratch")}
     result = subprocess.run(
         [sys.executable, str(REPO / "examples" / "dask_shards.py"), "--shards", "3", "--local-workers", "2",
          "--output-dir", str(tmp_path / "dask"), *options],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
+        capture_output=True, text=True, cwd=REPO, timeout=300, env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     merged = (tmp_path / "dask" / "labels.csv").read_text().splitlines()
@@ -42,6 +45,9 @@ def test_dask_shards_union_equals_a_single_run(tmp_path):
     assert pngs == {p.name: p.read_bytes() for p in (single / "images").glob("*.png")}
 
     datasets = pytest.importorskip("datasets")
-    loaded = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "dask"), split="train")
+    # an explicit cache_dir: `datasets` fixes its default (~/.cache/huggingface) when first imported
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(tmp_path / "dask"), cache_dir=str(tmp_path / "hf"),
+                                   split="train")
+    assert any((tmp_path / "hf").iterdir())  # the cache went where it was told
     # each image once, with its own label: the parts' metadata.jsonl files together
     assert sorted(loaded["text"]) == sorted(row.split(",")[1] for row in rows[1:])

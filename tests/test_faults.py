@@ -42,6 +42,30 @@ def test_forbidden_first_mirror_is_skipped_without_retry(tmp_path, fixture_table
     assert forbidden.requests.count("t10k-images-idx3-ubyte.gz") == 1 and "HTTP 403" in caplog.text
 
 
+def test_mirror_whose_name_does_not_resolve_is_not_retried_and_the_next_is_tried(
+        tmp_path, fixture_table, mirror_dir, make_mirror, monkeypatch, caplog):
+    # The resolver is faked: the test asks no DNS server (offline machines and busy ones alike).
+    real, asked = socket.getaddrinfo, []
+
+    def resolve(host, *args, **kwargs):
+        if host == "nonexistent.invalid":
+            asked.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    bad = "http://nonexistent.invalid/mnist/"
+    with pytest.raises(DownloadError, match="Name or service not known") as info:
+        load("test", data_home=tmp_path / "c", mirrors=bad)
+    assert len(info.value.attempts) == 1 and asked == ["nonexistent.invalid"]  # one attempt, no retry
+    asked.clear()
+    good = make_mirror(mirror_dir)
+    assert len(load("test", data_home=tmp_path / "d", mirrors=[bad, good.url])) == 50
+    assert asked == ["nonexistent.invalid"] * 2  # once per file, then the next mirror
+    assert sorted(good.requests) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert "retrying" not in caplog.text
+
+
 def test_redirect_to_another_loopback_mirror_is_followed_and_verified(tmp_path, fixture_table, mirror_dir,
                                                                      make_mirror):
     target, bouncer = make_mirror(mirror_dir), make_mirror(mirror_dir)
@@ -126,9 +150,15 @@ def test_redirect_to_a_scheme_other_than_https_or_http_is_refused_without_contac
         handler.end_headers()
 
     bouncer.faults["*"] = redirect
+    # Short timeouts where a followed redirect would wait on the silent listener (a regression
+    # fails fast); patient ones for the good mirror, which must not time out on a busy machine.
+    quick, patient = HTTPDownloader(connect_timeout=1, read_timeout=1), HTTPDownloader()
+
+    def downloader(url, dest, report):
+        return (quick if url.startswith(bouncer.url) else patient)(url, dest, report)
+
     try:
-        data = load("test", data_home=tmp_path / "c", mirrors=[bouncer.url, good.url],
-                    downloader=HTTPDownloader(connect_timeout=1, read_timeout=1))
+        data = load("test", data_home=tmp_path / "c", mirrors=[bouncer.url, good.url], downloader=downloader)
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected
     finally:

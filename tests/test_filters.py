@@ -104,7 +104,7 @@ def test_prepare_rejects_a_single_callable_or_non_callables():
     with pytest.raises(ValueError, match="wrap a single filter as \\[f\\]"):
         prepare_filters(blur())
     with pytest.raises(ValueError, match="fltrs\\[1\\] must be callable"):
-        prepare_filters([blur(), "blur"])
+        prepare_filters([blur(), 3])
 
 
 # ------------------------------------------------------------- the library

@@ -199,6 +199,52 @@ def test_smallest_width_stated_is_the_smallest_that_works(drawn):
             gen("1234", (0, 10), smallest - 1, images=drawn, evenly=evenly, rng=0)
 
 
+@pytest.mark.parametrize("evenly, smallest", [(False, 52), (True, 51)])  # natural: 196 + 12 or 196 + 6 px
+def test_pad_keeps_digits_at_least_7_px_wide_at_every_door(drawn, evenly, smallest):
+    from mnist_dataset_generator.compose.layout import DIGIT, MIN_DIGIT_WIDTH, pad_placement
+    from mnist_dataset_generator.generator import generate_dataset
+    from mnist_dataset_generator.recipe import Recipe
+
+    args = {"images": drawn, "evenly": evenly, "fit": "pad", "image_height": 32, "rng": 0}
+    image = gen("1234567", (0, 2), smallest, **args)
+    assert image.shape == (32, smallest)
+    natural = 196 + (6 if evenly else 12)  # the widest strip the gaps can give
+    x, w, y, h = pad_placement(np.array([natural]), smallest, 32, "center")[0]
+    assert DIGIT * w / natural >= MIN_DIGIT_WIDTH  # 28 px glyphs scaled by the strip's factor
+    message = f"image_width {smallest - 1} is too small .*fit=pad.*smallest width that works is {smallest}"
+    with pytest.raises(ValueError, match=message):
+        gen("1234567", (0, 2), smallest - 1, **args)
+    with pytest.raises(ValueError, match=message):
+        Recipe(length=(3, 7), spacing_range=(0, 2), image_width=smallest - 1, evenly=evenly, fit="pad",
+               image_height=32)
+    with pytest.raises(ValueError, match=message):
+        generate_dataset(5, 7, (0, 2), smallest - 1, seed=1, evenly=evenly, fit="pad", image_height=32,
+                         images=drawn)
+    Recipe(length=(3, 7), spacing_range=(0, 2), image_width=smallest, evenly=evenly, fit="pad", image_height=32)
+
+
+def test_filter_text_is_taken_and_a_list_of_text_refused_naming_from_spec_at_every_door(drawn):
+    from mnist_dataset_generator import Recipe, SequenceDataset, from_spec, generate_dataset, iter_dataset
+
+    text = "blur:sigma=0.8,scale"
+    single = {"digits": "12", "spacing_range": (0, 4), "image_width": None, "images": drawn, "rng": 3}
+    assert np.array_equal(gen(**single, fltrs=text), gen(**single, fltrs=from_spec(text)))
+    many = {"count": 3, "length": 2, "spacing_range": (1, 1), "image_width": None, "seed": 5, "images": drawn}
+    made = generate_dataset(**many, fltrs=from_spec(text))[0]
+    assert np.array_equal(generate_dataset(**many, fltrs=text)[0], made)
+    assert np.array_equal(np.stack([image for image, _ in iter_dataset(**many, fltrs=text)]), made)
+    assert np.array_equal(SequenceDataset(**many, fltrs=text)[2][0], made[2])
+    assert Recipe(fltrs=text).fltrs == text
+    doors = [lambda f: gen(**single, fltrs=f), lambda f: generate_dataset(**many, fltrs=f),
+             lambda f: iter_dataset(**many, fltrs=f), lambda f: SequenceDataset(**many, fltrs=f),
+             lambda f: Recipe(fltrs=f)]
+    for door in doors:
+        with pytest.raises(ValueError, match=r"fltrs\[0\] is text, not a filter: .*fltrs='blur' \(read by from_spec\)"):
+            door(["blur"])
+        with pytest.raises(ValueError, match="unknown filter 'nosuch'"):
+            door("nosuch")
+
+
 def test_bad_arguments_are_rejected_before_any_data_is_loaded(tmp_path):
     with pytest.raises(ValueError, match="image_width 3 is too small"):
         gen("123456789", (0, 0), 3, data_home=tmp_path / "never-created")

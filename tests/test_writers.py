@@ -271,6 +271,33 @@ def test_a_killed_export_resumed_is_byte_identical_new_files_included(tmp_path, 
     assert verify_dataset(out) == []
 
 
+def test_png_resume_remakes_only_the_damaged_images_of_a_block_and_logs_each(tmp_path, source, exported, caplog):
+    # Two damaged images in one block of 256: those two are written again, the block's other
+    # images stay the very same files (inode), and each remade file gets its own log line.
+    root, _ = exported
+    out = tmp_path / "png"
+    shutil.copytree(root / "png", out)
+    truncated, changed = out / "images" / "00000300.png", out / "images" / "00000400.png"
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    data = bytearray(changed.read_bytes())
+    data[60] ^= 0xFF
+    changed.write_bytes(bytes(data))
+    (out / "labels.csv").unlink()  # the index files are made again whole
+    inodes = {p.name: p.stat().st_ino for p in (out / "images").iterdir()}
+    with caplog.at_level("INFO", logger="mnist_dataset_generator"):
+        summary = export_dataset(out, make_plan(), source, fmt="png", indices=INDICES["png"], resume=True,
+                                 progress=False)
+    assert tree(out) == tree(root / "png")
+    assert verify_dataset(out) == []
+    after = {p.name: p.stat().st_ino for p in (out / "images").iterdir()}
+    remade = {name for name in inodes if after[name] != inodes[name]}
+    assert remade == {"00000300.png", "00000400.png"}
+    lines = [r.getMessage() for r in caplog.records if "it is made again" in r.getMessage()]
+    assert lines == ["images/00000300.png: truncated or changed; it is made again",
+                     "images/00000400.png: truncated or changed; it is made again"]
+    assert summary["written"] == 2
+
+
 def test_a_late_error_rolls_back_every_file_of_every_format(tmp_path, source):
     calls = []
 

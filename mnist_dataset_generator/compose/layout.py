@@ -65,18 +65,27 @@ def random_gaps(spacing_range: tuple[int, int], u: np.ndarray) -> np.ndarray:
     return low + np.minimum((u * span).astype(np.int64), span - 1)  # u * span may round up to span
 
 
-def min_width(n: int, spacing_range: tuple[int, int], evenly: bool) -> int:
+def min_width(n: int, spacing_range: tuple[int, int], evenly: bool, fit: str = "stretch") -> int:
     """The smallest ``image_width`` that keeps every digit at least 7 px wide.
 
     Random mode resamples the whole strip, so it must hold for the widest
     strip the gaps can give; even mode gives the gaps their minimum.
+    ``fit="pad"`` scales the whole natural strip (28 px digits; even mode: the
+    range's middle gap) down to the width when it is wider, so a digit is
+    ``28 * width / natural`` px wide: the width must hold the widest natural
+    strip at 7/28 of its size, in either mode.
 
     Examples
     --------
     >>> min_width(3, (0, 10), evenly=False), min_width(3, (0, 10), evenly=True)
     (26, 21)
+    >>> min_width(3, (0, 10), evenly=False, fit="pad"), min_width(3, (0, 10), evenly=True, fit="pad")
+    (26, 24)
     """
     low, high = spacing_range
+    if fit == "pad":  # the widest natural strip, as programs.lay_out and strip.compose build it
+        widest = DIGIT * n + (round((n - 1) * (low + high) / 2) if evenly else (n - 1) * high)
+        return math.ceil(widest * MIN_DIGIT_WIDTH / DIGIT)
     if evenly:  # slots of at least 7 px, each starting at least 1 px after the previous one
         return _min_slot(low) * n + (n - 1) * low
     widest = DIGIT * n + (n - 1) * high

@@ -159,8 +159,12 @@ def check_align(align) -> str:
     return choice("align", align, layout.ALIGNS)
 
 
-def check_width(image_width, n: int, spacing: tuple[int, int], evenly: bool) -> int | None:
-    """``None`` or a width in ``min_width..MAX_WIDTH`` (the error states the smallest that works)."""
+def check_width(image_width, n: int, spacing: tuple[int, int], evenly: bool, fit: str = "stretch") -> int | None:
+    """``None`` or a width in ``min_width..MAX_WIDTH`` (the error states the smallest that works).
+
+    Either fit keeps digits at least :data:`.layout.MIN_DIGIT_WIDTH` px wide: stretch by
+    resampling, pad by scaling the whole strip down (see :func:`.layout.min_width`).
+    """
     if image_width is None:
         if layout.DIGIT * n + (n - 1) * spacing[1] > MAX_WIDTH:
             raise ValueError(f"the natural width of {n} digits with spacing up to {spacing[1]} exceeds {MAX_WIDTH} px")
@@ -169,12 +173,12 @@ def check_width(image_width, n: int, spacing: tuple[int, int], evenly: bool) -> 
         raise ValueError(f"image_width must be a positive integer or None, got {image_width!r}")
     if image_width > MAX_WIDTH:
         raise ValueError(f"image_width must be at most {MAX_WIDTH}, got {image_width}")
-    smallest = layout.min_width(n, spacing, evenly)
+    smallest = layout.min_width(n, spacing, evenly, fit)
     if image_width < smallest:
-        mode = "even" if evenly else "random"
+        mode = ("even" if evenly else "random") + (" layout, fit=pad" if fit == "pad" else " layout")
         raise ValueError(
             f"image_width {image_width} is too small for {n} digit(s) with spacing {spacing[0]}..{spacing[1]} "
-            f"({mode} layout): digits would be under {layout.MIN_DIGIT_WIDTH} px wide; "
+            f"({mode}): digits would be under {layout.MIN_DIGIT_WIDTH} px wide; "
             f"the smallest width that works is {smallest}"
         )
     return int(image_width)
@@ -255,9 +259,8 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
     fit, align = check_fit(fit), check_align(align)
     if align != "center" and fit != "pad":
         raise ValueError(f"align={align!r} places a padded strip: it needs fit='pad', got fit={fit!r}")
-    # Padding never squeezes digits: any width holds the strip, scaled down whole if need be.
-    width = (check_width(image_width, len(digits), spacing, bool(evenly)) if fit == "stretch" or image_width is None
-             else optional_size("image_width", image_width, MAX_WIDTH))
+    # Padding scales a too-wide strip down whole: the same 7 px floor holds for its digits.
+    width = check_width(image_width, len(digits), spacing, bool(evenly), fit)
     prepared = prepare_filters(fltrs)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")

@@ -245,10 +245,13 @@ def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: r
     started = time.perf_counter()
     writer = WRITERS[fmt](folder, plan, indices)
     pieces = units(indices, writer.unit)
-    # Complete pieces of an interrupted run, re-hashed against their record; anything else is made again.
-    keep = [bool(kept_records) and writer.verify(kept_records, u) for u in pieces]
+    # Files of an interrupted run, re-hashed against their record: those that match are kept, a
+    # piece with a damaged file is made again, writing only what the writer says (png: the damaged).
+    remake = [set(writer.remake(kept_records, u)) if kept_records else None for u in pieces]  # None: all
+    keep = [r is not None and not r for r in remake]
     kept_count = sum(len(u) for u, kept in zip(pieces, keep, strict=True) if kept)
-    kept = {rel: kept_records[rel] for u, k in zip(pieces, keep, strict=True) if k for rel in writer.files(u)}
+    kept = {rel: kept_records[rel] for u, r in zip(pieces, remake, strict=True) if r is not None
+            for rel in writer.files(u) if rel not in r}
     with Journal(folder, kept, carried=kept_records) as journal:
         _make_units(plan, source, writer, journal, pieces, keep, workers, kept_count, len(indices),
                     progress=progress, from_files=from_files, data_home=data_home)
@@ -262,9 +265,12 @@ def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: r
         manifest["complete"] = True
         write_manifest(folder, manifest)
     (folder / JOURNAL).unlink(missing_ok=True)  # SHA256SUMS holds the record now
-    written = len(indices) - kept_count
+    # samples whose files were written now: a png piece made again for a damaged image keeps the others
+    kept_samples = sum(len(u) * (len(files) - len(r)) // len(files) for u, r in zip(pieces, remake, strict=True)
+                       if r is not None and (files := writer.files(u)))
+    written = len(indices) - kept_samples
     seconds = time.perf_counter() - started
-    log.info("wrote %d samples (%d kept from before) to %s in %.1f s", written, kept_count, folder, seconds)
+    log.info("wrote %d samples (%d kept from before) to %s in %.1f s", written, kept_samples, folder, seconds)
     return {**manifest, "written": written, "seconds": seconds}
 
 

@@ -37,7 +37,7 @@ from .folder import (
 )
 
 __all__ = ["HashingFile", "Journal", "ManifestError", "file_digest", "foreign_files", "owned_records",
-           "parse_sums", "read_manifest", "refuse_foreign", "verified", "write_manifest"]
+           "parse_sums", "read_manifest", "refuse_foreign", "unverified", "verified", "write_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +277,13 @@ def refuse_foreign(folder: Path, records: dict, manifest: dict | None) -> None:
 
 def verified(folder: Path, records: dict, rels: Iterable[str]) -> bool:
     """Whether every path in ``rels`` is recorded and its bytes match the record; logs what does not."""
+    return not unverified(folder, records, rels)
+
+
+def unverified(folder: Path, records: dict, rels: Iterable[str]) -> list[str]:
+    """The paths in ``rels`` that are not recorded or whose bytes do not match the record, in
+    order; each is logged (INFO), since each is made again."""
+    bad = []
     for rel in rels:
         record = records.get(rel)
         got = file_digest(folder / rel) if record is not None else None
@@ -284,5 +291,5 @@ def verified(folder: Path, records: dict, rels: Iterable[str]) -> bool:
             why = ("missing" if _lstat(folder / rel) is None else "not recorded" if record is None
                    else "unreadable" if got is None else "truncated or changed")
             log.info("%s: %s; it is made again", rel, why)
-            return False
-    return True
+            bad.append(rel)
+    return bad

@@ -3,8 +3,8 @@
 An export drives every format the same way (see :func:`.exporter.export_dataset`)::
 
     writer = WRITERS[fmt](folder, plan, indices)
-    keep = [writer.verify(records, u) for u in units(indices, writer.unit)]  # on resume
-    writer.open(journal)
+    remake = [writer.remake(records, u) for u in units(indices, writer.unit)]  # on resume
+    writer.open(journal)             # journal: the records of the files kept
     for batch, kept in batches:      # every sample of indices once, in index order
         writer.keep(batch) if kept else writer.write(batch)
     writer.commit()                  # abort() instead, on any error
@@ -36,7 +36,7 @@ from ..dataset import Plan
 from ..records import NO_BOX, Batch
 from ..sampling import CHUNK
 from .folder import IMAGES, LABELS, METADATA, NPZ
-from .record import HashingFile, Journal, verified
+from .record import HashingFile, Journal, unverified
 from .zipstream import ZipStreamWriter, deflate_piece
 
 __all__ = ["FOLDER_LAYOUT", "SAMPLES_PER_TAR", "WRITERS", "NpzWriter", "PngWriter", "TarWriter", "Writer",
@@ -113,8 +113,9 @@ class Writer(ABC):
     Attributes
     ----------
     unit : int or None
-        Samples per resumable piece: the files of a piece are kept or made again together
-        (``None``: the whole range is one piece).
+        Samples per resumable piece (``None``: the whole range is one piece). A piece whose
+        files all verify is kept; otherwise it is made again, and :meth:`remake` says which
+        of its files are written (the others stay as they are).
     encode : callable or None
         ``encode(image) -> bytes``, run in the workers: a batch's ``images`` are its results.
     encode_chunk : callable or None
@@ -171,7 +172,16 @@ class Writer(ABC):
     def verify(self, records: dict[str, tuple[str, int | None]], indices: range) -> bool:
         """Whether the unit ``indices`` can be kept on resume: each of its files is recorded
         and its bytes match the record's SHA-256 (and size, when recorded)."""
-        return verified(self.folder, records, self.files(indices))
+        return not self.remake(records, indices)
+
+    def remake(self, records: dict[str, tuple[str, int | None]], indices: range) -> list[str]:
+        """The files of the unit ``indices`` a resume writes again (each damaged one is logged).
+
+        A damaged file (not recorded, missing, or not matching its record) is made again; here,
+        whole units, since a file holds many samples. ``[]``: the unit is kept.
+        """
+        files = self.files(indices)
+        return files if unverified(self.folder, records, files) else []
 
     def open(self, journal: Journal) -> None:
         """Start a run recording into ``journal``: the index files are opened (temporary names)."""
@@ -247,13 +257,26 @@ class PngWriter(Writer):
     def files(cls, indices: range) -> list[str]:
         return [cls.name(i) for i in indices]
 
+    def remake(self, records: dict[str, tuple[str, int | None]], indices: range) -> list[str]:
+        """Only the damaged images: one file per sample, so the intact ones stay (same inode)."""
+        files = self.files(indices)
+        if not any(rel in records for rel in files):  # not reached by the run resumed: one line, not 256
+            log.info("%s to %s: not written before; they are made now", files[0], files[-1])
+            return files
+        return unverified(self.folder, records, files)
+
     def open(self, journal: Journal) -> None:
         super().open(journal)
         self._open_stream(METADATA)
+        # the journal starts with the files kept: in a unit made again for a few damaged
+        # images, the others are left as they are
+        self._kept = frozenset(journal.records)
 
     def _put(self, batch: Batch) -> None:
         for record in batch.records():
             rel = self.name(record.index)
+            if rel in self._kept:
+                continue
             self.journal.add_bytes(rel, record.image)
             with atomic_write(self.folder / rel, durable=False) as out:
                 out.write(record.image)

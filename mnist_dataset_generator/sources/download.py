@@ -15,8 +15,10 @@ warm load never loads it. This module takes only the helpers it needs: from
   slower than :data:`MIN_RATE` bytes/s over :data:`RATE_WINDOW` s is left
   for the next; all mirrors and retries of one file share one deadline
   (:data:`DEADLINE` s, or ``$GENERATOR_NUMBERS_SEQ_MNIST_DEADLINE``).
-* A transient fault is retried once, after :data:`RETRY_DELAY` s; a fault
-  writing the cache folder stops at once instead of blaming every mirror.
+* A transient fault (see :func:`.http.is_transient`) is retried once, after
+  :data:`RETRY_DELAY` s; a name that does not resolve is not, the next mirror
+  is tried at once; a fault writing the cache folder stops at once instead of
+  blaming every mirror.
 """
 
 from __future__ import annotations

@@ -249,11 +249,20 @@ def is_transient(exc: BaseException) -> bool:
 
     Server errors (5xx, 408, 429), timeouts, dropped connections and short
     bodies are transient; other HTTP statuses (403, 404, ...), refused
-    redirects (:class:`RedirectError`) and missing ``file://`` paths are not.
+    redirects (:class:`RedirectError`), host names that do not resolve
+    (:class:`socket.gaierror`: a typo, or no network) and missing ``file://``
+    paths are not.
+
+    Examples
+    --------
+    >>> is_transient(urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "Name or service not known")))
+    False
+    >>> is_transient(urllib.error.URLError(TimeoutError("timed out")))
+    True
     """
     if isinstance(exc, urllib.error.HTTPError):
         return exc.code >= 500 or exc.code in (408, 429)
-    if isinstance(exc, RedirectError):
+    if isinstance(exc, (RedirectError, socket.gaierror)):  # DNS: a second try a second later fares no better
         return False
     if isinstance(exc, urllib.error.URLError):
         reason = exc.reason
