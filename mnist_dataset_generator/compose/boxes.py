@@ -102,7 +102,6 @@ def visible_boxes(reach: np.ndarray, seen: np.ndarray,
     """
     reach = np.asarray(reach, np.int64)
     out = reach.copy()
-    group = groups(reach)
     count, width = seen.shape[0], seen.shape[2]
     # How many reaches cover each column: +1 where one starts, -1 where it ends.
     edges = np.zeros((count, width + 1), np.int32)
@@ -111,22 +110,22 @@ def visible_boxes(reach: np.ndarray, seen: np.ndarray,
     np.add.at(edges, (b, reach[b, i, 0]), 1)
     np.add.at(edges, (b, reach[b, i, 2]), -1)
     shared = np.cumsum(edges[:, :-1], axis=1) >= 2
-    columns = None
-    if shared.any():
-        # each strip's shared columns, padded with its first (written twice, the same value)
-        number = shared.sum(axis=1)
-        order = np.argsort(~shared, axis=1, kind="stable")[:, : int(number.max())]
-        columns = np.where(np.arange(order.shape[1]) < number[:, None], order, order[:, :1])
-        strips = np.flatnonzero(number)
     profile = _profile(seen)
+    if not shared.any():  # the strips show each digit alone wherever it reaches
+        _tighten(out, profile, live)
+        return out.astype(np.int32)
+    # each strip's shared columns, padded with its first (written twice, the same value)
+    number = shared.sum(axis=1)
+    order = np.argsort(~shared, axis=1, kind="stable")[:, : int(number.max())]
+    columns = np.where(np.arange(order.shape[1]) < number[:, None], order, order[:, :1])
+    strips = np.flatnonzero(number)
+    group = groups(reach)
     for g in range(int(group.max()) + 1):
         members = group == g
-        mine = profile
-        if columns is not None:  # this group's digits alone in the shared columns
-            alone = _profile(render_columns(members, columns) >= VISIBLE)
-            mine = tuple(p.copy() for p in profile)
-            for whole, part in zip(mine, alone, strict=True):
-                whole[strips[:, None], columns[strips]] = part[strips]
+        alone = _profile(render_columns(members, columns) >= VISIBLE)  # this group's digits in the shared columns
+        mine = tuple(p.copy() for p in profile)
+        for whole, part in zip(mine, alone, strict=True):
+            whole[strips[:, None], columns[strips]] = part[strips]
         _tighten(out, mine, members)
     return out.astype(np.int32)
 
