@@ -415,3 +415,24 @@ def test_deep_compares_pixels_when_another_png_encoder_made_other_bytes(tmp_path
     _rewrite_record(folder)
     result = _deep(folder, data_dir)
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("spacing, spec", [((-24, -16), ""), ((-20, -10), "blur"), ((-9, -5), "resize:width=10"),
+                                           ((-12, -4), "scale:min=0.5:max=0.8"), ((0, 4), "rotate,blur:sigma=0.6")])
+def test_each_box_is_its_digits_own_visible_ink_even_under_overlaps(spacing, spec):
+    """The truth: the same strip drawn with every other class blanked shows one digit alone."""
+    from mnist_dataset_generator import from_spec, generate_numbers_sequence
+    from mnist_dataset_generator.mnistdata import MnistData
+
+    source = _source()
+    first = np.array([np.flatnonzero(source.labels == d)[0] for d in range(10)])
+    glyphs = source.images[first]
+    one = MnistData.from_arrays(glyphs, np.arange(10))
+    for seed in range(6):
+        digits = "".join(map(str, np.random.default_rng(seed).permutation(10)[:5]))
+        kw = dict(rng=seed, fltrs=from_spec(spec) if spec else None)
+        _, boxes = generate_numbers_sequence(digits, spacing, None, images=one, return_boxes=True, **kw)
+        for k, d in enumerate(digits):
+            alone = MnistData.from_arrays(np.where((np.arange(10) == int(d))[:, None, None], glyphs, 0), np.arange(10))
+            ys, xs = np.nonzero(generate_numbers_sequence(digits, spacing, None, images=alone, **kw) < 1 - 0.5 / 255)
+            assert boxes[k].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], (seed, digits, k)

@@ -414,8 +414,9 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
     def render_columns(members: np.ndarray, columns: np.ndarray) -> np.ndarray:  # one group's digits alone
         alone = np.zeros_like(sheet)
         for x, glyph, member in zip(starts.tolist(), glyphs, members[0].tolist(), strict=True):
-            if member:  # digits of one group never share a column
-                alone[x : x + glyph.shape[1]] = glyph.T
+            if member:  # their ink never meets, but their canvases may overlap: ink wins, as above
+                region = alone[x : x + glyph.shape[1]]
+                np.maximum(region, glyph.T, out=region)
         return render.run(alone, np.take_along_axis(ids, columns[:, :, None], axis=1),
                           np.take_along_axis(weights, columns[:, :, None], axis=1), height=height,
                           background="black", rows=rows)
