@@ -216,7 +216,7 @@ class Recipe:
         --------
         >>> Recipe.from_json({"recipe": 1, "filters": "os:_exit:status=0"})
         Traceback (most recent call last):
-        ValueError: recipe: its filters import module os (os:_exit:status=0); a recipe read from JSON runs no code unless from_json(..., imports=True) is given
+        ValueError: recipe: its filters import module os ('os:_exit:status=0'); a recipe read from JSON runs no code unless from_json(..., imports=True) is given
         """
         if isinstance(data, str):
             try:
@@ -249,7 +249,7 @@ class Recipe:
 
             modules = imported_modules(filters)
             if modules:
-                raise ValueError(f"recipe: its filters import module {', '.join(modules)} ({filters}); a recipe read "
+                raise ValueError(f"recipe: its filters import module {', '.join(modules)} ({filters!r}); a recipe read "
                                  "from JSON runs no code unless from_json(..., imports=True) is given")
         for name in ("length", "spacing_range"):
             if isinstance(fields.get(name), list):

@@ -170,7 +170,7 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                              "(like sha256sum -c); exit 0 only when every file matches")
     parser.add_argument("--deep", action="store_true",
                         help="with --verify: also make every sample again from the manifest's recipe and seed and "
-                             "compare pixels, labels and boxes (takes -d, --mirrors, --workers)")
+                             "compare pixels, labels and boxes (takes -d, --mirrors, --deadline, --workers)")
     _add_verbosity(parser)
     return parser
 

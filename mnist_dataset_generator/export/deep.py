@@ -33,7 +33,15 @@ def _plan(manifest: dict):
     from ..recipe import Recipe
     from .exporter import dataset_key
 
+    from .writers import FOLDER_LAYOUT
+
     dataset = manifest["dataset"]
+    if dataset.get("folder_layout") != FOLDER_LAYOUT:
+        return (f"it was made by version {manifest.get('version')} of this tool, with folder layout "
+                f"{dataset.get('folder_layout')!r}; this version makes {FOLDER_LAYOUT!r} (other boxes), so its "
+                "samples are not compared")
+    if not isinstance(manifest.get("arguments"), dict):
+        return f"{MANIFEST} has no \"arguments\" object (damaged?)"
     recipe = dataset.get("recipe")
     if not isinstance(recipe, dict):
         return f"{MANIFEST} holds no recipe (made before 0.4.0?), so its samples cannot be made again"
@@ -41,7 +49,8 @@ def _plan(manifest: dict):
     if isinstance(filters, dict):
         return "its filters were Python callables, which a manifest cannot hold; its samples cannot be made again"
     if isinstance(filters, str) and imported_modules(filters):
-        return (f"its filters import module {', '.join(imported_modules(filters))}; a folder never makes this "
+        return (f"its filters import module {', '.join(map(repr, imported_modules(filters)))}; a folder never "
+                "makes this "
                 "tool run code, so its samples were not made again")
     if dataset.get("labels") is not None:
         return "it was made from given labels, which a manifest does not hold; its samples cannot be made again"
@@ -58,7 +67,7 @@ def _plan(manifest: dict):
     differ = sorted(k for k in made if k != "recipe" and made[k] != dataset.get(k))
     if differ:
         return f"its dataset fields disagree with its recipe ({', '.join(differ)}): edited by hand?"
-    arguments = manifest.get("arguments") if isinstance(manifest.get("arguments"), dict) else {}
+    arguments = manifest["arguments"]
     if arguments.get("count") is not None and arguments["count"] != count:
         return f"its count {count} is not the count it was made with ({arguments['count']})"
     if "shard" in arguments and arguments["shard"] is None and indices != range(count):
@@ -111,7 +120,7 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
                                   "(give the folder it was made with: -d DIR)")]
     problems: list[Problem] = []
     report = Reporter(progress, desc="samples", unit="img")
-    stored = stored_samples(folder, fmt, indices, records)
+    stored = stored_samples(folder, fmt, indices, (plan.height, plan.width), records)
     encode = None if fmt == "npz" else png_bytes  # in the workers, as the export encodes them
     chunks = iter_chunks(plan, source, chunk_bounds(indices), workers, from_files=True, data_home=data_home,
                          boxes=True, encode=encode)
@@ -122,6 +131,7 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
                 problems += _compare(record, next(stored))
             done += len(batch)
             report(done, len(indices))
+        next(stored, None)  # past the last sample: nothing may follow it
     except UnreadableError as exc:
         where, _, why = str(exc).partition(": ")
         problems.append(Problem(where, why or str(exc)))

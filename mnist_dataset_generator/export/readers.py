@@ -3,31 +3,39 @@
 For ``--verify --deep``, which compares what a folder holds with what its recipe and seed
 make. Each sample comes with every label the folder gives it (``labels.csv`` and the
 format's own: ``metadata.jsonl``, ``KEY.txt``, the npz's ``labels``), so a folder whose
-index files disagree with each other is caught too. Files are read in index order and
-streamed (tar shards, the npz's pixels), so memory stays flat.
+index files disagree with each other is caught too. A folder is read as untrusted input:
+files are read in index order and streamed (tar shards, the npz's pixels), every line,
+member and array is bounded by what the dataset's size allows before it is read, an image
+of another size is never decoded, and anything past the last sample (a row, a member, an
+array) is an error.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
 import zipfile
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..compose.strip import MAX_DIGITS
 from .folder import LABELS, METADATA, NPZ
 from .writers import SAMPLES_PER_TAR, WRITERS
 
 __all__ = ["Stored", "UnreadableError", "decode_png", "stored_samples"]
 
+_ROW = 64 + 4 * MAX_DIGITS  # bytes of a labels.csv row, or a KEY.txt
+_META = 4096 + 64 * MAX_DIGITS  # bytes of a metadata.jsonl row, or a KEY.json: a label and its boxes
+_NPZ_MEMBERS = {"images.npy", "labels.npy", "boxes.npy", "lengths.npy"}
+
 
 class UnreadableError(ValueError):
-    """A file of the folder cannot be read as its format says (named in the message)."""
+    """A file of the folder does not hold what its format says (named in the message)."""
 
 
 @dataclass(frozen=True)
@@ -46,29 +54,67 @@ class Stored:
     digest: str | None = None
 
 
-def decode_png(data: bytes, where: str) -> np.ndarray:
-    """The pixels of an 8-bit grayscale PNG (:class:`UnreadableError` naming ``where`` otherwise)."""
+def decode_png(data: bytes, where: str, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """The pixels of an 8-bit grayscale PNG of ``shape`` (rows, columns), checked from its header before
+    anything is decoded (:class:`UnreadableError` naming ``where`` otherwise)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.mode != "L":
-                raise UnreadableError(f"{where}: a {image.mode} image, not 8-bit grayscale")
-            return np.asarray(image)
-    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format != "PNG" or image.mode != "L":
+                    raise UnreadableError(f"{where}: a {image.format} {image.mode} image, not an 8-bit grayscale PNG")
+                if shape is not None and image.size != (shape[1], shape[0]):
+                    raise UnreadableError(f"{where}: {image.size[0]} x {image.size[1]} px, not the dataset's "
+                                          f"{shape[1]} x {shape[0]}")
+                return np.asarray(image)
+    except UnreadableError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError,
+            UnidentifiedImageError) as exc:
         raise UnreadableError(f"{where}: not a readable PNG ({exc})") from None
 
 
+def _text(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableError(f"{where}: not UTF-8 text") from None
+
+
+def _lines(path: Path, limit: int, rel: str) -> Iterator[str]:
+    """The lines of ``path`` as text, none longer than ``limit`` bytes; ``""`` once it ends."""
+    with open(path, "rb") as lines:
+        number = 0
+        while True:
+            raw = lines.readline(limit + 1)
+            number += 1
+            if len(raw) > limit:
+                raise UnreadableError(f"{rel}: line {number} is longer than any line of this dataset")
+            yield _text(raw, f"{rel} (line {number})")
+
+
 def _csv_rows(folder: Path, names) -> Iterator[str]:
-    """The labels of ``labels.csv``, checking that each row names the sample expected next."""
-    with open(folder / LABELS, encoding="utf-8") as rows:
-        next(rows, None)  # the header
-        for name in names:
-            row = next(rows, "").rstrip("\n")
-            key, sep, label = row.partition(",")
-            if not sep or key != name:
-                raise UnreadableError(f"{LABELS}: expected the row of {name}, found {row[:60]!r}")
-            yield label
+    """The labels of ``labels.csv``, checking that each row names the sample expected next and that
+    nothing follows the last."""
+    rows = _lines(folder / LABELS, _ROW, LABELS)
+    next(rows)  # the header
+    for name in names:
+        row = next(rows).rstrip("\n")
+        key, sep, label = row.partition(",")
+        if not sep or key != name:
+            raise UnreadableError(f"{LABELS}: expected the row of {name}, found {row[:60]!r}")
+        yield label
+    if next(rows):
+        raise UnreadableError(f"{LABELS}: rows past the dataset's last sample")
+
+
+def _end(csv: Iterator[str]) -> None:
+    """Run ``csv`` past its last row (its check that nothing follows)."""
+    next(csv, None)
 
 
 def _json_line(line: str, where: str) -> dict:
@@ -89,24 +135,29 @@ def _boxes(value, where: str) -> np.ndarray:
     return boxes
 
 
-def _png_samples(folder: Path, indices: range, records: dict) -> Iterator[Stored]:
+def _png_samples(folder: Path, indices: range, records: dict, shape: tuple[int, int]) -> Iterator[Stored]:
     name = WRITERS["png"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
-    with open(folder / METADATA, encoding="utf-8") as metadata:
-        for i, label in zip(indices, csv, strict=False):
-            where = name(i)
-            row = _json_line(next(metadata, ""), f"{METADATA} (row of {where})")
-            if row.get("file_name") != where:
-                raise UnreadableError(f"{METADATA}: expected the row of {where}, found {row.get('file_name')!r}")
-            record = records.get(where)
-            yield Stored(i, where, (label, row.get("text")), _boxes(row.get("boxes"), f"{METADATA} ({where})"),
-                         lambda where=where: decode_png((folder / where).read_bytes(), where),
-                         None if record is None else record[0])
+    metadata = _lines(folder / METADATA, _META, METADATA)
+    for i, label in zip(indices, csv, strict=False):
+        where = name(i)
+        row = _json_line(next(metadata), f"{METADATA} (row of {where})")
+        if row.get("file_name") != where:
+            raise UnreadableError(f"{METADATA}: expected the row of {where}, found {str(row.get('file_name'))[:60]!r}")
+        record = records.get(where)
+        yield Stored(i, where, (label, row.get("text")), _boxes(row.get("boxes"), f"{METADATA} ({where})"),
+                     lambda where=where: decode_png((folder / where).read_bytes(), where, shape),
+                     None if record is None else record[0])
+    _end(csv)
+    if next(metadata):
+        raise UnreadableError(f"{METADATA}: rows past the dataset's last sample")
 
 
-def _tar_samples(folder: Path, indices: range, records: dict) -> Iterator[Stored]:
+def _tar_samples(folder: Path, indices: range, records: dict, shape: tuple[int, int]) -> Iterator[Stored]:
     name = WRITERS["tar"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
+    # A PNG of the dataset's size, stored uncompressed at worst, and some room for its chunks.
+    limits = {".png": 2 * shape[0] * (shape[1] + 1) + 65536, ".txt": _ROW, ".json": _META}
     for shard in WRITERS["tar"].files(indices):
         block = int(shard[6:12])
         keys = range(max(indices.start, block * SAMPLES_PER_TAR), min(indices.stop, (block + 1) * SAMPLES_PER_TAR))
@@ -115,65 +166,96 @@ def _tar_samples(folder: Path, indices: range, records: dict) -> Iterator[Stored
                 members = iter(tar)
                 for i in keys:
                     parts = {}
-                    for suffix in (".png", ".txt", ".json"):
+                    for suffix, limit in limits.items():
                         member = next(members, None)
-                        if member is None or member.name != name(i) + suffix or not member.isfile():
-                            raise UnreadableError(f"{shard}: expected {name(i) + suffix}, found "
-                                                  f"{None if member is None else member.name!r}")
+                        found = None if member is None else member.name
+                        if found != name(i) + suffix or not member.isfile() or member.issparse():
+                            raise UnreadableError(f"{shard}: expected the file {name(i) + suffix}, found {found!r}")
+                        if member.size > limit:
+                            raise UnreadableError(f"{shard}: {found} is {member.size} bytes, more than a sample holds")
                         parts[suffix] = tar.extractfile(member).read()
                     where = f"{shard}:{name(i)}"
-                    meta = _json_line(parts[".json"].decode("utf-8", "replace"), f"{where}.json")
+                    meta = _json_line(_text(parts[".json"], f"{where}.json"), f"{where}.json")
                     png = parts[".png"]
-                    yield Stored(i, where, (next(csv), parts[".txt"].decode("utf-8", "replace"), meta.get("text")),
+                    yield Stored(i, where, (next(csv), _text(parts[".txt"], f"{where}.txt"), meta.get("text")),
                                  _boxes(meta.get("boxes"), f"{where}.json"),
-                                 lambda png=png, where=where: decode_png(png, f"{where}.png"),
+                                 lambda png=png, where=where: decode_png(png, f"{where}.png", shape),
                                  hashlib.sha256(png).hexdigest())
+                extra = next(members, None)
+                if extra is not None:
+                    raise UnreadableError(f"{shard}: {extra.name!r} follows its last sample")
         except tarfile.TarError as exc:
             raise UnreadableError(f"{shard}: not a readable tar file ({exc})") from None
+    _end(csv)
 
 
-def _npz_samples(folder: Path, indices: range, records: dict) -> Iterator[Stored]:
+def _header(stream, member: str):
+    """``(shape, fortran_order, dtype)`` of an ``.npy`` stream (NumPy's public header readers)."""
+    version = np.lib.format.read_magic(stream)
+    read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if read is None:
+        raise UnreadableError(f"{NPZ}: {member} has .npy format version {version}")
+    return read(stream)
+
+
+def _column(npz: zipfile.ZipFile, member: str, shape: tuple[int, ...], kinds: str, itemsize: int) -> np.ndarray:
+    """A small array of the npz, read only once its header says it has ``shape`` (``-1``: any up to
+    the longest label) and a dtype of those ``kinds`` and at most ``itemsize`` bytes."""
+    with npz.open(member) as stream:
+        found, fortran, dtype = _header(stream, member)
+        fits = len(found) == len(shape) and all(s == f or (s == -1 and 0 <= f <= MAX_DIGITS)
+                                                  for s, f in zip(shape, found, strict=True))
+        if fortran or not fits or dtype.kind not in kinds or dtype.itemsize > itemsize or dtype.hasobject:
+            raise UnreadableError(f"{NPZ}: {member} is {dtype} {found}, not what this dataset's npz holds")
+        nbytes = int(np.prod(found)) * dtype.itemsize
+        data = stream.read(nbytes)
+        if len(data) != nbytes:
+            raise UnreadableError(f"{NPZ}: {member} ends early")
+        return np.frombuffer(data, dtype).reshape(found)
+
+
+def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, int]) -> Iterator[Stored]:
     name = WRITERS["npz"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
+    n = len(indices)
     try:
         with zipfile.ZipFile(folder / NPZ) as npz:
-            columns = {}
-            for column in ("labels", "boxes", "lengths"):
-                with npz.open(f"{column}.npy") as member:
-                    columns[column] = np.lib.format.read_array(member, allow_pickle=False)
+            members = set(npz.namelist())
+            if members != _NPZ_MEMBERS:
+                raise UnreadableError(f"{NPZ}: holds {', '.join(sorted(members ^ _NPZ_MEMBERS))}: not this "
+                                      "tool's arrays images, labels, boxes and lengths")
+            labels = _column(npz, "labels.npy", (n,), "U", 4 * MAX_DIGITS)
+            boxes = _column(npz, "boxes.npy", (n, -1, 4), "i", 4)
+            lengths = _column(npz, "lengths.npy", (n,), "i", 2)
             with npz.open("images.npy") as pixels:
-                version = np.lib.format.read_magic(pixels)
-                shape, fortran, dtype = _header(pixels, version)
-                if fortran or len(shape) != 3 or shape[0] != len(indices) or dtype.hasobject:
-                    raise UnreadableError(f"{NPZ}: images are not {len(indices)} rows of one image each")
-                row_bytes = int(np.prod(shape[1:])) * dtype.itemsize
+                found, fortran, dtype = _header(pixels, "images.npy")
+                if fortran or tuple(found) != (n, *shape) or dtype not in (np.uint8, np.float32):
+                    raise UnreadableError(f"{NPZ}: images are {dtype} {found}, not {n} images of {shape}")
+                row_bytes = shape[0] * shape[1] * dtype.itemsize
                 for k, i in enumerate(indices):
                     data = pixels.read(row_bytes)
                     if len(data) != row_bytes:
                         raise UnreadableError(f"{NPZ}: images end at row {k}")
-                    length = int(columns["lengths"][k])
-                    image = np.frombuffer(data, dtype).reshape(shape[1:])
-                    yield Stored(i, f"{NPZ}:{name(i)}", (next(csv), str(columns["labels"][k])),
-                                 columns["boxes"][k][:length], lambda image=image: image)
-    except (zipfile.BadZipFile, KeyError, ValueError, IndexError, OSError) as exc:
+                    image = np.frombuffer(data, dtype).reshape(shape)
+                    length = min(max(int(lengths[k]), 0), boxes.shape[1])
+                    yield Stored(i, f"{NPZ}:{name(i)}", (next(csv), str(labels[k])), boxes[k][:length],
+                                 lambda image=image: image)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+        raise UnreadableError(f"{NPZ}: not readable as this tool's npz ({exc})") from None
+    except ValueError as exc:  # NumPy's header readers; our own errors are ValueErrors too
         if isinstance(exc, UnreadableError):
             raise
         raise UnreadableError(f"{NPZ}: not readable as this tool's npz ({exc})") from None
-
-
-def _header(stream, version: tuple[int, int]):
-    """``(shape, fortran_order, dtype)`` of an ``.npy`` stream after its magic (NumPy's public readers)."""
-    read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-    if read is None:
-        raise UnreadableError(f"{NPZ}: images.npy has format version {version}")
-    return read(stream)
+    _end(csv)
 
 
 _READERS = {"png": _png_samples, "tar": _tar_samples, "npz": _npz_samples}
 
 
-def stored_samples(folder: Path, fmt: str, indices: range, records: dict | None = None) -> Iterator[Stored]:
-    """Samples ``indices`` of the ``fmt`` folder ``folder``, in order, as it stores them.
+def stored_samples(folder: Path, fmt: str, indices: range, shape: tuple[int, int],
+                   records: dict | None = None) -> Iterator[Stored]:
+    """Samples ``indices`` of the ``fmt`` folder ``folder``, images of ``shape`` (rows, columns), in
+    order, as it stores them; drawn once more past the last, it checks that nothing follows.
 
     ``records``: the folder's verified record (path -> (sha256, size)), for the PNG files' digests.
 
@@ -182,5 +264,4 @@ def stored_samples(folder: Path, fmt: str, indices: range, records: dict | None 
     UnreadableError
         A file does not hold what its format says (one line naming it).
     """
-    return _READERS[fmt](Path(folder), indices, records or {})
-
+    return _READERS[fmt](Path(folder), indices, records or {}, shape)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import __version__
 from .._progress import ProgressArg
-from .folder import LOCK, MANIFEST, OWNER, SUMS, TOOL, _lstat, _owner
+from .folder import IMAGES, LOCK, MANIFEST, OWNER, SUMS, TOOL, _lstat, _owner
 from .record import ManifestError, file_digest, parse_sums, read_manifest
 
 __all__ = ["Problem", "verify_dataset"]
@@ -78,9 +78,10 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
     # media, another user's folder). A run writing here keeps its manifest incomplete, and a
     # manifest that changes while we read is reported.
     problems = []
-    if not manifest["complete"]:
+    if not manifest["complete"]:  # its files are recorded in its journal, not yet in SHA256SUMS
         writer = f" (a run may be writing it now: {_owner(folder)})" if _lstat(folder / OWNER) else ""
         problems.append(Problem(MANIFEST, f"the export did not finish{writer}; finish it with --resume"))
+        return problems
     records = _recorded(folder, manifest, problems)
     if records is None:  # nothing recorded can be trusted: every file is unchecked, none vouched for
         problems += [Problem(rel, "not checked: no recorded digest") for rel in _every_file(folder)
@@ -92,10 +93,17 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
         from .prepare import expected_files
 
         expected = expected_files
-    for rel in expected(manifest):
-        if rel not in records:
-            problems.append(Problem(rel, "part of the dataset but not recorded"))
+    implied = set(expected(manifest))
+    for rel in sorted(implied - set(records)):
+        problems.append(Problem(rel, "part of the dataset but not recorded"))
+    linked = _lstat(folder / IMAGES) is not None and stat.S_ISLNK(os.lstat(folder / IMAGES).st_mode)
     for rel, (sha, _) in records.items():
+        if rel not in implied:  # recorded, yet beyond the samples its manifest describes
+            problems.append(Problem(rel, "recorded, but not part of the dataset its manifest describes"))
+            continue
+        if linked and rel.startswith(IMAGES + "/"):
+            problems.append(Problem(rel, f"behind {IMAGES}/, a symbolic link: not read"))
+            continue
         got = file_digest(folder / rel)
         if got is None:
             st = _lstat(folder / rel)
@@ -160,14 +168,20 @@ def _newer(version) -> str | None:
 
 
 def _every_file(folder: Path) -> list[str]:
-    """Every entry under ``folder`` (relative, POSIX; links and other non-folders included, never followed),
-    but this tool's own lock and owner note."""
+    """Every entry under ``folder`` (relative, POSIX; links and other non-folders included, never followed;
+    empty folders but ``images`` and folders that cannot be read too), but this tool's own lock and owner note."""
     found = []
-    for root, dirs, files in os.walk(folder):  # os.walk does not follow links to folders
+
+    def unreadable(error: OSError) -> None:
+        found.append(Path(error.filename).relative_to(folder).as_posix())
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):  # os.walk does not follow links to folders
         rel = Path(root).relative_to(folder)
         for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             path = (rel / name).as_posix()
             if path not in (LOCK, OWNER):
                 found.append(path)
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
+        if not dirs and not files and rel.parts and rel.as_posix() != IMAGES:
+            found.append(rel.as_posix() + "/")  # an empty folder of someone's
     return sorted(found)
