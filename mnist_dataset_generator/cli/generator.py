@@ -17,6 +17,7 @@ from .common import (
     _add_verbosity,
     _int_at_least,
     _logging_to_stderr,
+    _console,
     _Parser,
     _run,
     _UsageError,
@@ -327,6 +328,9 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
         return _run(prog, work, args, argv)
 
 
-def generator_console() -> NoReturn:
-    """Console-script wrapper: ``mnist-generator``."""
-    sys.exit(generator_main(prog="mnist-generator"))
+def generator_console(prog: str = "mnist-generator") -> NoReturn:
+    """Console-script wrapper: ``mnist-generator`` (also ``generator.py``, ``python -m``); exits this process.
+
+    A second Ctrl-C is ignored while the first one's clean-up runs (see :func:`.common._console`).
+    """
+    _console(generator_main, prog)
