@@ -71,6 +71,13 @@ def ordered_calls(fn: Callable, tasks: Iterable[tuple], *, processes: int, windo
     The workers start on the first ``next``. However the generator ends (exhausted, an
     exception, ``close()``, garbage collection), its workers are gone when it has ended:
     those still running are terminated, never waited for.
+
+    Examples
+    --------
+    >>> import multiprocessing
+    >>> list(ordered_calls(pow, [(2, 3), (3, 2), (5, 2)], processes=2, window=2,
+    ...                    context=multiprocessing.get_context()))
+    [8, 9, 25]
     """
     if processes < 1 or window < 1:
         raise ValueError(f"ordered_calls: processes and window must be at least 1, got {processes} and {window}")
@@ -187,6 +194,9 @@ def _end(workers: list[_Worker]) -> None:
 
 def _serve(conn, fn, initializer, initargs, masked: bool) -> None:
     """A worker's life: set SIGINT aside, initialize, then answer calls until told to stop."""
+    import queue
+    import threading
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if masked:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # held back by the parent while forking
@@ -196,12 +206,19 @@ def _serve(conn, fn, initializer, initargs, masked: bool) -> None:
             initializer(*initargs)
         except BaseException as exc:  # noqa: BLE001 - every call then answers with it
             failed = exc
+    # Answers go out from a thread: a large one waits in the pipe until the parent reads it,
+    # which it does only when it wants that result, and meanwhile this worker makes the next.
+    outbox: queue.SimpleQueue = queue.SimpleQueue()
+    sender = threading.Thread(target=_send_answers, args=(conn, outbox), name="answers", daemon=True)
+    sender.start()
     while True:
         try:
             task = conn.recv()
         except EOFError:  # the parent closed its end
-            return
+            task = None
         if task is None:
+            outbox.put(None)
+            sender.join()
             return
         try:
             if failed is not None:
@@ -209,8 +226,16 @@ def _serve(conn, fn, initializer, initargs, masked: bool) -> None:
             answer = (True, fn(*task), None)
         except BaseException as exc:  # noqa: BLE001 - sent back to be raised in the parent
             answer = (False, exc, "".join(traceback.format_exception(exc)))
+        outbox.put(answer)
+        del answer
+
+
+def _send_answers(conn, outbox) -> None:
+    while (answer := outbox.get()) is not None:
         try:
             conn.send(answer)
+        except OSError:  # the parent has gone or closed its end: nobody is left to answer
+            return
         except Exception as exc:  # noqa: BLE001 - the result or the error did not pickle
             conn.send((False, RuntimeError(f"a worker's answer could not be sent back: {exc!r}"),
                        "".join(traceback.format_exception(exc))))

@@ -1,7 +1,8 @@
 """Worker processes (or threads) that make a plan's chunks in order, with bounded memory.
 
 Workers receive the plan and index ranges, never a generator, and end with their parent
-however it dies. With ``workers > 1`` at most two chunks per worker are in flight.
+however it dies. With ``workers > 1`` at most two chunks per worker are in flight; worker
+processes run on :mod:`._pool`, which terminates them when a run stops early.
 """
 
 from __future__ import annotations
@@ -116,7 +117,9 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
     The arguments and the memory the chunks in flight take (without ``out``:
     see :func:`check_memory`) are checked now, before anything is made; the
     workers start on the first ``next``. Worker processes end with this one,
-    however it ends.
+    however it ends, and ignore Ctrl-C: when the iterator stops early (closed,
+    an error, Ctrl-C here) they are terminated, not waited for, even if a filter
+    blocks in them.
     """
     workers = _workers(workers)
     if out is None:

@@ -111,7 +111,8 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
             "  %(prog)s -e -w 200 -s 2,8 -f blur:sigma=0.8 --seed 7 2024\n"
             "  %(prog)s --count 20000 --length 3-10 -w 224 -s 0,10 --seed 1 --workers 0 --output-dir train\n\n"
             "An existing file is never replaced: the next free name (name-1.png, ...) is used unless --force.\n"
-            "Exit status: 0 written, 2 bad arguments, 1 data or disk problem."
+            "Exit status: 0 written, 2 bad arguments, 1 data or disk problem, 130 interrupted (Ctrl-C;\n"
+            "--resume finishes a dataset folder)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
