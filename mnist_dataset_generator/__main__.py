@@ -1,7 +1,5 @@
 """``python -m mnist_dataset_generator 4981278``: the generator's command line."""
 
-import sys
+from .cli import generator_console
 
-from .cli import generator_main
-
-sys.exit(generator_main(prog="python -m mnist_dataset_generator"))
+generator_console("python -m mnist_dataset_generator")

@@ -1,11 +1,13 @@
 """Worker processes (or threads) that make a plan's chunks in order, with bounded memory.
 
 Workers receive the plan and index ranges, never a generator, and end with their parent
-however it dies. With ``workers > 1`` at most two chunks per worker are in flight.
+however it dies. With ``workers > 1`` at most two chunks per worker are in flight; worker
+processes run on :mod:`._pool`, which terminates them when a run stops early.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from typing import TYPE_CHECKING
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._limits import end_with_parent
+from ._pool import ordered_calls
 from .compose import sums
 from .compose.strip import resolve_source
 from .making import (
@@ -114,7 +117,9 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
     The arguments and the memory the chunks in flight take (without ``out``:
     see :func:`check_memory`) are checked now, before anything is made; the
     workers start on the first ``next``. Worker processes end with this one,
-    however it ends.
+    however it ends, and ignore Ctrl-C: when the iterator stops early (closed,
+    an error, Ctrl-C here) they are terminated, not waited for, even if a filter
+    blocks in them.
     """
     workers = _workers(workers)
     if out is None:
@@ -131,47 +136,53 @@ def _iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], w
         for a, b in bounds:
             yield _make_chunk(plan, source, a, b, encode, encode_chunk, out, boxes)
         return
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-
     if threads:
-        pool = ThreadPoolExecutor(max_workers=min(workers, len(bounds)))
-
-        def submit(a, b):
-            return pool.submit(_make_chunk, plan, source, a, b, encode, encode_chunk, out, boxes)
+        made = _thread_chunks(plan, source, bounds, workers, encode, encode_chunk, out, boxes)
     else:
         context = _context()
         forked = context.get_start_method() == "fork"
         if not forked:
             _check_picklable(plan, None if from_files else source)
-        # The processes start in this thread, at the first submissions below. The kernel's
+        # The processes start in this thread, at the first next() below. The kernel's
         # parent-death signal follows the thread that started a process, so it is only
         # asked for from the main thread, which lasts as long as this process.
         main_thread = threading.current_thread() is threading.main_thread()
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(bounds)), mp_context=context,
-                                   initializer=_init_worker,
-                                   initargs=(plan, None if from_files else source, data_home, encode,
-                                             encode_chunk, out if forked and shared else None, boxes, os.getpid(),
-                                             main_thread))
-
-        def submit(a, b):
-            return pool.submit(_worker_chunk, a, b)
-    with pool:
-        pending = deque()
-        todo = iter(bounds)
-        for a, b in todo:
-            pending.append(submit(a, b))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            batch = pending.popleft().result()
+        # Not ProcessPoolExecutor: leaving it early waits for every submitted chunk, forever when a
+        # filter blocks; these workers ignore Ctrl-C and are terminated whenever this ends (see _pool).
+        made = ordered_calls(_worker_chunk, bounds, processes=min(workers, len(bounds)), window=2 * workers,
+                             context=context, initializer=_init_worker,
+                             initargs=(plan, None if from_files else source, data_home, encode, encode_chunk,
+                                       out if forked and shared else None, boxes, os.getpid(), main_thread))
+    with contextlib.closing(made):  # closed with this generator, not when it is collected
+        for batch in made:
             if out is not None and batch.images is not None:  # not shared: the parent copies it in
                 out[batch.start : batch.stop] = batch.images
                 batch = Batch(batch.start, batch.labels, batch.boxes)
             yield batch
+
+
+def _thread_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int, encode,
+                   encode_chunk, out, boxes: bool):
+    """The chunks made by threads of this process, at most two per thread in flight."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(bounds)))
+    try:
+        pending = deque()
+        todo = iter(bounds)
+        for a, b in todo:
+            pending.append(pool.submit(_make_chunk, plan, source, a, b, encode, encode_chunk, out, boxes))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            yield pending.popleft().result()
             nxt = next(todo, None)
             if nxt is not None:
-                pending.append(submit(*nxt))
+                pending.append(pool.submit(_make_chunk, plan, source, *nxt, encode, encode_chunk, out, boxes))
+    finally:
+        # Stopped early (Ctrl-C, an error): chunks not yet started are dropped, not made first.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def dataset_chunks(plan: Plan, *, images=None, data_home=None, workers=1, whole: bool = False,

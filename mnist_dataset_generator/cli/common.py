@@ -2,8 +2,8 @@
 and the mapping of every error to one line and an exit status (:func:`_run`).
 
 Exit status: 0 success, 1 environment (download failed, disk, permissions,
-damaged data), 2 usage (bad arguments). Errors are one line on stderr with no
-traceback; results go to stdout.
+damaged data), 2 usage (bad arguments), 130 interrupted (Ctrl-C). Errors are one
+line on stderr with no traceback; results go to stdout.
 """
 
 from __future__ import annotations
@@ -12,17 +12,20 @@ import argparse
 import contextlib
 import logging
 import re
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .. import __version__
 
-__all__ = ["EXIT_ENVIRONMENT", "EXIT_USAGE"]
+__all__ = ["EXIT_ENVIRONMENT", "EXIT_INTERRUPTED", "EXIT_USAGE"]
 
 
 EXIT_ENVIRONMENT = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a program ended by Ctrl-C
 
 
 class _Parser(argparse.ArgumentParser):
@@ -173,4 +176,30 @@ def _run(prog: str, work, args, argv: Sequence[str] = ()) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _console(main: Callable[..., int], prog: str) -> NoReturn:
+    """Run ``main(prog=prog)`` as the whole life of this process and exit with its status.
+
+    The first Ctrl-C raises ``KeyboardInterrupt`` as usual: the run cleans up (workers
+    terminated, unfinished files dropped, the folder's lock released) and ends with one line
+    and status 130. Every later Ctrl-C is ignored until the process exits: that clean-up
+    takes well under a second, and a second ``KeyboardInterrupt`` raised inside it, or in the
+    interpreter's exit, would leave it half done with a traceback (or end the process by
+    the signal). Only here, not in ``main()``: called in-process (a notebook, a test), the
+    tools leave the caller's Ctrl-C alone.
+    """
+    if threading.current_thread() is threading.main_thread():  # signal handlers are the main thread's
+        signal.signal(signal.SIGINT, _first_interrupt)
+    try:
+        status = main(prog=prog)
+    except KeyboardInterrupt:  # before the run proper (while parsing arguments)
+        print(f"{prog}: interrupted", file=sys.stderr)
+        status = EXIT_INTERRUPTED
+    sys.exit(status)
+
+
+def _first_interrupt(signum, frame) -> NoReturn:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run is ending: see _console
+    raise KeyboardInterrupt

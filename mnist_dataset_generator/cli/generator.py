@@ -17,6 +17,7 @@ from .common import (
     _add_verbosity,
     _int_at_least,
     _logging_to_stderr,
+    _console,
     _Parser,
     _run,
     _UsageError,
@@ -110,7 +111,8 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
             "  %(prog)s -e -w 200 -s 2,8 -f blur:sigma=0.8 --seed 7 2024\n"
             "  %(prog)s --count 20000 --length 3-10 -w 224 -s 0,10 --seed 1 --workers 0 --output-dir train\n\n"
             "An existing file is never replaced: the next free name (name-1.png, ...) is used unless --force.\n"
-            "Exit status: 0 written, 2 bad arguments, 1 data or disk problem."
+            "Exit status: 0 written, 2 bad arguments, 1 data or disk problem, 130 interrupted (Ctrl-C;\n"
+            "--resume finishes a dataset folder)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -336,6 +338,9 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
         return _run(prog, work, args, argv)
 
 
-def generator_console() -> NoReturn:
-    """Console-script wrapper: ``mnist-generator``."""
-    sys.exit(generator_main(prog="mnist-generator"))
+def generator_console(prog: str = "mnist-generator") -> NoReturn:
+    """Console-script wrapper: ``mnist-generator`` (also ``generator.py``, ``python -m``); exits this process.
+
+    A second Ctrl-C is ignored while the first one's clean-up runs (see :func:`.common._console`).
+    """
+    _console(generator_main, prog)

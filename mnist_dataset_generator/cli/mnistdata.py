@@ -14,6 +14,7 @@ from .common import (
     _add_verbosity,
     _int_at_least,
     _logging_to_stderr,
+    _console,
     _Parser,
     _run,
     _UsageError,
@@ -95,6 +96,9 @@ def mnistdata_main(argv: Sequence[str] | None = None, prog: str = "mnistdata.py"
         return _run(prog, _mnistdata_work, args, argv or sys.argv[1:])
 
 
-def mnistdata_console() -> NoReturn:
-    """Console-script wrapper: ``mnist-data``."""
-    sys.exit(mnistdata_main(prog="mnist-data"))
+def mnistdata_console(prog: str = "mnist-data") -> NoReturn:
+    """Console-script wrapper: ``mnist-data`` (also ``mnistdata.py``); exits this process.
+
+    A second Ctrl-C is ignored while the first one's clean-up runs (see :func:`.common._console`).
+    """
+    _console(mnistdata_main, prog)
