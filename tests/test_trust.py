@@ -389,7 +389,7 @@ def test_deep_never_runs_a_module_a_manifest_names(tmp_path, data_dir, finished)
     shutil.copytree(finished, folder)
     _edit_manifest(folder, lambda m: m["dataset"]["recipe"].update(filters="evilmod:factory"))
     result = run_generator("--verify", folder, "--deep", "-d", data_dir, cwd=tmp_path)
-    assert result.returncode == 1 and "import module evilmod" in result.stdout
+    assert result.returncode == 1 and "import module 'evilmod'" in result.stdout
     assert not (tmp_path / "MARKER").exists()
 
 
@@ -436,3 +436,115 @@ def test_each_box_is_its_digits_own_visible_ink_even_under_overlaps(spacing, spe
             alone = MnistData.from_arrays(np.where((np.arange(10) == int(d))[:, None, None], glyphs, 0), np.arange(10))
             ys, xs = np.nonzero(generate_numbers_sequence(digits, spacing, None, images=alone, **kw) < 1 - 0.5 / 255)
             assert boxes[k].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], (seed, digits, k)
+
+
+# ------------------------------------------- a folder is untrusted input (review of --deep)
+
+
+def test_files_recorded_beyond_the_manifests_samples_are_named_even_when_resealed(tmp_path, finished):
+    folder = tmp_path / "out"
+    shutil.copytree(finished, folder)
+    first = (folder / "images" / "00000000.png").read_bytes()
+    for i in range(10, 40):  # the count cut to 10, the rest replaced and kept "on the record"
+        (folder / "images" / f"{i:08d}.png").write_bytes(first)
+    _edit_manifest(folder, lambda m: (m["dataset"].update(count=10, indices=[0, 10]),
+                                      m["arguments"].update(count=10)))
+    _rewrite_record(folder)
+    result = run_generator("--verify", folder, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "images/00000010.png: FAILED (recorded, but not part of the dataset its manifest describes)" \
+        in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("tamper", ["csv-row", "jsonl-row", "bad-utf8"])
+def test_deep_names_rows_past_the_last_sample_and_text_that_is_not_utf8(tmp_path, data_dir, finished, tamper):
+    folder = tmp_path / "out"
+    shutil.copytree(finished, folder)
+    name = "labels.csv" if tamper != "jsonl-row" else "metadata.jsonl"
+    data = (folder / name).read_bytes()
+    extra = {"csv-row": b"images/00000040.png,31337\n", "jsonl-row": b'{"file_name": "x", "text": "1"}\n',
+             "bad-utf8": b"\xff\xfe,1\n"}[tamper]
+    (folder / name).write_bytes(data + extra if tamper != "bad-utf8" else data.replace(b"\n", b"\n" + extra, 1))
+    _rewrite_record(folder)
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout.startswith(f"{name}: FAILED ("), result.stdout
+
+
+def test_deep_names_a_member_appended_to_a_shard_and_an_array_added_to_the_npz(tmp_path, data_dir,
+                                                                              finished_formats):
+    import io
+    import tarfile
+
+    folder = tmp_path / "tar"
+    shutil.copytree(finished_formats / "tar", folder)
+    with tarfile.open(folder / "shard-000001.tar", "a") as tar:
+        info = tarfile.TarInfo("evil.sh")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"x\n"))
+    _rewrite_record(folder)
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1 and "shard-000001.tar: FAILED ('evil.sh' follows its last sample)" \
+        in result.stdout, result.stdout
+
+    folder = tmp_path / "npz"
+    shutil.copytree(finished_formats / "npz", folder)
+    with np.load(folder / "dataset.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez(folder / "dataset.npz", extra=np.zeros(3), **arrays)
+    _rewrite_record(folder)
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1 and "dataset.npz: FAILED (holds extra.npy" in result.stdout, result.stdout
+
+
+def test_deep_never_decodes_an_image_of_another_size_nor_reads_an_array_larger_than_the_dataset(
+        tmp_path, data_dir, finished, finished_formats):
+    from PIL import Image
+
+    for side, words in ((14000, "FAILED (not a readable PNG"), (500, "FAILED (500 x 500 px, not the dataset's")):
+        folder = tmp_path / f"png{side}"
+        shutil.copytree(finished, folder)
+        Image.new("L", (side, side), 255).save(folder / "images" / "00000002.png")  # decompression bombs
+        _rewrite_record(folder)
+        result = _deep(folder, data_dir)
+        assert result.returncode == 1 and "Traceback" not in result.stderr and "Warning" not in result.stderr
+        assert f"images/00000002.png: {words}" in one_line_out(result)
+
+    folder = tmp_path / "npz"
+    shutil.copytree(finished_formats / "npz", folder)
+    with np.load(folder / "dataset.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["labels"] = np.zeros(10**6, "<U4")  # declares far more rows than the dataset has
+    np.savez_compressed(folder / "dataset.npz", **arrays)
+    _rewrite_record(folder)
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1 and "dataset.npz: FAILED (labels.npy is <U4 (1000000,)" in result.stdout
+
+
+def test_deep_on_a_folder_of_0_4_0_names_its_version_and_layout(tmp_path, data_dir, finished):
+    folder = tmp_path / "old"
+    shutil.copytree(finished, folder)
+    _edit_manifest(folder, lambda m: (m["dataset"].update(folder_layout="boxes-v1"), m.update(version="0.4.0")))
+    result = _deep(folder, data_dir)
+    assert result.returncode == 1
+    assert "made by version 0.4.0 of this tool, with folder layout 'boxes-v1'" in one_line_out(result)
+
+
+def one_line_out(result):
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    return lines[0]
+
+
+def test_an_unfinished_folder_is_one_problem_and_empty_folders_of_yours_are_named(tmp_path, finished):
+    folder = tmp_path / "out"
+    shutil.copytree(finished, folder)
+    _edit_manifest(folder, lambda m: m.update(complete=False))
+    result = run_generator("--verify", folder, cwd=tmp_path)
+    assert result.returncode == 1 and "did not finish" in one_line_out(result)
+
+    folder = tmp_path / "empty"
+    shutil.copytree(finished, folder)
+    (folder / "mine").mkdir()
+    result = run_generator("--verify", folder, cwd=tmp_path)
+    assert result.returncode == 1 and "mine/: FAILED (not part of this dataset)" in one_line_out(result)

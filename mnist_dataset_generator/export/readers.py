@@ -94,7 +94,10 @@ def _lines(path: Path, limit: int, rel: str) -> Iterator[str]:
             number += 1
             if len(raw) > limit:
                 raise UnreadableError(f"{rel}: line {number} is longer than any line of this dataset")
-            yield _text(raw, f"{rel} (line {number})")
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UnreadableError(f"{rel}: line {number} is not UTF-8 text") from None
 
 
 def _csv_rows(folder: Path, names) -> Iterator[str]:
