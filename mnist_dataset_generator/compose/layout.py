@@ -10,10 +10,11 @@ sum to one, so values in [0, 1] stay in [0, 1].
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
+
+from .._limits import bounded_cache
 
 __all__ = [
     "ALIGNS",
@@ -122,7 +123,7 @@ def even_layout(n: int, spacing_range: tuple[int, int], image_width: int | None)
     return spread(digits_total, n), spread(image_width - digits_total, n - 1)
 
 
-@functools.lru_cache(maxsize=256)
+@bounded_cache(max_bytes=32 * 2**20, maxsize=256)  # entries grow with src: bytes bound them
 def resample_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     """Gather indices and weights mapping ``src`` columns to ``dst`` columns.
 
@@ -155,7 +156,7 @@ def resample_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     return index, weight.astype(np.float32)
 
 
-@functools.lru_cache(maxsize=4096)
+@bounded_cache(max_bytes=32 * 2**20)
 def reach(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     """``(first, last)``: for each of ``src`` input positions, the first and last of the ``dst``
     output positions whose resampling weights (:func:`resample_weights`) give it a non-zero weight.
