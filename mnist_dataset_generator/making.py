@@ -23,6 +23,7 @@ from .compose.strip import (
     fusable,
     lay_out,
     strip_bytes,
+    strip_detail,
     to_uint8,
 )
 from .records import NO_BOX, Batch
@@ -57,7 +58,7 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
     labels = labels_of(lengths, digits)
     found = np.full((len(indices), digits.shape[1], 4), NO_BOX, np.int32) if boxes else None
     if fused:
-        step = len(indices) if gap is not None else render.batch_rows(_widest(plan), plan.height)
+        step = len(indices) if gap is not None else render.batch_rows(_widest(plan), plan.height, digits.shape[1])
         for a in range(0, len(indices), step):
             rows = slice(a, a + step)
             if gap is not None:  # one regular layout at the natural width: written in place
@@ -199,8 +200,7 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     if not whole and workers is None and sample <= memory_budget()[0]:
         return  # the common case of make_sample, kept cheap: no message is built
     check_bytes(door, "one sample and the renderer's working copies", sample,
-                 f"{height} x {width} x 4 bytes = {format_bytes(4 * height * width)} for the image",
-                 "use a smaller image_width or image_height")
+                 *strip_detail(plan.lengths[1], height, width))
     uint8 = [] if plan.dtype == "uint8" else ['dtype="uint8"']
     if whole:
         check_bytes(door, "the images", plan.count * pixels * itemsize,

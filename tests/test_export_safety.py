@@ -322,6 +322,48 @@ def test_a_bad_request_found_late_leaves_nothing_behind(tmp_path, data_dir):
     assert run(*DATASET, "--output-dir", existing, "-d", data_dir, cwd=tmp_path).returncode == 0  # not refused
 
 
+def test_running_out_of_memory_mid_run_leaves_a_folder_the_next_run_accepts(tmp_path, data_dir, monkeypatch):
+    # Issue 19, item 7: "Unable to allocate 218 GiB" at a late chunk left a manifest and a journal
+    # that refused the next plain run; it is rolled back like a late bad request.
+    from mnist_dataset_generator import making
+
+    real = making.make_images
+
+    def fails_late(plan, source, indices, out, **kwargs):
+        if indices[0] >= 256:  # the preview and the first chunk are made: files are on disk
+            raise MemoryError("Unable to allocate 218. GiB for an array with shape (274401, 280000)")
+        return real(plan, source, indices, out, **kwargs)
+
+    plan = plan_dataset(600, (2, 4), (0, 5), 100, seed=9)
+    source = mnistdata.load("train", data_home=data_dir)
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    monkeypatch.setattr(making, "make_images", fails_late)
+    for folder in (tmp_path / "new" / "deeper", existing):
+        with pytest.raises(MemoryError, match="Unable to allocate"):
+            export_dataset(folder, plan, source, progress=False)
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in existing.iterdir() if not p.name.startswith(".")] == []
+    monkeypatch.setattr(making, "make_images", real)
+    assert export_dataset(existing, plan, source, progress=False)["complete"]  # no resume, no force: accepted
+    assert verify_dataset(existing) == []
+
+
+def test_a_long_padded_dataset_beyond_the_budget_is_refused_before_the_folder(tmp_path, data_dir, monkeypatch):
+    # --length 1-10000 padded into 1000 px: each strip's digits, not its 28 x 1000 pixels, take the memory.
+    monkeypatch.setenv("GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET", str(100 * 10**6))
+    out = tmp_path / "long"
+    result = run("--count", "20", "--length", "1-10000", "-w", "1000", "--fit", "pad", "--seed", "1", "-q",
+                 "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 2
+    assert one_line(result) == (
+        "generator.py: error: export: one sample and the renderer's working copies would take 236.4 MB (28 x 1000 x "
+        "4 bytes = 112.0 kB for the image, 10000 digits x 16.0 kB = 160.0 MB for the digits), more than the memory "
+        "budget of 100.0 MB (set by GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET); use fewer digits, or a smaller -w or "
+        "--height")
+    assert not out.exists()
+
+
 def test_npz_scratch_space_stays_inside_the_output_folder(tmp_path, data_dir, monkeypatch):
     import tempfile
 

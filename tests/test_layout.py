@@ -70,3 +70,46 @@ def test_shrinking_is_antialiased():
     img = np.tile(np.array([0.0, 1.0], np.float32), (28, 50))
     out = render.resample(img, 50)
     assert np.abs(out[:, 2:-2] - 0.5).max() < 0.01
+
+
+def _spans_by_reach(lo, hi, src, dst):
+    """``map_spans`` one element at a time, straight from the full ``reach`` of its sizes."""
+    out_lo, out_hi = [], []
+    for a, b, s, d in zip(lo.tolist(), hi.tolist(), src.tolist(), dst.tolist(), strict=True):
+        if s == d:
+            out_lo.append(a), out_hi.append(b)
+            continue
+        first, last = layout.reach(s, d)
+        a, b = min(max(a, 0), s - 1), min(max(b, 0), s)
+        out_lo.append(int(first[a]))
+        out_hi.append(int(last[b - 1]) + 1 if b > a else int(first[a]))
+    return out_lo, out_hi
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3000), st.integers(1, 3000), st.floats(-0.1, 1.1), st.floats(-0.1, 1.1)),
+                min_size=1, max_size=12))
+def test_map_spans_is_reach_element_by_element(rows):
+    src = np.array([s for s, _, _, _ in rows])
+    dst = np.array([d for _, d, _, _ in rows])
+    lo = np.array([int(s * f) for s, _, f, _ in rows])  # past either end too: map_spans clips them
+    hi = np.array([int(s * f) for s, _, _, f in rows])
+    got = layout.map_spans(lo, hi, src, dst)
+    assert [g.tolist() for g in got] == list(_spans_by_reach(lo, hi, src, dst))
+
+
+def test_map_spans_every_position_of_small_sizes_is_reach():
+    for s in range(1, 50):
+        for d in range(1, 50):
+            pos = np.arange(s)
+            lo, hi = layout.map_spans(pos, pos + 1, s, d)
+            first, last = layout.reach(s, d)
+            assert lo.tolist() == first.tolist() and (hi - 1).tolist() == last.tolist(), (s, d)
+
+
+def test_map_spans_of_sizes_far_apart_builds_no_table_between_them():
+    # One table row per size from 5 to 1,000,000, padded to 1,000,000, was 16 TB: refused or swapped to death.
+    src = np.array([5, 1_000_000, 1_000_000, 999_999])
+    lo, hi = np.array([1, 0, 123_456, 999_990]), np.array([4, 1_000_000, 123_457, 999_999])
+    got = layout.map_spans(lo, hi, src, 1000)
+    assert [g.tolist() for g in got] == list(_spans_by_reach(lo, hi, src, np.full(4, 1000)))

@@ -10,10 +10,11 @@ sum to one, so values in [0, 1] stay in [0, 1].
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
+
+from .._limits import bounded_cache
 
 __all__ = [
     "ALIGNS",
@@ -131,7 +132,7 @@ def even_layout(n: int, spacing_range: tuple[int, int], image_width: int | None)
     return spread(digits_total, n), spread(image_width - digits_total, n - 1)
 
 
-@functools.lru_cache(maxsize=256)
+@bounded_cache(max_bytes=32 * 2**20, maxsize=256)  # entries grow with src: bytes bound them
 def resample_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     """Gather indices and weights mapping ``src`` columns to ``dst`` columns.
 
@@ -164,7 +165,7 @@ def resample_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     return index, weight.astype(np.float32)
 
 
-@functools.lru_cache(maxsize=4096)
+@bounded_cache(max_bytes=32 * 2**20)
 def reach(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     """``(first, last)``: for each of ``src`` input positions, the first and last of the ``dst``
     output positions whose resampling weights (:func:`resample_weights`) give it a non-zero weight.
@@ -197,8 +198,9 @@ def map_spans(lo: np.ndarray, hi: np.ndarray, src: np.ndarray, dst: np.ndarray) 
     """Intervals ``lo..hi`` (ends exclusive) of ``src``-long rows, resampled to ``dst``: the output
     interval their ink reaches (see :func:`reach`). An empty interval stays empty, where ``lo`` lands.
 
-    All arguments broadcast to one shape; ``dst`` holds few distinct values (``src`` may hold many:
-    they are looked up in one table per ``dst``).
+    All arguments broadcast to one shape. Time and memory are proportional to that shape, whatever
+    the sizes: each end's reach is solved from the kernel's arithmetic (:func:`_reach_at`), no table
+    of :func:`reach` is built.
 
     Examples
     --------
@@ -210,30 +212,50 @@ def map_spans(lo: np.ndarray, hi: np.ndarray, src: np.ndarray, dst: np.ndarray) 
     out_lo, out_hi = lo.copy(), hi.copy()
     moved = src != dst
     if moved.any():
-        for d in np.unique(dst[moved]).tolist():
-            where = moved & (dst == d)
-            s = src[where]
-            low, high = int(s.min()), int(s.max())
-            first, last = _reach_table(low, high, d)
-            row = s - low
-            a, b = np.minimum(np.clip(lo[where], 0, s), s - 1), np.clip(hi[where], 0, s)  # past a strip: any span
-            start = first[row, a]
-            out_lo[where] = start
-            out_hi[where] = np.where(b > a, last[row, np.maximum(b, 1) - 1] + 1, start)
+        s, d = src[moved], dst[moved]
+        a, b = np.minimum(np.clip(lo[moved], 0, s), s - 1), np.clip(hi[moved], 0, s)  # past a strip: any span
+        start = _reach_at(a, s, d, last=False)
+        out_lo[moved] = start
+        out_hi[moved] = np.where(b > a, _reach_at(np.maximum(b, 1) - 1, s, d, last=True) + 1, start)
     return out_lo, out_hi
 
 
-@functools.lru_cache(maxsize=64)
-def _reach_table(low: int, high: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`reach` of every source size ``low..high`` into ``dst``, one row each, padded to ``high``."""
-    first = np.zeros((high - low + 1, high), np.int64)
-    last = np.zeros((high - low + 1, high), np.int64)
-    for size in range(low, high + 1):
-        f, la = reach(size, dst)
-        first[size - low, :size], last[size - low, :size] = f, la
-    for arr in (first, last):
-        arr.flags.writeable = False
-    return first, last
+_SLACK = 2  # outputs tried each side of the solved one, which rounding moves by less than one
+
+
+def _reach_at(pos: np.ndarray, src: np.ndarray, dst: np.ndarray, *, last: bool) -> np.ndarray:
+    """``reach(src, dst)[last][pos]`` elementwise (1-D arrays), without building :func:`reach`.
+
+    Output ``j`` (centre ``c_j``) gives input ``i`` a non-zero weight when ``i`` is among its taps
+    and ``|i + 0.5 - c_j| / support < 1``, as :func:`resample_weights` computes them. The outputs
+    that do form one run of ``j`` (both tests are monotone in ``j``); solving for its end gives
+    ``j`` up to rounding, and the outputs around it are then tested with the very same float
+    expressions, so the answer is exactly :func:`reach`'s. An element whose run end is not
+    bracketed by the candidates (never seen) is looked up in :func:`reach` itself.
+    """
+    i, s, d = (np.asarray(a, np.int64) for a in (pos, src, dst))
+    scale = s / d  # the float expressions of resample_weights, in the same order
+    support = np.maximum(scale, 1.0)
+    taps = np.ceil(support).astype(np.int64) * 2 + 1
+    if last:  # largest j with c_j < i + 0.5 + support; candidates from above, downwards
+        solved = np.ceil((i + 0.5 + support) / scale - 0.5) - 1
+        steps = np.arange(_SLACK, -_SLACK - 1, -1)
+    else:  # smallest j with c_j > i + 0.5 - support; candidates from below, upwards
+        solved = np.floor((i + 0.5 - support) / scale - 0.5) + 1
+        steps = np.arange(-_SLACK, _SLACK + 1)
+    j = np.clip(solved, 0, d - 1).astype(np.int64)[:, None] + steps  # the run ends inside 0..dst-1
+    scale, support, taps, i, d = scale[:, None], support[:, None], taps[:, None], i[:, None], d[:, None]
+    c = (j + 0.5) * scale
+    first = np.floor(c - support + 0.5).astype(np.int64)
+    live = ((j >= 0) & (j < d) & (first <= i) & (i < first + taps)
+            & (np.abs((i + 0.5 - c) / support) < 1.0))
+    # The first live candidate ends the run when the one before it (the outermost) is not live.
+    k = live.argmax(axis=1)
+    found = np.take_along_axis(j, k[:, None], axis=1)[:, 0]
+    edge = d[:, 0] - 1 if last else 0  # an outermost candidate there ends the run all the same
+    for e in np.flatnonzero(~live.any(axis=1) | (live[:, 0] & (j[:, 0] != edge))).tolist():
+        found[e] = reach(int(s[e]), int(d[e, 0]))[int(last)][int(i[e, 0])]
+    return found
 
 
 def ink_spans(ink: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._limits import bounded_cache
 from . import layout
 
 __all__ = ["DIGIT", "PAPER", "Layout", "even_program", "lay_out", "natural_columns", "pad_program", "random_geometry",
@@ -26,7 +27,7 @@ PAPER = -1  # a column program's id for "no glyph here"
 DIGIT = layout.DIGIT
 
 
-@functools.lru_cache(maxsize=4096)
+@bounded_cache(max_bytes=64 * 2**20)  # entries grow with src and dst: bytes bound them
 def tap_table(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     """``resample_weights(src, dst)`` with the zero-weight taps dropped; identity when ``src == dst``."""
     if src == dst:
@@ -150,7 +151,7 @@ def pad_program(colmap: np.ndarray, natural: np.ndarray, placement: np.ndarray, 
 _ROUND, _SPAN = 8, 512  # natural widths: tables cover multiples of 8, ranges up to 512 wide
 
 
-@functools.lru_cache(maxsize=64)
+@bounded_cache(max_bytes=128 * 2**20, maxsize=64)
 def _table(low: int, high: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """``tap_table(size, width)`` for every ``size`` in ``low..high``, padded to one tap count (weight 0)."""
     index, weight = _stack([tap_table(size, width) for size in range(low, high + 1)])

@@ -17,8 +17,10 @@ import numpy as np
 from .programs import DIGIT, tap_table
 from .sums import _numpy_rows, _scratch, _spread, _sum_rows, _weighted_columns
 
-__all__ = ["BATCH_BYTES", "batch_rows", "column_renderer", "place", "render", "render_strip", "resample", "resample_columns", "run"]
+__all__ = ["BATCH_BYTES", "SHEET_BYTES", "batch_rows", "column_renderer", "place", "render", "render_strip", "resample",
+           "resample_columns", "run"]
 BATCH_BYTES = 8 * 2**20  # float32 sums of the strips rendered together (256 strips of 28 x 224)
+SHEET_BYTES = DIGIT * DIGIT * 4  # one digit's float32 columns on the sheet
 
 
 _COLUMN = np.dtype((np.void, DIGIT * 4))  # one float32 column of 28 px, gathered as a unit
@@ -32,18 +34,22 @@ _BLANK.flags.writeable = False
 _ZEROS = [np.zeros(0, np.float32)]
 
 
-def batch_rows(width: int, height: int = DIGIT) -> int:
-    """How many strips of ``width`` x ``height`` to render in one call: :data:`BATCH_BYTES` of sums.
+def batch_rows(width: int, height: int = DIGIT, slots: int = 1) -> int:
+    """How many strips of ``width`` x ``height`` and ``slots`` digits to render in one call:
+    :data:`BATCH_BYTES` of sums, or of the digits' ink sheet when that is larger.
 
     Fewer, larger calls leave less per-call Python for the GIL to serialise: two threads
     made 1.6x one thread's strips at 64 strips a call, 1.8x at 256, one thread alike.
+    The sheet (28 float32 columns a digit) bounds it too: long strips padded into a narrow
+    image hold far more digits than pixels, and a call's glyphs, sheet and column programs
+    grow with the digits (10,000 digits a strip: 31 MB of sheet each).
 
     Examples
     --------
-    >>> batch_rows(224), batch_rows(100_000)
-    (334, 1)
+    >>> batch_rows(224), batch_rows(100_000), batch_rows(1000, slots=100)
+    (334, 1, 26)
     """
-    return max(1, BATCH_BYTES // (4 * width * max(height, DIGIT)))
+    return max(1, BATCH_BYTES // max(4 * width * max(height, DIGIT), SHEET_BYTES * slots))
 
 
 def _zeros(shape: tuple[int, ...]) -> np.ndarray:

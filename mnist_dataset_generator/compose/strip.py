@@ -49,6 +49,7 @@ __all__ = [
     "optional_size",
     "resolve_source",
     "strip_bytes",
+    "strip_detail",
     "strip_memory",
     "to_uint8",
 ]
@@ -270,8 +271,7 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
         height, width, nbytes = strip_memory(request)
         if nbytes > memory_budget()[0]:  # the message only then: single strips are made by the thousand
             check_bytes(door, "the image and the renderer's working copies", nbytes,
-                         f"{height} x {width} x 4 bytes = {format_bytes(4 * height * width)} for the image",
-                         "use a smaller image_width or image_height")
+                         *strip_detail(len(request.digits), height, width))
     return request
 
 
@@ -281,15 +281,25 @@ def strip_memory(request: Request) -> tuple[int, int, int]:
     An estimate from above, computed before anything is drawn: the float32
     strip, the 28 rows laid out before it is resampled to its width and after,
     and when the height changes, four copies more of the strip (the vertical
-    resampler gathers its taps before it sums them). Digits count as 28 px:
-    a filter that widens them is not foreseen.
+    resampler gathers its taps before it sums them); each digit's share
+    (:data:`DIGIT_BYTES`), and the resampling tables of a strip shrunk to its
+    image. Digits count as 28 px: a filter that widens them is not foreseen.
 
     Examples
     --------
     >>> strip_memory(check_request("12", (0, 0), 1_000_000, image_height=4096, door=None))  # 16.4 GB of pixels
-    (4096, 1000000, 82144000000)
+    (4096, 1000000, 82144032000)
     """
     return strip_bytes(len(request.digits), request.spacing[1], request.width, request.height or layout.DIGIT)
+
+
+# Bytes a digit takes while its strip is made, whatever the image's size: its glyph, its columns
+# on the ink sheet, its draws, extents and box, the column ids that read it (tracemalloc peaks of
+# 6 kB a digit rendered in batches, up to 16 kB composed with filters, 10,000-digit strips).
+DIGIT_BYTES = 16_000
+# Bytes a column of the natural strip adds when it is shrunk to the image: the resampling
+# tables hold about two taps per natural column, int64 and float64 and their temporaries.
+SHRINK_BYTES = 160
 
 
 def strip_bytes(n: int, high: int, width: int | None, height: int) -> tuple[int, int, int]:
@@ -298,7 +308,21 @@ def strip_bytes(n: int, high: int, width: int | None, height: int) -> tuple[int,
     if width is None:
         width = natural if height == layout.DIGIT else max(1, round(natural * height / layout.DIGIT))
     copies = 1 if height == layout.DIGIT else 5
-    return height, width, 4 * (layout.DIGIT * (max(natural, width) + width) + copies * height * width)
+    nbytes = 4 * (layout.DIGIT * (max(natural, width) + width) + copies * height * width) + DIGIT_BYTES * n
+    if natural > width or height < layout.DIGIT:  # shrunk (stretched into the width, or padded)
+        nbytes += SHRINK_BYTES * natural
+    return height, width, nbytes
+
+
+def strip_detail(n: int, height: int, width: int) -> tuple[str, str]:
+    """``(detail, advice)`` of a refusal by :func:`strip_bytes`: the image's size, and the digits'
+    when they take more (a long string padded into a small image)."""
+    image = 4 * height * width
+    detail = f"{height} x {width} x 4 bytes = {format_bytes(image)} for the image"
+    if DIGIT_BYTES * n <= image:
+        return detail, "use a smaller image_width or image_height"
+    return (f"{detail}, {n} digits x {format_bytes(DIGIT_BYTES)} = {format_bytes(DIGIT_BYTES * n)} for the digits",
+            "use fewer digits, or a smaller image_width or image_height")
 
 
 def compose(request: Request, source: MnistData, rng: np.random.Generator,

@@ -8,13 +8,13 @@ others. Scratch arrays are reused per thread.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import threading
 
 import numpy as np
 
+from .._limits import bounded_cache
 from .programs import DIGIT, tap_table
 
 __all__ = ["expect"]  # the rest are the renderer's internals: see render.run
@@ -38,7 +38,7 @@ def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
     return held[:size].reshape(shape)
 
 
-@functools.lru_cache(maxsize=128)
+@bounded_cache(max_bytes=64 * 2**20, maxsize=128)  # 112 bytes per tap and output column
 def _spread(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     """``tap_table(src, dst)`` tap-major, ``(taps, dst)`` and ``(taps, dst, 28)``: the weights repeated down
     the 28 px of a column. Contiguous per tap, the multiply and the adds of :func:`render_strip`

@@ -190,13 +190,14 @@ def export_dataset(
                                   progress=progress, from_files=from_files, data_home=data_home)
             except (ChecksumError, IdxFormatError):
                 raise  # the digit files, not the request: an environment fault, resumable
-            except ValueError:
-                # A bad request found late (a filter returning NaN at sample 5,000) fails the same
-                # way every time: nothing of this run stays behind to block or confuse the next one.
+            except (ValueError, MemoryError):
+                # A bad request found late (a filter returning NaN at sample 5,000), or one too large
+                # for this machine (NumPy's "Unable to allocate"), fails the same way every time:
+                # nothing of this run stays behind to block or confuse the next one.
                 if kept_records is None:
                     _roll_back(folder)
                 raise
-    except ValueError:
+    except (ValueError, MemoryError):
         _remove_empty(created)  # the folders this run created, if nothing but our lock is left there
         raise
 
