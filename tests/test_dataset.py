@@ -269,23 +269,24 @@ def test_a_sample_beyond_the_budget_is_refused_when_the_dataset_is_made(source, 
 def test_long_strips_padded_into_a_small_image_stay_within_the_budget_they_are_accepted_under(source, monkeypatch):
     # Issue 19, item 7: strips of up to 10,000 digits padded into 28 x 1000 were rendered 74 at a
     # time, their tables kept by size: a 500 MB budget was passed 4x without a word. Accepted now
-    # means what is allocated (traced by tracemalloc, not the process's RSS) stays within it.
+    # means what is allocated (traced by tracemalloc, not the process's RSS) stays within it. (The
+    # width is 7 px a digit now: padding below the legibility floor is refused.)
     import tracemalloc
 
     monkeypatch.setenv(BUDGET, str(200 * 10**6))
     with pytest.raises(ValueError, match=r"^generate_dataset: one sample .* 10000 digits x 16.0 kB = 160.0 MB for "
                                          r"the digits\), more than the memory budget of 200.0 MB"):
-        generate_dataset(20, (1, 10000), (0, 0), 1000, seed=1, images=source, fit="pad")
+        generate_dataset(20, (1, 10000), (0, 0), 70000, seed=1, images=source, fit="pad")
     budget = 300 * 10**6
     monkeypatch.setenv(BUDGET, str(budget))
     tracemalloc.start()
     try:
-        images, labels, boxes = generate_dataset(20, (1, 10000), (0, 0), 1000, seed=1, images=source, fit="pad",
+        images, labels, boxes = generate_dataset(20, (1, 10000), (0, 0), 70000, seed=1, images=source, fit="pad",
                                                  return_boxes=True)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert images.shape == (20, 28, 1000) and max(map(len, labels)) > 9000
+    assert images.shape == (20, 28, 70000) and max(map(len, labels)) > 9000
     assert peak < budget, f"{peak / 1e6:.0f} MB allocated under a budget of {budget / 1e6:.0f} MB"
 
 

@@ -350,15 +350,15 @@ def test_running_out_of_memory_mid_run_leaves_a_folder_the_next_run_accepts(tmp_
 
 
 def test_a_long_padded_dataset_beyond_the_budget_is_refused_before_the_folder(tmp_path, data_dir, monkeypatch):
-    # --length 1-10000 padded into 1000 px: each strip's digits, not its 28 x 1000 pixels, take the memory.
+    # --length 1-10000 padded into 70000 px (7 px a digit): its digits, more than its pixels, take the memory.
     monkeypatch.setenv("GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET", str(100 * 10**6))
     out = tmp_path / "long"
-    result = run("--count", "20", "--length", "1-10000", "-w", "1000", "--fit", "pad", "--seed", "1", "-q",
+    result = run("--count", "20", "--length", "1-10000", "-w", "70000", "--fit", "pad", "--seed", "1", "-q",
                  "--output-dir", out, "-d", data_dir, cwd=tmp_path)
     assert result.returncode == 2
     assert one_line(result) == (
-        "generator.py: error: export: one sample and the renderer's working copies would take 236.4 MB (28 x 1000 x "
-        "4 bytes = 112.0 kB for the image, 10000 digits x 16.0 kB = 160.0 MB for the digits), more than the memory "
+        "generator.py: error: export: one sample and the renderer's working copies would take 253.8 MB (28 x 70000 x "
+        "4 bytes = 7.8 MB for the image, 10000 digits x 16.0 kB = 160.0 MB for the digits), more than the memory "
         "budget of 100.0 MB (set by GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET); use fewer digits, or a smaller -w or "
         "--height")
     assert not out.exists()
