@@ -8,6 +8,7 @@ importing torch.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 from dataclasses import dataclass
 
@@ -201,6 +202,7 @@ class SequenceDataset:
     def _index(self, index) -> int:
         if not isinstance(index, (int, np.integer)) or isinstance(index, (bool, np.bool_)):
             raise TypeError(f"SequenceDataset indices must be integers, got {type(index).__name__}")
+        index = operator.index(index)  # a Python int: np.int8(-100) + count would overflow int8
         if index < 0:
             index += self.plan.count
         if not 0 <= index < self.plan.count:

@@ -438,6 +438,30 @@ def _name(f) -> str:
     return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or repr(f)
 
 
+def _label(f) -> str:
+    """A filter's name in messages: a built-in's ``blur(sigma=1.0)``, else ``module:name`` as ``-f`` spells it."""
+    inner = f.func if isinstance(f, functools.partial) else f
+    module = getattr(inner, "__module__", None) or type(inner).__module__
+    if module == __name__:
+        return _name(f)
+    if getattr(inner, "__qualname__", None) or getattr(inner, "__name__", None):
+        name = _name(f)
+    else:  # an instance with __call__: its class names it better than its repr
+        name = f"{type(inner).__qualname__} object"
+    return f"{module}:{name}"
+
+
+def _raised(exc: BaseException) -> str:
+    """``raised RuntimeError: boom`` in one line, whatever the exception holds."""
+    if isinstance(exc, SystemExit):
+        return f"raised SystemExit({exc.code!r}) instead of returning an image"
+    try:
+        text = " ".join(str(exc).split("\n", 1)[0].split())
+    except Exception:  # noqa: BLE001 - a user's exception whose str() fails still gets named
+        text = ""
+    return f"raised {type(exc).__name__}: {text}" if text else f"raised {type(exc).__name__}"
+
+
 def _accepts_rng(f) -> bool:
     if isinstance(f, functools.partial) and not f.args and f.func.__module__ == __name__:
         return _built_in_accepts_rng(f.func, frozenset(f.keywords))  # 30 us a call saved on built-ins
@@ -511,20 +535,30 @@ def apply_filters(img: np.ndarray, prepared: list[tuple[Filter, bool]], rng: np.
     Raises
     ------
     ValueError
-        A filter returned something that is not a 2-D array of height 28,
-        or an empty or non-finite one; the message names the filter.
+        A filter raised (anything but ``KeyboardInterrupt`` or ``MemoryError``; ``SystemExit``
+        too, so a filter cannot end a run as if it succeeded), or returned something that is
+        not a 2-D array of real numbers of height 28, or an empty or non-finite one; one
+        line naming the filter and what it did.
     """
     for f, takes_rng in prepared:
-        out = f(img, rng=rng) if takes_rng else f(img)
-        arr = np.asarray(out)
+        try:
+            out = f(img, rng=rng) if takes_rng else f(img)
+            arr = np.asarray(out)
+        except (KeyboardInterrupt, MemoryError):
+            raise  # an interrupt stays one (a resumable run); memory is the machine's, not the filter's
+        except BaseException as exc:  # noqa: BLE001 - SystemExit(0) from a filter must not end a run as a success
+            raise ValueError(f"filter {_label(f)} {_raised(exc)}") from exc
         if arr.ndim != 2 or arr.shape[0] != HEIGHT or arr.shape[1] < 1:
             raise ValueError(
-                f"filter {_name(f)} must return a 2-D array of height {HEIGHT} and width >= 1, "
+                f"filter {_label(f)} must return a 2-D array of height {HEIGHT} and width >= 1, "
                 f"got shape {arr.shape}"
             )
+        if arr.dtype.kind not in "biuf":  # complex would lose its imaginary part silently, objects fail later
+            raise ValueError(f"filter {_label(f)} returned {arr.dtype} values; it must return real numbers "
+                             "(ink 1.0 on 0.0)")
         arr = arr.astype(np.float32, copy=False)
         if not np.isfinite(arr).all():
-            raise ValueError(f"filter {_name(f)} returned NaN or infinite values")
+            raise ValueError(f"filter {_label(f)} returned NaN or infinite values")
         img = np.clip(arr, 0.0, 1.0)
     return img
 

@@ -223,6 +223,8 @@ class Recipe:
                 data = json.loads(data)
             except ValueError as exc:
                 raise ValueError(f"recipe: not JSON ({exc})") from None
+            except RecursionError:  # json's decoder recurses per bracket
+                raise ValueError("recipe: not JSON (nested too deeply)") from None
         if not isinstance(data, dict) or "recipe" not in data:
             raise ValueError(f"recipe: expected a JSON object with a \"recipe\" version, got {type(data).__name__}")
         version = data["recipe"]
@@ -239,8 +241,9 @@ class Recipe:
         fields = {name: data[name] for name in FIELDS if name in data and name != "fltrs"}
         filters = data.get("filters")
         if isinstance(filters, dict):
-            raise ValueError(f"recipe: its filters were Python callables "
-                             f"({', '.join(map(str, filters.get('callables', [])))})"
+            names = filters.get("callables", [])
+            names = ", ".join(map(str, names)) if isinstance(names, list) else repr(names)  # a hand-edited 5
+            raise ValueError(f"recipe: its filters were Python callables ({names})"
                              " and cannot be rebuilt from JSON; give filters as text, e.g. \"blur:sigma=1\"")
         if filters is not None and not isinstance(filters, str):
             raise ValueError(f"recipe: filters must be text such as \"blur:sigma=1\", got {filters!r}")

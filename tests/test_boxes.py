@@ -240,3 +240,16 @@ def test_unknown_option_is_named_with_the_door():
         generate_dataset(3, 2, (0, 0), 100, seed=1, images=SOURCE, return_box=True)
     with pytest.raises(TypeError, match=r"SequenceDataset\(\) got an unexpected keyword argument 'fitt'"):
         SequenceDataset(3, 2, (0, 0), 100, seed=1, images=SOURCE, fitt="pad")
+
+
+def test_a_digit_widened_past_32767_px_by_a_filter_gets_its_true_box():
+    def widen(img):  # a filter may return any width: ink at columns 39990..39994 of 40,000
+        out = np.zeros((28, 40_000), np.float32)
+        out[3:20, 39_990:39_995] = 1.0
+        return out
+
+    image, boxes = generate_numbers_sequence("12", (0, 0), None, images=SOURCE, fltrs=[widen], rng=0,
+                                             return_boxes=True)
+    assert image.shape == (28, 80_000)
+    assert boxes.tolist() == [[39_990, 3, 39_995, 20], [79_990, 3, 79_995, 20]]
+    assert_boxes_hold_the_ink(image, boxes, "12")

@@ -52,6 +52,16 @@ def test_dataset_item_equals_the_batch_row_in_any_order(source):
         assert image.tobytes() == images[i].tobytes() and label == labels[i]
 
 
+def test_small_numpy_integer_indices_count_from_the_end_without_overflow(source):
+    ds = SequenceDataset(200, **ARGS, seed=7, images=source)
+    image, label = ds[np.int8(-100)]  # -100 + 200 overflows int8
+    assert image.tobytes() == ds[100][0].tobytes() and label == ds[100][1]
+    assert ds[np.uint8(199)][1] == ds[-1][1]
+    for bad in (np.int16(-201), np.int16(200), np.uint64(2**64 - 1)):
+        with pytest.raises(IndexError, match="index out of range for a dataset of 200 samples"):
+            ds[bad]
+
+
 def test_iter_dataset_streams_the_same_samples(source):
     images, labels = generate_dataset(CHUNK + 5, **ARGS, seed=8, images=source)
     for i, (image, label) in enumerate(iter_dataset(CHUNK + 5, **ARGS, seed=8, images=source, workers=2)):

@@ -421,6 +421,28 @@ def test_a_resume_killed_again_still_owns_every_file_it_had(tmp_path, data_dir, 
 # ------------------------------------------------------- review findings
 
 
+@pytest.mark.parametrize("mode", ["--verify", "--resume", "--force"])
+def test_a_deeply_nested_manifest_is_one_line_not_a_recursion_traceback(tmp_path, data_dir, mode):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "manifest.json").write_text("[" * 200_000 + "]" * 200_000)
+    args = ["--verify", out] if mode == "--verify" else [*DATASET, mode, "--output-dir", out, "-d", data_dir]
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"{out / 'manifest.json'} is not valid JSON (nested too deeply)" in one_line(result)
+
+
+def test_a_deeply_nested_owner_record_still_names_the_folder_in_use(tmp_path, data_dir):
+    out = tmp_path / "ds"
+    out.mkdir()
+    with FolderLock(out):
+        (out / OWNER).write_text("[" * 4096)  # what _owner reads of it
+        result = run(*DATASET, "--output-dir", out, "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert f"output folder {out} is in use by another run (its owner is not recorded)" in one_line(result)
+
+
+
 def test_a_fifo_at_one_of_our_names_never_hangs_verify_resume_or_force(tmp_path, data_dir, finished):
     out = copy(finished / "png", tmp_path / "png")
     (out / "images" / "00000003.png").unlink()

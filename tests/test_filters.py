@@ -95,6 +95,56 @@ def test_height_change_or_bad_output_is_named(digit):
         apply_filters(digit, prepare_filters([lambda img: img * np.nan]), np.random.default_rng(0))
 
 
+class _Stateful:
+    def __call__(self, img):
+        raise LookupError("line one\nline two")
+
+
+def _boom(img):
+    raise RuntimeError("boom")
+
+
+def _exits(img):
+    raise SystemExit(0)
+
+
+def _closes(img):
+    raise GeneratorExit
+
+
+def _imaginary(img):
+    return img * 1j
+
+
+def _strings(img):
+    return np.full(img.shape, "x")
+
+
+@pytest.mark.parametrize("f, words", [
+    (_boom, f"filter {__name__}:_boom raised RuntimeError: boom"),
+    (_exits, f"filter {__name__}:_exits raised SystemExit(0) instead of returning an image"),
+    (_closes, f"filter {__name__}:_closes raised GeneratorExit"),
+    (_Stateful(), f"filter {__name__}:_Stateful object raised LookupError: line one"),
+    (_imaginary, f"filter {__name__}:_imaginary returned complex64 values; it must return real numbers"),
+    (_strings, f"filter {__name__}:_strings returned <U1 values; it must return real numbers"),
+])
+def test_a_filter_that_raises_anything_or_returns_no_real_numbers_is_one_named_value_error(digit, f, words):
+    with pytest.raises(ValueError) as caught:
+        apply_filters(digit, prepare_filters([f]), np.random.default_rng(0))
+    assert str(caught.value) == words or str(caught.value).startswith(words + " "), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_only_an_interrupt_or_memory_error_from_a_filter_passes_through_as_itself(digit):
+    for exc, expected in ((KeyboardInterrupt, KeyboardInterrupt), (MemoryError, MemoryError),
+                          (SystemExit, ValueError), (GeneratorExit, ValueError)):
+        def raising(img, exc=exc):
+            raise exc
+
+        with pytest.raises(expected):
+            apply_filters(digit, prepare_filters([raising]), np.random.default_rng(0))
+
+
 def test_results_are_cast_and_clipped(digit):
     out = apply_filters(digit, prepare_filters([lambda img: img.astype(np.float64) * 3 - 1]), np.random.default_rng(0))
     assert out.dtype == np.float32 and out.min() == 0 and out.max() == 1

@@ -153,6 +153,15 @@ def test_digit_values_forms_and_modulo(drawn):
         np.testing.assert_array_equal(gen(form, (1, 1), None, images=drawn, rng=3), a)
 
 
+def test_unsigned_digits_past_the_int64_range_are_reduced_modulo_10_not_wrapped(drawn):
+    from mnist_dataset_generator.compose.strip import check_digits
+
+    big = np.array([2**64 - 1, 2**63, 2**63 + 7], np.uint64)  # 5, 8 and 5 modulo 10
+    assert check_digits(big).tolist() == [5, 8, 5]
+    np.testing.assert_array_equal(gen(big, (1, 1), None, images=drawn, rng=3),
+                                  gen("585", (1, 1), None, images=drawn, rng=3))
+
+
 def test_pair_of_arrays_is_a_source(drawn):
     a = gen("77", (0, 0), None, images=(drawn.images, drawn.labels), rng=1)
     b = gen("77", (0, 0), None, images=drawn, rng=1)

@@ -320,6 +320,13 @@ def test_custom_file_that_changes_while_it_is_hashed_is_checked_again_against_it
     assert victim.name not in _verified._read_stamps(folder)
 
 
+def test_deeply_nested_stamps_are_no_stamps_and_the_files_are_hashed_again(tmp_path, fixture_dir):
+    folder = mnistdata.write_test_data(tmp_path / "data", 30, 10, seed=2)
+    (folder / _verified._STAMPS_NAME).write_text("[" * 200_000 + "]" * 200_000)
+    assert _verified._read_stamps(folder) == {}
+    assert len(load("test", data_home=folder)) == 10
+
+
 @pytest.mark.parametrize("when", ["downloaded", "unpacked"])
 def test_file_changed_after_it_was_written_and_before_it_was_stamped_is_checked_again(
         tmp_path, fixture_table, mirror_dir, make_mirror, fixture_dir, monkeypatch, when):

@@ -64,6 +64,18 @@ def test_bad_recipe_json_is_one_named_error(data, words):
         Recipe.from_json(data)
 
 
+@pytest.mark.parametrize("data, words", [
+    ("[" * 200_000 + "]" * 200_000, "recipe: not JSON (nested too deeply)"),
+    ('{"recipe": 1, "filters": ' + "[" * 200_000 + "]" * 200_000 + "}", "recipe: not JSON (nested too deeply)"),
+    ({"recipe": 1, "filters": {"callables": 5}}, "recipe: its filters were Python callables (5) and cannot be "
+                                                 "rebuilt from JSON"),
+])
+def test_hostile_recipe_json_is_one_value_error(data, words):
+    with pytest.raises(ValueError) as caught:
+        Recipe.from_json(data)
+    assert str(caught.value).startswith(words) and "\n" not in str(caught.value), str(caught.value)
+
+
 def test_callable_filters_are_named_in_json_and_refused_back():
     r = Recipe(image_width=100, spacing_range=(0, 4), length=3, fltrs=[blur(1.5)])
     data = r.to_json()

@@ -310,7 +310,8 @@ def pad_placement(natural: np.ndarray, width: int, height: int, align: str, u: n
 
 def ink_extents(images: np.ndarray) -> np.ndarray:
     """``(n, 4)`` ink extents ``col_lo, col_hi, row_lo, row_hi`` (ends exclusive; ``0, 0`` where
-    blank) of ``(n, rows, columns)`` images, ink being any value above 0 (uint8 or float).
+    blank) of ``(n, rows, columns)`` images, ink being any value above 0 (uint8 or float):
+    int16, or int32 for images past 32,767 px (a filter may widen a digit that far).
 
     Examples
     --------
@@ -319,7 +320,8 @@ def ink_extents(images: np.ndarray) -> np.ndarray:
     [[10, 12, 5, 9]]
     """
     cols, rows = images.max(axis=1) > 0, images.max(axis=2) > 0
-    return np.stack((*ink_spans(cols, axis=1), *ink_spans(rows, axis=1)), axis=1).astype(np.int16)
+    dtype = np.int16 if max(images.shape[1:]) <= np.iinfo(np.int16).max else np.int32  # ends reach the size
+    return np.stack((*ink_spans(cols, axis=1), *ink_spans(rows, axis=1)), axis=1).astype(dtype)
 
 
 def digit_boxes(ink: np.ndarray, starts: np.ndarray, slot: np.ndarray | int, natural: np.ndarray,

@@ -77,7 +77,7 @@ def check_digits(digits) -> np.ndarray:
         return np.frombuffer(digits.encode(), np.uint8).astype(np.int64) - 48  # the common case, in one step
     if (isinstance(digits, np.ndarray) and digits.dtype.kind in "iu" and 0 < digits.size <= MAX_DIGITS
             and digits.min() >= 0):
-        return digits.astype(np.int64).ravel() % 10
+        return (digits.ravel() % 10).astype(np.int64)  # reduced in its own type: uint64 past 2**63 wraps in int64
     if isinstance(digits, str):
         for i, char in enumerate(digits):
             if char not in "0123456789":

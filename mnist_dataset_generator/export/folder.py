@@ -137,7 +137,7 @@ def _owner(folder: Path) -> str:
         with _open_regular(folder / OWNER) as f:  # never a FIFO or a link to /dev/zero
             owner = json.loads(f.read(4096))
         return f"pid {owner['pid']} on {owner['host']}, started {owner['started']}: {owner['command']}"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # RecursionError: "[[[[..." nested deep
         return "its owner is not recorded"
 
 

@@ -76,6 +76,8 @@ def read_manifest(folder: Path) -> dict | None:
         manifest = json.loads(text)
     except ValueError as exc:
         raise ManifestError(f"{path} is not valid JSON ({exc}); use another folder") from None
+    except RecursionError:  # json's decoder recurses per bracket: 200,000 of them are no manifest of ours
+        raise ManifestError(f"{path} is not valid JSON (nested too deeply); use another folder") from None
     if not isinstance(manifest, dict) or manifest.get("tool") != TOOL:
         raise ManifestError(
             f"{path} is not a manifest of {TOOL} (expected a JSON object with \"tool\": \"{TOOL}\"); "

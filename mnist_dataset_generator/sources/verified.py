@@ -208,7 +208,7 @@ def _read_stamps(folder: Path) -> dict[str, list]:
     try:
         data = json.loads((folder / _STAMPS_NAME).read_text(encoding="utf-8"))
         return dict(data["files"]) if data.get("version") == 1 else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):  # deep "[[[[...": no stamps
         return {}
 
 
