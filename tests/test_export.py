@@ -209,7 +209,7 @@ def test_library_export_bounded_memory_path_and_npz_dtype(tmp_path, data_dir):
     (["--count", "5", "--output-dir", "x", "--dtype", "float32"], "--dtype float32 applies to --format npz only"),
     (["--count", "5", "--output-dir", "x", "--resume", "--force"], "not both"),
     (["--verify", "x", "--count", "5"], "--verify checks a finished folder and takes no other option"),
-    (["--verify", "x", "-w", "90"], "takes no other option (got --"),
+    (["--verify", "x", "-w", "90"], "takes no other option but --deep and, with it, -d, --mirrors, --deadline and --workers (got --"),
     (["--count", "5", "--output-dir", "x", "--dtype", "float32", "--format", "tar"], "applies to --format npz only"),
     (["--count", "5", "--output-dir", "afile"], "exists and is not a folder"),
     (["--output-dir", "x", "12"], "--output-dir applies to datasets only"),
