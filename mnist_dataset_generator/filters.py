@@ -483,36 +483,26 @@ def _signature_accepts_rng(f) -> bool:
     return "rng" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-def prepare_filters(fltrs: Sequence[Filter] | str | None) -> list[tuple[Filter, bool]]:
-    """Check the filters of a call once: ``[(filter, takes_rng), ...]``.
+def prepare_filters(fltrs: Sequence[Filter] | None) -> list[tuple[Filter, bool]]:
+    """Check a list of filters once: ``[(filter, takes_rng), ...]``.
 
-    The one rule of every door (:func:`.generator.generate_numbers_sequence`, the dataset
-    functions, :class:`.dataset.SequenceDataset`, :class:`.recipe.Recipe`): ``fltrs`` is
-    ``None``, a list of callables ``f(img) -> img``, or ``-f`` text such as
-    ``"blur:sigma=1,distort"``, built by :func:`.compose.filterspec.from_spec` (blank
-    text: no filter).
+    The doors take ``-f`` text too, through :func:`.compose.filterspec.prepare`, which
+    builds it and calls this.
 
     Raises
     ------
     ValueError
-        Bad text (as :func:`.compose.filterspec.from_spec` says), or ``fltrs`` is not a
-        list of callables: a single callable, a list holding text, anything else; the
-        message names the likely fix.
+        ``fltrs`` is not a list of callables: a single callable, a list holding text,
+        anything else; the message names the likely fix.
 
     Examples
     --------
-    >>> [f.func.__name__ for f, _ in prepare_filters("crop,blur:sigma=0.7")]
+    >>> [f.func.__name__ for f, _ in prepare_filters([crop(), blur(0.7)])]
     ['_crop', '_blur']
     >>> prepare_filters(["blur"])
     Traceback (most recent call last):
     ValueError: fltrs[0] is text, not a filter: give the text as one string, fltrs='blur' (read by from_spec), or a list of callables such as from_spec('blur')
     """
-    if isinstance(fltrs, str):
-        if not fltrs.strip():
-            return []
-        from .compose.filterspec import from_spec
-
-        fltrs = from_spec(fltrs)
     if fltrs is None:
         return []
     if callable(fltrs) or isinstance(fltrs, (bytes, bytearray)) or not hasattr(fltrs, "__iter__"):

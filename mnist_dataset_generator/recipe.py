@@ -111,13 +111,13 @@ class Recipe:
         put(self, "background", check_background(self.background))
         choice("split", self.split, tuple(sorted(SPLITS)))
         choice("dtype", self.dtype, DTYPES)
-        from .filters import prepare_filters
+        from .compose.filterspec import prepare
 
         fltrs = self.fltrs
         if isinstance(fltrs, Iterable) and not isinstance(fltrs, (str, bytes, bytearray)) and not callable(fltrs):
             fltrs = tuple(fltrs) or None  # a list given: kept as a tuple (compared, read twice)
             put(self, "fltrs", fltrs)
-        put(self, "prepared", prepare_filters(fltrs))  # the rule of every door: text, or a list of callables
+        put(self, "prepared", prepare(fltrs))  # the rule of every door: text, or a list of callables
         put(self, "image_width", self._check_width())
 
     def _check_width(self) -> int | None:

@@ -22,9 +22,9 @@ import os
 import re
 import sys
 
-from ..filters import FILTERS, Filter
+from ..filters import FILTERS, Filter, prepare_filters
 
-__all__ = ["check_spec", "describe", "from_spec", "imported_modules"]
+__all__ = ["check_spec", "describe", "from_spec", "imported_modules", "prepare"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,30 @@ def from_spec(spec: str) -> list[Filter]:
             raise ValueError(f"filter {label} must return a callable f(img) -> img, got {made!r}")
         built.append(made)
     return built
+
+
+def prepare(fltrs) -> list[tuple[Filter, bool]]:
+    """The filters of a call, checked once: ``[(filter, takes_rng), ...]``.
+
+    The one rule of every door (:func:`.generator.generate_numbers_sequence`, the dataset
+    functions, :class:`.dataset.SequenceDataset`, :class:`.recipe.Recipe`): ``fltrs`` is
+    ``None``, a list of callables ``f(img) -> img``, or ``-f`` text such as
+    ``"blur:sigma=1,distort"``, built by :func:`from_spec` (blank text: no filter).
+
+    Raises
+    ------
+    ValueError
+        Bad text (as :func:`from_spec` says), or not a list of callables (see
+        :func:`.filters.prepare_filters`).
+
+    Examples
+    --------
+    >>> [f.func.__name__ for f, _ in prepare("crop,blur:sigma=0.7")]
+    ['_crop', '_blur']
+    """
+    if isinstance(fltrs, str):
+        fltrs = from_spec(fltrs) if fltrs.strip() else None
+    return prepare_filters(fltrs)
 
 
 def describe() -> list[tuple[str, str, str]]:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._limits import check_bytes, format_bytes, memory_budget
-from ..filters import apply_filters, apply_filters_stacked, prepare_filters, stackable
+from ..filters import apply_filters, apply_filters_stacked, stackable
 from ..mnistdata import SPLITS, MnistData, load
-from . import layout, programs, render
+from . import filterspec, layout, programs, render
 from .boxes import visible, visible_boxes
 
 __all__ = [
@@ -262,7 +262,7 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
         raise ValueError(f"align={align!r} places a padded strip: it needs fit='pad', got fit={fit!r}")
     # Padding scales a too-wide strip down whole: the same 7 px floor holds for its digits.
     width = check_width(image_width, len(digits), spacing, bool(evenly), fit)
-    prepared = prepare_filters(fltrs)
+    prepared = filterspec.prepare(fltrs)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
     request = Request(digits, spacing, width, bool(evenly), prepared, check_height(image_height),

@@ -18,7 +18,7 @@ import numpy as np
 from .._progress import ProgressArg, Reporter
 from .folder import MANIFEST
 from .readers import UnreadableError, decode_png, stored_samples
-from .verify import Problem
+from .record import Problem
 from .writers import png_bytes
 
 __all__ = ["deep_problems"]

@@ -22,6 +22,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .._files import atomic_write
@@ -36,7 +37,7 @@ from .folder import (
     existing_names,
 )
 
-__all__ = ["HashingFile", "Journal", "ManifestError", "file_digest", "foreign_files", "owned_records",
+__all__ = ["HashingFile", "Journal", "ManifestError", "Problem", "file_digest", "foreign_files", "owned_records",
            "parse_sums", "read_manifest", "refuse_foreign", "unverified", "verified", "write_manifest"]
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,17 @@ log = logging.getLogger(__name__)
 _RECORD = re.compile(r"([0-9a-f]{64}) (\d+) (\S+)")  # journal: sha256 size path
 _SUM = re.compile(r"([0-9a-f]{64}) [ *](\S+)")  # SHA256SUMS: sha256, two spaces (or " *"), path
 _CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One file (or sample) of a dataset that does not match its record (``path`` relative to the folder)."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: FAILED ({self.reason})"
 
 
 class ManifestError(ValueError):

@@ -9,26 +9,14 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
 from .._progress import ProgressArg
 from .folder import IMAGES, LOCK, MANIFEST, OWNER, SUMS, TOOL, _lstat, _owner
-from .record import ManifestError, file_digest, parse_sums, read_manifest
+from .record import ManifestError, Problem, file_digest, parse_sums, read_manifest
 
 __all__ = ["Problem", "verify_dataset"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One file of a dataset that does not match its record (``path`` relative to the folder)."""
-
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: FAILED ({self.reason})"
 
 
 def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterable[str]] | None = None, *,
