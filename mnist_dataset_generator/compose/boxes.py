@@ -63,9 +63,9 @@ def visible(images: np.ndarray, background: str = "white") -> np.ndarray:
     """Which pixels of finished ``images`` show ink: at least :data:`VISIBLE` from the paper (in 8 bits,
     any value but the paper's)."""
     if images.dtype == np.uint8:
-        return images != (255 if background == "white" else 0)
-    ink = np.subtract(np.float32(1.0), images) if background == "white" else images
-    return ink >= VISIBLE
+        return images < 255 if background == "white" else images > 0
+    # one comparison, no temporary: 1 - x >= t is x <= 1 - t but where float rounding decides
+    return images <= np.float32(1.0) - VISIBLE if background == "white" else images >= VISIBLE
 
 
 def visible_boxes(reach: np.ndarray, seen: np.ndarray,
