@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -182,8 +183,10 @@ def _end(workers: list[_Worker]) -> None:
     for w in workers:
         if w.process.exitcode is None:
             w.process.terminate()
+    deadline = time.monotonic() + TERMINATE_GRACE  # one grace for all, not one each
     for w in workers:
-        w.process.join(TERMINATE_GRACE)
+        w.process.join(max(0.0, deadline - time.monotonic()))
+    for w in workers:
         if w.process.exitcode is None:  # it set SIGTERM aside (a user's filter may)
             log.debug("worker %d did not end on SIGTERM; killing it", w.process.pid)
             w.process.kill()

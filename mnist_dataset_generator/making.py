@@ -202,19 +202,22 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     check_bytes(door, "one sample and the renderer's working copies", sample,
                  *strip_detail(plan.lengths[1], height, width))
     uint8 = [] if plan.dtype == "uint8" else ['dtype="uint8"']
+    # Whoever makes samples holds the working copies of one while the images are held too.
+    makers = 1 if workers is None else _workers(workers)
+    making = f", and {makers} x {format_bytes(working)} of working copies while samples are made"
     if whole:
-        check_bytes(door, "the images", plan.count * pixels * itemsize,
-                     f"count {plan.count} x {plan.height} x {plan.width} x {itemsize} bytes",
+        check_bytes(door, "the images", plan.count * pixels * itemsize + makers * working,
+                     f"count {plan.count} x {plan.height} x {plan.width} x {itemsize} bytes{making}",
                      "use " + _either(["iter_dataset or an export", "a smaller count", *uint8]))
     elif workers is not None:
-        workers = _workers(workers)
+        workers = makers
         bounds = chunk_bounds(range(plan.count)) if bounds is None else bounds
         if not bounds:
             return
         held, chunk = _in_flight(workers, bounds), max(b - a for a, b in bounds)
         per_worker = "" if workers == 1 else f": 2 per worker, {workers} workers"
-        check_bytes(door, "the chunks in flight", held * chunk * pixels * itemsize,
-                     f"{held} x {chunk} samples x {plan.height} x {plan.width} x {itemsize} bytes{per_worker}",
+        check_bytes(door, "the chunks in flight", held * chunk * pixels * itemsize + makers * working,
+                     f"{held} x {chunk} samples x {plan.height} x {plan.width} x {itemsize} bytes{per_worker}{making}",
                      "use " + _either(["fewer workers"] * (workers > 1) + ["a smaller image_width or image_height",
                                                                           *uint8]))
 

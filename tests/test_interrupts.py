@@ -264,3 +264,34 @@ def test_calls_come_back_in_order_and_an_error_keeps_its_type_and_remote_traceba
         next(calls)
     assert "_fail_on_three" in str(info.value.__cause__)
     assert not [p for p in multiprocessing.active_children() if p.name == "mnist-worker"]
+
+
+def test_workers_that_set_sigterm_aside_share_one_grace_before_they_are_killed(monkeypatch):
+    # A filter may ignore SIGTERM: each such worker used to get its own 2 s grace, one after the other.
+    from types import SimpleNamespace
+
+    from mnist_dataset_generator import _pool
+
+    clock = [0.0]
+    monkeypatch.setattr(_pool, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
+    class Stubborn:  # ends only when killed; time passes only while it is waited for
+        exitcode, pid = None, 12345
+
+        def terminate(self):
+            pass
+
+        def join(self, timeout=None):
+            if self.exitcode is None and timeout is not None:
+                clock[0] += timeout
+
+        def kill(self):
+            self.exitcode = -9
+
+        def close(self):
+            pass
+
+    workers = [SimpleNamespace(process=Stubborn(), conn=SimpleNamespace(close=lambda: None)) for _ in range(6)]
+    _pool._end(workers)
+    assert clock[0] == pytest.approx(_pool.TERMINATE_GRACE)  # one grace in all, not six
+    assert all(w.process.exitcode == -9 for w in workers)
