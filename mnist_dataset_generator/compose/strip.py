@@ -412,11 +412,17 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
     # digit narrowed by a filter overlaps its predecessor by at most its own width less 1 px.
     starts = np.concatenate([[0], np.cumsum(placed[:-1] + np.maximum(gaps, 1 - placed[:-1]))])
     total = int((starts + placed).max())
-    # The composed strip, column by column, with a last column of paper: the renderer's sheet.
-    sheet = np.zeros((total + 1, layout.DIGIT), dtype=np.float32)
-    for x, glyph in zip(starts.tolist(), glyphs, strict=True):
-        region = sheet[x : x + glyph.shape[1]]
-        np.maximum(region, glyph.T, out=region)  # overlapping strokes: ink wins, as on paper
+
+    def compose_sheet(members=None) -> np.ndarray:
+        """The composed strip (of ``members`` only), column by column, with a last column of paper."""
+        sheet = np.zeros((total + 1, layout.DIGIT), dtype=np.float32)
+        for k, (x, glyph) in enumerate(zip(starts.tolist(), glyphs, strict=True)):
+            if members is None or members[k]:
+                region = sheet[x : x + glyph.shape[1]]
+                np.maximum(region, glyph.T, out=region)  # overlapping strokes: ink wins, as on paper
+        return sheet
+
+    sheet = compose_sheet()  # the renderer's sheet
     height = request.height or layout.DIGIT
     columns = np.arange(total)[None]
     if request.padded:
@@ -436,12 +442,7 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
                                glyph=widths[None])
 
     def render_columns(members: np.ndarray, columns: np.ndarray) -> np.ndarray:  # one group's digits alone
-        alone = np.zeros_like(sheet)
-        for x, glyph, member in zip(starts.tolist(), glyphs, members[0].tolist(), strict=True):
-            if member:  # their ink never meets, but their canvases may overlap: ink wins, as above
-                region = alone[x : x + glyph.shape[1]]
-                np.maximum(region, glyph.T, out=region)
-        return render.run(alone, np.take_along_axis(ids, columns[:, :, None], axis=1),
+        return render.run(compose_sheet(members[0]), np.take_along_axis(ids, columns[:, :, None], axis=1),
                           np.take_along_axis(weights, columns[:, :, None], axis=1), height=height,
                           background="black", rows=rows)
 

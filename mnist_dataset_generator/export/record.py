@@ -38,7 +38,7 @@ from .folder import (
 )
 
 __all__ = ["HashingFile", "Journal", "ManifestError", "Problem", "file_digest", "foreign_files", "owned_records",
-           "parse_sums", "read_manifest", "refuse_foreign", "unverified", "verified", "write_manifest"]
+           "parse_sums", "read_manifest", "refuse_foreign", "unverified", "write_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -287,11 +287,6 @@ def refuse_foreign(folder: Path, records: dict, manifest: dict | None) -> None:
             f"{folder} holds files this tool did not write{older}: {_listing(foreign)}; "
             "they are never replaced: move them, or use another folder"
         )
-
-
-def verified(folder: Path, records: dict, rels: Iterable[str]) -> bool:
-    """Whether every path in ``rels`` is recorded and its bytes match the record; logs what does not."""
-    return not unverified(folder, records, rels)
 
 
 def unverified(folder: Path, records: dict, rels: Iterable[str]) -> list[str]:

@@ -169,11 +169,6 @@ class Writer(ABC):
 
     # ------------------------------------------------------------- protocol
 
-    def verify(self, records: dict[str, tuple[str, int | None]], indices: range) -> bool:
-        """Whether the unit ``indices`` can be kept on resume: each of its files is recorded
-        and its bytes match the record's SHA-256 (and size, when recorded)."""
-        return not self.remake(records, indices)
-
     def remake(self, records: dict[str, tuple[str, int | None]], indices: range) -> list[str]:
         """The files of the unit ``indices`` a resume writes again (each damaged one is logged).
 
