@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, tree
+from conftest import REPO, alive, tree, wait_until
 from mnist_dataset_generator import mnistdata
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg") or "fork" not in multiprocessing.get_all_start_methods(),
@@ -69,24 +69,6 @@ GATE_FILTERS = textwrap.dedent("""
 """)
 
 DATASET = ["--count", "2000", "--length", "3", "-w", "100", "-s", "0,4", "--seed", "11", "-q"]
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` still runs (a zombie, ended but not yet reaped, does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, alive, wait_until
 from mnist_dataset_generator import mnistdata
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
@@ -27,24 +26,6 @@ def children(pid: int) -> set[int]:
         except OSError:  # the thread ended meanwhile
             pass
     return found
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` still runs: gone, or a zombie (state Z, ended but not yet reaped), is not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def kill_leftovers(pids) -> None:
