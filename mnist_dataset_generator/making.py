@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._limits import check_bytes, format_bytes, memory_budget
-from .compose import layout, programs, render
+from .compose import augment, layout, programs, render
 from .compose.boxes import visible, visible_boxes
 from .compose.strip import (
     _is_int,
     check_available,
+    compose_glyphs,
     fusable,
-    lay_out,
     strip_bytes,
     strip_detail,
     to_uint8,
@@ -81,12 +81,20 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
                 found[rows] = reach if gap is not None else visible_boxes(
                     reach, visible(out[rows], plan.background), render.column_renderer(glyphs, strips, plan.height))
     else:
-        for r, n in enumerate(lengths.tolist()):
-            frng = sample_rng(plan.entropy, int(indices[r]), PURPOSE_FILTERS, plan.epoch)
-            made = lay_out(plan.request(digits[r, :n]), source, index[r, :n],
-                           None if gaps is None else gaps[r, : n - 1], frng,
-                           where=None if where is None else where[r : r + 1], boxes=boxes)
-            image, box = made if boxes else (made, None)
+        stages = augment.stages(plan.prepared)
+        sizes = lengths.tolist()
+        if stages:  # the digits of many samples augmented together, each sample with its own stream
+            rngs = [sample_rng(plan.entropy, int(i), PURPOSE_FILTERS, plan.epoch) for i in indices.tolist()]
+            made = augment.augment_samples(stages, [source.images[index[r, :n]] for r, n in enumerate(sizes)], rngs)
+        else:
+            made = ((r, list(source.images[index[r, :n]].astype(np.float32) * np.float32(1 / 255)))
+                    for r, n in enumerate(sizes))
+        request = plan.request(digits[0, : sizes[0]])
+        for r, glyphs in made:
+            n = sizes[r]
+            made_one = compose_glyphs(request, glyphs, None if gaps is None else gaps[r, : n - 1],
+                                      where=None if where is None else where[r : r + 1], boxes=boxes)
+            image, box = made_one if boxes else (made_one, None)
             out[r] = to_uint8(image) if plan.dtype == "uint8" else image
             if boxes:
                 found[r, :n] = box

@@ -30,7 +30,9 @@ CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, s
 # Purpose keys of SeedSequence children: 1, a sample's filters; 2, a block's draws. (0 held each
 # sample's draws before blocks; it is left unused so no stream of that scheme comes back.)
 PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE = 1, 2, 3
-SAMPLING = "blocks-v1"  # recorded in manifests: exports made under another scheme are not resumed
+# recorded in manifests: exports made under another scheme are not resumed. v2: filters draw per
+# sample for all its digits, filter by filter, and consecutive geometric filters share one warp.
+SAMPLING = "blocks-v2"
 
 
 _BLOCK_DIGITS = 4096  # digits drawn per block at most, so one sample's draws stay cheap

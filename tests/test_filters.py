@@ -319,50 +319,6 @@ def test_augmented_digits_stay_legible(judge, name):
     assert rate >= LEGIBILITY[name], rate
 
 
-# ------------------------------------------------------------- built-in filters over a strip's digits at once
-
-from mnist_dataset_generator.filters import apply_filters_stacked, stackable  # noqa: E402
-
-
-@pytest.mark.parametrize("fltrs, ragged", [([blur(1.0)], False), ([blur(1.0), distort()], None),
-                                           ([blur(0.7), distort(60)], True), ([distort(90), blur(2.0)], True),
-                                           ([blur(0), distort(100), blur(1.0)], True)])
-def test_stacked_filters_give_each_digit_bit_for_bit_what_it_gets_alone(fltrs, ragged):
-    from mnist_dataset_generator.sources.testdata import draw_digits
-
-    stack = draw_digits(list(range(10)), np.random.default_rng(3)).astype(np.float32) / 255
-    prepared = prepare_filters(fltrs)
-    assert stackable(prepared)
-    for seed in range(5):
-        together = apply_filters_stacked(stack, prepared, np.random.default_rng(seed))
-        rng = np.random.default_rng(seed)
-        alone = [apply_filters(digit, prepared, rng) for digit in stack]
-        assert [a.shape for a in together] == [b.shape for b in alone]
-        assert all(a.tobytes() == np.ascontiguousarray(b).tobytes() for a, b in zip(alone, together, strict=True))
-    if ragged is not None:  # distort widened digits by different amounts: the path that crops each digit
-        assert (len({a.shape[1] for a in together}) > 1) == ragged
-
-
-def test_only_lists_of_built_ins_with_at_most_one_random_filter_are_stacked(digit):
-    assert not stackable(prepare_filters([]))
-    assert not stackable(prepare_filters([blur(), lambda img: img]))  # a user's filter: digit by digit
-    assert not stackable(prepare_filters([distort(), distort()]))  # two random filters would reorder the draws
-    assert not stackable(prepare_filters([blur(), rotate()]))  # no stacked form
-
-
-def test_a_strip_is_the_same_whether_its_filters_run_stacked_or_digit_by_digit(monkeypatch):
-    from mnist_dataset_generator.compose import strip
-    from mnist_dataset_generator.generator import generate_numbers_sequence
-    from mnist_dataset_generator.sources.testdata import draw_digits
-
-    source = (draw_digits(list(range(10)) * 3, np.random.default_rng(4)), np.arange(30) % 10)
-    args = ("40912837", (-4, 6), 240)
-    fltrs = [blur(1.2), distort(40)]
-    stacked = generate_numbers_sequence(*args, images=source, fltrs=fltrs, rng=7)
-    monkeypatch.setattr(strip, "stackable", lambda prepared: False)
-    assert generate_numbers_sequence(*args, images=source, fltrs=fltrs, rng=7).tobytes() == stacked.tobytes()
-
-
 @pytest.mark.parametrize("background", ["white", "black"])
 def test_filtered_strips_own_their_memory(background):
     # The resampler works in per-thread scratch; a returned strip must not be overwritten by the next call.

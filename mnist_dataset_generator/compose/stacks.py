@@ -1,40 +1,135 @@
-"""Built-in filters over a stack of digits at once: ``(n, 28, width)`` in, the same per digit out.
+"""Digits as one stack, and the filters that change their pixels (not their geometry) over all of it.
 
-A filter call costs tens of microseconds of overhead on a 28 x 28 digit, more
-than its arithmetic. Run over a strip's digits together, blur is one
-``gaussian_filter`` call instead of eight and distort one set of array
-operations instead of eight. Every digit comes out bit for bit as when it is
-filtered alone, and random draws are taken digit by digit in the same order,
-so :func:`.filters.apply_filters_stacked` gives exactly what
-:func:`.filters.apply_filters` gives digit by digit.
-
-A stacked filter returns ``(stack, spans)``: ``spans`` is ``None`` when each
-digit is the whole of its row of ``stack``, else each digit's ``(start, stop)``
-columns (distort widens digits by different amounts).
+A filter call costs tens of microseconds of overhead on a 28 x 28 digit, more than its
+arithmetic; over a stack it is a few large array operations for every digit of a batch.
+:class:`Glyphs` holds digits of different widths in one array: each digit is the columns
+``start:stop`` of its row (its *frame*), zero elsewhere. Each filter here draws its random
+parameters for ``n`` digits from a generator (``draw``) and applies them to a whole stack
+(``apply``); geometry is :mod:`.warp`'s, the order and the streams :mod:`.augment`'s.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["blur", "distort", "frames"]
+from .programs import tap_table
 
-# distort's smoothing of the random walk down the rows: a Gaussian of 3 rows, 13 taps
-_SMOOTH = np.exp(-0.5 * (np.arange(-6, 7) / 3.0) ** 2)
-_SMOOTH /= _SMOOTH.sum()
-_SMOOTH.flags.writeable = False
+__all__ = ["PIXEL_OPS", "ROWS", "Blur", "Crop", "Glyphs", "Noise", "Resize", "SaltPepper", "Thickness", "frames"]
+
+ROWS = 28
 
 
-def blur(stack: np.ndarray, *, sigma: float) -> tuple[np.ndarray, None]:
-    """Gaussian blur of each digit, none along the stack: ``gaussian_filter``'s two passes, with its
-    weights computed once per sigma instead of twice a call (half the cost of a strip's blur)."""
-    from scipy.ndimage import correlate1d
+@dataclass
+class Glyphs:
+    """Digits of any widths in one float32 array ``(n, 28, W)``, ink 1.0 on 0.0: digit ``i`` is
+    ``pixels[i, :, start[i]:stop[i]]``, and every pixel outside its frame is 0."""
 
-    weights = _gaussian_weights(sigma)
-    out = correlate1d(stack, weights, axis=1, mode="constant", cval=0.0)
-    return correlate1d(out, weights, axis=2, output=out, mode="constant", cval=0.0), None
+    pixels: np.ndarray
+    start: np.ndarray
+    stop: np.ndarray
+
+    @classmethod
+    def full(cls, pixels: np.ndarray) -> Glyphs:
+        """Digits that fill their rows (``(n, 28, w)``)."""
+        n, _, w = pixels.shape
+        return cls(np.asarray(pixels, np.float32), np.zeros(n, np.int64), np.full(n, w, np.int64))
+
+    @classmethod
+    def from_list(cls, images: list[np.ndarray]) -> Glyphs:
+        """Digits of any widths, each at the left of its row."""
+        widths = np.array([img.shape[1] for img in images], np.int64)
+        pixels = np.zeros((len(images), ROWS, int(widths.max()) if len(images) else 1), np.float32)
+        for i, img in enumerate(images):
+            pixels[i, :, : img.shape[1]] = img
+        return cls(pixels, np.zeros(len(images), np.int64), widths)
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def width(self) -> np.ndarray:
+        return self.stop - self.start
+
+    def digit(self, i: int) -> np.ndarray:
+        return self.pixels[i, :, self.start[i] : self.stop[i]]
+
+    def to_list(self) -> list[np.ndarray]:
+        """Each digit as its own C-contiguous float32 array."""
+        return [np.ascontiguousarray(self.digit(i)) for i in range(len(self))]
+
+    def inside(self) -> np.ndarray:
+        """``(n, W)``: which columns of each row are its digit's frame."""
+        columns = np.arange(self.pixels.shape[2])
+        return (columns >= self.start[:, None]) & (columns < self.stop[:, None])
+
+    def clear_outside(self) -> Glyphs:
+        """Zero every pixel outside its digit's frame (after a filter that spreads ink)."""
+        self.pixels *= self.inside()[:, None, :]
+        return self
+
+    def packed(self) -> Glyphs:
+        """The same digits, each at the left of its row, in the narrowest array that holds them."""
+        width = self.width()
+        widest = max(1, int(width.max())) if len(self) else 1
+        if self.pixels.shape[2] == widest and not self.start.any():
+            return self
+        columns = np.arange(widest)
+        source = np.minimum(self.start[:, None] + columns, self.pixels.shape[2] - 1)
+        shape = (len(self), self.pixels.shape[1], widest)
+        pixels = np.take_along_axis(self.pixels, np.broadcast_to(source[:, None, :], shape), 2)
+        pixels *= (columns < width[:, None])[:, None, :]
+        return Glyphs(pixels, np.zeros(len(self), np.int64), width.copy())
+
+    def select(self, chosen: np.ndarray, other: Glyphs) -> Glyphs:
+        """Digit ``i`` from ``self`` where ``chosen[i]``, else from ``other`` (a filter applied or not)."""
+        if chosen.all():
+            return self
+        a, b = self.packed(), other.packed()
+        width = max(a.pixels.shape[2], b.pixels.shape[2])
+        pixels = np.zeros((len(a), a.pixels.shape[1], width), np.float32)
+        pixels[chosen, :, : a.pixels.shape[2]] = a.pixels[chosen]
+        pixels[~chosen, :, : b.pixels.shape[2]] = b.pixels[~chosen]
+        return Glyphs(pixels, np.zeros(len(a), np.int64), np.where(chosen, a.stop, b.stop))
+
+
+def frames(canvas: np.ndarray, pad: int, width: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+    """``(start, stop)`` that cut each row of a canvas ``(n, rows, W)``, whose frames lie at
+    ``pad .. pad + width``, back to its frame, widened only where ink moved beyond it (the rule
+    of every filter that moves ink).
+
+    Examples
+    --------
+    >>> canvas = np.zeros((1, 28, 12), np.float32); canvas[0, 5, 1] = 1  # ink left of a frame at 3..9
+    >>> [a.tolist() for a in frames(canvas, 3, 6)]
+    [[1], [9]]
+    """
+    inked = canvas.max(axis=1) > 0
+    any_ink = inked.any(axis=1)
+    first = np.where(any_ink, inked.argmax(axis=1), pad)
+    last = np.where(any_ink, inked.shape[1] - inked[:, ::-1].argmax(axis=1), 0)
+    return np.minimum(first, pad).astype(np.int64), np.maximum(last, pad + np.asarray(width)).astype(np.int64)
+
+
+class Blur:
+    """Gaussian blur of each digit within its frame (``gaussian_filter``'s two passes, zeros outside)."""
+
+    random = False
+
+    def __init__(self, sigma: float) -> None:
+        self.sigma = sigma
+
+    def draw(self, rng, n, widths, rows=ROWS):
+        return None
+
+    def apply(self, glyphs: Glyphs, params) -> Glyphs:
+        from scipy.ndimage import correlate1d
+
+        weights = _gaussian_weights(self.sigma)
+        out = correlate1d(glyphs.pixels, weights, axis=1, mode="constant", cval=0.0)
+        correlate1d(out, weights, axis=2, output=out, mode="constant", cval=0.0)
+        return Glyphs(out, glyphs.start, glyphs.stop).clear_outside()
 
 
 @functools.lru_cache(maxsize=32)
@@ -50,41 +145,145 @@ def _gaussian_weights(sigma: float) -> np.ndarray:
     return weights
 
 
-def distort(stack: np.ndarray, *, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, list]:
-    """Each digit's rows shifted sideways by a smoothed random walk (see :func:`.filters.distort`)."""
-    count, rows, width = stack.shape
-    walks = np.empty((count, rows + 12))  # "valid" smoothing eats 12 rows
-    scale = np.empty(count)
-    for i in range(count):  # digit by digit: the draws of one digit stay together, as when filtered alone
-        rng.standard_normal(out=walks[i])  # what normal(size=...) draws, written in place
-        scale[i] = rng.uniform(0.5, 1.0)
-    np.cumsum(walks, axis=1, out=walks)
-    # One convolution along all walks end to end: the windows that stay inside a walk are its own.
-    smooth = np.convolve(walks.ravel(), _SMOOTH, mode="full")[12 : 12 + walks.size].reshape(walks.shape)[:, :rows]
-    smooth = smooth - smooth.mean(axis=1, keepdims=True)
-    peak = np.abs(smooth).max(axis=1, keepdims=True)
-    shifts = np.divide(smooth, peak, out=smooth, where=peak > 0)
-    shifts *= (alpha / 100 * width * scale)[:, None]
-    pad = int(np.ceil(np.abs(shifts).max())) + 1  # the widest digit's margin, shared by all
-    # out[y, x] = in[y, x - shift_y], linearly interpolated, zero outside. With |shift| < pad the
-    # source columns lie in -2 pad .. width + 2 pad: read them from a copy with 2 pad zeros each side.
-    framed = np.zeros((count, rows, width + 4 * pad), stack.dtype)
-    framed[:, :, 2 * pad : 2 * pad + width] = stack
-    source = np.arange(width + 2 * pad) - pad - shifts[:, :, None]
-    left = np.floor(source).astype(np.int64)
-    frac = (source - left).astype(np.float32)
-    left += (np.arange(count * rows) * framed.shape[2]).reshape(count, rows, 1) + 2 * pad  # flat positions
-    canvas = (framed.take(left) * (1 - frac)).astype(np.float32, copy=False)  # float32 whatever came in
-    canvas += framed.take(left + 1) * frac
-    # A digit that moved less is all zeros outside its own, narrower margin, so the common rule holds.
-    return canvas, frames(canvas, pad, width)
+def _cross(pixels: np.ndarray, grow: bool) -> np.ndarray:
+    """One step of grey dilation (``grow``) or erosion by a 3 x 3 cross, zeros outside the array."""
+    pick = np.maximum if grow else np.minimum
+    out = pixels.copy()
+    for axis in (1, 2):
+        head = [slice(None)] * 3
+        tail = [slice(None)] * 3
+        head[axis], tail[axis] = slice(1, None), slice(None, -1)
+        pick(out[tuple(head)], pixels[tuple(tail)], out=out[tuple(head)])
+        pick(out[tuple(tail)], pixels[tuple(head)], out=out[tuple(tail)])
+        if not grow:  # the zeros beyond the edge erode the edge
+            edge = [slice(None)] * 3
+            for end in (0, -1):
+                edge[axis] = end
+                out[tuple(edge)] = 0.0
+    return out
 
 
-def frames(canvas: np.ndarray, pad: int, width: int) -> list[tuple[int, int]]:
-    """Each ``(start, stop)`` that cuts a canvas ``(n, rows, width + 2 pad)`` back to ``width``,
-    widened only where ink moved beyond it (the rule of every filter that pads to move ink)."""
-    inked = canvas.max(axis=1) > 0
-    any_ink = inked.any(axis=1)
-    first = np.where(any_ink, inked.argmax(axis=1), pad)
-    last = np.where(any_ink, inked.shape[1] - inked[:, ::-1].argmax(axis=1), pad + width)
-    return list(zip(np.minimum(first, pad).tolist(), np.maximum(last, pad + width).tolist(), strict=True))
+class Thickness:
+    """Strokes thickened (dilation) or thinned (erosion) by a 3 x 3 cross, by an amount uniform in
+    [min, max] px; a fraction blends the two nearest whole steps. All digits of one amount's sign
+    take each step together."""
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def draw(self, rng, n, widths, rows=ROWS):
+        return rng.uniform(self.low, self.high, n)
+
+    def apply(self, glyphs: Glyphs, amount: np.ndarray) -> Glyphs:
+        out = glyphs.pixels.copy()
+        inside = glyphs.inside()[:, None, :]
+        for grow in (True, False):
+            chosen = np.flatnonzero(amount > 0 if grow else amount < 0)
+            if not len(chosen):
+                continue
+            size = np.abs(amount[chosen])
+            whole, frac = np.floor(size).astype(np.int64), (size - np.floor(size)).astype(np.float32)
+            step = glyphs.pixels[chosen] * inside[chosen]
+            result = np.zeros_like(step)
+            for k in range(int(whole.max()) + 1):
+                if k:
+                    step = _cross(step, grow) * inside[chosen]
+                nxt = None
+                done = whole == k
+                if done.any():
+                    nxt = _cross(step[done], grow) * inside[chosen][done]
+                    f = frac[done][:, None, None]
+                    result[done] = (1 - f) * step[done] + f * nxt
+            out[chosen] = result
+        return Glyphs(out, glyphs.start, glyphs.stop)
+
+
+class Noise:
+    """Gaussian noise of standard deviation ``std`` on every pixel of each digit's frame."""
+
+    def __init__(self, std: float) -> None:
+        self.std = std
+
+    def draw(self, rng, n, widths, rows=ROWS):
+        return rng.normal(0.0, self.std, rows * int(widths.sum())).astype(np.float32)
+
+    def apply(self, glyphs: Glyphs, values: np.ndarray) -> Glyphs:
+        out = glyphs.pixels.copy()
+        columns = out.transpose(0, 2, 1)  # each frame's columns in order, as the values were drawn
+        columns[glyphs.inside()] += values.reshape(-1, out.shape[1])
+        return Glyphs(out, glyphs.start, glyphs.stop)
+
+
+class SaltPepper:
+    """A fraction ``amount`` of each frame's pixels set to pure ink or pure paper (half each)."""
+
+    def __init__(self, amount: float) -> None:
+        self.amount = amount
+
+    def draw(self, rng, n, widths, rows=ROWS):
+        return rng.random((2, rows * int(widths.sum())), dtype=np.float32)
+
+    def apply(self, glyphs: Glyphs, draws: np.ndarray) -> Glyphs:
+        out = glyphs.pixels.copy()
+        columns = out.transpose(0, 2, 1)
+        inside = glyphs.inside()
+        values = columns[inside]
+        rows = out.shape[1]
+        hit, salt = (draws[0] < self.amount).reshape(-1, rows), (draws[1] < 0.5).reshape(-1, rows)
+        columns[inside] = np.where(hit, salt.astype(np.float32), values)
+        return Glyphs(out, glyphs.start, glyphs.stop)
+
+
+class Crop:
+    """Each frame trimmed to its ink plus ``margin`` empty columns a side (a blank digit: ``2 margin``, at least 1)."""
+
+    random = False
+
+    def __init__(self, margin: int) -> None:
+        self.margin = margin
+
+    def draw(self, rng, n, widths, rows=ROWS):
+        return None
+
+    def apply(self, glyphs: Glyphs, params) -> Glyphs:
+        m = self.margin
+        pixels = glyphs.pixels
+        if m:
+            pixels = np.zeros((len(glyphs), glyphs.pixels.shape[1], glyphs.pixels.shape[2] + 2 * m), np.float32)
+            pixels[:, :, m:-m] = glyphs.pixels
+        inked = pixels.max(axis=1) > 0  # only frames hold ink
+        found = inked.any(axis=1)
+        first = inked.argmax(axis=1)
+        last = inked.shape[1] - inked[:, ::-1].argmax(axis=1)
+        start = np.where(found, first - m, glyphs.start + m)
+        stop = np.where(found, last + m, start + max(1, 2 * m))
+        return Glyphs(pixels, start.astype(np.int64), stop.astype(np.int64)).packed()
+
+
+class Resize:
+    """Each digit resampled across to ``width`` columns (the renderer's antialiased triangle filter)."""
+
+    random = False
+
+    def __init__(self, width: int) -> None:
+        self.target = width
+
+    def draw(self, rng, n, widths, rows=ROWS):
+        return None
+
+    def apply(self, glyphs: Glyphs, params) -> Glyphs:
+        n = len(glyphs)
+        rows_ = glyphs.pixels.shape[1]
+        out = np.zeros((n, rows_, self.target), np.float32)
+        widths = glyphs.width()
+        for w in np.unique(widths).tolist():
+            rows = np.flatnonzero(widths == w)
+            index, weight = tap_table(int(w), self.target)  # (target, taps)
+            columns = glyphs.start[rows][:, None, None] + index[None]  # (k, target, taps)
+            taken = np.take_along_axis(glyphs.pixels[rows][:, :, :, None],
+                                       columns.reshape(len(rows), 1, -1, 1).repeat(rows_, axis=1), axis=2)
+            out[rows] = (taken.reshape(len(rows), rows_, self.target, -1) * weight).sum(axis=3)
+        return Glyphs(np.clip(out, 0.0, 1.0, out=out), np.zeros(n, np.int64), np.full(n, self.target, np.int64))
+
+
+PIXEL_OPS = (Blur, Crop, Noise, Resize, SaltPepper, Thickness)

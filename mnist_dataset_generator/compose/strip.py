@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._limits import check_bytes, format_bytes, memory_budget
-from ..filters import apply_filters, apply_filters_stacked, stackable
 from ..mnistdata import SPLITS, MnistData, load
-from . import filterspec, layout, programs, render
+from . import augment, filterspec, layout, programs, render
 from .boxes import visible, visible_boxes
 
 __all__ = [
@@ -31,11 +30,11 @@ __all__ = [
     "MIN_SPACING",
     "Request",
     "check_align",
+    "check_available",
     "check_background",
     "check_digits",
     "check_fit",
     "check_flag",
-    "check_available",
     "check_height",
     "check_request",
     "check_rng",
@@ -43,6 +42,7 @@ __all__ = [
     "check_width",
     "choice",
     "compose",
+    "compose_glyphs",
     "fusable",
     "int_pair",
     "lay_out",
@@ -391,14 +391,20 @@ def lay_out(request: Request, source: MnistData, index: np.ndarray, gaps: np.nda
 def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, gaps: np.ndarray | None,
                       filter_rng: np.random.Generator, where: np.ndarray | None = None, boxes: bool = False):
     """Digit by digit: filters may change a digit's width, and overlapping strokes are composited."""
-    n, width, prepared = len(index), request.width, request.prepared
-    glyphs = source.images[index].astype(np.float32) * np.float32(1 / 255)
-    if prepared and stackable(prepared):  # built-in filters: each over all digits at once, same result
-        glyphs = apply_filters_stacked(glyphs, prepared, filter_rng)
-    elif prepared:
-        glyphs = [apply_filters(g, prepared, filter_rng) for g in glyphs]
+    plan = augment.stages(request.prepared)
+    if plan:
+        (_, glyphs), = augment.augment_samples(plan, [source.images[index]], [filter_rng])
     else:
-        glyphs = list(glyphs)
+        glyphs = list(source.images[index].astype(np.float32) * np.float32(1 / 255))
+    return compose_glyphs(request, glyphs, gaps, where, boxes)
+
+
+def compose_glyphs(request: Request, glyphs: list[np.ndarray], gaps: np.ndarray | None,
+                   where: np.ndarray | None = None, boxes: bool = False):
+    """The strip of ``glyphs`` (float32 digits, ink 1.0 on 0.0, any widths, already filtered) laid out
+    by ``request`` with ``gaps`` (``None``: even layout); ``where`` places a padded strip. With
+    ``boxes``: ``(image, boxes)``."""
+    n, width = len(glyphs), request.width
     widths = np.array([g.shape[1] for g in glyphs])
     slots = widths
     # (1, n, 4), after the filters; digits may differ in width now, so one by one
