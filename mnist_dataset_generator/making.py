@@ -15,16 +15,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._limits import check_bytes, format_bytes, memory_budget
-from .compose import augment, layout, programs, render
+from .compose import augment, layout, programs, render, sheet
 from .compose.boxes import visible, visible_boxes
 from .compose.strip import (
     _is_int,
     check_available,
-    compose_glyphs,
     fusable,
     strip_bytes,
     strip_detail,
-    to_uint8,
 )
 from .records import NO_BOX, Batch
 from .sampling import CHUNK, PURPOSE_FILTERS, draws, labels_of, sample_rng
@@ -82,22 +80,16 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
                     reach, visible(out[rows], plan.background), render.column_renderer(glyphs, strips, plan.height))
     else:
         stages = augment.stages(plan.prepared)
-        sizes = lengths.tolist()
-        if stages:  # the digits of many samples augmented together, each sample with its own stream
-            rngs = [sample_rng(plan.entropy, int(i), PURPOSE_FILTERS, plan.epoch) for i in indices.tolist()]
-            made = augment.augment_samples(stages, [source.images[index[r, :n]] for r, n in enumerate(sizes)], rngs)
-        else:
-            made = ((r, list(source.images[index[r, :n]].astype(np.float32) * np.float32(1 / 255)))
-                    for r, n in enumerate(sizes))
-        request = plan.request(digits[0, : sizes[0]])
-        for r, glyphs in made:
-            n = sizes[r]
-            made_one = compose_glyphs(request, glyphs, None if gaps is None else gaps[r, : n - 1],
-                                      where=None if where is None else where[r : r + 1], boxes=boxes)
-            image, box = made_one if boxes else (made_one, None)
-            out[r] = to_uint8(image) if plan.dtype == "uint8" else image
+        rngs = [sample_rng(plan.entropy, int(i), PURPOSE_FILTERS, plan.epoch) for i in indices.tolist()] \
+            if stages else None  # each sample's filter stream
+        samples = [source.images[index[r, :n]] for r, n in enumerate(lengths.tolist())]
+        for a, b, glyphs in augment.augment_batches(stages, samples, rngs):
+            made = sheet.compose(glyphs, lengths[a:b], None if gaps is None else gaps[a:b], spacing=plan.spacing,
+                                 evenly=plan.evenly, width=plan.width, height=plan.height, fit=plan.fit,
+                                 align=plan.align, where=None if where is None else where[a:b],
+                                 background=plan.background, dtype=plan.dtype, out=out[a:b], boxes=boxes)
             if boxes:
-                found[r, :n] = box
+                found[a:b, : made[1].shape[1]] = made[1]
     if boxes:
         found[~present] = NO_BOX
     return labels, found

@@ -31,7 +31,7 @@ __all__ = [
     "accepts_rng",
     "apply_one",
     "augment",
-    "augment_samples",
+    "augment_batches",
     "call_filter",
     "check_p",
     "describe_exception",
@@ -339,39 +339,41 @@ def apply_one(op, p: float, img: np.ndarray, rng: np.random.Generator | None) ->
 GROUP = 512  # digits of one sample augmented together at most: a constant of the draw scheme
 
 
-def augment_samples(plan: list, samples: Sequence[np.ndarray], rngs: Sequence[np.random.Generator],
+def augment_batches(plan: list, samples: Sequence[np.ndarray], rngs: Sequence[np.random.Generator] | None,
                     *, batch: int = GROUP):
-    """Each sample's digits through ``plan``: yields ``(s, [digit, ...])`` for every sample ``s`` in order.
+    """The samples' digits through ``plan``, a batch of whole samples at a time: yields ``(a, b, glyphs)``,
+    the digits of samples ``a..b-1`` in order.
 
-    ``samples[s]`` holds sample ``s``'s glyphs ``(n, 28, 28)`` (uint8, ink 255 on 0), and
-    ``rngs[s]`` its stream. A sample's digits are taken in groups of :data:`GROUP` slots,
-    each group through all the filters before the next: what a digit gets depends on its
-    sample's stream and its slot only. Groups of several samples are run together, up to
-    ``batch`` digits a call, so the work per call is large and its memory bounded.
+    ``samples[s]`` holds sample ``s``'s glyphs ``(n, 28, 28)`` (uint8, ink 255 on 0), ``rngs[s]``
+    its stream (``None`` with no filters). A sample's digits are taken in groups of
+    :data:`GROUP` slots, each group through all the filters before the next: what a digit
+    gets depends on its sample's stream and its slot only, never on the batch. Samples are
+    gathered up to ``batch`` digits a call, so the work per call is large and its memory bounded.
+
+    Examples
+    --------
+    >>> from mnist_dataset_generator.filters import rotate
+    >>> digits = np.zeros((3, 28, 28), np.uint8); digits[:, 8:20, 12:16] = 255
+    >>> rngs = [np.random.default_rng(5), np.random.default_rng(5)]
+    >>> [(a, b, len(g)) for a, b, g in augment_batches(stages([(rotate(), True)]), [digits[:2], digits[2:]], rngs)]
+    [(0, 2, 3)]
     """
-    pieces = []  # (sample, first slot, stop slot) in the order their draws are taken
-    for s, sample in enumerate(samples):
-        n = len(sample)
-        pieces += [(s, a, min(a + GROUP, n)) for a in range(0, n, GROUP)]
-    done: dict[int, list] = {}
-    pending = 0  # the next sample to yield
-    k = 0
-    while k < len(pieces):
-        call, size = [], 0
-        while k < len(pieces) and (not call or (size + pieces[k][2] - pieces[k][1] <= batch
-                                                and pieces[k][0] != call[-1][0])):  # one group a sample a call
-            call.append(pieces[k])
-            size += pieces[k][2] - pieces[k][1]
-            k += 1
-        pixels = np.concatenate([samples[s][a:b] for s, a, b in call]).astype(np.float32)
-        pixels *= np.float32(1 / 255)
-        out = augment(Glyphs.full(pixels), [b - a for _, a, b in call], [rngs[s] for s, _, _ in call], plan)
-        digits = out.to_list()
-        at = 0
-        for s, a, b in call:
-            done.setdefault(s, []).extend(digits[at : at + b - a])
-            at += b - a
-        last = call[-1][0] if call[-1][2] == len(samples[call[-1][0]]) else call[-1][0] - 1
-        while pending <= last:
-            yield pending, done.pop(pending, [])
-            pending += 1
+    s, count = 0, len(samples)
+    while s < count:
+        first, size = s, 0
+        while s < count and (s == first or size + len(samples[s]) <= batch):
+            size += len(samples[s])
+            s += 1
+        if s - first == 1 and size > GROUP:  # one long sample: its groups of slots in turn
+            parts = [_augmented(plan, [samples[first][k : k + GROUP]], [rngs[first]] if rngs else None)
+                     for k in range(0, size, GROUP)]
+            yield first, s, Glyphs.concatenate(parts)
+        else:
+            yield first, s, _augmented(plan, samples[first:s], rngs[first:s] if rngs else None)
+
+
+def _augmented(plan: list, samples: Sequence[np.ndarray], rngs) -> Glyphs:
+    pixels = np.concatenate(samples).astype(np.float32)
+    pixels *= np.float32(1 / 255)
+    glyphs = Glyphs.full(pixels)
+    return augment(glyphs, [len(x) for x in samples], rngs, plan) if plan else glyphs

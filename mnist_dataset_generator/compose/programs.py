@@ -21,7 +21,7 @@ from .._limits import bounded_cache
 from . import layout
 
 __all__ = ["DIGIT", "PAPER", "Layout", "even_program", "lay_out", "natural_columns", "pad_program", "random_geometry",
-           "random_program", "tap_table"]
+           "random_program", "stretch_tables", "tap_table"]
 
 PAPER = -1  # a column program's id for "no glyph here"
 DIGIT = layout.DIGIT
@@ -83,16 +83,30 @@ def random_program(lengths: np.ndarray, gaps: np.ndarray, width: int | None) -> 
         if natural.min() != longest:
             raise ValueError("random_program: width=None needs strips of one natural width")
         width = longest
-    low, high = max(1, int(natural.min()) // _ROUND * _ROUND), -(-longest // _ROUND) * _ROUND
+    index, weight = stretch_tables(natural, width)
+    index += (np.arange(count) * longest)[:, None, None]
+    return colmap.ravel()[index], weight
+
+
+def stretch_tables(natural: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(index, weight)`` of shape ``(B, width, taps)``: strip ``b`` of ``natural[b]`` columns resampled
+    to ``width`` (:func:`tap_table`, padded to one tap count with weight 0; ``index`` is a new array).
+
+    Examples
+    --------
+    >>> index, weight = stretch_tables(np.array([3, 2]), 2)
+    >>> index[1, :, 0].tolist(), weight[1, :, 0].tolist()  # 2 columns into 2: themselves
+    ([0, 1], [1.0, 1.0])
+    """
+    natural = np.asarray(natural, np.int64)
+    low, high = max(1, int(natural.min()) // _ROUND * _ROUND), -(-int(natural.max()) // _ROUND) * _ROUND
     if high - low < _SPAN:  # one cached table for a range of natural widths, rounded out so batches share it
         index, weight = _table(low, high, width)
         rows = natural - low
     else:
         sizes, rows = np.unique(natural, return_inverse=True)
         index, weight = _stack([tap_table(int(size), width) for size in sizes])
-    index, weight = index[rows.ravel()], weight[rows.ravel()]  # (B, width, taps)
-    index += (np.arange(count) * longest)[:, None, None]
-    return colmap.ravel()[index], weight
+    return index[rows.ravel()], weight[rows.ravel()]
 
 
 def natural_columns(lengths: np.ndarray, gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -46,6 +46,17 @@ class Glyphs:
             pixels[i, :, : img.shape[1]] = img
         return cls(pixels, np.zeros(len(images), np.int64), widths)
 
+    @classmethod
+    def concatenate(cls, parts: list[Glyphs]) -> Glyphs:
+        """The digits of ``parts``, in order, in one stack."""
+        widest = max(p.pixels.shape[2] for p in parts)
+        pixels = np.zeros((sum(len(p) for p in parts), parts[0].pixels.shape[1], widest), np.float32)
+        at = 0
+        for p in parts:
+            pixels[at : at + len(p), :, : p.pixels.shape[2]] = p.pixels
+            at += len(p)
+        return cls(pixels, np.concatenate([p.start for p in parts]), np.concatenate([p.stop for p in parts]))
+
     def __len__(self) -> int:
         return len(self.pixels)
 
@@ -58,6 +69,39 @@ class Glyphs:
     def to_list(self) -> list[np.ndarray]:
         """Each digit as its own C-contiguous float32 array."""
         return [np.ascontiguousarray(self.digit(i)) for i in range(len(self))]
+
+    def ink_extents(self) -> np.ndarray:
+        """``(n, 4)`` ``col_lo, col_hi, row_lo, row_hi`` of each digit's ink (above 0) in its frame,
+        ends exclusive, ``0, 0`` where blank (as :func:`.layout.ink_extents` of each digit alone)."""
+        from .layout import ink_spans
+
+        cols, rows = self.pixels.max(axis=1) > 0, self.pixels.max(axis=2) > 0
+        lo, hi = ink_spans(cols, axis=1)
+        found = hi > 0
+        lo, hi = np.where(found, lo - self.start, 0), np.where(found, hi - self.start, 0)
+        return np.stack((lo, hi, *ink_spans(rows, axis=1)), axis=1).astype(np.int64)
+
+    def resampled(self, targets: np.ndarray) -> Glyphs:
+        """Each digit resampled across to ``targets[i]`` columns (the renderer's antialiased triangle
+        filter, as :func:`.render.resample`), at the left of its row."""
+        n, rows = len(self), self.pixels.shape[1]
+        targets = np.asarray(targets, np.int64)
+        out = np.zeros((n, rows, max(1, int(targets.max())) if n else 1), np.float32)
+        widths = self.width()
+        pairs, which = np.unique(np.stack([widths, targets], axis=1), axis=0, return_inverse=True)
+        for g, (w, t) in enumerate(pairs.tolist()):
+            chosen = np.flatnonzero(which.ravel() == g)
+            if w == t:
+                columns = self.start[chosen, None] + np.arange(w)
+                out[chosen, :, :t] = np.take_along_axis(self.pixels[chosen], columns[:, None, :], axis=2)
+                continue
+            index, weight = tap_table(int(w), int(t))  # (t, taps)
+            part = np.zeros((len(chosen), rows, t), np.float32)
+            for k in range(index.shape[1]):  # tap by tap, in order, as the renderer sums
+                columns = self.start[chosen, None] + index[:, k]
+                part += np.take_along_axis(self.pixels[chosen], columns[:, None, :], axis=2) * weight[:, k]
+            out[chosen, :, :t] = part
+        return Glyphs(out, np.zeros(n, np.int64), targets.copy())
 
     def inside(self) -> np.ndarray:
         """``(n, W)``: which columns of each row are its digit's frame."""
@@ -272,18 +316,7 @@ class Resize:
         return None
 
     def apply(self, glyphs: Glyphs, params) -> Glyphs:
-        n = len(glyphs)
-        rows_ = glyphs.pixels.shape[1]
-        out = np.zeros((n, rows_, self.target), np.float32)
-        widths = glyphs.width()
-        for w in np.unique(widths).tolist():
-            rows = np.flatnonzero(widths == w)
-            index, weight = tap_table(int(w), self.target)  # (target, taps)
-            columns = glyphs.start[rows][:, None, None] + index[None]  # (k, target, taps)
-            taken = np.take_along_axis(glyphs.pixels[rows][:, :, :, None],
-                                       columns.reshape(len(rows), 1, -1, 1).repeat(rows_, axis=1), axis=2)
-            out[rows] = (taken.reshape(len(rows), rows_, self.target, -1) * weight).sum(axis=3)
-        return Glyphs(np.clip(out, 0.0, 1.0, out=out), np.zeros(n, np.int64), np.full(n, self.target, np.int64))
+        return glyphs.resampled(np.full(len(glyphs), self.target))
 
 
 PIXEL_OPS = (Blur, Crop, Noise, Resize, SaltPepper, Thickness)

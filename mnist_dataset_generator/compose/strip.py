@@ -18,7 +18,7 @@ import numpy as np
 
 from .._limits import check_bytes, format_bytes, memory_budget
 from ..mnistdata import SPLITS, MnistData, load
-from . import augment, filterspec, layout, programs, render
+from . import augment, filterspec, layout, programs, render, sheet
 from .boxes import visible, visible_boxes
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
     "check_width",
     "choice",
     "compose",
-    "compose_glyphs",
     "fusable",
     "int_pair",
     "lay_out",
@@ -390,66 +389,12 @@ def lay_out(request: Request, source: MnistData, index: np.ndarray, gaps: np.nda
 
 def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, gaps: np.ndarray | None,
                       filter_rng: np.random.Generator, where: np.ndarray | None = None, boxes: bool = False):
-    """Digit by digit: filters may change a digit's width, and overlapping strokes are composited."""
+    """Through :mod:`.sheet`: filters may change a digit's width, and overlapping strokes are composited."""
     plan = augment.stages(request.prepared)
-    if plan:
-        (_, glyphs), = augment.augment_samples(plan, [source.images[index]], [filter_rng])
-    else:
-        glyphs = list(source.images[index].astype(np.float32) * np.float32(1 / 255))
-    return compose_glyphs(request, glyphs, gaps, where, boxes)
-
-
-def compose_glyphs(request: Request, glyphs: list[np.ndarray], gaps: np.ndarray | None,
-                   where: np.ndarray | None = None, boxes: bool = False):
-    """The strip of ``glyphs`` (float32 digits, ink 1.0 on 0.0, any widths, already filtered) laid out
-    by ``request`` with ``gaps`` (``None``: even layout); ``where`` places a padded strip. With
-    ``boxes``: ``(image, boxes)``."""
-    n, width = len(glyphs), request.width
-    widths = np.array([g.shape[1] for g in glyphs])
-    slots = widths
-    # (1, n, 4), after the filters; digits may differ in width now, so one by one
-    ink = np.concatenate([layout.ink_extents(g[None]) for g in glyphs])[None] if boxes else None
-    if request.evenly:
-        slots, gaps = layout.even_layout(n, request.spacing, None if request.padded else width)
-        glyphs = [render.resample(g, int(s)) for g, s in zip(glyphs, slots, strict=True)]
-
-    placed = np.array([g.shape[1] for g in glyphs])
-    # Reading order: each digit starts at least 1 px right of the previous one's start, so a
-    # digit narrowed by a filter overlaps its predecessor by at most its own width less 1 px.
-    starts = np.concatenate([[0], np.cumsum(placed[:-1] + np.maximum(gaps, 1 - placed[:-1]))])
-    total = int((starts + placed).max())
-
-    def compose_sheet(members=None) -> np.ndarray:
-        """The composed strip (of ``members`` only), column by column, with a last column of paper."""
-        sheet = np.zeros((total + 1, layout.DIGIT), dtype=np.float32)
-        for k, (x, glyph) in enumerate(zip(starts.tolist(), glyphs, strict=True)):
-            if members is None or members[k]:
-                region = sheet[x : x + glyph.shape[1]]
-                np.maximum(region, glyph.T, out=region)  # overlapping strokes: ink wins, as on paper
-        return sheet
-
-    sheet = compose_sheet()  # the renderer's sheet
-    height = request.height or layout.DIGIT
-    columns = np.arange(total)[None]
-    if request.padded:
-        placement = layout.pad_placement(np.array([total]), width, height, request.align, where)
-        ids, weights = programs.pad_program(columns, np.array([total]), placement, width)
-        rows = placement[:, 2:4]
-    else:
-        out_width = width if width is not None else (
-            total if height == layout.DIGIT else max(1, round(total * height / layout.DIGIT)))
-        index, weight = programs.tap_table(total, out_width)
-        ids, weights, rows = index[None], weight[None], None
-        placement = np.array([[0, out_width, 0, height]])
-    strip = render.run(sheet, ids, weights, height=height, background=request.background, rows=rows)[0]
-    if not boxes:
-        return strip
-    reach = layout.digit_boxes(ink, starts[None], np.asarray(slots)[None], np.array([total]), placement,
-                               glyph=widths[None])
-
-    def render_columns(members: np.ndarray, columns: np.ndarray) -> np.ndarray:  # one group's digits alone
-        return render.run(compose_sheet(members[0]), np.take_along_axis(ids, columns[:, :, None], axis=1),
-                          np.take_along_axis(weights, columns[:, :, None], axis=1), height=height,
-                          background="black", rows=rows)
-
-    return strip, visible_boxes(reach, visible(strip[None], request.background), render_columns)[0]
+    (_, _, glyphs), = augment.augment_batches(plan, [source.images[index]], [filter_rng] if plan else None,
+                                             batch=len(index))
+    made = sheet.compose(glyphs, np.array([len(index)]), None if gaps is None else gaps[None],
+                         spacing=request.spacing, evenly=request.evenly, width=request.width,
+                         height=request.height or layout.DIGIT, fit=request.fit, align=request.align, where=where,
+                         background=request.background, boxes=boxes)
+    return (made[0][0], made[1][0]) if boxes else made[0]

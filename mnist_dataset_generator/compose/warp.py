@@ -27,14 +27,20 @@ _CENTRE = np.float32((ROWS - 1) / 2)
 
 
 class Elastic:
-    """Simard et al. (2003): a displacement field of uniform noise smoothed by a Gaussian, times alpha.
+    """Simard et al. (2003): a random displacement field smoothed by a Gaussian of width sigma, times alpha.
 
-    The field is drawn on a 28 x 28 grid centred on the digit's last frame (zero beyond it)
-    and smoothed as ``gaussian_filter(..., mode="constant")`` smooths it: ``G U G^T`` with
-    ``G`` the 28 x 28 matrix of that filter, one matrix product for the whole stack. Each
-    output pixel is displaced by the field at that pixel, wherever elastic stands in the
-    chain: for a chain this is elastic under a field rotated and sheared with the digit, as
-    random and as smooth, and it needs no second interpolation.
+    Simard draws uniform noise in [-1, 1] per pixel and smooths it, ``G U G^T`` with ``G`` the
+    28 x 28 matrix of ``gaussian_filter(..., mode="constant")``. ``G`` is symmetric, ``V L V^T``:
+    the field is ``(V L)(V^T U V)(V L)^T``, and ``V^T U V`` has independent entries of variance
+    1/3 (``V`` is orthonormal). So this draws those ``k x k`` entries directly, normal with
+    variance 1/3, for the ``k`` modes of ``G`` that carry all but a millionth of the field's
+    variance (9 of 28 at sigma 4): the same covariance as Simard's field, from 162 draws a digit
+    instead of 1,568 and a fifth of the arithmetic.
+
+    The field is centred on the digit's last frame (zero beyond it). Each output pixel is
+    displaced by the field at that pixel, wherever elastic stands in the chain: for a chain
+    this is elastic under a field rotated and sheared with the digit, as random and as
+    smooth, and it needs no second interpolation.
     """
 
     on_output = True  # displaces by its field at the output pixel: see warp()
@@ -43,20 +49,22 @@ class Elastic:
         self.alpha, self.sigma = alpha, sigma
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return rng.random((n, 2, ROWS, ROWS), dtype=np.float32)  # uniform in [0, 1): 2u - 1 in prepare
+        k = _modes(self.sigma).shape[1]
+        return rng.standard_normal((n, 2, k, k), dtype=np.float32)
 
     @staticmethod
     def neutral(params: np.ndarray, off: np.ndarray) -> None:
-        params[off] = 0.5  # 2u - 1 = 0: no displacement
+        params[off] = 0.0
 
     def prepare(self, params: np.ndarray) -> np.ndarray:
-        """The smoothed fields ``(n, 2, 28, 28)`` (rows, then columns displacement), in pixels."""
-        g = _smoothing(self.sigma)
-        n = len(params)
-        u = params * np.float32(2) - np.float32(1)
-        half = (u.reshape(-1, ROWS) @ (g.T * np.float32(self.alpha))).reshape(n * 2, ROWS, ROWS)  # alpha U G^T
-        return np.ascontiguousarray(
-            (half.transpose(0, 2, 1).reshape(-1, ROWS) @ g.T).reshape(n, 2, ROWS, ROWS).transpose(0, 1, 3, 2))
+        """The fields ``(n, 2, 28, 28)`` (rows, then columns displacement), in pixels."""
+        w = _modes(self.sigma)  # (28, k)
+        n, _, k, _ = params.shape
+        scale = np.float32(self.alpha / np.sqrt(3.0))
+        half = (params.reshape(-1, k) @ np.ascontiguousarray(w.T * scale)).reshape(n * 2, k, ROWS)  # B W^T
+        # (B W^T)^T W^T = (W B W^T)^T = W B^T W^T: B^T is as random as B, and no transposing copy is needed
+        columns = np.ascontiguousarray(half.transpose(0, 2, 1)).reshape(-1, k)
+        return (columns @ np.ascontiguousarray(w.T)).reshape(n, 2, ROWS, ROWS)
 
     @staticmethod
     def forward(box: np.ndarray, fields: np.ndarray, w_in: np.ndarray, w_out: np.ndarray) -> np.ndarray:
@@ -246,13 +254,20 @@ GEOMETRIC = (Elastic, Rotate, Slant, Scale, Distort)
 
 
 @functools.lru_cache(maxsize=32)
-def _smoothing(sigma: float) -> np.ndarray:
-    """``G`` (28 x 28, float32): ``G @ v`` is ``gaussian_filter1d(v, sigma, mode="constant")``."""
+def _modes(sigma: float) -> np.ndarray:
+    """``V L`` (28 x k, float32): the leading modes of ``G`` (``G @ v`` is ``gaussian_filter1d(v,
+    sigma, mode="constant")``), as many as carry all but 1e-6 of a field's variance per axis."""
     from scipy.ndimage import gaussian_filter1d
 
-    g = gaussian_filter1d(np.eye(ROWS), sigma, axis=0, mode="constant", cval=0.0).astype(np.float32)
-    g.flags.writeable = False
-    return g
+    g = gaussian_filter1d(np.eye(ROWS), sigma, axis=0, mode="constant", cval=0.0)
+    values, vectors = np.linalg.eigh((g + g.T) / 2)  # symmetric up to rounding
+    order = np.argsort(-np.abs(values))
+    values, vectors = values[order], vectors[:, order]
+    share = np.cumsum(values**2) / np.sum(values**2)
+    k = int(np.searchsorted(share, 1 - 1e-6)) + 1
+    modes = (vectors[:, :k] * values[:k]).astype(np.float32)
+    modes.flags.writeable = False
+    return modes
 
 
 _QUAD = np.dtype((np.void, 16))  # a pixel and its right, lower and lower-right neighbours, gathered as one
@@ -352,4 +367,5 @@ def warp(glyphs: Glyphs, chain: list) -> Glyphs:
         out[part], = _bilinear(glyphs.pixels[part, None], np.broadcast_to(y, x.shape), x)
     np.clip(out, 0.0, 1.0, out=out)
     start, stop = frames(out, pad, final.astype(np.int64))
-    return Glyphs(out, start, stop)
+    lo, hi = (int(start.min()), int(stop.max())) if n else (0, canvas)
+    return Glyphs(out[:, :, lo:hi], start - lo, stop - lo)  # the columns no frame holds are left out
