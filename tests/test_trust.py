@@ -234,7 +234,8 @@ def _check_tight_and_complete(image, boxes):
 
 
 @pytest.mark.parametrize("spec", ["blur", "blur:sigma=2", "rotate", "elastic", "slant", "distort",
-                                  "elastic,slant,rotate,blur:sigma=0.6"])
+                                  "elastic,slant,rotate,blur:sigma=0.6", "scale", "thickness",
+                                  "crop,elastic,slant,thickness,blur:sigma=0.6", "rotate:p=0.5,elastic:p=0.3"])
 def test_boxes_of_filtered_8bit_strips_are_tight_to_the_visible_ink(spec):
     from mnist_dataset_generator import from_spec, generate_dataset
 

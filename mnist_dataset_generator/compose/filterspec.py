@@ -7,7 +7,10 @@ The command line's ``-f`` syntax, usable from Python too::
 Each comma-separated item is ``NAME[:KEY=VALUE...]`` for a built-in filter
 (:data:`.filters.FILTERS`) or ``module.path:factory[:KEY=VALUE...]`` for a
 factory of your own, imported only because it is named (the current folder
-is searched too, as ``python -m`` does). Values are numbers.
+is searched too, as ``python -m`` does). Values are numbers. ``p=P`` on any item
+applies that filter to a fraction ``P`` of the digits, drawn digit by digit (a
+built-in's own parameter; for a factory of yours, :class:`.augment.Sometimes`
+wraps what it builds, so ``p`` never reaches the factory).
 
 Text that does not come from the user (a folder's ``manifest.json``) is only ever
 checked (:func:`check_spec`) or compared, never built: building imports modules.
@@ -23,6 +26,7 @@ import re
 import sys
 
 from ..filters import FILTERS, Filter, prepare_filters
+from .augment import Sometimes, check_p
 
 __all__ = ["check_spec", "describe", "from_spec", "imported_modules", "prepare"]
 
@@ -108,9 +112,11 @@ def check_spec(spec: str) -> None:
                 if not sep or not key.isidentifier():
                     raise ValueError(f"filter {name}:{attribute}: bad parameter {param!r}; use KEY=VALUE")
                 try:
-                    _number(text)
+                    value = _number(text)
                 except ValueError:
                     raise ValueError(f"filter {name}:{attribute}: {key} must be a number, got {text!r}") from None
+                if key == "p":
+                    check_p(value, f"filter {name}:{attribute}")
         else:
             from_spec(item)  # a built-in filter: building it imports nothing
 
@@ -147,8 +153,16 @@ def from_spec(spec: str) -> list[Filter]:
         accepted = list(signature.parameters)
         open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
         kwargs = {}
+        chance = None  # p of a user's factory: applied by Sometimes, never passed to it
         for param in params:
             key, sep, text = param.partition("=")
+            if sep and key == "p" and name not in FILTERS:
+                try:
+                    chance = check_p(_number(text), f"filter {label}")
+                except ValueError as exc:
+                    raise ValueError(str(exc) if "must be a number in" in str(exc) else
+                                     f"filter {label}: p must be a number, got {text!r}") from None
+                continue
             if not sep or not key or (key not in accepted and not open_ended):
                 raise ValueError(
                     f"filter {label}: bad parameter {param!r}; use {label}:KEY=VALUE with KEY in "
@@ -168,7 +182,7 @@ def from_spec(spec: str) -> list[Filter]:
             raise ValueError(f"filter {label} failed to build: {type(exc).__name__}: {exc}") from None
         if not callable(made):
             raise ValueError(f"filter {label} must return a callable f(img) -> img, got {made!r}")
-        built.append(made)
+        built.append(made if chance is None or chance == 1.0 else Sometimes(made, chance))
     return built
 
 

@@ -61,10 +61,12 @@ class Elastic:
         w = _modes(self.sigma)  # (28, k)
         n, _, k, _ = params.shape
         scale = np.float32(self.alpha / np.sqrt(3.0))
-        half = (params.reshape(-1, k) @ np.ascontiguousarray(w.T * scale)).reshape(n * 2, k, ROWS)  # B W^T
+        # One small product per field, never one large product for the batch: BLAS may round a
+        # row of a large product differently by where it falls, and a digit must not depend on its batch.
+        half = np.matmul(params.reshape(n * 2, k, k), np.ascontiguousarray(w.T * scale))  # B W^T
         # (B W^T)^T W^T = (W B W^T)^T = W B^T W^T: B^T is as random as B, and no transposing copy is needed
-        columns = np.ascontiguousarray(half.transpose(0, 2, 1)).reshape(-1, k)
-        return (columns @ np.ascontiguousarray(w.T)).reshape(n, 2, ROWS, ROWS)
+        return np.matmul(np.ascontiguousarray(half.transpose(0, 2, 1)), np.ascontiguousarray(w.T)).reshape(
+            n, 2, ROWS, ROWS)
 
     @staticmethod
     def forward(box: np.ndarray, fields: np.ndarray, w_in: np.ndarray, w_out: np.ndarray) -> np.ndarray:
