@@ -48,7 +48,7 @@ def _run(spec, samples, seeds, batch=augment.GROUP):
     return out
 
 
-@pytest.mark.parametrize("spec", [FIVE, GEOMETRY, "noise,salt_pepper:amount=0.1,resize:width=20",
+@pytest.mark.parametrize("spec", [FIVE, GEOMETRY, "noise,salt_pepper:amount=0.1,resize:width=20", "distort,scale,rotate",
                                   "rotate:p=0.5,elastic:p=0.3,thickness:p=0.5"])
 def test_a_digits_augmentation_does_not_depend_on_its_batch_neighbours(spec):
     samples = _samples(12)

@@ -38,9 +38,7 @@ class Strips:
         padded = fit == "pad" and width is not None
         drawn = np.zeros((count, n), np.int64)  # each digit's width before an even layout resamples it
         drawn[self.where] = glyphs.width()
-        self.ink = np.zeros((count, n, 4), np.int64)
-        self.ink[self.where] = glyphs.ink_extents()
-        self.drawn = drawn
+        self.drawn, self.unresampled = drawn, glyphs  # for the boxes: the ink as drawn, before an even layout
         if evenly:
             gaps = np.zeros((count, max(n - 1, 0)), np.int64)
             slots = np.zeros((count, n), np.int64)
@@ -104,7 +102,9 @@ class Strips:
     def boxes(self, images: np.ndarray, background: str) -> np.ndarray:
         """Each digit's box ``(B, n, 4)``, tight to its visible ink in ``images`` (-1-free: empty slots get
         empty boxes; the caller marks them)."""
-        reach = layout.digit_boxes(self.ink, self.starts, self.slots, self.natural, self.placement, glyph=self.drawn)
+        ink = np.zeros((*self.present.shape, 4), np.int64)
+        ink[self.where] = self.unresampled.ink_extents()
+        reach = layout.digit_boxes(ink, self.starts, self.slots, self.natural, self.placement, glyph=self.drawn)
         reach[~self.present] = 0
 
         def render_columns(members: np.ndarray, columns: np.ndarray) -> np.ndarray:  # some digits alone

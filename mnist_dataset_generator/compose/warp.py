@@ -210,8 +210,9 @@ class Distort:
     def prepare(self, params: np.ndarray) -> np.ndarray:
         """Per digit the shift of each row, in units of the frame's width (``(n, 28)``)."""
         walks = np.cumsum(params[:, :-1], axis=1)
-        smooth = np.stack([np.convolve(w, _SMOOTH, mode="valid") for w in walks]) if len(walks) < 4 else \
-            np.apply_along_axis(np.convolve, 1, walks, _SMOOTH, mode="valid")
+        # One convolution along all walks end to end: the windows that stay inside a walk are its own.
+        smooth = np.convolve(walks.ravel(), _SMOOTH, mode="full")[12 : 12 + walks.size].reshape(walks.shape)
+        smooth = smooth[:, :ROWS].copy()
         smooth -= smooth.mean(axis=1, keepdims=True)
         peak = np.abs(smooth).max(axis=1, keepdims=True)
         np.divide(smooth, peak, out=smooth, where=peak > 0)
@@ -228,12 +229,16 @@ class Distort:
 
     @staticmethod
     def backward(y, x, shifts, w_out, w_in):
-        row = np.clip(y, 0, ROWS - 1)
-        low = np.minimum(row.astype(np.intp), ROWS - 2)
-        frac = row - low
-        flat = shifts.ravel()
-        base = (np.arange(len(shifts)) * ROWS)[:, None, None] + low
-        shift = flat[base] * (1 - frac) + flat[base + 1] * frac
+        if y.strides[0] == 0 and y.strides[2] == 0:  # the output's own rows: each row its shift
+            shift = shifts[:, :, None]
+        else:  # rows moved by a later filter: the shifts interpolated between rows
+            row = np.clip(y, np.float32(0), np.float32(ROWS - 1))
+            low = np.minimum(np.floor(row), np.float32(ROWS - 2))
+            frac = row - low
+            at = (low + (np.arange(len(shifts), dtype=np.float32) * ROWS)[:, None, None]).astype(np.int32)
+            flat = shifts.ravel()
+            shift = flat.take(at)
+            shift += (flat.take(at + 1) - shift) * frac
         return y, x - shift * w_in[:, None, None]
 
 
