@@ -16,6 +16,12 @@ objects of module-level functions: closures in spirit (parameters only), but
 picklable, so datasets can send them to worker processes on platforms that
 start workers by spawning (macOS, Windows). A filter of your own must be
 picklable too for ``workers > 1`` there; on Linux any callable works.
+
+Called alone, a built-in filter runs as a stack of one digit; in a list, the built-ins run
+over the stack of many samples' digits (:mod:`.compose.augment`), consecutive geometric ones
+through one interpolation (:mod:`.compose.warp`). Every factory takes ``p``, the fraction of
+digits the filter applies to; :func:`sometimes` gives any filter one, :func:`stacked` marks a
+filter of your own that takes a whole stack.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ line can refuse bad input before anything is downloaded; ``compose`` draws
 the samples, then the gaps, then the filters (so adding a filter never
 changes which samples a seed picks) and lays the strip out: unfiltered strips
 without overlaps through :mod:`.render` (the path batches take too), the rest
-digit by digit.
+through :mod:`.augment` and :mod:`.sheet`, as a batch of one.
 """
 
 from __future__ import annotations
