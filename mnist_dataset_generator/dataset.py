@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compose.strip import Request, _is_int, check_flag, resolve_source
+from .compose.checks import Request, check_flag, is_int
+from .compose.strip import resolve_source
 from .making import check_memory, make_images
 from .mnistdata import MnistData
 from .recipe import FIELDS, Recipe
@@ -58,7 +59,7 @@ class Plan:
 def _entropy(seed) -> int:
     if isinstance(seed, np.random.SeedSequence):
         return seed.entropy
-    if seed is not None and (not _is_int(seed) or seed < 0):
+    if seed is not None and (not is_int(seed) or seed < 0):
         raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")
     return np.random.SeedSequence(None if seed is None else int(seed)).entropy
 
@@ -92,14 +93,14 @@ def plan_dataset(count: int | None, length=None, spacing_range=None, image_width
             count = len(recipe.labels)
         elif count != len(recipe.labels):
             raise ValueError(f"count {count} differs from the number of labels {len(recipe.labels)}")
-    if not _is_int(count) or not 0 <= count <= MAX_COUNT:
+    if not is_int(count) or not 0 <= count <= MAX_COUNT:
         raise ValueError(f"count must be an integer in 0..{MAX_COUNT}, got {count!r}")
     return Plan(int(count), recipe, _entropy(seed), check_epoch(epoch))
 
 
 def check_epoch(epoch) -> int:
     """A non-negative integer epoch."""
-    if not _is_int(epoch) or epoch < 0:
+    if not is_int(epoch) or epoch < 0:
         raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
     return int(epoch)
 

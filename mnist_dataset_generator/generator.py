@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from .compose.strip import check_flag, check_request, check_rng, compose, resolve_source
+from .compose.checks import check_flag, check_request, check_rng
+from .compose.strip import compose, resolve_source
 from .dataset import plan_options
 from .filters import Filter
 from .mnistdata import MnistData

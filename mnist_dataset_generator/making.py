@@ -1,10 +1,11 @@
 """Making samples: a plan's images, labels and boxes for any indices, and what that takes in memory.
 
 Unfiltered strips without overlaps are rendered together by the batch renderer
-(:func:`.compose.render.render`); the others one by one (:mod:`.compose.strip`), each with
-its own filter stream. What a request would hold in memory (one sample, the whole array,
-the chunks in flight) is checked against the memory budget before anything is allocated
-(:func:`check_memory`).
+(:func:`.compose.render.render`); the others are augmented together, each sample with its
+own filter stream (:func:`.compose.augment.augment_batches`), and composed a batch at a time
+(:func:`.compose.sheet.compose`). What a request would hold in memory (one sample, the whole
+array, the chunks in flight) is checked against the memory budget before anything is
+allocated (:func:`check_memory`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,8 @@ import numpy as np
 from ._limits import check_bytes, format_bytes, memory_budget
 from .compose import augment, layout, programs, render, sheet
 from .compose.boxes import visible, visible_boxes
-from .compose.strip import (
-    _is_int,
-    check_available,
-    fusable,
-    strip_bytes,
-    strip_detail,
-)
+from .compose.checks import is_int, strip_bytes, strip_detail
+from .compose.strip import check_available, fusable
 from .records import NO_BOX, Batch
 from .sampling import CHUNK, PURPOSE_FILTERS, draws, labels_of, sample_rng
 
@@ -147,7 +143,7 @@ def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=Non
 
 
 def _workers(workers) -> int:
-    if not _is_int(workers) or workers < 0:
+    if not is_int(workers) or workers < 0:
         raise ValueError(f"workers must be a non-negative integer (0: all cores), got {workers!r}")
     return int(workers) or (os.cpu_count() or 1)
 
@@ -180,7 +176,7 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     """Refuse, before anything is allocated, a dataset whose making would pass the memory budget.
 
     Always checked: one sample made alone, with the renderer's working copies
-    (:func:`.compose.strip.strip_memory`). With ``whole``, the array of all the
+    (:func:`.compose.checks.strip_memory`). With ``whole``, the array of all the
     images; else, with ``workers`` (0: all cores), the chunks of ``bounds``
     (default: the whole dataset's) that :func:`iter_chunks` holds at once for
     that many workers. The budget is :func:`._limits.memory_budget`.

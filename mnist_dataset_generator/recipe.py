@@ -85,7 +85,7 @@ class Recipe:
     prepared: list = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from .compose.strip import (
+        from .compose.checks import (
             check_align,
             check_background,
             check_fit,
@@ -121,7 +121,7 @@ class Recipe:
         put(self, "image_width", self._check_width())
 
     def _check_width(self) -> int | None:
-        from .compose.strip import check_request, check_width
+        from .compose.checks import check_request, check_width
 
         low, high = self.length
         width = self.image_width
@@ -264,7 +264,7 @@ FIELDS = tuple(f.name for f in dataclasses.fields(Recipe) if f.init)
 
 
 def _check_length(length) -> tuple[int, int]:
-    from .compose.strip import MAX_DIGITS, int_pair
+    from .compose.checks import MAX_DIGITS, int_pair
 
     low, high = int_pair("length", length, "an integer or a (min, max) pair of integers")
     if not 1 <= low <= high <= MAX_DIGITS:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mnist_dataset_generator import mnistdata
-from mnist_dataset_generator.compose.strip import _compose_by_digit, check_request
+from mnist_dataset_generator.compose.checks import check_request
+from mnist_dataset_generator.compose.strip import _compose_by_digit
 from mnist_dataset_generator.dataset import SequenceDataset, plan_dataset
 from mnist_dataset_generator.filters import blur, distort
 from mnist_dataset_generator.generator import generate_dataset, iter_dataset

@@ -154,7 +154,7 @@ def test_digit_values_forms_and_modulo(drawn):
 
 
 def test_unsigned_digits_past_the_int64_range_are_reduced_modulo_10_not_wrapped(drawn):
-    from mnist_dataset_generator.compose.strip import check_digits
+    from mnist_dataset_generator.compose.checks import check_digits
 
     big = np.array([2**64 - 1, 2**63, 2**63 + 7], np.uint64)  # 5, 8 and 5 modulo 10
     assert check_digits(big).tolist() == [5, 8, 5]
@@ -336,7 +336,7 @@ def test_a_strip_beyond_the_memory_budget_is_refused_before_anything_is_drawn(dr
 
 def test_the_command_lines_check_refuses_a_16_gb_strip_before_loading(monkeypatch):
     # generator.py -w 1000000 --height 4096 calls check_request before anything is loaded.
-    from mnist_dataset_generator.compose.strip import check_request
+    from mnist_dataset_generator.compose.checks import check_request
 
     monkeypatch.setenv(BUDGET, str(8 * 10**9))
     with pytest.raises(ValueError, match=r"would take 82.1 GB \(4096 x 1000000 x 4 bytes = 16.4 GB for the image\)"):

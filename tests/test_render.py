@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from mnist_dataset_generator.compose import layout, programs, render, sums
 from mnist_dataset_generator.compose.layout import min_width
-from mnist_dataset_generator.compose.strip import _compose_by_digit, check_request
+from mnist_dataset_generator.compose.checks import check_request
+from mnist_dataset_generator.compose.strip import _compose_by_digit
 from mnist_dataset_generator.generator import generate_dataset
 from mnist_dataset_generator.mnistdata import MnistData
 

@@ -98,7 +98,7 @@ def _output_path(text: str):
 
 
 def _generator_parser(prog: str) -> argparse.ArgumentParser:
-    from ..compose.strip import MAX_SPACING
+    from ..compose.checks import MAX_SPACING
     from ..filters import FILTERS
 
     parser = _Parser(
@@ -273,7 +273,8 @@ def _generator_work(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..compose.filterspec import from_spec
-    from ..compose.strip import check_request, compose
+    from ..compose.checks import check_request
+    from ..compose.strip import compose
     from ..export.exporter import write_png
     from ..mnistdata import load
 

@@ -1,203 +1,26 @@
-"""One strip: argument checks, the validated request, and its composition.
+"""One strip: its glyph source, its draws and its composition.
 
-``check_request`` validates everything that needs no data, so the command
-line can refuse bad input before anything is downloaded; ``compose`` draws
-the samples, then the gaps, then the filters (so adding a filter never
-changes which samples a seed picks) and lays the strip out: unfiltered strips
-without overlaps through :mod:`.render` (the path batches take too), the rest
-through :mod:`.augment` and :mod:`.sheet`, as a batch of one.
+``compose`` draws the samples, then the gaps, then the filters (so adding a filter never
+changes which samples a seed picks) and lays the strip out: unfiltered strips without
+overlaps through :mod:`.render` (the path batches take too), the rest through
+:mod:`.augment` and :mod:`.sheet`, as a batch of one. The checks of its arguments are
+:mod:`.checks`'.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
-from .._limits import check_bytes, format_bytes, memory_budget
-from ..mnistdata import SPLITS, MnistData, load
-from . import augment, filterspec, layout, programs, render, sheet
+from ..mnistdata import MnistData, load
+from . import augment, layout, programs, render, sheet
 from .boxes import visible, visible_boxes
+from .checks import Request
 
-__all__ = [
-    "BACKGROUNDS",
-    "MAX_DIGITS",
-    "MAX_HEIGHT",
-    "MAX_SPACING",
-    "MAX_WIDTH",
-    "MIN_SPACING",
-    "Request",
-    "check_align",
-    "check_available",
-    "check_background",
-    "check_digits",
-    "check_fit",
-    "check_flag",
-    "check_height",
-    "check_request",
-    "check_rng",
-    "check_spacing",
-    "check_width",
-    "choice",
-    "compose",
-    "fusable",
-    "int_pair",
-    "lay_out",
-    "optional_size",
-    "resolve_source",
-    "strip_bytes",
-    "strip_detail",
-    "strip_memory",
-    "to_uint8",
-]
+__all__ = ["check_available", "compose", "fusable", "lay_out", "resolve_source", "to_uint8"]
 
 log = logging.getLogger(__name__)
-
-MAX_DIGITS = 10_000
-MAX_SPACING = 10_000
-MAX_WIDTH = 1_000_000  # px; a float32 strip of 28 x 1e6 is 112 MB
-MAX_HEIGHT = 4096
-BACKGROUNDS = ("white", "black")  # white: dark ink on paper; black: MNIST polarity
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def check_digits(digits) -> np.ndarray:
-    """Digits as an int array of 0..9 (values of 10 and more reduced modulo 10).
-
-    A string must hold only the characters 0-9; a list-like must hold
-    non-negative integers. The error names the first offending item.
-    """
-    if isinstance(digits, str) and digits.isascii() and digits.isdigit() and 0 < len(digits) <= MAX_DIGITS:
-        return np.frombuffer(digits.encode(), np.uint8).astype(np.int64) - 48  # the common case, in one step
-    if (isinstance(digits, np.ndarray) and digits.dtype.kind in "iu" and 0 < digits.size <= MAX_DIGITS
-            and digits.min() >= 0):
-        return (digits.ravel() % 10).astype(np.int64)  # reduced in its own type: uint64 past 2**63 wraps in int64
-    if isinstance(digits, str):
-        for i, char in enumerate(digits):
-            if char not in "0123456789":
-                raise ValueError(f"digits: {char!r} at position {i} is not a digit 0-9 (in {digits!r})")
-        items = [int(char) for char in digits]
-    elif isinstance(digits, (bytes, bytearray, dict, set, frozenset)) or not isinstance(digits, Iterable):
-        raise ValueError(
-            f"digits must be a string of 0-9 or a list of non-negative integers, got {type(digits).__name__}"
-        )
-    else:
-        items = list(np.asarray(digits).ravel()) if isinstance(digits, np.ndarray) else list(digits)
-        for i, item in enumerate(items):
-            if not _is_int(item):
-                raise ValueError(f"digits[{i}] must be a non-negative integer, got {item!r}")
-            if item < 0:
-                raise ValueError(f"digits[{i}] must be non-negative, got {item}")
-    if not items:
-        raise ValueError("digits must not be empty")
-    if len(items) > MAX_DIGITS:
-        raise ValueError(f"digits: at most {MAX_DIGITS} digits, got {len(items)}")
-    return np.array([int(item) % 10 for item in items], dtype=np.int64)
-
-
-MIN_SPACING = -27  # px: digits may overlap, but each still starts at least 1 px after the previous one
-
-
-def int_pair(name: str, value, expected: str = "a (min, max) pair of integers") -> tuple[int, int]:
-    """``value`` as two integers (``int`` for a single one when ``expected`` admits it)."""
-    if _is_int(value) and "an integer" in expected:
-        return int(value), int(value)
-    try:
-        low, high = value
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be {expected}, got {value!r}") from None
-    if not (_is_int(low) and _is_int(high)):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    return int(low), int(high)
-
-
-def check_spacing(spacing_range) -> tuple[int, int]:
-    """``(min, max)`` integers with ``-27 <= min <= max <= MAX_SPACING`` (negative: digits overlap)."""
-    low, high = int_pair("spacing_range", spacing_range)
-    if not MIN_SPACING <= low <= high <= MAX_SPACING:
-        raise ValueError(
-            f"spacing_range must satisfy {MIN_SPACING} <= min <= max <= {MAX_SPACING}, got ({low}, {high})"
-        )
-    return int(low), int(high)
-
-
-def optional_size(name: str, value, high: int) -> int | None:
-    """``None`` or an integer in ``1..high``, named ``name`` in the error."""
-    if value is None:
-        return None
-    if not _is_int(value) or not 1 <= value <= high:
-        raise ValueError(f"{name} must be an integer in 1..{high} or None, got {value!r}")
-    return int(value)
-
-
-def check_height(image_height) -> int | None:
-    """``None`` or an integer height in ``1..MAX_HEIGHT``."""
-    return optional_size("image_height", image_height, MAX_HEIGHT)
-
-
-def choice(name: str, value, accepted: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``accepted``; else the error names both."""
-    if not isinstance(value, str) or value not in accepted:
-        raise ValueError(f"{name} must be one of {', '.join(accepted)}, got {value!r}")
-    return value
-
-
-def check_background(background) -> str:
-    return choice("background", background, BACKGROUNDS)
-
-
-def check_fit(fit) -> str:
-    return choice("fit", fit, layout.FITS)
-
-
-def check_align(align) -> str:
-    return choice("align", align, layout.ALIGNS)
-
-
-def check_width(image_width, n: int, spacing: tuple[int, int], evenly: bool, fit: str = "stretch") -> int | None:
-    """``None`` or a width in ``min_width..MAX_WIDTH`` (the error states the smallest that works).
-
-    Either fit keeps digits at least :data:`.layout.MIN_DIGIT_WIDTH` px wide: stretch by
-    resampling, pad by scaling the whole strip down (see :func:`.layout.min_width`).
-    """
-    if image_width is None:
-        if layout.DIGIT * n + (n - 1) * spacing[1] > MAX_WIDTH:
-            raise ValueError(f"the natural width of {n} digits with spacing up to {spacing[1]} exceeds {MAX_WIDTH} px")
-        return None
-    if not _is_int(image_width) or image_width < 1:
-        raise ValueError(f"image_width must be a positive integer or None, got {image_width!r}")
-    if image_width > MAX_WIDTH:
-        raise ValueError(f"image_width must be at most {MAX_WIDTH}, got {image_width}")
-    smallest = layout.min_width(n, spacing, evenly, fit)
-    if image_width < smallest:
-        mode = ("even" if evenly else "random") + (" layout, fit=pad" if fit == "pad" else " layout")
-        raise ValueError(
-            f"image_width {image_width} is too small for {n} digit(s) with spacing {spacing[0]}..{spacing[1]} "
-            f"({mode}): digits would be under {layout.MIN_DIGIT_WIDTH} px wide; "
-            f"the smallest width that works is {smallest}"
-        )
-    return int(image_width)
-
-
-def check_flag(name: str, value) -> bool:
-    """``value`` as a bool; anything but True or False is refused, naming ``name``."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def check_rng(rng) -> np.random.Generator:
-    try:
-        return np.random.default_rng(rng)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"rng must be None, a non-negative integer seed or a numpy.random.Generator, got {rng!r}"
-        ) from None
 
 
 def resolve_source(images, data_home, split: str) -> MnistData:
@@ -220,108 +43,6 @@ def resolve_source(images, data_home, split: str) -> MnistData:
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """A strip as 8-bit pixels: ``rint(x * 255)`` for floats in [0, 1], unchanged if already uint8."""
     return image if image.dtype == np.uint8 else np.rint(image * 255).astype(np.uint8)
-
-
-@dataclass(frozen=True)
-class Request:
-    """Validated arguments of one strip (see :func:`check_request`)."""
-
-    digits: np.ndarray
-    spacing: tuple[int, int]
-    width: int | None
-    evenly: bool
-    prepared: list
-    height: int | None = None
-    background: str = "white"
-    fit: str = "stretch"
-    align: str = "center"
-
-    @property
-    def padded(self) -> bool:
-        """Whether the strip keeps its digits' size inside the width (``fit="pad"`` with a width)."""
-        return self.fit == "pad" and self.width is not None
-
-
-def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, split="train", *,
-                  image_height=None, background="white", fit="stretch", align="center",
-                  door: str | None = "generate_numbers_sequence") -> Request:
-    """Check every argument of :func:`.generator.generate_numbers_sequence` that needs no data.
-
-    The command line calls it before loading anything, so bad input never
-    starts a download. A strip whose making would take more than the memory
-    budget (see :func:`strip_memory`) is refused with a message naming
-    ``door``; ``None`` skips that check (datasets make their own).
-    """
-    digits = check_digits(digits)
-    spacing = check_spacing(spacing_range)
-    if not isinstance(evenly, (bool, np.bool_)):
-        raise ValueError(f"evenly must be True or False, got {evenly!r}")
-    fit, align = check_fit(fit), check_align(align)
-    if align != "center" and fit != "pad":
-        raise ValueError(f"align={align!r} places a padded strip: it needs fit='pad', got fit={fit!r}")
-    # Padding scales a too-wide strip down whole: the same 7 px floor holds for its digits.
-    width = check_width(image_width, len(digits), spacing, bool(evenly), fit)
-    prepared = filterspec.prepare(fltrs)
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
-    request = Request(digits, spacing, width, bool(evenly), prepared, check_height(image_height),
-                      check_background(background), fit, align)
-    if door is not None:
-        height, width, nbytes = strip_memory(request)
-        if nbytes > memory_budget()[0]:  # the message only then: single strips are made by the thousand
-            check_bytes(door, "the image and the renderer's working copies", nbytes,
-                         *strip_detail(len(request.digits), height, width))
-    return request
-
-
-def strip_memory(request: Request) -> tuple[int, int, int]:
-    """``(height, width, bytes)``: the strip's size, and the most memory making it takes.
-
-    An estimate from above, computed before anything is drawn: the float32
-    strip, the 28 rows laid out before it is resampled to its width and after,
-    and when the height changes, four copies more of the strip (the vertical
-    resampler gathers its taps before it sums them); each digit's share
-    (:data:`DIGIT_BYTES`), and the resampling tables of a strip shrunk to its
-    image. Digits count as 28 px: a filter that widens them is not foreseen.
-
-    Examples
-    --------
-    >>> strip_memory(check_request("12", (0, 0), 1_000_000, image_height=4096, door=None))  # 16.4 GB of pixels
-    (4096, 1000000, 82144032000)
-    """
-    return strip_bytes(len(request.digits), request.spacing[1], request.width, request.height or layout.DIGIT)
-
-
-# Bytes a digit takes while its strip is made, whatever the image's size: its glyph, its columns
-# on the ink sheet, its draws, extents and box, the column ids that read it (tracemalloc peaks of
-# 6 kB a digit rendered in batches, up to 16 kB composed with filters, 10,000-digit strips).
-DIGIT_BYTES = 16_000
-# Bytes a column of the natural strip adds when it is shrunk to the image: the resampling
-# tables hold about two taps per natural column, int64 and float64 and their temporaries.
-SHRINK_BYTES = 160
-
-
-def strip_bytes(n: int, high: int, width: int | None, height: int) -> tuple[int, int, int]:
-    """:func:`strip_memory` of ``n`` digits with gaps up to ``high`` px, made ``height`` x ``width``."""
-    natural = layout.DIGIT * n + (n - 1) * high  # the widest the random gaps make it
-    if width is None:
-        width = natural if height == layout.DIGIT else max(1, round(natural * height / layout.DIGIT))
-    copies = 1 if height == layout.DIGIT else 5
-    nbytes = 4 * (layout.DIGIT * (max(natural, width) + width) + copies * height * width) + DIGIT_BYTES * n
-    if natural > width or height < layout.DIGIT:  # shrunk (stretched into the width, or padded)
-        nbytes += SHRINK_BYTES * natural
-    return height, width, nbytes
-
-
-def strip_detail(n: int, height: int, width: int) -> tuple[str, str]:
-    """``(detail, advice)`` of a refusal by :func:`strip_bytes`: the image's size, and the digits'
-    when they take more (a long string padded into a small image)."""
-    image = 4 * height * width
-    detail = f"{height} x {width} x 4 bytes = {format_bytes(image)} for the image"
-    if DIGIT_BYTES * n <= image:
-        return detail, "use a smaller image_width or image_height"
-    return (f"{detail}, {n} digits x {format_bytes(DIGIT_BYTES)} = {format_bytes(DIGIT_BYTES * n)} for the digits",
-            "use fewer digits, or a smaller image_width or image_height")
 
 
 def compose(request: Request, source: MnistData, rng: np.random.Generator,

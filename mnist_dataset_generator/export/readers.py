@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..compose.strip import MAX_DIGITS
+from ..compose.checks import MAX_DIGITS
 from .folder import LABELS, METADATA, NPZ
 from .writers import SAMPLES_PER_TAR, WRITERS
 
