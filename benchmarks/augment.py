@@ -101,6 +101,8 @@ def main() -> int:
     parser.add_argument("-d", "--data-dir", help="MNIST folder (default: the cache)")
     parser.add_argument("--base", type=Path, help="a checkout of an earlier version, measured beside this one")
     parser.add_argument("--quick", action="store_true", help="fewer and smaller runs (a smoke run)")
+    parser.add_argument("--repeats", type=int, help="runs per figure (default 5; 2 with --quick)")
+    parser.add_argument("--strips", type=int, help="strips a run (default 2000; 300 with --quick)")
     parser.add_argument("--job", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
@@ -108,6 +110,7 @@ def main() -> int:
         return 0
     began = time.perf_counter()
     repeats, strips = (2, 300) if args.quick else (5, 2000)
+    repeats, strips = args.repeats or repeats, args.strips or strips
     data = args.data_dir
     ours = {"ours": ROOT}
     both = {**ours, **({"base": args.base.resolve()} if args.base else {})}

@@ -21,7 +21,8 @@ Called alone, a built-in filter runs as a stack of one digit; in a list, the bui
 over the stack of many samples' digits (:mod:`.compose.augment`), consecutive geometric ones
 through one interpolation (:mod:`.compose.warp`). Every factory takes ``p``, the fraction of
 digits the filter applies to; :func:`sometimes` gives any filter one, :func:`stacked` marks a
-filter of your own that takes a whole stack.
+filter of your own that takes a whole stack. A built-in returns float32 clipped to [0, 1]
+(the contract's range); the geometric ones take digits of 28 rows only.
 """
 
 from __future__ import annotations
@@ -220,7 +221,8 @@ def elastic(alpha: float = 34.0, sigma: float = 4.0, p: float = 1.0) -> Filter:
     return _identity if alpha == 0 else _built(_elastic, p, alpha=alpha, sigma=sigma)
 
 
-def _elastic(img: np.ndarray, *, alpha: float, sigma: float, p: float = 1.0, rng: np.random.Generator | None = None) -> np.ndarray:
+def _elastic(img: np.ndarray, *, alpha: float, sigma: float, p: float = 1.0,
+             rng: np.random.Generator | None = None) -> np.ndarray:
     return apply_one(warp.Elastic(alpha, sigma), p, img, rng)
 
 
@@ -251,7 +253,8 @@ def rotate(max_degrees: float = 10.0, p: float = 1.0) -> Filter:
     return _identity if max_degrees == 0 else _built(_rotate, p, max_degrees=max_degrees)
 
 
-def _rotate(img: np.ndarray, *, max_degrees: float, p: float = 1.0, rng: np.random.Generator | None = None) -> np.ndarray:
+def _rotate(img: np.ndarray, *, max_degrees: float, p: float = 1.0,
+            rng: np.random.Generator | None = None) -> np.ndarray:
     return apply_one(warp.Rotate(max_degrees), p, img, rng)
 
 
@@ -315,7 +318,8 @@ def scale(min: float = 0.8, max: float = 1.1, p: float = 1.0) -> Filter:  # noqa
     return _identity if low == high == 1 else _built(_scale, p, low=low, high=high)
 
 
-def _scale(img: np.ndarray, *, low: float, high: float, p: float = 1.0, rng: np.random.Generator | None = None) -> np.ndarray:
+def _scale(img: np.ndarray, *, low: float, high: float, p: float = 1.0,
+           rng: np.random.Generator | None = None) -> np.ndarray:
     return apply_one(warp.Scale(low, high), p, img, rng)
 
 
@@ -349,7 +353,8 @@ def thickness(min: float = -1.0, max: float = 2.0, p: float = 1.0) -> Filter:  #
     return _identity if low == high == 0 else _built(_thickness, p, low=low, high=high)
 
 
-def _thickness(img: np.ndarray, *, low: float, high: float, p: float = 1.0, rng: np.random.Generator | None = None) -> np.ndarray:
+def _thickness(img: np.ndarray, *, low: float, high: float, p: float = 1.0,
+               rng: np.random.Generator | None = None) -> np.ndarray:
     return apply_one(stacks.Thickness(low, high), p, img, rng)
 
 
@@ -404,7 +409,8 @@ def salt_pepper(amount: float = 0.02, p: float = 1.0) -> Filter:
     return _identity if amount == 0 else _built(_salt_pepper, p, amount=amount)
 
 
-def _salt_pepper(img: np.ndarray, *, amount: float, p: float = 1.0, rng: np.random.Generator | None = None) -> np.ndarray:
+def _salt_pepper(img: np.ndarray, *, amount: float, p: float = 1.0,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
     return apply_one(stacks.SaltPepper(amount), p, img, rng)
 
 
@@ -470,9 +476,11 @@ def sometimes(f: Filter, p: float) -> Sometimes:
 
 
 def stacked(f: Callable) -> Callable:
-    """Mark ``f`` as a filter of stacks: called ``f(stack, rngs=[...])`` with the digits it applies to,
-    ``stack`` of shape ``(n, 28, w)`` float32 (ink 1.0 on 0.0, digits narrower than ``w`` padded with
-    0 on the right) and one :class:`numpy.random.Generator` per digit, it returns ``(n, 28, w')``.
+    """Mark ``f`` as a filter of stacks: called ``f(stack, rngs=[...])`` with digits it applies to,
+    ``stack`` of shape ``(n, 28, w)`` float32 (ink 1.0 on 0.0; the digits of one call share their
+    width ``w``, so a call may hold any number of them) and one :class:`numpy.random.Generator`
+    per digit, it returns ``(n, 28, w')``. It must treat each digit on its own: the result for a
+    digit may depend on that digit and its generator only, never on the others in the call.
     Sets ``f.takes_stack = True`` and returns ``f``.
 
     Examples

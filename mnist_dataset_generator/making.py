@@ -78,8 +78,8 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
         stages = augment.stages(plan.prepared)
         rngs = [sample_rng(plan.entropy, int(i), PURPOSE_FILTERS, plan.epoch) for i in indices.tolist()] \
             if stages else None  # each sample's filter stream
-        samples = [source.images[index[r, :n]] for r, n in enumerate(lengths.tolist())]
-        for a, b, glyphs in augment.augment_batches(stages, samples, rngs):
+        sizes = lengths.tolist()
+        for a, b, glyphs in augment.augment_batches(stages, sizes, lambda r: source.images[index[r, : sizes[r]]], rngs):
             made = sheet.compose(glyphs, lengths[a:b], None if gaps is None else gaps[a:b], spacing=plan.spacing,
                                  evenly=plan.evenly, width=plan.width, height=plan.height, fit=plan.fit,
                                  align=plan.align, where=None if where is None else where[a:b],

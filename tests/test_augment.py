@@ -39,7 +39,8 @@ def _run(spec, samples, seeds, batch=augment.GROUP):
     plan = augment.stages(prepare(spec))
     rngs = [np.random.default_rng(s) for s in seeds]
     out = []
-    for a, b, glyphs in augment.augment_batches(plan, samples, rngs, batch=batch):
+    for a, b, glyphs in augment.augment_batches(plan, [len(x) for x in samples], samples.__getitem__, rngs,
+                                                batch=batch):
         digits = glyphs.to_list()
         at = 0
         for s in range(a, b):
@@ -69,7 +70,8 @@ def test_a_long_sample_is_augmented_in_groups_of_slots_whatever_the_batch():
     assert len(one) == 1100 and all(a.tobytes() == b.tobytes() for a, b in zip(one, again, strict=True))
 
 
-@pytest.mark.parametrize("spec", [FIVE, GEOMETRY, "rotate:p=0.5,slant"])
+@pytest.mark.parametrize("spec", [FIVE, GEOMETRY, "rotate:p=0.5,slant", "crop,elastic,thickness,slant",
+                                  "crop,rotate,blur:sigma=0.6,rotate"])
 def test_filtered_datasets_are_the_same_bytes_for_any_worker_count_and_item(source, spec):
     args = (70, (2, 7), (-4, 6), 180)
     one = generate_dataset(*args, seed=5, images=source, fltrs=spec, return_boxes=True, workers=1)
@@ -226,3 +228,22 @@ def test_cli_p_on_any_filter_and_out_of_range(tmp_path, data_dir):
                         "-f", "rotate:p=1.2", "--output-dir", tmp_path / "bad", cwd=tmp_path)
     assert bad.returncode == 2 and "rotate: p must be a number in [0, 1], got 1.2" in one_line(bad)
     assert not (tmp_path / "bad").exists()
+
+
+def test_p_reaches_a_users_factory_that_has_its_own(tmp_path, monkeypatch):
+    (tmp_path / "ownp.py").write_text(
+        "def dropout(p):\n"
+        "    def f(img):\n"
+        "        return img * (1 - p)\n"
+        "    return f\n"
+        "def plain(amount=1):\n"
+        "    def f(img):\n"
+        "        return img * amount\n"
+        "    return f\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    own, = from_spec("ownp:dropout:p=0.25")
+    assert not isinstance(own, Sometimes) and float(own(np.ones((28, 28), np.float32)).max()) == 0.75
+    wrapped, = from_spec("ownp:plain:amount=1:p=0.25")
+    assert isinstance(wrapped, Sometimes) and wrapped.p == 0.25
+    with pytest.raises(ValueError, match=r"filter ownp:plain: p must be a number in \[0, 1\], got 2"):
+        from_spec("ownp:plain:p=2")

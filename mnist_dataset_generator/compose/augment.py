@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stacks import ROWS, Glyphs, frames
+from .stacks import ROWS, Glyphs
 from .warp import warp
 
 __all__ = [
@@ -302,24 +302,22 @@ def _run_user(stage: _User, glyphs: Glyphs, bounds: np.ndarray, rngs) -> Glyphs:
         ons.append(np.ones(n, bool) if stage.p >= 1.0 else rng.random(n) < stage.p)
         own += [np.random.default_rng(seed) for seed in rng.integers(0, 2**63, n).tolist()]
     on = np.concatenate(ons) if ons else np.zeros(0, bool)
-    chosen = np.flatnonzero(on)
-    if not len(chosen):
+    if not on.any():
         return glyphs
-    packed = glyphs.packed()
-    out = call_filter(stage.f, True, packed.pixels[chosen], [own[i] for i in chosen.tolist()], count=len(chosen))
-    if out.shape[2] == packed.pixels.shape[2]:  # the same width: each digit keeps its frame
-        pixels = packed.pixels.copy()
-        pixels[chosen] = out
-        stop = packed.stop
-    else:  # another width: the whole row is each changed digit's frame
-        width = max(out.shape[2], packed.pixels.shape[2])
-        pixels = np.zeros((len(packed), ROWS, width), np.float32)
-        pixels[:, :, : packed.pixels.shape[2]] = packed.pixels
-        pixels[chosen] = 0.0
-        pixels[chosen, :, : out.shape[2]] = out
-        stop = packed.stop.copy()
-        stop[chosen] = out.shape[2]
-    return Glyphs(pixels, *frames(pixels, 0, stop))  # ink moved past a frame widens it, as geometry does
+    # Digits of one width at a time, each filling its row: what a digit is given never depends on
+    # the widths of others in the batch. A digit's frame is then the whole row the filter returns.
+    widths = glyphs.width()
+    results: dict[int, np.ndarray] = {}
+    for w in np.unique(widths[on]).tolist():
+        chosen = np.flatnonzero(on & (widths == w))
+        columns = glyphs.start[chosen, None] + np.arange(w)
+        stack = np.take_along_axis(glyphs.pixels[chosen], columns[:, None, :], axis=2)
+        out = call_filter(stage.f, True, stack, [own[i] for i in chosen.tolist()], count=len(chosen))
+        results.update(zip(chosen.tolist(), out, strict=True))
+    images = glyphs.to_list()
+    for i, image in results.items():
+        images[i] = image
+    return Glyphs.from_list(images)
 
 
 def apply_one(op, p: float, img: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
@@ -331,45 +329,51 @@ def apply_one(op, p: float, img: np.ndarray, rng: np.random.Generator | None) ->
         if p < 1.0 or getattr(op, "random", True):
             raise ValueError(f"{type(op).__name__.lower()} draws at random: call it with rng=numpy.random.Generator")
         rng = np.random.default_rng(0)  # never drawn from
+    img = np.asarray(img)
+    if img.ndim != 2 or (isinstance(op, GEOMETRIC) and img.shape[0] != ROWS):
+        raise ValueError(f"{type(op).__name__.lower()}: expected a digit of {ROWS} rows (float, ink 1.0 on 0.0), "
+                         f"got an array of shape {img.shape}")
     stage = _Geometry([(op, p)]) if isinstance(op, GEOMETRIC) else _Pixels(op, p)
-    glyphs = augment(Glyphs.full(np.asarray(img, np.float32)[None]), [1], [rng], [stage])
-    return np.ascontiguousarray(glyphs.digit(0), dtype=np.float32)
+    glyphs = augment(Glyphs.full(np.array(img, np.float32)[None]), [1], [rng], [stage])  # a copy: never the caller's
+    return np.array(glyphs.digit(0), dtype=np.float32)
 
 
 GROUP = 512  # digits of one sample augmented together at most: a constant of the draw scheme
 
 
-def augment_batches(plan: list, samples: Sequence[np.ndarray], rngs: Sequence[np.random.Generator] | None,
-                    *, batch: int = GROUP):
+def augment_batches(plan: list, sizes: Sequence[int], take: Callable[[int], np.ndarray],
+                    rngs: Sequence[np.random.Generator] | None, *, batch: int = GROUP):
     """The samples' digits through ``plan``, a batch of whole samples at a time: yields ``(a, b, glyphs)``,
     the digits of samples ``a..b-1`` in order.
 
-    ``samples[s]`` holds sample ``s``'s glyphs ``(n, 28, 28)`` (uint8, ink 255 on 0), ``rngs[s]``
-    its stream (``None`` with no filters). A sample's digits are taken in groups of
-    :data:`GROUP` slots, each group through all the filters before the next: what a digit
-    gets depends on its sample's stream and its slot only, never on the batch. Samples are
-    gathered up to ``batch`` digits a call, so the work per call is large and its memory bounded.
+    Sample ``s`` holds ``sizes[s]`` digits, ``take(s)`` its glyphs ``(n, 28, 28)`` (uint8, ink
+    255 on 0; fetched only when its batch runs), ``rngs[s]`` its stream (``None`` with no
+    filters). A sample's digits are taken in groups of :data:`GROUP` slots, each group
+    through all the filters before the next: what a digit gets depends on its sample's stream
+    and its slot only, never on the batch. Samples are gathered up to ``batch`` digits a call,
+    so the work per call is large and its memory bounded.
 
     Examples
     --------
     >>> from mnist_dataset_generator.filters import rotate
     >>> digits = np.zeros((3, 28, 28), np.uint8); digits[:, 8:20, 12:16] = 255
-    >>> rngs = [np.random.default_rng(5), np.random.default_rng(5)]
-    >>> [(a, b, len(g)) for a, b, g in augment_batches(stages([(rotate(), True)]), [digits[:2], digits[2:]], rngs)]
+    >>> samples, rngs = [digits[:2], digits[2:]], [np.random.default_rng(5), np.random.default_rng(5)]
+    >>> [(a, b, len(g)) for a, b, g in augment_batches(stages([(rotate(), True)]), [2, 1], samples.__getitem__, rngs)]
     [(0, 2, 3)]
     """
-    s, count = 0, len(samples)
+    s, count = 0, len(sizes)
     while s < count:
         first, size = s, 0
-        while s < count and (s == first or size + len(samples[s]) <= batch):
-            size += len(samples[s])
+        while s < count and (s == first or size + sizes[s] <= batch):
+            size += int(sizes[s])
             s += 1
         if s - first == 1 and size > GROUP:  # one long sample: its groups of slots in turn
-            parts = [_augmented(plan, [samples[first][k : k + GROUP]], [rngs[first]] if rngs else None)
+            glyphs = take(first)
+            parts = [_augmented(plan, [glyphs[k : k + GROUP]], [rngs[first]] if rngs else None)
                      for k in range(0, size, GROUP)]
             yield first, s, Glyphs.concatenate(parts)
         else:
-            yield first, s, _augmented(plan, samples[first:s], rngs[first:s] if rngs else None)
+            yield first, s, _augmented(plan, [take(r) for r in range(first, s)], rngs[first:s] if rngs else None)
 
 
 def _augmented(plan: list, samples: Sequence[np.ndarray], rngs) -> Glyphs:

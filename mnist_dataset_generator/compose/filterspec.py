@@ -9,8 +9,8 @@ Each comma-separated item is ``NAME[:KEY=VALUE...]`` for a built-in filter
 factory of your own, imported only because it is named (the current folder
 is searched too, as ``python -m`` does). Values are numbers. ``p=P`` on any item
 applies that filter to a fraction ``P`` of the digits, drawn digit by digit (a
-built-in's own parameter; for a factory of yours, :class:`.augment.Sometimes`
-wraps what it builds, so ``p`` never reaches the factory).
+built-in's own parameter; for a factory of yours that has no parameter ``p``,
+:class:`.augment.Sometimes` wraps what it builds; one that has its own ``p`` gets it).
 
 Text that does not come from the user (a folder's ``manifest.json``) is only ever
 checked (:func:`check_spec`) or compared, never built: building imports modules.
@@ -112,11 +112,9 @@ def check_spec(spec: str) -> None:
                 if not sep or not key.isidentifier():
                     raise ValueError(f"filter {name}:{attribute}: bad parameter {param!r}; use KEY=VALUE")
                 try:
-                    value = _number(text)
+                    _number(text)  # p too: it may be the factory's own, known only once it is imported
                 except ValueError:
                     raise ValueError(f"filter {name}:{attribute}: {key} must be a number, got {text!r}") from None
-                if key == "p":
-                    check_p(value, f"filter {name}:{attribute}")
         else:
             from_spec(item)  # a built-in filter: building it imports nothing
 
@@ -156,7 +154,7 @@ def from_spec(spec: str) -> list[Filter]:
         chance = None  # p of a user's factory: applied by Sometimes, never passed to it
         for param in params:
             key, sep, text = param.partition("=")
-            if sep and key == "p" and name not in FILTERS:
+            if sep and key == "p" and name not in FILTERS and "p" not in accepted and not open_ended:
                 try:
                     chance = check_p(_number(text), f"filter {label}")
                 except ValueError as exc:

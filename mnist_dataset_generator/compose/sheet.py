@@ -68,8 +68,12 @@ class Strips:
             if width is None:  # the natural width (one strip, or strips of one natural width)
                 total = int(self.natural.max())
                 width = total if height == DIGIT else max(1, round(total * height / DIGIT))
-            index, self.weights = programs.stretch_tables(self.natural, width)
-            index += self.offset[:, None, None]
+            if count == 1:  # one strip: its own table (a batch's would be padded to a range of widths)
+                index, weights = programs.tap_table(int(self.natural[0]), width)
+                index, self.weights = index[None] + self.offset[0], weights[None]
+            else:
+                index, self.weights = programs.stretch_tables(self.natural, width)
+                index += self.offset[:, None, None]
             self.ids, self.rows = index, None
             self.placement = np.tile(np.array([0, width, 0, height], np.int64), (count, 1))
 
@@ -82,8 +86,11 @@ class Strips:
         chosen = np.ones(len(glyphs), bool) if members is None else members[self.where]
         widths = glyphs.width()
         at = self.offset[strip_of] + self.starts[strip_of, slot_of]
-        for k in range(self.present.shape[1]):  # slot by slot: within one, no two digits share a column
-            digits = np.flatnonzero((slot_of == k) & chosen)
+        order = np.argsort(slot_of, kind="stable")  # digits slot by slot: within one, no two share a column
+        ends = np.searchsorted(slot_of[order], np.arange(self.present.shape[1] + 1))
+        for k in range(self.present.shape[1]):
+            digits = order[ends[k] : ends[k + 1]]
+            digits = digits[chosen[digits]]
             if not len(digits):
                 continue
             w = widths[digits]

@@ -112,8 +112,8 @@ def _compose_by_digit(request: Request, source: MnistData, index: np.ndarray, ga
                       filter_rng: np.random.Generator, where: np.ndarray | None = None, boxes: bool = False):
     """Through :mod:`.sheet`: filters may change a digit's width, and overlapping strokes are composited."""
     plan = augment.stages(request.prepared)
-    (_, _, glyphs), = augment.augment_batches(plan, [source.images[index]], [filter_rng] if plan else None,
-                                             batch=len(index))
+    (_, _, glyphs), = augment.augment_batches(plan, [len(index)], lambda _: source.images[index],
+                                             [filter_rng] if plan else None, batch=len(index))
     made = sheet.compose(glyphs, np.array([len(index)]), None if gaps is None else gaps[None],
                          spacing=request.spacing, evenly=request.evenly, width=request.width,
                          height=request.height or layout.DIGIT, fit=request.fit, align=request.align, where=where,

@@ -79,13 +79,23 @@ class Elastic:
 
     @staticmethod
     def on_canvas(fields: np.ndarray, pad: int, canvas: int, final: np.ndarray) -> np.ndarray:
-        """The fields laid on the output canvas ``(m, 2, 28, canvas)``, centred on each final frame."""
+        """The fields laid on the output canvas ``(m, 2, 28, canvas)``, centred on each final frame;
+        a frame wider than 28 columns gets its field stretched across it, so no column is left out."""
         out = np.zeros((len(fields), 2, ROWS, canvas + 2 * ROWS), np.float32)  # room for any offset
         offset = pad + ROWS + np.floor((final - ROWS) / 2).astype(np.int64)
-        for at in np.unique(offset).tolist():
-            rows = offset == at
+        narrow = final <= ROWS
+        for at in np.unique(offset[narrow]).tolist():
+            rows = narrow & (offset == at)
             lo = min(max(at, 0), out.shape[3] - ROWS)
             out[rows, :, :, lo : lo + ROWS] = fields[rows]
+        for i in np.flatnonzero(~narrow).tolist():  # rare: widened by resize, scale or a filter of yours
+            w = float(final[i])
+            u = (np.arange(canvas) - pad - (w - 1) / 2) * ((ROWS - 1) / (w - 1)) + _CENTRE
+            inside = (u >= 0) & (u <= ROWS - 1)
+            low = np.minimum(np.floor(np.clip(u, 0, ROWS - 1)).astype(np.intp), ROWS - 2)
+            frac = (np.clip(u, 0, ROWS - 1) - low).astype(np.float32)
+            row = fields[i][:, :, low] * (1 - frac) + fields[i][:, :, low + 1] * frac
+            out[i, :, :, ROWS : ROWS + canvas] = row * inside
         return out[:, :, :, ROWS : ROWS + canvas]
 
     @staticmethod
@@ -280,9 +290,10 @@ def _modes(sigma: float) -> np.ndarray:
 _QUAD = np.dtype((np.void, 16))  # a pixel and its right, lower and lower-right neighbours, gathered as one
 
 
-def _bilinear(images: np.ndarray, y: np.ndarray, x: np.ndarray) -> list[np.ndarray]:
+def _bilinear(images: np.ndarray, y: np.ndarray, x: np.ndarray, offset: np.ndarray | None = None) -> list[np.ndarray]:
     """``images`` (m, channels, rows, cols) sampled at ``(y, x)`` (m, ...) bilinearly, zero outside:
-    one array per channel, the taps and weights computed once for all channels.
+    one array per channel, the taps and weights computed once for all channels. ``offset``: whole
+    columns added to each image's ``x`` (its frame's start), exactly.
 
     Each pixel is stored beside its three neighbours, so a point's four taps are one gather."""
     m, channels, rows, cols = images.shape
@@ -295,13 +306,23 @@ def _bilinear(images: np.ndarray, y: np.ndarray, x: np.ndarray) -> list[np.ndarr
     yy = np.add(y, np.float32(1), dtype=np.float32)
     xx = np.add(x, np.float32(1), dtype=np.float32)
     np.clip(yy, np.float32(0), np.float32(rows + 1), out=yy)  # beyond the zero border: zero all the same
-    np.clip(xx, np.float32(0), np.float32(cols + 1), out=xx)
+    if offset is None:
+        np.clip(xx, np.float32(0), np.float32(cols + 1), out=xx)
+    else:  # x is in each frame's own columns: the padded image's edges lie offset columns further left
+        shape = (m,) + (1,) * (y.ndim - 1)
+        start = offset.astype(np.float32).reshape(shape)
+        np.clip(xx, -start, np.float32(cols + 1) - start, out=xx)
     y0, x0 = np.floor(yy), np.floor(xx)
     fy, fx = np.subtract(yy, y0, out=yy), np.subtract(xx, x0, out=xx)
-    y0 *= np.float32(wide)
-    y0 += x0
-    y0 += (np.arange(m, dtype=np.float32) * np.float32(channels * tall * wide)).reshape((m,) + (1,) * (y.ndim - 1))
-    at = y0.astype(np.int32)  # exact: a block's positions stay far below 2**24 (int32: 5x faster than intp)
+    # Tap positions in integers (exact at any size); each image's column offset added as an integer.
+    kind = np.int32 if m * channels * tall * wide < 2**31 else np.int64
+    at = y0.astype(kind)
+    at *= wide
+    at += x0.astype(kind)
+    shift = np.arange(m, dtype=kind) * (channels * tall * wide)
+    if offset is not None:
+        shift = shift + offset.astype(kind)
+    at += shift.reshape((m,) + (1,) * (y.ndim - 1))
     flat = quad.reshape(-1, 4).view(_QUAD)[:, 0]
     out = []
     for c in range(channels):
@@ -370,8 +391,7 @@ def warp(glyphs: Glyphs, chain: list) -> Glyphs:
             if getattr(op, "on_output", False):
                 params = op.on_canvas(params, pad, canvas, final[part])
             y, x = op.backward(y, x, params, widths[k + 1][part], widths[k][part])
-        x = x + glyphs.start[part, None, None].astype(np.float32)
-        out[part], = _bilinear(glyphs.pixels[part, None], np.broadcast_to(y, x.shape), x)
+        out[part], = _bilinear(glyphs.pixels[part, None], np.broadcast_to(y, x.shape), x, glyphs.start[part])
     np.clip(out, 0.0, 1.0, out=out)
     start, stop = frames(out, pad, final.astype(np.int64))
     lo, hi = (int(start.min()), int(stop.max())) if n else (0, canvas)
