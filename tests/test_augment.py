@@ -247,3 +247,9 @@ def test_p_reaches_a_users_factory_that_has_its_own(tmp_path, monkeypatch):
     assert isinstance(wrapped, Sometimes) and wrapped.p == 0.25
     with pytest.raises(ValueError, match=r"filter ownp:plain: p must be a number in \[0, 1\], got 2"):
         from_spec("ownp:plain:p=2")
+
+
+def test_sometimes_around_a_built_in_stays_in_the_one_warp():
+    plan = augment.stages(prepare([Sometimes(rotate(10), 0.5), Sometimes(blur(), 0.5)]))
+    assert [type(x).__name__ for x in plan] == ["_Geometry", "_Pixels"]
+    assert plan[0].ops[0][1] == 0.5 and plan[1].p == 0.5

@@ -217,6 +217,9 @@ def stages(prepared: Sequence[tuple[Callable, bool]]) -> list:
     out: list = []
     for f, takes_rng in prepared:
         found = _builtin(f)
+        if found is None and isinstance(f, Sometimes) and _builtin(f.filter) is not None:
+            op, p = _builtin(f.filter)  # sometimes(rotate(), 0.5): still a stage over the stack
+            found = op, p * f.p
         if found is None and getattr(f, "__module__", None) == "mnist_dataset_generator.filters" \
                 and getattr(f, "__name__", "") == "_identity":
             continue  # a filter at strength zero
