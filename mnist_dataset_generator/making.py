@@ -79,7 +79,9 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
         rngs = [sample_rng(plan.entropy, int(i), PURPOSE_FILTERS, plan.epoch) for i in indices.tolist()] \
             if stages else None  # each sample's filter stream
         sizes = lengths.tolist()
-        for a, b, glyphs in augment.augment_batches(stages, sizes, lambda r: source.images[index[r, : sizes[r]]], rngs):
+        most = render.batch_rows(_widest(plan), plan.height, digits.shape[1])  # the strips' memory, as for fused ones
+        for a, b, glyphs in augment.augment_batches(stages, sizes, lambda r: source.images[index[r, : sizes[r]]], rngs,
+                                                    samples=most):
             made = sheet.compose(glyphs, lengths[a:b], None if gaps is None else gaps[a:b], spacing=plan.spacing,
                                  evenly=plan.evenly, width=plan.width, height=plan.height, fit=plan.fit,
                                  align=plan.align, where=None if where is None else where[a:b],

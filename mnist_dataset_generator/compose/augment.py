@@ -345,7 +345,7 @@ GROUP = 512  # digits of one sample augmented together at most: a constant of th
 
 
 def augment_batches(plan: list, sizes: Sequence[int], take: Callable[[int], np.ndarray],
-                    rngs: Sequence[np.random.Generator] | None, *, batch: int = GROUP):
+                    rngs: Sequence[np.random.Generator] | None, *, batch: int = GROUP, samples: int | None = None):
     """The samples' digits through ``plan``, a batch of whole samples at a time: yields ``(a, b, glyphs)``,
     the digits of samples ``a..b-1`` in order.
 
@@ -353,8 +353,8 @@ def augment_batches(plan: list, sizes: Sequence[int], take: Callable[[int], np.n
     255 on 0; fetched only when its batch runs), ``rngs[s]`` its stream (``None`` with no
     filters). A sample's digits are taken in groups of :data:`GROUP` slots, each group
     through all the filters before the next: what a digit gets depends on its sample's stream
-    and its slot only, never on the batch. Samples are gathered up to ``batch`` digits a call,
-    so the work per call is large and its memory bounded.
+    and its slot only, never on the batch. Samples are gathered up to ``batch`` digits (and at
+    most ``samples`` samples) a call, so the work per call is large and its memory bounded.
 
     Examples
     --------
@@ -367,7 +367,7 @@ def augment_batches(plan: list, sizes: Sequence[int], take: Callable[[int], np.n
     s, count = 0, len(sizes)
     while s < count:
         first, size = s, 0
-        while s < count and (s == first or size + sizes[s] <= batch):
+        while s < count and (s == first or (size + sizes[s] <= batch and (samples is None or s - first < samples))):
             size += int(sizes[s])
             s += 1
         if s - first == 1 and size > GROUP:  # one long sample: its groups of slots in turn
