@@ -107,8 +107,8 @@ class Strips:
                           dtype=dtype, out=out, rows=self.rows)
 
     def boxes(self, images: np.ndarray, background: str) -> np.ndarray:
-        """Each digit's box ``(B, n, 4)``, tight to its visible ink in ``images`` (-1-free: empty slots get
-        empty boxes; the caller marks them)."""
+        """Each digit's box ``(B, n, 4)``, tight to its visible ink in ``images``; slots that hold no digit
+        get empty boxes (the caller marks them with -1)."""
         ink = np.zeros((*self.present.shape, 4), np.int64)
         ink[self.where] = self.unresampled.ink_extents()
         reach = layout.digit_boxes(ink, self.starts, self.slots, self.natural, self.placement, glyph=self.drawn)

@@ -2,7 +2,7 @@
 
 Each geometric filter (:class:`Elastic`, :class:`Rotate`, :class:`Slant`, :class:`Scale`,
 :class:`Distort`) says where each pixel of its output frame reads its input frame
-(``backward``), how far it can move ink sideways (``spread``) and how wide its output frame
+(``backward``), where it can move a box of ink (``forward``) and how wide its output frame
 is (``frame``). :func:`warp` chains the maps of consecutive filters from the last to the
 first, so a digit is interpolated once, bilinearly, however many of them run: applied one
 after another, each filter would interpolate (and so soften) the strokes again and cut or
