@@ -27,7 +27,6 @@ filter of your own that takes a whole stack. A built-in returns float32 clipped 
 
 from __future__ import annotations
 
-import builtins
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -51,10 +50,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-builtins_max = builtins.max  # scale() and thickness() take parameters named min and max
 
 Filter = Callable[..., np.ndarray]
-HEIGHT = 28
 
 
 def _check_range(factory: str, arg: str, value, low: float, high: float, *, low_open: bool = False) -> float:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .stacks import ROWS, Glyphs
-from .warp import warp
+from .warp import GEOMETRIC, warp
 
 __all__ = [
     "Sometimes",
@@ -212,8 +212,6 @@ def stages(prepared: Sequence[tuple[Callable, bool]]) -> list:
     >>> [type(s).__name__ for s in stages([(elastic(), True), (rotate(), True), (blur(), True)])]
     ['_Geometry', '_Pixels']
     """
-    from .warp import GEOMETRIC
-
     out: list = []
     for f, takes_rng in prepared:
         found = _builtin(f)
@@ -326,8 +324,6 @@ def _run_user(stage: _User, glyphs: Glyphs, bounds: np.ndarray, rngs) -> Glyphs:
 def apply_one(op, p: float, img: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
     """One digit through one built-in operation ``op`` applied with probability ``p``, as a stack of
     one: what a built-in filter returns when called alone."""
-    from .warp import GEOMETRIC
-
     if rng is None:
         if p < 1.0 or getattr(op, "random", True):
             raise ValueError(f"{type(op).__name__.lower()} draws at random: call it with rng=numpy.random.Generator")

@@ -17,7 +17,7 @@ import numpy as np
 
 from .programs import tap_table
 
-__all__ = ["PIXEL_OPS", "ROWS", "Blur", "Crop", "Glyphs", "Noise", "Resize", "SaltPepper", "Thickness", "frames"]
+__all__ = ["ROWS", "Blur", "Crop", "Glyphs", "Noise", "Resize", "SaltPepper", "Thickness", "frames"]
 
 ROWS = 28
 
@@ -156,16 +156,20 @@ def frames(canvas: np.ndarray, pad: int, width: np.ndarray | int) -> tuple[np.nd
     return np.minimum(first, pad).astype(np.int64), np.maximum(last, pad + np.asarray(width)).astype(np.int64)
 
 
-class Blur:
-    """Gaussian blur of each digit within its frame (``gaussian_filter``'s two passes, zeros outside)."""
+class _Fixed:
+    """A filter that draws nothing: the same result for a digit whatever the stream."""
 
     random = False
 
-    def __init__(self, sigma: float) -> None:
-        self.sigma = sigma
-
     def draw(self, rng, n, widths, rows=ROWS):
         return None
+
+
+class Blur(_Fixed):
+    """Gaussian blur of each digit within its frame (``gaussian_filter``'s two passes, zeros outside)."""
+
+    def __init__(self, sigma: float) -> None:
+        self.sigma = sigma
 
     def apply(self, glyphs: Glyphs, params) -> Glyphs:
         from scipy.ndimage import correlate1d
@@ -232,7 +236,6 @@ class Thickness:
             for k in range(int(whole.max()) + 1):
                 if k:
                     step = _cross(step, grow) * inside[chosen]
-                nxt = None
                 done = whole == k
                 if done.any():
                     nxt = _cross(step[done], grow) * inside[chosen][done]
@@ -278,16 +281,11 @@ class SaltPepper:
         return Glyphs(out, glyphs.start, glyphs.stop)
 
 
-class Crop:
+class Crop(_Fixed):
     """Each frame trimmed to its ink plus ``margin`` empty columns a side (a blank digit: ``2 margin``, at least 1)."""
-
-    random = False
 
     def __init__(self, margin: int) -> None:
         self.margin = margin
-
-    def draw(self, rng, n, widths, rows=ROWS):
-        return None
 
     def apply(self, glyphs: Glyphs, params) -> Glyphs:
         m = self.margin
@@ -304,19 +302,12 @@ class Crop:
         return Glyphs(pixels, start.astype(np.int64), stop.astype(np.int64)).packed()
 
 
-class Resize:
+class Resize(_Fixed):
     """Each digit resampled across to ``width`` columns (the renderer's antialiased triangle filter)."""
-
-    random = False
 
     def __init__(self, width: int) -> None:
         self.target = width
 
-    def draw(self, rng, n, widths, rows=ROWS):
-        return None
-
     def apply(self, glyphs: Glyphs, params) -> Glyphs:
         return glyphs.resampled(np.full(len(glyphs), self.target))
 
-
-PIXEL_OPS = (Blur, Crop, Noise, Resize, SaltPepper, Thickness)
