@@ -253,3 +253,28 @@ def test_sometimes_around_a_built_in_stays_in_the_one_warp():
     plan = augment.stages(prepare([Sometimes(rotate(10), 0.5), Sometimes(blur(), 0.5)]))
     assert [type(x).__name__ for x in plan] == ["_Geometry", "_Pixels"]
     assert plan[0].ops[0][1] == 0.5 and plan[1].p == 0.5
+
+
+@stacked
+def _pad_two(stack, *, rngs):
+    out = np.zeros((len(stack), 28, stack.shape[2] + 2), np.float32)
+    out[:, :, 1:-1] = stack
+    return out
+
+
+def test_a_stacked_filter_gives_a_digit_the_same_whatever_its_neighbours_widths():
+    # crop leaves digits of different widths; a stacked filter must see each digit at its own width
+    narrow = np.zeros((1, 28, 28), np.uint8)
+    narrow[0, 10:18, 13:15] = 255
+    wide = np.full((1, 28, 28), 255, np.uint8)
+    plan = augment.stages(prepare([from_spec("crop")[0], _pad_two]))
+    rng = np.random.default_rng
+
+    def made(samples):
+        (_, _, glyphs), = augment.augment_batches(plan, [1] * len(samples), samples.__getitem__,
+                                                  [rng(0) for _ in samples])
+        return glyphs.to_list()
+
+    alone, = made([narrow])
+    with_wide = made([narrow, wide])[0]
+    assert alone.shape == (28, 6) and with_wide.tobytes() == alone.tobytes()
