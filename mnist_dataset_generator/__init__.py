@@ -23,6 +23,8 @@ _NAMES = {
     "generate_dataset": "generator",
     "iter_dataset": "generator",
     "SequenceDataset": "dataset",
+    "collate_ctc": "collate",
+    "collate_detection": "collate",
     "Recipe": "recipe",
     "Record": "records",
     "from_spec": "compose.filterspec",
@@ -36,7 +38,7 @@ _NAMES = {
     "IdxFormatError": "mnistdata",
 }
 # Submodules reachable as attributes (the seed's `from mnist_dataset_generator import generator, filters`).
-_SUBMODULES = ("compose", "dataset", "export", "filters", "generator", "mnistdata", "recipe", "records", "sources")
+_SUBMODULES = ("collate", "compose", "dataset", "export", "filters", "generator", "mnistdata", "recipe", "records", "sources")
 
 __all__ = ["__version__", *sorted(_NAMES), "filters", "generator", "mnistdata"]
 

@@ -128,6 +128,9 @@ class SequenceDataset:
         ``epoch`` (an option, default 0) is the first epoch; see :meth:`set_epoch`.
     transform : callable, optional
         Applied to each image before it is returned (e.g. a tensor conversion).
+    target_transform : callable, optional
+        Applied to each label (a string) before it is returned, as in torchvision's datasets;
+        boxes are returned as they are.
     return_boxes : bool
         Items are ``(image, label, boxes)`` instead of ``(image, label)``.
 
@@ -169,15 +172,17 @@ class SequenceDataset:
         images=None,
         data_home: str | os.PathLike | None = None,
         transform=None,
+        target_transform=None,
         return_boxes: bool = False,
         **options,
     ) -> None:
         self.plan: Plan = plan_options("SequenceDataset", count, length, spacing_range, image_width, seed, options)
-        if transform is not None and not callable(transform):
-            raise ValueError(f"transform must be callable, got {transform!r}")
+        for name, value in (("transform", transform), ("target_transform", target_transform)):
+            if value is not None and not callable(value):
+                raise ValueError(f"{name} must be callable, got {value!r}")
         self.return_boxes = check_flag("return_boxes", return_boxes)
         check_memory(self.plan, door="SequenceDataset")  # it makes one sample at a time
-        self.transform = transform
+        self.transform, self.target_transform = transform, target_transform
         self.data_home = data_home
         # A user's arrays must travel with the dataset; MNIST files are
         # memory-mapped again in each worker instead of being pickled.
@@ -229,7 +234,8 @@ class SequenceDataset:
         items = []
         for k, label in enumerate(labels):
             image = images[k] if self.transform is None else self.transform(images[k])
-            items.append((image, label, boxes[k, : len(label)]) if self.return_boxes else (image, label))
+            target = label if self.target_transform is None else self.target_transform(label)
+            items.append((image, target, boxes[k, : len(label)]) if self.return_boxes else (image, target))
         return items
 
     def __getstate__(self) -> dict:

@@ -15,6 +15,7 @@ from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.dataset import plan_dataset
 from mnist_dataset_generator.export.exporter import (
     FORMATS,
+    check_format,
     export_dataset,
 )
 from mnist_dataset_generator.export.prepare import expected_files
@@ -46,7 +47,21 @@ def make_plan(count=1100, **options):
     return plan_dataset(count, (2, 5), (0, 6), 180, seed=23, **options)
 
 
-INDICES = {"png": range(37, 700), "npz": range(37, 700), "tar": range(1100)}  # tar: across two shards
+INDICES = {"png": range(37, 700), "npz": range(37, 700), "tar": range(1100),  # tar: across two shards
+           "lmdb": range(37, 700)}
+
+
+def _installed(fmt):
+    try:
+        check_format(fmt)
+    except ValueError:
+        return False
+    return True
+
+
+BUILT_IN = ("png", "tar", "npz", "lmdb")
+assert set(BUILT_IN) <= set(FORMATS)
+FORMATS = tuple(fmt for fmt in BUILT_IN if _installed(fmt))  # lmdb only where its package is
 
 
 @pytest.fixture(scope="module")
@@ -245,6 +260,7 @@ def test_each_format_is_a_writer_and_expected_files_are_exactly_the_files_writte
     ("png", 2, 512 - 37),  # two whole pieces of images are kept
     ("tar", 4, SAMPLES_PER_TAR),  # shard 0 is whole after its fourth chunk
     ("npz", 1, 0),  # one file: nothing to keep
+    pytest.param("lmdb", 1, 0, marks=pytest.mark.skipif(not _installed("lmdb"), reason="needs lmdb")),
 ])
 def test_a_killed_export_resumed_is_byte_identical_new_files_included(tmp_path, source, exported, fmt, pieces,
                                                                       kept, monkeypatch):

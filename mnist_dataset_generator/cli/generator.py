@@ -99,6 +99,8 @@ def _output_path(text: str):
 
 def _generator_parser(prog: str) -> argparse.ArgumentParser:
     from ..compose.checks import MAX_SPACING
+    from ..export.annotations import ANNOTATIONS
+    from ..export.writers import MAX_SHARD_SIZE, SAMPLES_PER_TAR, WRITERS
     from ..filters import FILTERS
 
     parser = _Parser(
@@ -156,10 +158,19 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     batch.add_argument("--output-dir", metavar="DIR", help="dataset folder (required with --count)")
     batch.add_argument("--length", type=_length, default=(8, 8), metavar="L|MIN-MAX",
                        help="digits per image: 8, or a range such as 3-10 drawn uniformly (default 8)")
-    batch.add_argument("--format", choices=("png", "npz", "tar"), default="png",
-                       help="png: images/*.png + labels.csv; npz: dataset.npz; tar: WebDataset shards (default png)")
-    batch.add_argument("--dtype", choices=("uint8", "float32"), default="uint8",
-                       help="npz image type: uint8 0..255 like the PNGs (default), or float32 0..1")
+    batch.add_argument("--format", choices=tuple(WRITERS), default="png",
+                       help="; ".join(f"{name}: {w.summary}".replace("%", "%%") for name, w in WRITERS.items())
+                            + " (default png); every format also writes labels.csv")
+    dtypes = dict.fromkeys(d for w in WRITERS.values() for d in w.dtypes)
+    batch.add_argument("--dtype", choices=tuple(dtypes), default="uint8",
+                       help="image type: uint8 0..255 like the PNGs (default), or float32 0..1 ("
+                            + ", ".join(f"--format {n}" for n, w in WRITERS.items() if "float32" in w.dtypes) + ")")
+    batch.add_argument("--annotations", type=_names(ANNOTATIONS), metavar="NAME,...",
+                       help="annotation files written beside the images: "
+                            + "; ".join(f"{name}: {a.summary}" for name, a in ANNOTATIONS.items()))
+    batch.add_argument("--shard-size", type=_int_in(1, MAX_SHARD_SIZE), metavar="N",
+                       help=f"samples per tar shard (default {SAMPLES_PER_TAR}); make at least as many shards as "
+                            "DataLoader workers")
     batch.add_argument("--workers", type=_int_at_least(0), default=1, metavar="K",
                        help="processes to use, 0 for all cores; the output does not depend on it (default 1)")
     batch.add_argument("--shard", type=_shard, metavar="I/N",
@@ -189,6 +200,32 @@ def _length(text: str) -> tuple[int, int]:
     return values
 
 
+def _names(known):
+    """An argparse type: comma-separated names, each one of ``known``."""
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(n.strip() for n in text.split(","))
+        for name in names:
+            if name not in known:
+                raise argparse.ArgumentTypeError(f"unknown name {name!r}; choose from {', '.join(known)}")
+        return names
+
+    return parse
+
+
+def _int_in(low: int, high: int):
+    """An argparse type: a whole number in ``low..high``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"need {low}..{high}, got {text!r}")
+        return value
+
+    return parse
+
+
 def _shard(text: str) -> tuple[int, int]:
     """``I/N`` with ``0 <= I < N``."""
     i, sep, n = text.partition("/")
@@ -205,7 +242,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     import time
 
     from ..dataset import plan_dataset
-    from ..export.exporter import dataset_key, export_dataset, shard_range
+    from ..export.exporter import Options, check_format, dataset_key, export_dataset, shard_range
     from ..export.prepare import check_folder
     from ..making import check_memory, chunk_bounds
     from ..mnistdata import load
@@ -218,17 +255,20 @@ def _dataset_work(args: argparse.Namespace) -> int:
                     image_height=args.height, evenly=args.evenly, fit=args.fit, align=args.align or "center",
                     fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype)
     plan = plan_dataset(args.count, seed=seed, recipe=recipe)
-    indices = shard_range(plan.count, args.shard, args.format)
+    options = Options(annotations=args.annotations or (),
+                      **({} if args.shard_size is None else {"shard_size": args.shard_size}))
+    check_format(args.format, args.dtype, options)  # what it needs installed and can do, before any loading
+    indices = shard_range(plan.count, args.shard, args.format, options)
     check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices))  # before any loading
     description = {"filters": args.filters or ""}
     check_folder(args.output_dir, resume=args.resume, force=args.force,
-                 dataset=dataset_key(plan, args.format, indices, description))
+                 dataset=dataset_key(plan, args.format, indices, description, options))
     started = time.perf_counter()
     source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None,
                   deadline=args.deadline)
     arguments = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose")}
     summary = export_dataset(
-        args.output_dir, plan, source, fmt=args.format, indices=indices, workers=args.workers,
+        args.output_dir, plan, source, fmt=args.format, options=options, indices=indices, workers=args.workers,
         arguments=arguments, description=description, resume=args.resume,
         force=args.force, progress=False if args.quiet else None, from_files=True, data_home=args.data_dir,
     )
@@ -301,7 +341,9 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
     batch_only = [flag for flag, value in (("--output-dir", args.output_dir), ("--shard", args.shard),
                                            ("--resume", args.resume), ("--workers", args.workers != 1),
                                            ("--format", args.format != "png"), ("--length", args.length != (8, 8)),
-                                           ("--dtype", args.dtype != "uint8"))
+                                           ("--dtype", args.dtype != "uint8"),
+                                           ("--shard-size", args.shard_size is not None),
+                                           ("--annotations", args.annotations is not None))
                   if value]
     if args.force and args.resume:
         parser.error("give --resume (finish this run) or --force (start over), not both")
@@ -332,8 +374,16 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
             parser.error("--count needs --output-dir DIR")
         if args.output != DEFAULT_OUTPUT:
             parser.error("-o names a single image; a dataset goes to --output-dir")
-        if args.dtype != "uint8" and args.format != "npz":
-            parser.error(f"--dtype {args.dtype} applies to --format npz only: {args.format} images are 8-bit PNGs")
+        from ..export.writers import WRITERS
+
+        writer = WRITERS[args.format]
+        if args.dtype not in writer.dtypes:
+            only = ", ".join(f"--format {n}" for n, w in WRITERS.items() if args.dtype in w.dtypes)
+            parser.error(f"--dtype {args.dtype} applies to {only} only: {args.format} stores "
+                         f"{' or '.join(writer.dtypes)} images")
+        if args.shard_size is not None and "shard_size" not in writer.takes:
+            only = ", ".join(f"--format {n}" for n, w in WRITERS.items() if "shard_size" in w.takes)
+            parser.error(f"--shard-size applies to {only} only")
     work = _generator_work if args.count is None else _dataset_work
     with _logging_to_stderr(prog, args):
         return _run(prog, work, args, argv)

@@ -3,3 +3,5 @@
 and leftovers (``folder``), its manifest and record of files (``record``), their verification
 (``verify``), and the streamed zip64 writer of the npz format (``zipstream``).
 """
+
+from . import writers  # noqa: F401 - registers the built-in formats: every check of a folder knows their files

@@ -32,8 +32,7 @@ def _plan(manifest: dict):
     from ..dataset import plan_dataset
     from ..recipe import Recipe
     from .exporter import dataset_key
-
-    from .writers import FOLDER_LAYOUT
+    from .writers import FOLDER_LAYOUT, WRITERS, Options
 
     dataset = manifest["dataset"]
     if dataset.get("folder_layout") != FOLDER_LAYOUT:
@@ -63,7 +62,13 @@ def _plan(manifest: dict):
     fmt, indices = dataset.get("format"), range(start, stop)
     # The flat fields of the key must say what the recipe says: one edited without the other is no dataset
     # this tool made.
-    made = dataset_key(plan, fmt, indices, {"filters": dataset.get("filters")})
+    if fmt not in WRITERS:
+        return f"its format {fmt!r} is not one this version writes"
+    try:
+        options = Options.from_key(dataset)
+    except ValueError as exc:
+        return f"its layout cannot be read ({exc})"
+    made = dataset_key(plan, fmt, indices, {"filters": dataset.get("filters")}, options)
     differ = sorted(k for k in made if k != "recipe" and made[k] != dataset.get(k))
     if differ:
         return f"its dataset fields disagree with its recipe ({', '.join(differ)}): edited by hand?"
@@ -72,7 +77,7 @@ def _plan(manifest: dict):
         return f"its count {count} is not the count it was made with ({arguments['count']})"
     if "shard" in arguments and arguments["shard"] is None and indices != range(count):
         return f"it holds samples {start}..{stop} of {count} but was made whole, not as a shard"
-    return plan, fmt, indices
+    return plan, fmt, indices, options
 
 
 def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progress: ProgressArg = None,
@@ -113,14 +118,14 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
     planned = _plan(manifest)
     if isinstance(planned, str):
         return [Problem(MANIFEST, f"not checked deeply: {planned}")]
-    plan, fmt, indices = planned
+    plan, fmt, indices, options = planned
     source = load(plan.split, data_home=data_home, mirrors=mirrors, progress=False, deadline=deadline)
     if digits_sha256(source) != manifest["dataset"].get("digits"):
         return [Problem(MANIFEST, "not checked deeply: these MNIST files are not the digits it was made from "
                                   "(give the folder it was made with: -d DIR)")]
     problems: list[Problem] = []
     report = Reporter(progress, desc="samples", unit="img")
-    stored = stored_samples(folder, fmt, indices, (plan.height, plan.width), records)
+    stored = stored_samples(folder, fmt, indices, (plan.height, plan.width), records, options)
     encode = None if fmt == "npz" else png_bytes  # in the workers, as the export encodes them
     chunks = iter_chunks(plan, source, chunk_bounds(indices), workers, from_files=True, data_home=data_home,
                          boxes=True, encode=encode)

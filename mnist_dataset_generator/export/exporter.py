@@ -47,18 +47,42 @@ from ..workers import iter_chunks
 from .folder import JOURNAL, LABELS, PREVIEW, SUMS, FolderLock
 from .prepare import _create, _remove_empty, _roll_back, prepare_folder
 from .record import Journal, write_manifest
-from .writers import FOLDER_LAYOUT, SAMPLES_PER_TAR, WRITERS, Writer, png_bytes, units
+from .writers import FOLDER_LAYOUT, SAMPLES_PER_TAR, WRITERS, Options, Writer, png_bytes, units
 
-__all__ = ["FORMATS", "SAMPLES_PER_TAR", "dataset_key", "digits_sha256", "export_dataset", "png_bytes",
-           "shard_range", "write_png"]
+__all__ = ["FORMATS", "SAMPLES_PER_TAR", "Options", "check_format", "dataset_key", "digits_sha256",
+           "export_dataset", "png_bytes", "shard_range", "write_png"]
 
 log = logging.getLogger(__name__)
 
-FORMATS = tuple(WRITERS)  # ("png", "npz", "tar")
+FORMATS = tuple(WRITERS)  # every registered format: ("png", "tar", "npz", ...)
 PREVIEW_SAMPLES = 16
 
 
-def shard_range(count: int, shard: tuple[int, int] | None, fmt: str) -> range:
+def check_format(fmt: str, dtype: str | None = None, options: Options | None = None) -> type[Writer]:
+    """The writer of ``fmt``, once it is known to store ``dtype`` (``None``: not asked), to do what
+    ``options`` ask, and what it imports is installed (one-line ``ValueError`` naming the format, the
+    choices or what to install)."""
+    import importlib
+
+    writer = WRITERS.get(fmt) if isinstance(fmt, str) else None
+    if writer is None:
+        raise ValueError(f"format must be one of {', '.join(WRITERS)}, got {fmt!r}")
+    if dtype is not None and dtype not in writer.dtypes:
+        raise ValueError(f"format {fmt} stores {' or '.join(writer.dtypes)} images, not {dtype}"
+                         + (" (8-bit PNGs)" if writer.dtypes == ("uint8",) and writer.encode is png_bytes else ""))
+    if options is not None:
+        writer.check_options(options)
+    if writer.requires is not None:
+        module, extra = writer.requires
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ValueError(f"format {fmt} needs the {module} package: pip install "
+                             f"'mnist_dataset_generator[{extra}]' (or pip install {module})") from None
+    return writer
+
+
+def shard_range(count: int, shard: tuple[int, int] | None, fmt: str, options: Options | None = None) -> range:
     """The indices machine ``I`` of ``N`` makes: disjoint, contiguous, together ``range(count)``.
 
     The split falls at multiples of the format's ``machine_unit`` (tar: whole shard
@@ -70,6 +94,8 @@ def shard_range(count: int, shard: tuple[int, int] | None, fmt: str) -> range:
     [range(0, 3), range(3, 6), range(6, 10)]
     >>> shard_range(2500, (1, 2), "tar")
     range(1000, 2500)
+    >>> shard_range(2500, (1, 2), "tar", Options(shard_size=100))
+    range(1200, 2500)
     """
     if shard is None:
         return range(count)
@@ -77,8 +103,8 @@ def shard_range(count: int, shard: tuple[int, int] | None, fmt: str) -> range:
     if not 0 <= i < n:
         raise ValueError(f"shard must be I/N with 0 <= I < N, got {i}/{n}")
     if fmt not in WRITERS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    unit = WRITERS[fmt].machine_unit
+        raise ValueError(f"format must be one of {', '.join(WRITERS)}, got {fmt!r}")
+    unit = WRITERS[fmt].machine_unit(Options() if options is None else options)
     blocks = -(-count // unit)
     return range(min(count, i * blocks // n * unit), min(count, (i + 1) * blocks // n * unit))
 
@@ -129,6 +155,7 @@ def export_dataset(
     source: MnistData,
     *,
     fmt: str = "png",
+    options: Options | None = None,
     indices: range | None = None,
     workers: int = 1,
     arguments: dict | None = None,
@@ -148,7 +175,10 @@ def export_dataset(
         (the same dataset: its manifest must agree) or ``force``.
     plan, source
         From :func:`.dataset.plan_dataset` and the digit source.
-    fmt : {"png", "npz", "tar"}
+    fmt : str
+        A registered format (:data:`FORMATS`: png, tar, npz, ...).
+    options : Options, optional
+        The layout of its files (tar: ``shard_size``).
     indices : range
         A part of the dataset (see :func:`shard_range`); file names use global indices.
     workers : int
@@ -167,12 +197,12 @@ def export_dataset(
     """
     import datetime
 
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    options = Options() if options is None else options
+    check_format(fmt, options=options)  # no dtype: a float32 plan is written as 8-bit PNGs by png and tar
     folder = Path(folder)
     indices = range(plan.count) if indices is None else indices
     check_memory(plan, door="export_dataset", workers=workers, bounds=chunk_bounds(indices))  # before the folder
-    dataset = {**dataset_key(plan, fmt, indices, description), "digits": digits_sha256(source)}
+    dataset = {**dataset_key(plan, fmt, indices, description, options), "digits": digits_sha256(source)}
     manifest = {
         "tool": "mnist_dataset_generator", "version": __version__, "complete": False,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -186,7 +216,8 @@ def export_dataset(
         with FolderLock(folder):
             kept_records = prepare_folder(folder, manifest, resume=resume, force=force)
             try:
-                return _write_all(folder, plan, source, fmt, indices, workers, manifest, kept_records or {}, preview,
+                return _write_all(folder, plan, source, WRITERS[fmt](folder, plan, indices, options), workers,
+                                  manifest, kept_records or {}, preview,
                                   progress=progress, from_files=from_files, data_home=data_home)
             except (ChecksumError, IdxFormatError):
                 raise  # the digit files, not the request: an environment fault, resumable
@@ -202,10 +233,12 @@ def export_dataset(
         raise
 
 
-def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None = None) -> dict:
+def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None = None,
+                options: Options | None = None) -> dict:
     """What identifies a dataset in its manifest (``resume`` needs the same), but for its digit source."""
     import hashlib
 
+    options = Options() if options is None else options
     dataset = {
         "count": plan.count, "length": list(plan.lengths), "spacing": list(plan.spacing),
         "image_width": plan.width, "image_height": plan.height, "background": plan.background,
@@ -213,7 +246,9 @@ def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None =
         "seed": plan.entropy, "epoch": plan.epoch, "sampling": SAMPLING, "folder_layout": FOLDER_LAYOUT,
         "format": fmt, "indices": [indices.start, indices.stop],
         "labels": None if plan.labels is None else hashlib.sha256("\n".join(plan.labels).encode()).hexdigest(),
-        **WRITERS[fmt].key(plan),  # the format's own: dtype, samples per shard
+        **WRITERS[fmt].key(plan, options),  # the format's own: dtype, samples per shard
+        # only when asked: the keys of folders made without annotations stay what they were
+        **({"annotations": list(options.annotations)} if options.annotations else {}),
         **(description or {}),
         "recipe": _recipe_json(plan),
     }
@@ -239,20 +274,20 @@ def digits_sha256(source: MnistData) -> str:
     return sha.hexdigest()
 
 
-def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: range, workers: int,
+def _write_all(folder: Path, plan: Plan, source: MnistData, writer: Writer, workers: int,
                manifest: dict, kept_records: dict, preview: bytes | None, *, progress, from_files: bool,
                data_home) -> dict:
     """The export proper, under the folder's lock: keep what verifies, make the rest, record every file."""
     started = time.perf_counter()
-    writer = WRITERS[fmt](folder, plan, indices)
-    pieces = units(indices, writer.unit)
+    indices, options = writer.indices, writer.options
+    pieces = units(indices, writer.unit(options))
     # Files of an interrupted run, re-hashed against their record: those that match are kept, a
     # piece with a damaged file is made again, writing only what the writer says (png: the damaged).
     remake = [set(writer.remake(kept_records, u)) if kept_records else None for u in pieces]  # None: all
     keep = [r is not None and not r for r in remake]
     kept_count = sum(len(u) for u, kept in zip(pieces, keep, strict=True) if kept)
     kept = {rel: kept_records[rel] for u, r in zip(pieces, remake, strict=True) if r is not None
-            for rel in writer.files(u) if rel not in r}
+            for rel in writer.files(u, options) if rel not in r}
     with Journal(folder, kept, carried=kept_records) as journal:
         _make_units(plan, source, writer, journal, pieces, keep, workers, kept_count, len(indices),
                     progress=progress, from_files=from_files, data_home=data_home)
@@ -268,7 +303,7 @@ def _write_all(folder: Path, plan: Plan, source: MnistData, fmt: str, indices: r
     (folder / JOURNAL).unlink(missing_ok=True)  # SHA256SUMS holds the record now
     # samples whose files were written now: a png piece made again for a damaged image keeps the others
     kept_samples = sum(len(u) * (len(files) - len(r)) // len(files) for u, r in zip(pieces, remake, strict=True)
-                       if r is not None and (files := writer.files(u)))
+                       if r is not None and (files := writer.files(u, options)))
     written = len(indices) - kept_samples
     seconds = time.perf_counter() - started
     log.info("wrote %d samples (%d kept from before) to %s in %.1f s", written, kept_samples, folder, seconds)

@@ -4,8 +4,8 @@
   :class:`filelock.FileLock`) for its whole run and says who it is in
   ``.mnist-export.owner``; a second run on the same folder stops at once,
   naming the folder and the run that holds it.
-* **Our names only.** Every file this tool writes has one of the names of
-  :data:`OUR_NAMES`; files are read only when they are regular files, nothing
+* **Our names only.** Every file this tool writes has one of the names that
+  its formats declare (:func:`declare`, :func:`our_names`); files are read only when they are regular files, nothing
   is followed through a symbolic link, and only regular files at our names
   are ever deleted, so nothing outside the folder is ever written or deleted.
 * **Leftovers.** A killed export leaves temporary ``.NAME.<random>.part``
@@ -31,22 +31,64 @@ from pathlib import Path
 
 from .._files import atomic_write
 
-__all__ = ["FolderBusyError", "FolderLock", "check_no_links", "existing_names", "remove_leftovers",
-           "remove_recorded"]
+__all__ = ["FolderBusyError", "FolderLock", "check_no_links", "data_folders", "declare", "existing_names",
+           "is_ours", "our_names", "remove_leftovers", "remove_recorded", "tolerated"]
 
 log = logging.getLogger(__name__)
 
 
 TOOL = "mnist_dataset_generator"
-MANIFEST, LABELS, PREVIEW, NPZ, SUMS = "manifest.json", "labels.csv", "preview.png", "dataset.npz", "SHA256SUMS"
-METADATA = "metadata.jsonl"  # png: per-image labels and boxes, as Hugging Face imagefolder reads them
+MANIFEST, LABELS, PREVIEW, SUMS = "manifest.json", "labels.csv", "preview.png", "SHA256SUMS"
 LOCK, OWNER, JOURNAL = ".mnist-export.lock", ".mnist-export.owner", ".mnist-export.journal"
-IMAGES = "images"
-# Every name this tool writes in a dataset folder; a recorded path must match it.
-OUR_NAMES = re.compile(
-    r"(?:manifest\.json|labels\.csv|metadata\.jsonl|preview\.png|dataset\.npz|SHA256SUMS|shard-\d{6}\.tar"
-    r"|images/\d{8}\.png)"
-)
+
+
+# ------------------------------------------------------------------ registry
+
+# Names every export writes; each format declares its own (see :func:`declare`).
+_patterns: list[str] = [re.escape(name) for name in (MANIFEST, LABELS, PREVIEW, SUMS)]
+_folders: list[str] = []
+_tolerated: set[str] = set()
+_compiled: re.Pattern | None = None
+
+
+def declare(patterns: Iterable[str], folders: Iterable[str] = (), tolerated: Iterable[str] = ()) -> None:
+    """Add a format's names: ``patterns`` (regular expressions of relative POSIX paths) of every file it
+    writes, the sub-``folders`` it writes them in (one level deep), and files a reader of that format may
+    leave beside them (``lock.mdb``), which checks tolerate and nothing ever deletes.
+
+    Called by :func:`.writers.register` for each format: no other module lists a format's files.
+    """
+    global _compiled
+    for folder in folders:
+        if "/" in folder or folder in ("", ".", ".."):
+            raise ValueError(f"a format's folder must be one plain name, got {folder!r}")
+    _patterns.extend(p for p in patterns if p not in _patterns)
+    _folders.extend(f for f in folders if f not in _folders)
+    _tolerated.update(tolerated)
+    _compiled = None
+
+
+def our_names() -> re.Pattern:
+    """Every name this tool writes in a dataset folder (a recorded path must match it), as declared."""
+    global _compiled
+    if _compiled is None:
+        _compiled = re.compile("|".join(f"(?:{p})" for p in _patterns))
+    return _compiled
+
+
+def is_ours(rel: str) -> bool:
+    """Whether ``rel`` (relative, POSIX) is one of the names this tool writes."""
+    return our_names().fullmatch(rel) is not None
+
+
+def data_folders() -> tuple[str, ...]:
+    """The sub-folders formats write in (``images``, ``labels``, ...)."""
+    return tuple(_folders)
+
+
+def tolerated(rel: str) -> bool:
+    """A file a format's own readers may leave in the folder (``lock.mdb``): never ours, never an error."""
+    return rel in _tolerated
 
 
 class FolderBusyError(OSError):
@@ -77,13 +119,13 @@ def _open_regular(path: Path):
 def existing_names(folder: Path) -> list[str]:
     """Paths (relative, POSIX) in ``folder`` that have one of our names, whatever they are (links too)."""
     found = []
-    for root in (folder, folder / IMAGES):
-        st = _lstat(root)
-        if st is None or not stat.S_ISDIR(st.st_mode):
+    names = our_names()
+    for prefix in ("", *(name + "/" for name in data_folders())):
+        st = _lstat(folder / prefix)
+        if st is None or not stat.S_ISDIR(st.st_mode) or (prefix and stat.S_ISLNK(st.st_mode)):
             continue
-        prefix = "" if root == folder else IMAGES + "/"
-        with os.scandir(root) as entries:
-            found += [prefix + e.name for e in entries if OUR_NAMES.fullmatch(prefix + e.name)]
+        with os.scandir(folder / prefix) as entries:
+            found += [prefix + e.name for e in entries if names.fullmatch(prefix + e.name)]
     return sorted(found)
 
 
@@ -145,40 +187,45 @@ def _owner(folder: Path) -> str:
 
 
 def check_no_links(folder: Path) -> None:
-    """Refuse an ``images`` folder (or lock) that is a symbolic link: writing through it would leave the folder."""
-    for name in (IMAGES, LOCK, OWNER, JOURNAL):
+    """Refuse a data folder (``images``, ...) or lock that is a symbolic link: writing through it would leave
+    the folder."""
+    folders = data_folders()
+    for name in (*folders, LOCK, OWNER, JOURNAL):
         st = _lstat(folder / name)
         if st is not None and stat.S_ISLNK(st.st_mode):
             raise ValueError(f"{folder / name} is a symbolic link; refusing to write through it (use another folder)")
-        if st is not None and name != IMAGES and not stat.S_ISREG(st.st_mode):
+        if st is None:
+            continue
+        if name in folders and not stat.S_ISDIR(st.st_mode):
+            raise ValueError(f"{folder / name} exists and is not a folder; use another folder")
+        if name not in folders and not stat.S_ISREG(st.st_mode):
             raise ValueError(f"{folder / name} is not a regular file; remove it or use another folder")
-    st = _lstat(folder / IMAGES)
-    if st is not None and not stat.S_ISDIR(st.st_mode):
-        raise ValueError(f"{folder / IMAGES} exists and is not a folder; use another folder")
 
 
 def remove_recorded(folder: Path, records: Iterable[str]) -> None:
     """Delete recorded files (regular files at our names only, never through a link)."""
     for rel in records:
-        if not OUR_NAMES.fullmatch(rel):
+        if not is_ours(rel):
             continue
         st = _lstat(folder / rel)
         if st is not None and stat.S_ISREG(st.st_mode):
             os.unlink(folder / rel)
 
 
-_PARTIAL = re.compile(r"\.(?:manifest\.json|labels\.csv|metadata\.jsonl|preview\.png|dataset\.npz|SHA256SUMS"
-                      r"|shard-\d{6}\.tar|\d{8}\.png|mnist-export\.owner|mnist-export\.journal)\.[0-9a-f]{12}\.part")
+_PARTIAL = re.compile(r"\.(.+)\.[0-9a-f]{12}\.part")  # atomic_write's temporary name of NAME
+_OWN_TEMPORARY = (OWNER, JOURNAL)  # atomic_write names them "..mnist-export.owner.<random>.part"
 
 
 def remove_leftovers(folder: Path) -> None:
     """Temporary files of a killed export (``.NAME.<random>.part``, NAME one of ours) go; complete files stay."""
-    for root in (folder, folder / IMAGES):
-        st = _lstat(root)
-        if st is None or not stat.S_ISDIR(st.st_mode):
+    for prefix in ("", *(name + "/" for name in data_folders())):
+        st = _lstat(folder / prefix)
+        if st is None or not stat.S_ISDIR(st.st_mode) or (prefix and stat.S_ISLNK(st.st_mode)):
             continue
-        with os.scandir(root) as entries:
+        with os.scandir(folder / prefix) as entries:
             for e in entries:
-                if _PARTIAL.fullmatch(e.name) and e.is_file(follow_symlinks=False):
+                m = _PARTIAL.fullmatch(e.name)
+                if m and (is_ours(prefix + m[1]) or (not prefix and m[1] in _OWN_TEMPORARY)) \
+                        and e.is_file(follow_symlinks=False):
                     log.info("removing %s left by an interrupted run", e.path)
                     os.unlink(e.path)

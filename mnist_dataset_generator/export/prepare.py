@@ -17,7 +17,6 @@ from pathlib import Path
 
 from ..dataset import MAX_COUNT
 from .folder import (
-    IMAGES,
     JOURNAL,
     LOCK,
     MANIFEST,
@@ -25,6 +24,7 @@ from .folder import (
     SUMS,
     FolderLock,
     check_no_links,
+    data_folders,
     remove_leftovers,
     remove_recorded,
 )
@@ -35,7 +35,7 @@ from .record import (
     refuse_foreign,
     write_manifest,
 )
-from .writers import FOLDER_LAYOUT, WRITERS
+from .writers import FOLDER_LAYOUT, WRITERS, Options
 
 __all__ = ["check_folder", "expected_files", "prepare_folder"]
 
@@ -63,8 +63,12 @@ def expected_files(manifest: dict) -> list[str]:
     writer = WRITERS.get(fmt) if isinstance(fmt, str) else None
     if writer is None:
         raise ManifestError(f"manifest.json is damaged: unknown format {fmt!r}")
+    try:
+        options = Options.from_key(dataset)
+    except ValueError as exc:
+        raise ManifestError(f"manifest.json is damaged: {exc}") from None
     indices = range(start, stop)
-    return [*writer.expected(indices), *([PREVIEW] if len(indices) else [])]
+    return [*writer.expected(indices, options), *([PREVIEW] if len(indices) else [])]
 
 
 def check_folder(folder: str | os.PathLike, *, resume: bool, force: bool, dataset: dict | None = None) -> None:
@@ -195,6 +199,7 @@ def _roll_back(folder: Path) -> None:
     records = owned_records(folder, read_manifest(folder))  # the manifest this run wrote: its journal is ours
     remove_recorded(folder, [*records, SUMS, MANIFEST])
     (folder / JOURNAL).unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        (folder / IMAGES).rmdir()  # only when empty
+    for name in data_folders():
+        with contextlib.suppress(OSError):
+            (folder / name).rmdir()  # only when empty
     log.info("removed the files of the failed run from %s", folder)

@@ -10,7 +10,7 @@ which files are therefore this tool's.
 * **Ownership.** Only files named in that record (and a manifest of ours) are
   this tool's: ``resume`` and ``force`` replace or delete those and refuse any
   other file at one of our names (:func:`refuse_foreign`); every recorded path
-  must be one of our names (:data:`.folder.OUR_NAMES`).
+  must be one of our names (:func:`.folder.is_ours`).
 """
 
 from __future__ import annotations
@@ -29,16 +29,16 @@ from .._files import atomic_write
 from .folder import (
     JOURNAL,
     MANIFEST,
-    OUR_NAMES,
     SUMS,
     TOOL,
     _lstat,
     _open_regular,
     existing_names,
+    is_ours,
 )
 
-__all__ = ["HashingFile", "Journal", "ManifestError", "Problem", "file_digest", "foreign_files", "owned_records",
-           "parse_sums", "read_manifest", "refuse_foreign", "unverified", "write_manifest"]
+__all__ = ["HashingFile", "Journal", "ManifestError", "Problem", "Streamed", "file_digest", "foreign_files",
+           "owned_records", "parse_sums", "read_manifest", "refuse_foreign", "unverified", "write_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def _read_journal(folder: Path) -> dict[str, tuple[str, int | None]]:
             for raw in journal:  # streamed: a journal can hold millions of lines
                 line = raw.decode("utf-8", "replace")
                 m = _RECORD.fullmatch(line[:-1]) if line.endswith("\n") else None
-                if m and OUR_NAMES.fullmatch(m[3]):
+                if m and is_ours(m[3]):
                     records[m[3]] = (m[1], int(m[2]))
     except OSError as exc:
         log.warning("%s is unreadable (%s); its records are not used", folder / JOURNAL, exc)
@@ -158,7 +158,7 @@ def _read_sums(folder: Path, manifest: dict | None) -> dict[str, tuple[str, int 
     with _open_regular(folder / SUMS) as sums:  # vouched for just now, so a regular file
         for raw in sums:
             m = _SUM.fullmatch(raw.decode("utf-8", "replace").rstrip("\n"))
-            if m and OUR_NAMES.fullmatch(m[2]):
+            if m and is_ours(m[2]):
                 records[m[2]] = (m[1], None)
     return records
 
@@ -171,7 +171,7 @@ def parse_sums(folder: Path) -> tuple[dict[str, tuple[str, None]], int | None]:
     with _open_regular(folder / SUMS) as sums:
         for number, raw in enumerate(sums, start=1):
             m = _SUM.fullmatch(raw.decode("utf-8", "replace").rstrip("\n"))
-            if not m or not OUR_NAMES.fullmatch(m[2]) or m[2] in records or m[2] in (MANIFEST, SUMS):
+            if not m or not is_ours(m[2]) or m[2] in records or m[2] in (MANIFEST, SUMS):
                 return records, number
             records[m[2]] = (m[1], None)
     return records, None
@@ -204,7 +204,7 @@ class Journal:
 
     def add(self, rel: str, sha256: str, size: int) -> None:
         """Record ``rel`` (call before renaming it into place)."""
-        if not OUR_NAMES.fullmatch(rel):
+        if not is_ours(rel):
             raise ValueError(f"not a name of this tool's dataset files: {rel!r}")
         line = f"{sha256} {size} {rel}\n".encode()
         if self._out.write(line) != len(line):  # unbuffered: in the file before the rename, or an error
@@ -229,6 +229,23 @@ class Journal:
         with atomic_write(self.folder / SUMS) as out:
             out.write(data)
         return hashlib.sha256(data).hexdigest()
+
+
+class Streamed:
+    """A file written in pieces to a temporary name (``out``), recorded in ``journal``, then renamed into place."""
+
+    def __init__(self, folder: Path, rel: str, journal: Journal) -> None:
+        self.rel, self.journal = rel, journal
+        self._context = atomic_write(folder / rel, durable=False)
+        self.out = HashingFile(self._context.__enter__())
+
+    def commit(self) -> None:
+        self.out.flush()
+        self.journal.add(self.rel, self.out.hexdigest(), self.out.size)
+        self._context.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
 
 class HashingFile:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import __version__
 from .._progress import ProgressArg
-from .folder import IMAGES, LOCK, MANIFEST, OWNER, SUMS, TOOL, _lstat, _owner
+from .folder import LOCK, MANIFEST, OWNER, SUMS, TOOL, _lstat, _owner, data_folders, tolerated
 from .record import ManifestError, Problem, file_digest, parse_sums, read_manifest
 
 __all__ = ["Problem", "verify_dataset"]
@@ -84,13 +84,14 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
     implied = set(expected(manifest))
     for rel in sorted(implied - set(records)):
         problems.append(Problem(rel, "part of the dataset but not recorded"))
-    linked = _lstat(folder / IMAGES) is not None and stat.S_ISLNK(os.lstat(folder / IMAGES).st_mode)
+    linked = [name for name in data_folders()
+              if (st := _lstat(folder / name)) is not None and stat.S_ISLNK(st.st_mode)]
     for rel, (sha, _) in records.items():
         if rel not in implied:  # recorded, yet beyond the samples its manifest describes
             problems.append(Problem(rel, "recorded, but not part of the dataset its manifest describes"))
             continue
-        if linked and rel.startswith(IMAGES + "/"):
-            problems.append(Problem(rel, f"behind {IMAGES}/, a symbolic link: not read"))
+        if (behind := rel.partition("/")[0]) in linked:
+            problems.append(Problem(rel, f"behind {behind}/, a symbolic link: not read"))
             continue
         got = file_digest(folder / rel)
         if got is None:
@@ -100,7 +101,7 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
         elif got[1] != sha:
             problems.append(Problem(rel, f"sha256 {got[1][:12]}..., recorded {sha[:12]}..."))
     problems += [Problem(rel, "not part of this dataset") for rel in _every_file(folder)
-                 if rel not in records and rel not in (MANIFEST, SUMS)]
+                 if rel not in records and rel not in (MANIFEST, SUMS) and not _tolerated(folder, rel)]
     if read_manifest(folder) != manifest:
         problems.append(Problem(MANIFEST, "changed while it was verified (a run is writing the folder?)"))
     if deep and problems:
@@ -141,6 +142,11 @@ def _recorded(folder: Path, manifest: dict, problems: list[Problem]) -> dict[str
     return records
 
 
+def _tolerated(folder: Path, rel: str) -> bool:
+    """A regular file a format's readers leave beside its data (``lock.mdb``): not the dataset's, no error."""
+    return tolerated(rel) and (st := _lstat(folder / rel)) is not None and stat.S_ISREG(st.st_mode)
+
+
 def _newer(version) -> str | None:
     """Why a manifest of another version cannot be vouched for by this one, or ``None``."""
     def parts(text):
@@ -157,7 +163,7 @@ def _newer(version) -> str | None:
 
 def _every_file(folder: Path) -> list[str]:
     """Every entry under ``folder`` (relative, POSIX; links and other non-folders included, never followed;
-    empty folders but ``images`` and folders that cannot be read too), but this tool's own lock and owner note."""
+    empty folders but the formats' data folders and folders that cannot be read too), but this tool's own lock and owner note."""
     found = []
 
     def unreadable(error: OSError) -> None:
@@ -170,6 +176,6 @@ def _every_file(folder: Path) -> list[str]:
             if path not in (LOCK, OWNER):
                 found.append(path)
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
-        if not dirs and not files and rel.parts and rel.as_posix() != IMAGES:
+        if not dirs and not files and rel.parts and rel.as_posix() not in data_folders():
             found.append(rel.as_posix() + "/")  # an empty folder of someone's
     return sorted(found)

@@ -1,9 +1,12 @@
 """The formats of a dataset folder, one :class:`Writer` each: png, npz and WebDataset tar.
 
-An export drives every format the same way (see :func:`.exporter.export_dataset`)::
+A format is one class, registered with :func:`register`: it declares its name, the files it
+writes (patterns and folders, from which the folder's checks and the CLI's choices derive) and
+how it writes them. An export drives every format the same way (see
+:func:`.exporter.export_dataset`)::
 
-    writer = WRITERS[fmt](folder, plan, indices)
-    remake = [writer.remake(records, u) for u in units(indices, writer.unit)]  # on resume
+    writer = WRITERS[fmt](folder, plan, indices, options)
+    remake = [writer.remake(records, u) for u in units(indices, writer.unit(options))]  # on resume
     writer.open(journal)             # journal: the records of the files kept
     for batch, kept in batches:      # every sample of indices once, in index order
         writer.keep(batch) if kept else writer.write(batch)
@@ -21,26 +24,29 @@ import io
 import itertools
 import json
 import logging
+import re
 import tarfile
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import atomic_write, new_temp
 from ..compose.strip import to_uint8
 from ..dataset import Plan
 from ..records import NO_BOX, Batch
 from ..sampling import CHUNK
-from .folder import IMAGES, LABELS, METADATA, NPZ
-from .record import HashingFile, Journal, unverified
+from .annotations import ANNOTATIONS
+from .folder import LABELS, declare
+from .record import Journal, Streamed, file_digest, unverified
 from .zipstream import ZipStreamWriter, deflate_piece
 
-__all__ = ["FOLDER_LAYOUT", "SAMPLES_PER_TAR", "WRITERS", "NpzWriter", "PngWriter", "TarWriter", "Writer",
-           "png_bytes", "units"]
+__all__ = ["FOLDER_LAYOUT", "SAMPLES_PER_TAR", "WRITERS", "LmdbWriter", "NpzWriter", "Options", "PngWriter",
+           "TarWriter", "Writer", "lmdb_key", "png_bytes", "register", "units"]
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +54,48 @@ log = logging.getLogger(__name__)
 # never resumed, since its kept files would lack what this version writes beside them.
 # boxes-v2: boxes tight to the visible ink, and filtered digits in reading order (0.5.0).
 FOLDER_LAYOUT = "boxes-v2"
-SAMPLES_PER_TAR = 1000  # a constant of the format: shard files never depend on the number of machines
+SAMPLES_PER_TAR = 1000  # the default shard size: shard files never depend on the number of machines
 INT16_MAX = 32767
+IMAGES, METADATA, NPZ, LMDB_DATA = "images", "metadata.jsonl", "dataset.npz", "data.mdb"
+
+
+@dataclass(frozen=True)
+class Options:
+    """How an export lays out its files beyond the samples themselves (recorded in the manifest).
+
+    Parameters
+    ----------
+    shard_size : int
+        Samples per tar shard (tar only; every shard but the last holds that many).
+    annotations : tuple of str
+        Annotation files written beside the samples (:data:`.annotations.ANNOTATIONS`: coco,
+        yolo, gt), kept sorted.
+    """
+
+    shard_size: int = SAMPLES_PER_TAR
+    annotations: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.shard_size, int) and not isinstance(self.shard_size, bool)
+                and 1 <= self.shard_size <= MAX_SHARD_SIZE):
+            raise ValueError(f"shard_size must be an integer in 1..{MAX_SHARD_SIZE}, got {self.shard_size!r}")
+        names = self.annotations
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"annotations must be a sequence of names ({', '.join(ANNOTATIONS)}), got {names!r}")
+        unknown = [n for n in names if n not in ANNOTATIONS]
+        if unknown:
+            raise ValueError(f"unknown annotation {unknown[0]!r}; choose from {', '.join(ANNOTATIONS)}")
+        object.__setattr__(self, "annotations", tuple(sorted(set(names))))  # one order: the key compares them
+
+    @classmethod
+    def from_key(cls, dataset: dict) -> Options:
+        """The options a manifest's ``dataset`` records (:meth:`Writer.key`); defaults where it is silent."""
+        annotations = dataset.get("annotations", [])
+        return cls(shard_size=dataset.get("samples_per_shard", SAMPLES_PER_TAR),
+                   annotations=tuple(annotations) if isinstance(annotations, list) else annotations)
+
+
+MAX_SHARD_SIZE = 10_000_000
 
 
 def png_bytes(image: np.ndarray, compress_level: int = 6) -> bytes:
@@ -85,37 +131,33 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))  # compact: one line per sample, a few bytes per box
 
 
-class _Streamed:
-    """A file written in pieces to a temporary name, recorded, then renamed into place."""
-
-    def __init__(self, folder: Path, rel: str, journal: Journal) -> None:
-        self.rel, self.journal = rel, journal
-        self._context = atomic_write(folder / rel, durable=False)
-        self.out = HashingFile(self._context.__enter__())
-
-    def commit(self) -> None:
-        self.out.flush()
-        self.journal.add(self.rel, self.out.hexdigest(), self.out.size)
-        self._context.__exit__(None, None, None)
-
-    def abort(self) -> None:
-        self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
-
-
 class Writer(ABC):
     """One format of a dataset folder: its files, how they are made, resumed and listed.
 
     Every format writes ``labels.csv`` (``COLUMN,label`` in index order) besides its own
     files; a format adds per-sample index files in :attr:`index_files`. Index files are
     made again in full by every run (kept samples included); data files (:meth:`files`)
-    are made, or kept whole, unit by unit.
+    are made, or kept whole, unit by unit. :func:`register` makes a subclass a format.
 
     Attributes
     ----------
-    unit : int or None
-        Samples per resumable piece (``None``: the whole range is one piece). A piece whose
-        files all verify is kept; otherwise it is made again, and :meth:`remake` says which
-        of its files are written (the others stay as they are).
+    format : str
+        Its name (``--format NAME``, the manifest's ``format``).
+    summary : str
+        One line for ``--help``: what the folder holds.
+    patterns : tuple of str
+        Regular expressions of every path (relative, POSIX) it writes, index and data files;
+        nothing else is ever recorded, replaced or deleted in a dataset folder.
+    folders : tuple of str
+        The sub-folders it writes in (one level deep).
+    tolerated : tuple of str
+        Files its readers may leave beside its data (LMDB's ``lock.mdb``): never ours, no error.
+    dtypes : tuple of str
+        The pixel types it stores (``--dtype``); the first is the default.
+    takes : tuple of str
+        The fields of :class:`Options` it uses (others given are refused by the CLI).
+    requires : tuple of (str, str) or None
+        ``(module, extra)`` it imports to write: checked before anything is made.
     encode : callable or None
         ``encode(image) -> bytes``, run in the workers: a batch's ``images`` are its results.
     encode_chunk : callable or None
@@ -127,25 +169,47 @@ class Writer(ABC):
     kept_boxes : bool
         Whether :meth:`keep` needs the boxes of kept samples; the export then renders them
         again (without encoding) on resume. ``False``: kept batches carry labels only.
-    machine_unit : int
-        ``--shard I/N`` splits the indices at multiples of it, so that each machine writes
-        whole files (see :func:`.exporter.shard_range`).
     """
 
-    unit: ClassVar[int | None]
+    format: ClassVar[str]
+    summary: ClassVar[str]
+    patterns: ClassVar[tuple[str, ...]]
+    folders: ClassVar[tuple[str, ...]] = ()
+    tolerated: ClassVar[tuple[str, ...]] = ()
+    dtypes: ClassVar[tuple[str, ...]] = ("uint8",)
+    takes: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, str] | None] = None
     encode: ClassVar[Callable[[np.ndarray], bytes] | None] = None
     encode_chunk: ClassVar[Callable[[np.ndarray], Any] | None] = None
     column: ClassVar[str] = "key"
     index_files: ClassVar[tuple[str, ...]] = ()
     kept_boxes: ClassVar[bool] = False
-    machine_unit: ClassVar[int] = 1
 
-    def __init__(self, folder: Path, plan: Plan, indices: range) -> None:
+    def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
         self.folder, self.plan, self.indices = folder, plan, indices
+        self.options = Options() if options is None else options
         self.journal: Journal | None = None  # set by open()
-        self._streams: dict[str, _Streamed] = {}
+        self._streams: dict[str, Streamed] = {}
+        for name in self.folders:
+            (folder / name).mkdir(exist_ok=True)
+        self.annotations = [ANNOTATIONS[name](folder, (plan.height, plan.width), indices, self.name)
+                            for name in self.options.annotations if len(indices)]
+        self.kept_boxes = type(self).kept_boxes or bool(self.annotations)  # annotations hold kept samples' boxes
 
-    # ------------------------------------------------------------- naming
+    # ------------------------------------------------------------- layout
+
+    @classmethod
+    def unit(cls, options: Options) -> int | None:
+        """Samples per resumable piece (``None``: the whole range is one piece). A piece whose files
+        all verify is kept; otherwise it is made again, and :meth:`remake` says which of its files
+        are written (the others stay as they are)."""
+        return None
+
+    @classmethod
+    def machine_unit(cls, options: Options) -> int:
+        """``--shard I/N`` splits the indices at multiples of it, so that each machine writes whole
+        files (see :func:`.exporter.shard_range`)."""
+        return 1
 
     @classmethod
     def name(cls, index: int) -> str:
@@ -154,18 +218,29 @@ class Writer(ABC):
 
     @classmethod
     @abstractmethod
-    def files(cls, indices: range) -> list[str]:
+    def files(cls, indices: range, options: Options) -> list[str]:
         """The data files holding samples ``indices`` (one unit, or a whole export's range)."""
 
     @classmethod
-    def key(cls, plan: Plan) -> dict[str, Any]:
+    def key(cls, plan: Plan, options: Options) -> dict[str, Any]:
         """What identifies the files of this format in a manifest's ``dataset`` (a resume needs the same)."""
         return {"dtype": "uint8"}  # png and tar hold 8-bit PNGs whatever the plan's dtype
 
     @classmethod
-    def expected(cls, indices: range) -> list[str]:
-        """Every file this format writes for ``indices``: ``labels.csv``, its index files, its data files."""
-        return [LABELS, *cls.index_files, *cls.files(indices)]
+    def expected(cls, indices: range, options: Options) -> list[str]:
+        """Every file this format writes for ``indices``: ``labels.csv``, its index files, its data files
+        and its annotations."""
+        return [LABELS, *cls.index_files, *cls.files(indices, options),
+                *(rel for name in options.annotations for rel in ANNOTATIONS[name].files(indices))]
+
+    @classmethod
+    def check_options(cls, options: Options) -> None:
+        """Refuse (one line) what ``options`` asks that this format cannot do."""
+        for name in options.annotations:
+            formats = ANNOTATIONS[name].formats
+            if formats is not None and cls.format not in formats:
+                raise ValueError(f"{name} annotations name image files: they go with --format "
+                                 f"{' or '.join(formats)}, not {cls.format}")
 
     # ------------------------------------------------------------- protocol
 
@@ -175,43 +250,54 @@ class Writer(ABC):
         A damaged file (not recorded, missing, or not matching its record) is made again; here,
         whole units, since a file holds many samples. ``[]``: the unit is kept.
         """
-        files = self.files(indices)
+        files = self.files(indices, self.options)
         return files if unverified(self.folder, records, files) else []
 
     def open(self, journal: Journal) -> None:
         """Start a run recording into ``journal``: the index files are opened (temporary names)."""
         self.journal = journal
         self._open_stream(LABELS).out.write(f"{self.column},label\n".encode())
+        for annotation in self.annotations:
+            annotation.open(journal)
 
     def write(self, batch: Batch) -> None:
         """Samples made now (encoded as :attr:`encode` / :attr:`encode_chunk` say): their files and index lines."""
         self._put(batch)
         self._describe(batch)
+        for annotation in self.annotations:
+            annotation.describe(batch)
 
     def keep(self, batch: Batch) -> None:
         """Samples whose files are kept: only their index lines (``batch`` has no images;
         boxes only with :attr:`kept_boxes`)."""
         self._describe(batch)
+        for annotation in self.annotations:
+            annotation.describe(batch)
 
     def commit(self) -> None:
-        """Finish the data files, then the index files; each is recorded, then renamed into place."""
+        """Finish the data files, then the annotations and index files; each is recorded, then renamed into place."""
         self._finish()
+        while self.annotations:
+            self.annotations.pop(0).commit()  # out of the list first: an abort never finishes it twice
         for rel in list(self._streams):
-            self._streams.pop(rel).commit()  # out of the list first: an abort never closes it twice
+            self._streams.pop(rel).commit()
 
     def abort(self) -> None:
         """Drop what is not yet renamed into place (every file under a final name is whole and recorded)."""
         try:
             self._discard()
         finally:
+            for annotation in self.annotations:
+                annotation.abort()
+            self.annotations.clear()
             for stream in self._streams.values():
                 stream.abort()
             self._streams.clear()
 
     # ---------------------------------------------------------------- hooks
 
-    def _open_stream(self, rel: str) -> _Streamed:
-        self._streams[rel] = stream = _Streamed(self.folder, rel, self.journal)
+    def _open_stream(self, rel: str) -> Streamed:
+        self._streams[rel] = stream = Streamed(self.folder, rel, self.journal)
         return stream
 
     @abstractmethod
@@ -231,30 +317,61 @@ class Writer(ABC):
         """Drop the data files still open."""
 
 
+WRITERS: dict[str, type[Writer]] = {}
+"""Every format by name, in the order registered (png, tar, npz, ...)."""
+
+
+def register(cls: type[Writer]) -> type[Writer]:
+    r"""Make ``cls`` a format: ``--format`` offers it, and the folder's checks know its files.
+
+    Examples
+    --------
+    >>> @register                                                    # doctest: +SKIP
+    ... class JsonlWriter(Writer):
+    ...     format, summary, patterns = "jsonl", "samples.jsonl", (r"samples\.jsonl",)
+    ...     ...
+    """
+    name = getattr(cls, "format", None)
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        raise ValueError(f"{cls.__name__}.format must be a lower-case name, got {name!r}")
+    if name in WRITERS and WRITERS[name] is not cls:
+        raise ValueError(f"format {name!r} is already registered by {WRITERS[name].__name__}")
+    for rel in cls.index_files:
+        if not any(re.fullmatch(pattern, rel) for pattern in cls.patterns):
+            raise ValueError(f"{cls.__name__}: index file {rel!r} matches none of its patterns")
+    declare(cls.patterns, cls.folders, cls.tolerated)
+    WRITERS[name] = cls
+    return cls
+
+
+@register
 class PngWriter(Writer):
     """``images/00000000.png`` per sample; ``metadata.jsonl`` lists each with its label and boxes."""
 
-    unit = CHUNK
+    format = "png"
+    summary = "images/*.png + metadata.jsonl (Hugging Face imagefolder)"
+    patterns = (r"images/\d{8}\.png", re.escape(METADATA))
+    folders = (IMAGES,)
     encode = staticmethod(png_bytes)  # runs in the workers: the parent only writes
     column = "filename"
     index_files = (METADATA,)
     kept_boxes = True  # metadata.jsonl holds every image's boxes, kept images too
 
-    def __init__(self, folder: Path, plan: Plan, indices: range) -> None:
-        super().__init__(folder, plan, indices)
-        (folder / IMAGES).mkdir(exist_ok=True)
+    @classmethod
+    def unit(cls, options: Options) -> int:
+        return CHUNK
 
     @classmethod
     def name(cls, index: int) -> str:
         return f"{IMAGES}/{index:08d}.png"
 
     @classmethod
-    def files(cls, indices: range) -> list[str]:
+    def files(cls, indices: range, options: Options) -> list[str]:
         return [cls.name(i) for i in indices]
 
     def remake(self, records: dict[str, tuple[str, int | None]], indices: range) -> list[str]:
         """Only the damaged images: one file per sample, so the intact ones stay (same inode)."""
-        files = self.files(indices)
+        files = self.files(indices, self.options)
         if not any(rel in records for rel in files):  # not reached by the run resumed: one line, not 256
             log.info("%s to %s: not written before; they are made now", files[0], files[-1])
             return files
@@ -285,35 +402,54 @@ class PngWriter(Writer):
             for r in batch.records()).encode())
 
 
+@register
 class TarWriter(Writer):
-    """WebDataset shards: ``KEY.png``, ``KEY.txt`` and ``KEY.json`` per sample, fixed tar metadata."""
+    """WebDataset shards: ``KEY.png``, ``KEY.txt`` and ``KEY.json`` per sample, fixed tar metadata.
 
-    unit = machine_unit = SAMPLES_PER_TAR
+    Shard ``b`` (``shard-00000b.tar``) holds samples ``b * shard_size`` to ``(b + 1) * shard_size``.
+    """
+
+    format = "tar"
+    summary = "WebDataset shards shard-NNNNNN.tar of KEY.png, KEY.txt, KEY.json (--shard-size)"
+    patterns = (r"shard-\d{6,8}\.tar",)  # up to MAX_COUNT shards of one sample
+    takes = ("shard_size",)
     encode = staticmethod(png_bytes)
 
-    def __init__(self, folder: Path, plan: Plan, indices: range) -> None:
-        super().__init__(folder, plan, indices)
-        self._file: _Streamed | None = None
+    def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
+        super().__init__(folder, plan, indices, options)
+        self._file: Streamed | None = None
         self._tar: tarfile.TarFile | None = None
         self._block: int | None = None
 
     @classmethod
-    def key(cls, plan: Plan) -> dict[str, Any]:
-        return {**super().key(plan), "samples_per_shard": SAMPLES_PER_TAR}
+    def unit(cls, options: Options) -> int:
+        return options.shard_size
+
+    machine_unit = unit
 
     @classmethod
-    def files(cls, indices: range) -> list[str]:
+    def key(cls, plan: Plan, options: Options) -> dict[str, Any]:
+        return {**super().key(plan, options), "samples_per_shard": options.shard_size}
+
+    @staticmethod
+    def shard(block: int) -> str:
+        """The file name of shard ``block``."""
+        return f"shard-{block:06d}.tar"
+
+    @classmethod
+    def files(cls, indices: range, options: Options) -> list[str]:
         if not len(indices):
             return []
-        return [f"shard-{b:06d}.tar" for b in range(indices.start // SAMPLES_PER_TAR,
-                                                    (indices.stop - 1) // SAMPLES_PER_TAR + 1)]
+        size = options.shard_size
+        return [cls.shard(b) for b in range(indices.start // size, (indices.stop - 1) // size + 1)]
 
     def _put(self, batch: Batch) -> None:
+        size = self.options.shard_size
         for record in batch.records():
-            block = record.index // SAMPLES_PER_TAR
+            block = record.index // size
             if block != self._block:
                 self._finish()
-                self._file = _Streamed(self.folder, f"shard-{block:06d}.tar", self.journal)
+                self._file = Streamed(self.folder, self.shard(block), self.journal)
                 self._tar = tarfile.open(fileobj=self._file.out, mode="w",  # noqa: SIM115 - closed by _finish
                                          format=tarfile.PAX_FORMAT)
                 self._block = block
@@ -323,7 +459,7 @@ class TarWriter(Writer):
                 info = tarfile.TarInfo(key + suffix)
                 info.size, info.mode, info.mtime = len(data), 0o644, 0  # fixed metadata: reproducible bytes
                 self._tar.addfile(info, io.BytesIO(data))
-            if (record.index + 1) % SAMPLES_PER_TAR == 0 or record.index + 1 == self.indices.stop:
+            if (record.index + 1) % size == 0 or record.index + 1 == self.indices.stop:
                 self._finish()  # a whole shard is renamed into place now: a kill from here on keeps it
 
     def _finish(self) -> None:
@@ -378,6 +514,7 @@ class _Column:
         self._file.close()
 
 
+@register
 class NpzWriter(Writer):
     """``dataset.npz``: ``images`` ``(N, H, W)``, ``labels`` ``(N,)`` fixed-width strings,
     ``boxes`` ``(N, max_len, 4)`` padded with -1 and ``lengths`` ``(N,)`` int16.
@@ -388,21 +525,24 @@ class NpzWriter(Writer):
     scratch files in the folder, so memory stays flat whatever the count.
     """
 
-    unit = None  # the whole range is one file
+    format = "npz"
+    summary = "dataset.npz: images, labels, boxes, lengths (np.load; --dtype)"
+    patterns = (re.escape(NPZ),)
+    dtypes = ("uint8", "float32")
     encode_chunk = staticmethod(_deflate_images)
 
-    def __init__(self, folder: Path, plan: Plan, indices: range) -> None:
-        super().__init__(folder, plan, indices)
-        self._file: _Streamed | None = None
+    def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
+        super().__init__(folder, plan, indices, options)
+        self._file: Streamed | None = None
         self._zip: ZipStreamWriter | None = None
         self._columns: list[_Column] = []
 
     @classmethod
-    def key(cls, plan: Plan) -> dict[str, Any]:
+    def key(cls, plan: Plan, options: Options) -> dict[str, Any]:
         return {"dtype": plan.dtype}
 
     @classmethod
-    def files(cls, indices: range) -> list[str]:
+    def files(cls, indices: range, options: Options) -> list[str]:
         return [NPZ] if len(indices) else []
 
     @staticmethod
@@ -412,7 +552,7 @@ class NpzWriter(Writer):
 
     def _start(self) -> None:
         plan = self.plan
-        self._file = _Streamed(self.folder, NPZ, self.journal)
+        self._file = Streamed(self.folder, NPZ, self.journal)
         self._zip = ZipStreamWriter(self._file.out)
         self._zip.begin("images.npy")
         self._zip.write(_npy_header(np.dtype(plan.dtype), (len(self.indices), plan.height, plan.width)))
@@ -457,4 +597,91 @@ class NpzWriter(Writer):
             self._zip = self._file = None
 
 
-WRITERS: dict[str, type[Writer]] = {"png": PngWriter, "npz": NpzWriter, "tar": TarWriter}
+
+
+
+def lmdb_key(kind: str, number: int) -> bytes:
+    """The LMDB key of sample ``number`` (from 1 in each database): ``image-000000001``, ``label-...``."""
+    return b"%s-%09d" % (kind.encode(), number)
+
+
+@register
+class LmdbWriter(Writer):
+    """``data.mdb``, the LMDB layout OCR trainers read (clovaai deep-text-recognition-benchmark,
+    PARSeq, ABINet): ``num-samples``, then ``image-%09d`` (PNG bytes), ``label-%09d`` (UTF-8) and
+    ``boxes-%09d`` (JSON ``[[x0, y0, x1, y1], ...]``) numbered from 1.
+
+    The folder is itself the LMDB environment: ``lmdb.open(folder, readonly=True, lock=False)``.
+    Sample ``i`` of an export of ``indices`` is number ``i - indices.start + 1``. The database is
+    written under a temporary name and renamed into place whole, so a killed run leaves no
+    ``data.mdb``; its bytes depend only on the samples (same seed, same file).
+    """
+
+    format = "lmdb"
+    summary = "data.mdb: LMDB of image-%09d PNGs and label-%09d texts, as OCR trainers read (needs lmdb)"
+    patterns = (re.escape(LMDB_DATA),)
+    tolerated = ("lock.mdb",)  # made by readers that open the environment with locking
+    requires = ("lmdb", "lmdb")
+    encode = staticmethod(png_bytes)
+
+    def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
+        super().__init__(folder, plan, indices, options)
+        self._env = None
+        self._tmp: Path | None = None
+
+    @classmethod
+    def files(cls, indices: range, options: Options) -> list[str]:
+        return [LMDB_DATA] if len(indices) else []
+
+    def _map_size(self) -> int:
+        """Room for the samples: an 8-bit PNG stays under its raw pixels plus its chunks (grown if not)."""
+        per_sample = self.plan.height * self.plan.width + 4 * self.plan.lengths[1] * 24 + 1024
+        return 2 * len(self.indices) * per_sample + (1 << 20)
+
+    def _start(self) -> None:
+        import lmdb
+
+        self._tmp, out = new_temp(self.folder, LMDB_DATA)
+        out.close()
+        # One file (subdir=False) and no lock file: the folder's lock already keeps other writers out.
+        self._env = lmdb.open(str(self._tmp), subdir=False, lock=False, map_size=self._map_size(), sync=False,
+                              metasync=False, meminit=True, max_dbs=0)
+
+    def _put(self, batch: Batch) -> None:
+        import lmdb
+
+        if self._env is None:
+            self._start()
+        first = self.indices.start - 1
+        rows = [(lmdb_key(kind, r.index - first), value) for r in batch.records()
+                for kind, value in (("image", r.image), ("label", r.label.encode()),
+                                    ("boxes", _json(r.boxes.tolist()).encode()))]
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    for key, value in rows:
+                        txn.put(key, value)
+                return
+            except lmdb.MapFullError:  # the transaction was aborted: grow and write it again
+                self._env.set_mapsize(2 * self._env.info()["map_size"])
+
+    def _finish(self) -> None:
+        if self._env is None:
+            return
+        with self._env.begin(write=True) as txn:
+            txn.put(b"num-samples", str(len(self.indices)).encode())
+        self._env.sync(True)
+        self._env.close()
+        self._env = None
+        size, sha = file_digest(self._tmp)
+        self.journal.add(LMDB_DATA, sha, size)  # recorded before it is renamed into place
+        self._tmp.replace(self.folder / LMDB_DATA)
+        self._tmp = None
+
+    def _discard(self) -> None:
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None

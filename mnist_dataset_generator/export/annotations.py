@@ -1,0 +1,238 @@
+"""Annotations beside a dataset's images, for the trainers that read them: COCO, YOLO and ``gt.txt``.
+
+An annotation is one class, registered with :func:`register`: it declares its name, its files
+and the formats it can annotate, and is fed every sample's label and boxes in index order
+(those of samples kept by a resume too), like a format's index files. Each character becomes
+one object of class ``alphabet.index(char)``; a character with no visible ink (its box is
+empty) is not an object.
+
+* ``coco``: ``coco.json``, loadable by ``pycocotools.coco.COCO`` and torchvision's
+  ``CocoDetection``. ``images`` name each sample as ``labels.csv`` does (``file_name``, with
+  ``width`` and ``height``; ``id`` is its index); one annotation per character with ``bbox``
+  ``[x, y, w, h]``, ``area`` and ``iscrowd`` 0; ``categories`` named by the characters, ids from 1.
+* ``yolo``: ``labels/00000000.txt`` beside ``images/00000000.png`` (``class cx cy w h``,
+  normalised to the image), and ``data.yaml`` with the class names, the Ultralytics layout.
+* ``gt``: ``gt.txt``, ``images/00000000.png<TAB>label`` per line (PaddleOCR, MMOCR).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from .._files import atomic_write
+from ..records import Batch
+from ..sources.glyphs import DIGITS
+from .folder import declare
+from .record import Journal, Streamed
+
+__all__ = ["ANNOTATIONS", "Annotation", "CocoAnnotation", "GtAnnotation", "YoloAnnotation", "register"]
+
+COCO, GT, YAML, LABEL_FOLDER = "coco.json", "gt.txt", "data.yaml", "labels"
+
+
+class Annotation(ABC):
+    """One kind of annotation file: what it writes for the samples of an export.
+
+    Attributes
+    ----------
+    name : str
+        ``--annotations NAME``.
+    summary : str
+        One line for ``--help``.
+    patterns, folders : tuple of str
+        Its files and sub-folders, as for a format (:class:`.writers.Writer`).
+    formats : tuple of str or None
+        The formats whose samples it can name (``None``: any).
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    patterns: ClassVar[tuple[str, ...]]
+    folders: ClassVar[tuple[str, ...]] = ()
+    formats: ClassVar[tuple[str, ...] | None] = None
+
+    def __init__(self, folder: Path, shape: tuple[int, int], indices: range, sample_name: Callable[[int], str],
+                 alphabet: str = DIGITS) -> None:
+        self.folder, self.indices, self.sample_name, self.alphabet = folder, indices, sample_name, alphabet
+        self.height, self.width = shape
+        self.journal: Journal | None = None
+        for name in self.folders:
+            (folder / name).mkdir(exist_ok=True)
+
+    @classmethod
+    @abstractmethod
+    def files(cls, indices: range) -> list[str]:
+        """Every file it writes for samples ``indices``."""
+
+    def open(self, journal: Journal) -> None:
+        self.journal = journal
+
+    @abstractmethod
+    def describe(self, batch: Batch) -> None:
+        """Annotate the samples of ``batch`` (batches arrive in index order)."""
+
+    def commit(self) -> None:
+        """Finish its files (each recorded, then renamed into place)."""
+
+    def abort(self) -> None:
+        """Drop what is not yet in place."""
+
+    def objects(self, label: str, boxes: np.ndarray):
+        """``(class, x0, y0, x1, y1)`` of each character with visible ink."""
+        for char, (x0, y0, x1, y1) in zip(label, boxes.tolist(), strict=True):
+            if x1 > x0 and y1 > y0:
+                yield self.alphabet.index(char), x0, y0, x1, y1
+
+
+ANNOTATIONS: dict[str, type[Annotation]] = {}
+"""Every annotation by name."""
+
+
+def register(cls: type[Annotation]) -> type[Annotation]:
+    """Make ``cls`` an annotation: ``--annotations`` offers it, and the folder's checks know its files."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        raise ValueError(f"{cls.__name__}.name must be a lower-case name, got {name!r}")
+    if name in ANNOTATIONS and ANNOTATIONS[name] is not cls:
+        raise ValueError(f"annotation {name!r} is already registered by {ANNOTATIONS[name].__name__}")
+    declare(cls.patterns, cls.folders)
+    ANNOTATIONS[name] = cls
+    return cls
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@register
+class CocoAnnotation(Annotation):
+    """``coco.json``: images, one annotation per visible character, categories named by the characters.
+
+    Streamed: images go to the file as they come, annotations to a scratch file in the folder
+    that is copied in at the end, so memory stays flat whatever the count.
+    """
+
+    name = "coco"
+    summary = "coco.json (pycocotools, torchvision CocoDetection)"
+    patterns = (re.escape(COCO),)
+
+    @classmethod
+    def files(cls, indices: range) -> list[str]:
+        return [COCO] if len(indices) else []
+
+    def open(self, journal: Journal) -> None:
+        super().open(journal)
+        self._out = Streamed(self.folder, COCO, journal)
+        self._objects = tempfile.TemporaryFile(dir=self.folder)  # noqa: SIM115 - closed by commit() or abort()
+        self._next_id, self._images = 1, 0
+        categories = [{"id": k + 1, "name": char, "supercategory": "character"} for k, char in enumerate(self.alphabet)]
+        self._out.out.write(('{"info":{"description":"synthetic strings of handwritten characters, '
+                             'mnist_dataset_generator"},"licenses":[],'
+                             f'"categories":{_json(categories)},"images":[').encode())
+
+    def describe(self, batch: Batch) -> None:
+        images, objects = [], []
+        for record in batch.records():
+            images.append(_json({"id": record.index, "file_name": self.sample_name(record.index),
+                                 "width": self.width, "height": self.height}))
+            for cls, x0, y0, x1, y1 in self.objects(record.label, record.boxes):
+                objects.append(_json({"id": self._next_id, "image_id": record.index, "category_id": cls + 1,
+                                      "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0),
+                                      "iscrowd": 0}))
+                self._next_id += 1
+        if images:
+            self._out.out.write((("," if self._images else "") + ",".join(images)).encode())
+            self._images += len(images)
+        if objects:
+            self._objects.write((("," if self._objects.tell() else "") + ",".join(objects)).encode())
+
+    def commit(self) -> None:
+        out = self._out.out
+        out.write(b'],"annotations":[')
+        self._objects.seek(0)
+        while block := self._objects.read(1 << 20):
+            out.write(block)
+        out.write(b"]}\n")
+        self._objects.close()
+        self._out.commit()
+        self._out = None
+
+    def abort(self) -> None:
+        if getattr(self, "_out", None) is not None:
+            self._objects.close()
+            self._out.abort()
+            self._out = None
+
+
+@register
+class YoloAnnotation(Annotation):
+    """``labels/00000000.txt`` per image (``class cx cy w h``, normalised) and ``data.yaml``: Ultralytics'
+    layout, where each image's labels sit at its path with ``images`` replaced by ``labels``."""
+
+    name = "yolo"
+    summary = "labels/*.txt + data.yaml (Ultralytics YOLO; png only)"
+    patterns = (r"labels/\d{8}\.txt", re.escape(YAML))
+    folders = (LABEL_FOLDER,)
+    formats = ("png",)
+
+    @classmethod
+    def files(cls, indices: range) -> list[str]:
+        return [*(f"{LABEL_FOLDER}/{i:08d}.txt" for i in indices), *([YAML] if len(indices) else [])]
+
+    def describe(self, batch: Batch) -> None:
+        for record in batch.records():
+            lines = "".join(f"{cls} {(x0 + x1) / 2 / self.width:.6f} {(y0 + y1) / 2 / self.height:.6f} "
+                            f"{(x1 - x0) / self.width:.6f} {(y1 - y0) / self.height:.6f}\n"
+                            for cls, x0, y0, x1, y1 in self.objects(record.label, record.boxes))
+            rel = f"{LABEL_FOLDER}/{record.index:08d}.txt"
+            data = lines.encode()
+            self.journal.add_bytes(rel, data)
+            with atomic_write(self.folder / rel, durable=False) as out:
+                out.write(data)
+
+    def commit(self) -> None:
+        names = ", ".join(json.dumps(char) for char in self.alphabet)
+        data = ("# Ultralytics YOLO dataset written by mnist_dataset_generator: images/ and their labels/\n"
+                "# (class cx cy w h, normalised); give this file's path to YOLO(...).train(data=...)\n"
+                f"train: images\nval: images\nnc: {len(self.alphabet)}\nnames: [{names}]\n").encode()
+        self.journal.add_bytes(YAML, data)
+        with atomic_write(self.folder / YAML, durable=False) as out:
+            out.write(data)
+
+
+@register
+class GtAnnotation(Annotation):
+    """``gt.txt``: ``images/00000000.png<TAB>label`` per line, in index order (PaddleOCR, MMOCR)."""
+
+    name = "gt"
+    summary = "gt.txt of path<TAB>label lines (PaddleOCR, MMOCR; png only)"
+    patterns = (re.escape(GT),)
+    formats = ("png",)
+
+    @classmethod
+    def files(cls, indices: range) -> list[str]:
+        return [GT] if len(indices) else []
+
+    def open(self, journal: Journal) -> None:
+        super().open(journal)
+        self._out = Streamed(self.folder, GT, journal)
+
+    def describe(self, batch: Batch) -> None:
+        self._out.out.write("".join(f"{self.sample_name(r.index)}\t{r.label}\n" for r in batch.records()).encode())
+
+    def commit(self) -> None:
+        self._out.commit()
+        self._out = None
+
+    def abort(self) -> None:
+        if getattr(self, "_out", None) is not None:
+            self._out.abort()
+            self._out = None
