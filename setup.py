@@ -31,6 +31,8 @@ setup(
         "dask": ["dask[distributed]>=2026.8.0"],
         # optional: SequenceDataset never imports torch; this is for DataLoader users (tested with 2.13.0)
         "torch": ["torch>=2.13.0"],
+        # examples/train_crnn.py, the CRNN + CTC reader trained on strips made on the fly (tested with 2.13.0)
+        "train": ["torch>=2.13.0"],
         # optional: --format lmdb, the database OCR trainers read (tested with 1.4.1 and 3.0.0)
         "lmdb": ["lmdb>=1.4.1"],
         # benchmarks: run.py's baselines resize with scikit-image (tested with 0.26.0); augment.py

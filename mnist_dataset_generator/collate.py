@@ -59,6 +59,12 @@ def encode_labels(labels: Sequence[str], alphabet: str = DIGITS) -> list[list[in
     return out
 
 
+def _channels_at(shape: tuple[int, ...], channels: str) -> bool:
+    """Whether a 3-D image has its (few) channels where ``channels`` says, not a (H, W, 1) read as (C, H, W)."""
+    c, *hw = shape if channels == "first" else (shape[2], *shape[:2])
+    return c <= 4 < min(hw)
+
+
 def _images(torch, images: list, channels: str | None):
     """The batch's images as one float32 tensor, with the channel axis where asked."""
     if channels not in _CHANNELS:
@@ -70,11 +76,13 @@ def _images(torch, images: list, channels: str | None):
             tensor = tensor.to(torch.float32) / 255.0
         elif not tensor.is_floating_point():
             raise ValueError(f"item {n} of the batch: image of dtype {tensor.dtype}, expected uint8 or float")
+        shape = tuple(tensor.shape)
         if tensor.ndim == 2:
             tensor = tensor if channels is None else tensor.unsqueeze(0 if channels == "first" else -1)
-        elif tensor.ndim != 3:
-            raise ValueError(f"item {n} of the batch: image of shape {tuple(tensor.shape)}, expected (H, W) "
-                             "or (C, H, W)")
+        elif tensor.ndim != 3 or channels is None or not _channels_at(shape, channels):
+            expected = {"first": "(H, W) or (C, H, W)", "last": "(H, W) or (H, W, C)", None: "(H, W)"}[channels]
+            raise ValueError(f"item {n} of the batch: image of shape {shape}, expected {expected} with "
+                             f"channels={channels!r}")
         arrays.append(tensor.to(torch.float32))
     shapes = {tuple(t.shape) for t in arrays}
     if len(shapes) > 1:
@@ -111,7 +119,8 @@ def collate_ctc(batch, *, alphabet: str = DIGITS, channels: str | None = "first"
     Returns
     -------
     images : torch.Tensor
-        float32, 0..1 for 8-bit images.
+        float32, 0..1 for 8-bit images. A 3-D image must already have its channels (at most 4)
+        where ``channels`` says; anything else is refused, never reinterpreted.
     targets : torch.Tensor
         int64, every label's classes one after another (``CTCLoss``'s concatenated form).
     lengths : torch.Tensor
@@ -160,10 +169,10 @@ def collate_detection(batch, *, alphabet: str = DIGITS, channels: str | None = "
     classes = encode_labels(labels, alphabet)
     targets = []
     for n, (label, these, cls) in enumerate(zip(labels, boxes, classes, strict=True)):
-        these = np.asarray(these, dtype=np.float32).reshape(-1, 4)
-        if len(these) != len(label):
-            raise ValueError(f"item {n} of the batch: {len(these)} boxes for the {len(label)} characters of "
-                             f"{label!r}")
+        these = np.asarray(these, dtype=np.float32)
+        if these.shape != (len(label), 4):
+            raise ValueError(f"item {n} of the batch: boxes of shape {these.shape} for the {len(label)} "
+                             f"characters of {label!r}; expected ({len(label)}, 4)")
         keep = (these[:, 2] > these[:, 0]) & (these[:, 3] > these[:, 1]) if drop_empty else np.ones(len(these), bool)
         targets.append({"boxes": torch.from_numpy(these[keep].copy()),
                         "labels": torch.tensor(np.asarray(cls, np.int64)[keep], dtype=torch.int64),

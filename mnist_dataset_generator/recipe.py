@@ -111,11 +111,14 @@ class Recipe:
         put(self, "background", check_background(self.background))
         choice("split", self.split, tuple(sorted(SPLITS)))
         choice("dtype", self.dtype, DTYPES)
-        from .compose.filterspec import prepare
+        from .compose.filterspec import expand, prepare
 
         fltrs = self.fltrs
         if isinstance(fltrs, Iterable) and not isinstance(fltrs, (str, bytes, bytearray)) and not callable(fltrs):
             fltrs = tuple(fltrs) or None  # a list given: kept as a tuple (compared, read twice)
+            put(self, "fltrs", fltrs)
+        if isinstance(fltrs, str) and fltrs.strip():
+            fltrs = expand(fltrs)  # presets written out: the recipe (and a manifest) says which filters run
             put(self, "fltrs", fltrs)
         put(self, "prepared", prepare(fltrs))  # the rule of every door: text, or a list of callables
         put(self, "image_width", self._check_width())

@@ -375,8 +375,8 @@ def test_coco_names_samples_of_other_formats_by_their_key(tmp_path, source):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--format", "npz", "--annotations", "yolo"], "yolo annotations name image files: they go with --format png, "
-                                                   "not npz"),
+    (["--format", "npz", "--annotations", "yolo"], ("yolo annotations name image files: they go with --format png, "
+                                                    "not npz")),
     (["--annotations", "coco,voc"], "unknown name 'voc'; choose from coco, yolo, gt"),
     (["--format", "tar", "--annotations", "gt"], "gt annotations name image files: they go with --format png, not tar"),
 ])
@@ -548,7 +548,7 @@ def test_readme_reader_recipes_keep_every_label(tmp_path, monkeypatch, data_dir,
     assert any(label.startswith("0") for label in labels)
     monkeypatch.chdir(tmp_path)
     space = {}
-    exec(readme_recipe("readers"), space)
+    exec(readme_recipe("readers"), space)  # noqa: S102 - the README's own recipe, as a reader runs it
     assert space["labels"]["label"].tolist() == labels
     assert space["rows"]["text"].tolist() == labels and space["gt"]["label"].tolist() == labels
     assert space["table"]["label"] == labels and space["jsonl"]["text"] == labels
@@ -562,7 +562,7 @@ def test_readme_dataloader_recipe_runs_two_epochs(tmp_path, monkeypatch, data_di
     monkeypatch.setenv(ENV_DATA_HOME, str(data_dir))
     monkeypatch.chdir(tmp_path)
     space = {}
-    exec(readme_recipe("dataloader"), space)
+    exec(readme_recipe("dataloader"), space)  # noqa: S102 - the README's own recipe, as a reader runs it
     assert space["epoch"] == 1 and space["images"].shape[1:] == (1, 28, 224)
     assert space["train"].epoch == 1 and bool(space["loss"].isfinite())
 
@@ -574,7 +574,215 @@ def test_readme_keras_recipe_reads_an_npz_export(tmp_path, monkeypatch, source):
     labels = made(plan, source, range(50))[1]
     monkeypatch.chdir(tmp_path)
     space = {}
-    exec(readme_recipe("keras"), space)
+    exec(readme_recipe("keras"), space)  # noqa: S102 - the README's own recipe, as a reader runs it
     classes = space["classes"]
     assert [[int(c) - 1 for c in row if c] for row in classes] == [[int(c) for c in label] for label in labels]
     assert tuple(space["x"].shape) == (32, 28, 224, 1) and float(space["x"].numpy().max()) == 1.0
+
+
+# ------------------------------------------------------------------ presets
+
+
+def test_the_standard_preset_is_its_filters_written_out_everywhere(tmp_path, data_dir):
+    from mnist_dataset_generator import Recipe, SequenceDataset, from_spec
+    from mnist_dataset_generator.compose.filterspec import PRESETS, expand
+
+    chain = PRESETS["standard"][0]
+    assert expand("crop,standard") == f"crop,{chain}"
+    assert Recipe(length=3, fltrs="standard").fltrs == chain
+    assert [f.func.__name__ for f in from_spec("standard")] == [f.func.__name__ for f in from_spec(chain)]
+    named = SequenceDataset(6, 4, (0, 4), 100, seed=3, data_home=data_dir, fltrs="standard")
+    written = SequenceDataset(6, 4, (0, 4), 100, seed=3, data_home=data_dir, fltrs=chain)
+    for i in range(6):
+        np.testing.assert_array_equal(named[i][0], written[i][0])
+    one = run("-f", "standard", "--seed", "4", "-d", data_dir, "-o", tmp_path / "a.png", "907", cwd=tmp_path)
+    two = run("-f", chain, "--seed", "4", "-d", data_dir, "-o", tmp_path / "b.png", "907", cwd=tmp_path)
+    assert one.returncode == two.returncode == 0, one.stderr + two.stderr
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    out = tmp_path / "set"
+    assert run("--count", "5", "-f", "standard", "--seed", "1", "-q", "-d", data_dir, "--output-dir", out,
+               cwd=tmp_path).returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["dataset"]["recipe"]["filters"] == chain  # the filters that ran, not a name
+    assert verify_dataset(out, deep=True, data_home=data_dir) == []
+    listed = run("--list-filters", cwd=tmp_path)
+    assert "standard" in listed.stdout and chain in listed.stdout
+    bad = run("-f", "standard:p=0.5", "-d", data_dir, "-o", tmp_path / "c.png", "1", cwd=tmp_path)
+    assert bad.returncode == 2 and "preset standard takes no parameters" in one_line(bad)
+
+
+# ------------------------------------------------------ the training example
+
+
+def test_train_crnn_example_trains_evaluates_reports_and_keeps_its_model(tmp_path, data_dir, source):
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent.parent / "examples" / "train_crnn.py"
+    plan = plan_dataset(25, (3, 5), (0, 4), 150, seed=9, dtype="uint8")
+    export_dataset(tmp_path / "mine", plan, source, fmt="npz", progress=False)
+    result = subprocess.run([sys.executable, script, "-d", data_dir, "--steps", "12", "--test-count", "30",
+                             "--augment", "standard", "--eval", tmp_path / "mine" / "dataset.npz",
+                             "--report", tmp_path / "report.json", "--out", tmp_path / "model", "--threads", "1"],
+                            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert list(report) == ["test", "independent", "hard", "dataset"]
+    assert [report[k]["count"] for k in report] == [30, 30, 30, 25]
+    for name, figures in report.items():
+        assert 0 <= figures["accuracy"] <= 1 and figures["cer"] >= 0
+        assert f"{name} " in result.stdout  # one line of figures per set
+    assert (tmp_path / "model" / "crnn.pt").stat().st_size > 100_000
+    assert json.loads((tmp_path / "model" / "crnn.json").read_text())["augment"] == "standard"
+    (tmp_path / "not.npz").write_bytes(b"not a zip")
+    bad = subprocess.run([sys.executable, script, "-d", data_dir, "--eval", tmp_path / "not.npz"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+    assert "--eval" in bad.stderr and "not an npz export of strips" in bad.stderr
+
+
+def test_deep_verify_makes_the_annotations_again_and_names_an_edited_one(tmp_path, annotated, data_dir):
+    import hashlib
+    import shutil
+
+    out = tmp_path / "png"
+    shutil.copytree(annotated[0], out)
+    coco = json.loads((out / "coco.json").read_text())
+    coco["annotations"][3]["bbox"][0] += 1  # one box moved by a pixel
+    (out / "coco.json").write_text(json.dumps(coco))
+    label = out / "labels" / "00000050.txt"
+    label.write_text(label.read_text().replace("0.", "0.1", 1))
+    lines = (out / "gt.txt").read_text().splitlines(keepends=True)
+    (out / "gt.txt").write_text("".join(lines[1:2] + lines[:1] + lines[2:]))  # two rows swapped
+    sums = "".join(f"{hashlib.sha256((out / rel).read_bytes()).hexdigest()}  {rel}\n"
+                   for rel in (line.split("  ", 1)[1].strip()
+                               for line in (out / "SHA256SUMS").read_text().splitlines())).encode()
+    (out / "SHA256SUMS").write_bytes(sums)  # the record rewritten to match: checksums alone pass
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["checksums"]["sha256"] = hashlib.sha256(sums).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert verify_dataset(out) == []
+    problems = verify_dataset(out, deep=True, data_home=data_dir)
+    assert [(p.path, p.reason) for p in problems] == [
+        ("coco.json", "its coco annotations are not what the samples make"),
+        ("gt.txt", "its gt annotations are not what the samples make"),
+        ("labels/00000050.txt", "its yolo annotations are not what the samples make")]
+
+
+def test_lmdb_grows_its_map_when_the_samples_need_more_room(tmp_path, source, monkeypatch):
+    pytest.importorskip("lmdb")
+    from mnist_dataset_generator.export.writers import LmdbWriter
+
+    monkeypatch.setattr(LmdbWriter, "_map_size", lambda self: 64 * 1024)  # far too small: grown as it fills
+    plan = make_plan(300)
+    export_dataset(tmp_path / "lmdb", plan, source, fmt="lmdb", progress=False)
+    images, labels, _ = made(plan, source, range(300))
+    samples = read_lmdb_as_ocr_trainers_do(tmp_path / "lmdb")
+    assert [label for _, label, _ in samples] == labels
+    np.testing.assert_array_equal(np.stack([image for image, _, _ in samples]), images)
+
+
+# ------------------------------------------------ found by the review of 0.7.0
+
+
+def _rewrite_sums(folder):
+    """What someone covering their tracks does: SHA256SUMS and the manifest's checksum made to match."""
+    import hashlib
+
+    lines = [line.split("  ", 1)[1] for line in (folder / "SHA256SUMS").read_text().splitlines()]
+    sums = "".join(f"{hashlib.sha256((folder / rel).read_bytes()).hexdigest()}  {rel}\n" for rel in lines).encode()
+    (folder / "SHA256SUMS").write_bytes(sums)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["checksums"]["sha256"] = hashlib.sha256(sums).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_crafted_lmdb_that_kills_its_reader_is_a_finding_of_deep_verify(tmp_path, source, data_dir, monkeypatch):
+    pytest.importorskip("lmdb")
+    from mnist_dataset_generator.export import readers
+
+    out = tmp_path / "lmdb"
+    export_dataset(out, make_plan(30), source, fmt="lmdb", progress=False)
+    data = bytearray((out / "data.mdb").read_bytes())
+    at = data.rindex(b"label-000000003") + len(b"label-000000003")  # the live leaf (older copies are free pages)
+    data[at] = ord("9") if data[at] != ord("9") else ord("8")  # the label's first digit changed
+    (out / "data.mdb").write_bytes(bytes(data))
+    _rewrite_sums(out)
+    assert verify_dataset(out) == []
+    problems = verify_dataset(out, deep=True, data_home=data_dir)
+    assert problems and all(p.path.startswith("data.mdb") for p in problems)
+    # however the damage shows, a reader killed by a signal is reported, never this process killed
+    monkeypatch.setattr(readers, "_PROBE", "import os, signal; os.kill(os.getpid(), signal.SIGBUS)")
+    problems = verify_dataset(out, deep=True, data_home=data_dir)
+    assert [str(p) for p in problems] == [
+        f"data.mdb: FAILED (damaged: reading it killed the LMDB reader (signal {int(__import__('signal').SIGBUS)}))"]
+
+
+def test_deep_verify_of_empty_lmdb_and_npz_ranges_passes(tmp_path, data_dir):
+    for fmt in ("npz", "lmdb"):
+        if fmt == "lmdb":
+            pytest.importorskip("lmdb")
+        out = tmp_path / fmt
+        result = run("--count", "1", "--shard", "0/2", "--format", fmt, "-d", data_dir, "--output-dir", out, "-q",
+                     cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert verify_dataset(out) == [] and verify_dataset(out, deep=True, data_home=data_dir) == []
+
+
+def test_a_lock_mdb_is_tolerated_beside_an_lmdb_only(tmp_path, source):
+    export_dataset(tmp_path / "png", make_plan(5), source, fmt="png", progress=False)
+    (tmp_path / "png" / "lock.mdb").write_bytes(b"\0" * 8192)
+    assert [p.path for p in verify_dataset(tmp_path / "png")] == ["lock.mdb"]
+
+
+def test_a_manifest_whose_layout_fields_are_damaged_is_one_line(tmp_path, data_dir):
+    out = tmp_path / "png"
+    assert run("--count", "5", "-d", data_dir, "--output-dir", out, "-q", cwd=tmp_path).returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    for field, value in (("annotations", None), ("annotations", {"coco": 1}), ("annotations", ["voc"]),
+                         ("samples_per_shard", "x"), ("samples_per_shard", 0)):
+        broken = {**manifest, "dataset": {**manifest["dataset"], field: value}}
+        (out / "manifest.json").write_text(json.dumps(broken))
+        result = run("--verify", out, cwd=tmp_path)
+        assert result.returncode in (1, 2) and "Traceback" not in result.stderr, (field, value, result.stderr)
+        assert "manifest.json is damaged" in result.stderr + result.stdout, (field, value)
+
+
+def test_a_format_cannot_declare_files_outside_its_declared_folders():
+    from mnist_dataset_generator.export.folder import declare
+
+    with pytest.raises(ValueError, match="declare the sub-folder in folders"):
+        register(type("Deep", (RowsWriter,), {"format": "deep-test", "index_files": (),
+                                              "patterns": (r"sub/\d{8}\.bin",)}))
+    with pytest.raises(ValueError, match="declare the sub-folder in folders"):
+        declare([r"images/x/\d\.png"])
+    with pytest.raises(ValueError, match="one plain name"):
+        declare([], ["../up"])
+    assert "deep-test" not in WRITERS
+    assert not is_ours("sub/00000000.bin") and not is_ours("images/00000000.png/x")
+    assert is_ours("images/00000000.png") and not is_ours("x/images/00000000.png")
+
+
+def test_the_preset_is_written_out_in_the_manifests_filters_so_either_spelling_resumes(tmp_path, data_dir):
+    from mnist_dataset_generator.compose.filterspec import PRESETS
+
+    out = tmp_path / "set"
+    base = ["--count", "5", "--seed", "2", "-q", "-d", data_dir, "--output-dir", out]
+    assert run(*base, "-f", "standard", cwd=tmp_path).returncode == 0
+    assert json.loads((out / "manifest.json").read_text())["dataset"]["filters"] == PRESETS["standard"][0]
+    again = run(*base, "-f", PRESETS["standard"][0], "--resume", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+
+
+def test_collate_refuses_an_image_whose_channels_are_not_where_it_was_told(data_dir):
+    pytest.importorskip("torch")
+    from mnist_dataset_generator import collate_ctc, collate_detection
+
+    hwc = np.zeros((28, 100, 1), np.uint8)
+    with pytest.raises(ValueError, match=r"shape \(28, 100, 1\), expected \(H, W\) or \(C, H, W\)"):
+        collate_ctc([(hwc, "1")])
+    assert tuple(collate_ctc([(hwc, "1")], channels="last")[0].shape) == (1, 28, 100, 1)
+    with pytest.raises(ValueError, match=r"boxes of shape \(2, 2\) for the 1 characters"):
+        collate_detection([(np.zeros((28, 100), np.uint8), "1", np.array([[1, 2], [5, 9]]))])

@@ -70,10 +70,14 @@ class _ListFilters(argparse.Action):
         from ..compose.filterspec import describe
 
         rows = describe()
+        filters = [row for row in rows if not row[1].startswith("= ")]
         name_width = max(len(n) for n, _, _ in rows)
-        param_width = max(len(p) for _, p, _ in rows)
-        for name, params, summary in rows:
+        param_width = max(len(p) for _, p, _ in filters)
+        for name, params, summary in filters:
             print(f"{name:<{name_width}}  {params:<{param_width}}  {summary}")
+        print("\npresets (-f NAME):")
+        for name, params, summary in rows[len(filters):]:
+            print(f"{name:<{name_width}}  {summary.removeprefix('preset: ')}\n{'':<{name_width}}  {params}")
         print("\nUse -f NAME[:KEY=VALUE...], comma-separated, applied in order; your own factory as "
               "-f module.path:factory[:KEY=VALUE...].")
         parser.exit(0)
@@ -260,7 +264,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     check_format(args.format, args.dtype, options)  # what it needs installed and can do, before any loading
     indices = shard_range(plan.count, args.shard, args.format, options)
     check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices))  # before any loading
-    description = {"filters": args.filters or ""}
+    description = {"filters": recipe.fltrs or ""}  # presets written out, as in the recipe
     check_folder(args.output_dir, resume=args.resume, force=args.force,
                  dataset=dataset_key(plan, args.format, indices, description, options))
     started = time.perf_counter()

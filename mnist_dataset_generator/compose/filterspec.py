@@ -12,6 +12,11 @@ applies that filter to a fraction ``P`` of the digits, drawn digit by digit (a
 built-in's own parameter; for a factory of yours that has no parameter ``p``,
 :class:`.augment.Sometimes` wraps what it builds; one that has its own ``p`` gets it).
 
+An item may also name a preset (:data:`PRESETS`), a chain of built-in filters tuned for a
+purpose: ``"standard"`` is the augmentation measured to make a CRNN reader robust (see the
+README). :func:`expand` writes a spec's presets out; a :class:`.recipe.Recipe` keeps the
+written-out text, so a manifest says which filters ran.
+
 Text that does not come from the user (a folder's ``manifest.json``) is only ever
 checked (:func:`check_spec`) or compared, never built: building imports modules.
 """
@@ -28,9 +33,15 @@ import sys
 from ..filters import FILTERS, Filter, prepare_filters
 from .augment import Sometimes, check_p
 
-__all__ = ["check_spec", "describe", "from_spec", "imported_modules", "prepare"]
+__all__ = ["PRESETS", "check_spec", "describe", "expand", "from_spec", "imported_modules", "prepare"]
 
 log = logging.getLogger(__name__)
+
+PRESETS: dict[str, tuple[str, str]] = {
+    # name: (filters, what for). Tuned by training examples/train_crnn.py (README, "Does it teach?").
+    "standard": ("rotate:p=0.5,scale:p=0.5,noise:p=0.5",
+                 "augmentation for sequence readers: rotate, scale and noise, each on half the digits"),
+}
 
 
 def _number(text: str) -> int | float:
@@ -63,11 +74,33 @@ def _import_factory(module: str, attribute: str):
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def _items(spec: str):
-    """``(name, params, item)`` of each comma-separated item: syntax only, nothing imported."""
+def expand(spec: str) -> str:
+    """``spec`` with each preset written out as its filters.
+
+    Examples
+    --------
+    >>> expand("crop,standard") == "crop," + PRESETS["standard"][0]
+    True
+    """
     if not isinstance(spec, str):
         raise ValueError(f"filters must be text such as \"blur:sigma=1\", got {spec!r}")
+    items = []
     for item in spec.split(","):
+        name, *params = item.strip().split(":")
+        if name in PRESETS:
+            if params:
+                raise ValueError(f"preset {name} takes no parameters (got {item.strip()!r}); write its filters "
+                                 f"out to change them: {PRESETS[name][0]}")
+            items.append(PRESETS[name][0])
+        else:
+            items.append(item)
+    return ",".join(items)
+
+
+def _items(spec: str):
+    """``(name, params, item)`` of each comma-separated item, presets written out: syntax only, nothing
+    imported."""
+    for item in expand(spec).split(","):
         name, *params = item.strip().split(":")
         yield name, params, item.strip()
 
@@ -144,8 +177,8 @@ def from_spec(spec: str) -> list[Filter]:
             factory, label = _import_factory(name, attribute), f"{name}:{attribute}"
         else:
             raise ValueError(
-                f"unknown filter {name!r}; known filters: {', '.join(sorted(FILTERS))} "
-                "(or module.path:factory for your own; see --list-filters)"
+                f"unknown filter {name!r}; known filters: {', '.join(sorted(FILTERS))}; presets: "
+                f"{', '.join(PRESETS)} (or module.path:factory for your own; see --list-filters)"
             )
         signature = inspect.signature(factory)
         accepted = list(signature.parameters)
@@ -209,10 +242,13 @@ def prepare(fltrs) -> list[tuple[Filter, bool]]:
 
 
 def describe() -> list[tuple[str, str, str]]:
-    """``(name, "param=default ...", one-line description)`` for every built-in filter."""
+    """``(name, "param=default ...", one-line description)`` for every built-in filter, then
+    ``(name, "= filters", purpose)`` for every preset."""
     rows = []
     for name, factory in FILTERS.items():
         params = " ".join(f"{p.name}={p.default}" if p.default is not p.empty else p.name
                           for p in inspect.signature(factory).parameters.values())
         rows.append((name, params, (inspect.getdoc(factory) or "").split("\n")[0].replace("``", "")))
+    for name, (filters, purpose) in PRESETS.items():
+        rows.append((name, f"= {filters}", f"preset: {purpose}"))
     return rows

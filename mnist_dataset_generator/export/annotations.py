@@ -17,6 +17,7 @@ empty) is not an object.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tempfile
@@ -33,9 +34,72 @@ from ..sources.glyphs import DIGITS
 from .folder import declare
 from .record import Journal, Streamed
 
-__all__ = ["ANNOTATIONS", "Annotation", "CocoAnnotation", "GtAnnotation", "YoloAnnotation", "register"]
+__all__ = ["ANNOTATIONS", "Annotation", "CocoAnnotation", "DigestSink", "FileSink", "GtAnnotation",
+           "YoloAnnotation", "register"]
 
 COCO, GT, YAML, LABEL_FOLDER = "coco.json", "gt.txt", "data.yaml", "labels"
+
+
+# ------------------------------------------------------------------- sinks
+
+
+class FileSink:
+    """Where an export's annotations go: files in the dataset folder, each recorded in its journal and
+    then renamed into place; scratch space in the folder too."""
+
+    def __init__(self, folder: Path, journal: Journal) -> None:
+        self.folder, self.journal = folder, journal
+
+    def stream(self, rel: str) -> Streamed:
+        """A file written in pieces (``.out.write``), then ``commit()`` or ``abort()``."""
+        return Streamed(self.folder, rel, self.journal)
+
+    def whole(self, rel: str, data: bytes) -> None:
+        """A small file written at once."""
+        self.journal.add_bytes(rel, data)
+        with atomic_write(self.folder / rel, durable=False) as out:
+            out.write(data)
+
+    def scratch(self):
+        return tempfile.TemporaryFile(dir=self.folder)
+
+
+class _Digest:
+    """A stream that keeps only the SHA-256 of what it is given."""
+
+    def __init__(self, sink: DigestSink, rel: str) -> None:
+        self.sink, self.rel, self._sha = sink, rel, hashlib.sha256()
+        self.out = self
+
+    def write(self, data) -> int:
+        self._sha.update(data)
+        return len(data)
+
+    def commit(self) -> None:
+        self.sink.digests[self.rel] = self._sha.hexdigest()
+
+    def abort(self) -> None:
+        pass
+
+
+class DigestSink:
+    """The SHA-256 each annotation file would have (``digests``), with nothing written: for
+    ``--verify --deep``, which makes the annotations of the samples it makes again and compares."""
+
+    def __init__(self) -> None:
+        self.digests: dict[str, str] = {}
+
+    def stream(self, rel: str) -> _Digest:
+        return _Digest(self, rel)
+
+    def whole(self, rel: str, data: bytes) -> None:
+        self.digests[rel] = hashlib.sha256(data).hexdigest()
+
+    def scratch(self):
+        return tempfile.TemporaryFile()  # anonymous: never in the folder verified
+
+
+# ------------------------------------------------------------- annotations
 
 
 class Annotation(ABC):
@@ -59,21 +123,20 @@ class Annotation(ABC):
     folders: ClassVar[tuple[str, ...]] = ()
     formats: ClassVar[tuple[str, ...] | None] = None
 
-    def __init__(self, folder: Path, shape: tuple[int, int], indices: range, sample_name: Callable[[int], str],
+    def __init__(self, shape: tuple[int, int], indices: range, sample_name: Callable[[int], str],
                  alphabet: str = DIGITS) -> None:
-        self.folder, self.indices, self.sample_name, self.alphabet = folder, indices, sample_name, alphabet
+        self.indices, self.sample_name, self.alphabet = indices, sample_name, alphabet
         self.height, self.width = shape
-        self.journal: Journal | None = None
-        for name in self.folders:
-            (folder / name).mkdir(exist_ok=True)
+        self.sink: FileSink | DigestSink | None = None
 
     @classmethod
     @abstractmethod
     def files(cls, indices: range) -> list[str]:
         """Every file it writes for samples ``indices``."""
 
-    def open(self, journal: Journal) -> None:
-        self.journal = journal
+    def open(self, sink: FileSink | DigestSink) -> None:
+        """Start writing into ``sink`` (the folder's :class:`FileSink`, or a :class:`DigestSink`)."""
+        self.sink = sink
 
     @abstractmethod
     def describe(self, batch: Batch) -> None:
@@ -128,10 +191,10 @@ class CocoAnnotation(Annotation):
     def files(cls, indices: range) -> list[str]:
         return [COCO] if len(indices) else []
 
-    def open(self, journal: Journal) -> None:
-        super().open(journal)
-        self._out = Streamed(self.folder, COCO, journal)
-        self._objects = tempfile.TemporaryFile(dir=self.folder)  # noqa: SIM115 - closed by commit() or abort()
+    def open(self, sink: FileSink | DigestSink) -> None:
+        super().open(sink)
+        self._out = sink.stream(COCO)
+        self._objects = sink.scratch()  # closed by commit() or abort()
         self._next_id, self._images = 1, 0
         categories = [{"id": k + 1, "name": char, "supercategory": "character"} for k, char in enumerate(self.alphabet)]
         self._out.out.write(('{"info":{"description":"synthetic strings of handwritten characters, '
@@ -192,20 +255,14 @@ class YoloAnnotation(Annotation):
             lines = "".join(f"{cls} {(x0 + x1) / 2 / self.width:.6f} {(y0 + y1) / 2 / self.height:.6f} "
                             f"{(x1 - x0) / self.width:.6f} {(y1 - y0) / self.height:.6f}\n"
                             for cls, x0, y0, x1, y1 in self.objects(record.label, record.boxes))
-            rel = f"{LABEL_FOLDER}/{record.index:08d}.txt"
-            data = lines.encode()
-            self.journal.add_bytes(rel, data)
-            with atomic_write(self.folder / rel, durable=False) as out:
-                out.write(data)
+            self.sink.whole(f"{LABEL_FOLDER}/{record.index:08d}.txt", lines.encode())
 
     def commit(self) -> None:
         names = ", ".join(json.dumps(char) for char in self.alphabet)
         data = ("# Ultralytics YOLO dataset written by mnist_dataset_generator: images/ and their labels/\n"
                 "# (class cx cy w h, normalised); give this file's path to YOLO(...).train(data=...)\n"
                 f"train: images\nval: images\nnc: {len(self.alphabet)}\nnames: [{names}]\n").encode()
-        self.journal.add_bytes(YAML, data)
-        with atomic_write(self.folder / YAML, durable=False) as out:
-            out.write(data)
+        self.sink.whole(YAML, data)
 
 
 @register
@@ -221,9 +278,9 @@ class GtAnnotation(Annotation):
     def files(cls, indices: range) -> list[str]:
         return [GT] if len(indices) else []
 
-    def open(self, journal: Journal) -> None:
-        super().open(journal)
-        self._out = Streamed(self.folder, GT, journal)
+    def open(self, sink: FileSink | DigestSink) -> None:
+        super().open(sink)
+        self._out = sink.stream(GT)
 
     def describe(self, batch: Batch) -> None:
         self._out.out.write("".join(f"{self.sample_name(r.index)}\t{r.label}\n" for r in batch.records()).encode())

@@ -47,8 +47,12 @@ def _plan(manifest: dict):
     filters = recipe.get("filters")
     if isinstance(filters, dict):
         return "its filters were Python callables, which a manifest cannot hold; its samples cannot be made again"
-    if isinstance(filters, str) and imported_modules(filters):
-        return (f"its filters import module {', '.join(map(repr, imported_modules(filters)))}; a folder never "
+    try:
+        modules = imported_modules(filters) if isinstance(filters, str) else []
+    except ValueError as exc:
+        return f"its filters do not parse ({exc})"
+    if modules:
+        return (f"its filters import module {', '.join(map(repr, modules))}; a folder never "
                 "makes this "
                 "tool run code, so its samples were not made again")
     if dataset.get("labels") is not None:
@@ -124,6 +128,7 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
         return [Problem(MANIFEST, "not checked deeply: these MNIST files are not the digits it was made from "
                                   "(give the folder it was made with: -d DIR)")]
     problems: list[Problem] = []
+    annotations = _annotations(plan, fmt, indices, options)
     report = Reporter(progress, desc="samples", unit="img")
     stored = stored_samples(folder, fmt, indices, (plan.height, plan.width), records, options)
     encode = None if fmt == "npz" else png_bytes  # in the workers, as the export encodes them
@@ -134,9 +139,12 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
         for batch in chunks:
             for record in batch.records():
                 problems += _compare(record, next(stored))
+            for annotation in annotations:
+                annotation.describe(batch)
             done += len(batch)
             report(done, len(indices))
         next(stored, None)  # past the last sample: nothing may follow it
+        problems += _compare_annotations(annotations, records or {})
     except UnreadableError as exc:
         where, _, why = str(exc).partition(": ")
         problems.append(Problem(where, why or str(exc)))
@@ -144,6 +152,33 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
         report.close()
         chunks.close()
     log.info("made %d samples again and compared them: %d differ", done, len(problems))
+    return problems
+
+
+def _annotations(plan, fmt: str, indices: range, options) -> list:
+    """The annotations of the export, made again into digests as the samples are made again."""
+    from .annotations import ANNOTATIONS, DigestSink
+    from .writers import WRITERS
+
+    made = []
+    if len(indices):
+        for name in options.annotations:
+            annotation = ANNOTATIONS[name]((plan.height, plan.width), indices, WRITERS[fmt].name)
+            annotation.open(DigestSink())
+            made.append(annotation)
+    return made
+
+
+def _compare_annotations(annotations: list, records: dict) -> list[Problem]:
+    """A problem for each annotation file whose bytes are not what the samples make."""
+    problems = []
+    for annotation in annotations:
+        sink = annotation.sink
+        annotation.commit()
+        for rel, digest in sorted(sink.digests.items()):
+            record = records.get(rel)
+            if record is None or record[0] != digest:
+                problems.append(Problem(rel, f"its {annotation.name} annotations are not what the samples make"))
     return problems
 
 

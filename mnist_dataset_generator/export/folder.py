@@ -32,7 +32,7 @@ from pathlib import Path
 from .._files import atomic_write
 
 __all__ = ["FolderBusyError", "FolderLock", "check_no_links", "data_folders", "declare", "existing_names",
-           "is_ours", "our_names", "remove_leftovers", "remove_recorded", "tolerated"]
+           "is_ours", "our_names", "remove_leftovers", "remove_recorded"]
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +47,28 @@ LOCK, OWNER, JOURNAL = ".mnist-export.lock", ".mnist-export.owner", ".mnist-expo
 # Names every export writes; each format declares its own (see :func:`declare`).
 _patterns: list[str] = [re.escape(name) for name in (MANIFEST, LABELS, PREVIEW, SUMS)]
 _folders: list[str] = []
-_tolerated: set[str] = set()
 _compiled: re.Pattern | None = None
 
 
-def declare(patterns: Iterable[str], folders: Iterable[str] = (), tolerated: Iterable[str] = ()) -> None:
+def declare(patterns: Iterable[str], folders: Iterable[str] = ()) -> None:
     """Add a format's names: ``patterns`` (regular expressions of relative POSIX paths) of every file it
-    writes, the sub-``folders`` it writes them in (one level deep), and files a reader of that format may
-    leave beside them (``lock.mdb``), which checks tolerate and nothing ever deletes.
+    writes, and the sub-``folders`` it writes them in (one level deep).
 
     Called by :func:`.writers.register` for each format: no other module lists a format's files.
     """
     global _compiled
+    folders, patterns = list(folders), list(patterns)
     for folder in folders:
-        if "/" in folder or folder in ("", ".", ".."):
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", folder) or folder in (".", ".."):
             raise ValueError(f"a format's folder must be one plain name, got {folder!r}")
+    for pattern in patterns:
+        head, sep, tail = pattern.partition("/")
+        if sep and (head not in (*_folders, *folders) or "/" in tail):
+            raise ValueError(f"pattern {pattern!r} names a path outside the folder and its declared sub-folders "
+                             f"({', '.join((*_folders, *folders)) or 'none'}): declare the sub-folder in folders")
+        re.compile(pattern)
     _patterns.extend(p for p in patterns if p not in _patterns)
     _folders.extend(f for f in folders if f not in _folders)
-    _tolerated.update(tolerated)
     _compiled = None
 
 
@@ -77,18 +81,17 @@ def our_names() -> re.Pattern:
 
 
 def is_ours(rel: str) -> bool:
-    """Whether ``rel`` (relative, POSIX) is one of the names this tool writes."""
+    """Whether ``rel`` (relative, POSIX) is one of the names this tool writes: it matches a declared
+    pattern and lies in the folder itself or in one of the declared sub-folders, never deeper."""
+    head, sep, tail = rel.partition("/")
+    if sep and (head not in _folders or "/" in tail):
+        return False
     return our_names().fullmatch(rel) is not None
 
 
 def data_folders() -> tuple[str, ...]:
     """The sub-folders formats write in (``images``, ``labels``, ...)."""
     return tuple(_folders)
-
-
-def tolerated(rel: str) -> bool:
-    """A file a format's own readers may leave in the folder (``lock.mdb``): never ours, never an error."""
-    return rel in _tolerated
 
 
 class FolderBusyError(OSError):

@@ -224,6 +224,9 @@ def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
     name = WRITERS["npz"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
     n = len(indices)
+    if not n:  # an empty range writes no npz
+        _end(csv)
+        return
     try:
         with zipfile.ZipFile(folder / NPZ) as npz:
             members = set(npz.namelist())
@@ -255,12 +258,45 @@ def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
     _end(csv)
 
 
+_PROBE = """
+import sys, lmdb
+env = lmdb.open(sys.argv[1], subdir=False, readonly=True, lock=False, readahead=False, max_readers=1)
+with env.begin(buffers=True) as txn:
+    for key, value in txn.cursor():
+        bytes(value[-1:])
+"""
+
+
+def _probe_lmdb(path: Path) -> None:
+    """Read every key and value of ``path`` in a child process first: LMDB trusts the pages of the file it
+    maps, and a crafted one can kill the process reading it (SIGBUS), which must be a finding, not a crash."""
+    import subprocess
+    import sys
+
+    try:
+        child = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=3600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UnreadableError(f"{LMDB_DATA}: could not be read ({exc})") from None
+    if child.returncode < 0:
+        raise UnreadableError(f"{LMDB_DATA}: damaged: reading it killed the LMDB reader (signal {-child.returncode})")
+    if child.returncode:
+        last = (child.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"])[-1]
+        raise UnreadableError(f"{LMDB_DATA}: not a readable LMDB ({last[:200]})")
+
+
 def _lmdb_samples(folder: Path, indices: range, records: dict, shape: tuple[int, int],
                   options: Options) -> Iterator[Stored]:
-    import lmdb
-
     name = WRITERS["lmdb"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
+    if not len(indices):  # an empty range writes no database
+        _end(csv)
+        return
+    try:
+        import lmdb
+    except ImportError:
+        raise UnreadableError(f"{MANIFEST}: not checked deeply: reading {LMDB_DATA} needs the lmdb package: pip "
+                              "install 'mnist_dataset_generator[lmdb]'") from None
+    _probe_lmdb(folder / LMDB_DATA)
     limit = 2 * shape[0] * (shape[1] + 1) + 65536  # as for a tar member
     try:
         env = lmdb.open(str(folder / LMDB_DATA), subdir=False, readonly=True, lock=False, readahead=False,

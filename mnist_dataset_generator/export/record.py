@@ -238,14 +238,19 @@ class Streamed:
         self.rel, self.journal = rel, journal
         self._context = atomic_write(folder / rel, durable=False)
         self.out = HashingFile(self._context.__enter__())
+        self._open = True
 
     def commit(self) -> None:
         self.out.flush()
         self.journal.add(self.rel, self.out.hexdigest(), self.out.size)
+        self._open = False  # the rename below closes the file either way
         self._context.__exit__(None, None, None)
 
     def abort(self) -> None:
-        self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        """Drop the temporary file (nothing once committed, or aborted before)."""
+        if self._open:
+            self._open = False
+            self._context.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
 
 class HashingFile:

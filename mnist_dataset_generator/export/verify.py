@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import __version__
 from .._progress import ProgressArg
-from .folder import LOCK, MANIFEST, OWNER, SUMS, TOOL, _lstat, _owner, data_folders, tolerated
+from .folder import LOCK, MANIFEST, OWNER, SUMS, TOOL, _lstat, _owner, data_folders
 from .record import ManifestError, Problem, file_digest, parse_sums, read_manifest
 
 __all__ = ["Problem", "verify_dataset"]
@@ -101,7 +101,7 @@ def verify_dataset(folder: str | os.PathLike, expected: Callable[[dict], Iterabl
         elif got[1] != sha:
             problems.append(Problem(rel, f"sha256 {got[1][:12]}..., recorded {sha[:12]}..."))
     problems += [Problem(rel, "not part of this dataset") for rel in _every_file(folder)
-                 if rel not in records and rel not in (MANIFEST, SUMS) and not _tolerated(folder, rel)]
+                 if rel not in records and rel not in (MANIFEST, SUMS) and not _tolerated(folder, rel, manifest)]
     if read_manifest(folder) != manifest:
         problems.append(Problem(MANIFEST, "changed while it was verified (a run is writing the folder?)"))
     if deep and problems:
@@ -142,9 +142,17 @@ def _recorded(folder: Path, manifest: dict, problems: list[Problem]) -> dict[str
     return records
 
 
-def _tolerated(folder: Path, rel: str) -> bool:
-    """A regular file a format's readers leave beside its data (``lock.mdb``): not the dataset's, no error."""
-    return tolerated(rel) and (st := _lstat(folder / rel)) is not None and stat.S_ISREG(st.st_mode)
+_TOLERATED_BYTES = 1 << 20  # LMDB's lock file: a header and a slot per reader, far below this
+
+
+def _tolerated(folder: Path, rel: str, manifest: dict) -> bool:
+    """A small regular file the readers of this folder's format leave beside its data (``lock.mdb``):
+    not the dataset's, no error; in a folder of any other format it is reported as any other file."""
+    from .writers import WRITERS
+
+    writer = WRITERS.get(manifest["dataset"].get("format"))
+    return (writer is not None and rel in writer.tolerated and (st := _lstat(folder / rel)) is not None
+            and stat.S_ISREG(st.st_mode) and st.st_size <= _TOLERATED_BYTES)
 
 
 def _newer(version) -> str | None:

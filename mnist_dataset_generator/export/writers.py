@@ -20,6 +20,7 @@ Labels travel as JSON strings, so leading zeros survive.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -40,7 +41,7 @@ from ..compose.strip import to_uint8
 from ..dataset import Plan
 from ..records import NO_BOX, Batch
 from ..sampling import CHUNK
-from .annotations import ANNOTATIONS
+from .annotations import ANNOTATIONS, FileSink
 from .folder import LABELS, declare
 from .record import Journal, Streamed, file_digest, unverified
 from .zipstream import ZipStreamWriter, deflate_piece
@@ -80,8 +81,8 @@ class Options:
                 and 1 <= self.shard_size <= MAX_SHARD_SIZE):
             raise ValueError(f"shard_size must be an integer in 1..{MAX_SHARD_SIZE}, got {self.shard_size!r}")
         names = self.annotations
-        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-            raise ValueError(f"annotations must be a sequence of names ({', '.join(ANNOTATIONS)}), got {names!r}")
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"annotations must be a list of names ({', '.join(ANNOTATIONS)}), got {names!r}")
         unknown = [n for n in names if n not in ANNOTATIONS]
         if unknown:
             raise ValueError(f"unknown annotation {unknown[0]!r}; choose from {', '.join(ANNOTATIONS)}")
@@ -90,9 +91,8 @@ class Options:
     @classmethod
     def from_key(cls, dataset: dict) -> Options:
         """The options a manifest's ``dataset`` records (:meth:`Writer.key`); defaults where it is silent."""
-        annotations = dataset.get("annotations", [])
         return cls(shard_size=dataset.get("samples_per_shard", SAMPLES_PER_TAR),
-                   annotations=tuple(annotations) if isinstance(annotations, list) else annotations)
+                   annotations=dataset.get("annotations", ()))  # a list of names, or a one-line ValueError
 
 
 MAX_SHARD_SIZE = 10_000_000
@@ -192,8 +192,11 @@ class Writer(ABC):
         self._streams: dict[str, Streamed] = {}
         for name in self.folders:
             (folder / name).mkdir(exist_ok=True)
-        self.annotations = [ANNOTATIONS[name](folder, (plan.height, plan.width), indices, self.name)
+        self.annotations = [ANNOTATIONS[name]((plan.height, plan.width), indices, self.name)
                             for name in self.options.annotations if len(indices)]
+        for annotation in self.annotations:
+            for name in annotation.folders:
+                (folder / name).mkdir(exist_ok=True)
         self.kept_boxes = type(self).kept_boxes or bool(self.annotations)  # annotations hold kept samples' boxes
 
     # ------------------------------------------------------------- layout
@@ -258,7 +261,7 @@ class Writer(ABC):
         self.journal = journal
         self._open_stream(LABELS).out.write(f"{self.column},label\n".encode())
         for annotation in self.annotations:
-            annotation.open(journal)
+            annotation.open(FileSink(self.folder, journal))
 
     def write(self, batch: Batch) -> None:
         """Samples made now (encoded as :attr:`encode` / :attr:`encode_chunk` say): their files and index lines."""
@@ -278,9 +281,19 @@ class Writer(ABC):
         """Finish the data files, then the annotations and index files; each is recorded, then renamed into place."""
         self._finish()
         while self.annotations:
-            self.annotations.pop(0).commit()  # out of the list first: an abort never finishes it twice
+            annotation = self.annotations.pop(0)  # out of the list first: an abort never finishes it twice
+            try:
+                annotation.commit()
+            except BaseException:
+                annotation.abort()
+                raise
         for rel in list(self._streams):
-            self._streams.pop(rel).commit()
+            stream = self._streams.pop(rel)
+            try:
+                stream.commit()
+            except BaseException:
+                stream.abort()
+                raise
 
     def abort(self) -> None:
         """Drop what is not yet renamed into place (every file under a final name is whole and recorded)."""
@@ -339,7 +352,7 @@ def register(cls: type[Writer]) -> type[Writer]:
     for rel in cls.index_files:
         if not any(re.fullmatch(pattern, rel) for pattern in cls.patterns):
             raise ValueError(f"{cls.__name__}: index file {rel!r} matches none of its patterns")
-    declare(cls.patterns, cls.folders, cls.tolerated)
+    declare(cls.patterns, cls.folders)
     WRITERS[name] = cls
     return cls
 
@@ -600,6 +613,19 @@ class NpzWriter(Writer):
 
 
 
+@contextlib.contextmanager
+def _lmdb_errors():
+    """LMDB's errors as this tool's: a disk or memory fault is an ``OSError`` or ``MemoryError`` (one line)."""
+    import lmdb
+
+    try:
+        yield
+    except lmdb.MemoryError as exc:
+        raise MemoryError(f"LMDB: {exc}") from None
+    except lmdb.Error as exc:
+        raise OSError(f"{LMDB_DATA}: {exc}") from None
+
+
 def lmdb_key(kind: str, number: int) -> bytes:
     """The LMDB key of sample ``number`` (from 1 in each database): ``image-000000001``, ``label-...``."""
     return b"%s-%09d" % (kind.encode(), number)
@@ -634,9 +660,8 @@ class LmdbWriter(Writer):
         return [LMDB_DATA] if len(indices) else []
 
     def _map_size(self) -> int:
-        """Room for the samples: an 8-bit PNG stays under its raw pixels plus its chunks (grown if not)."""
-        per_sample = self.plan.height * self.plan.width + 4 * self.plan.lengths[1] * 24 + 1024
-        return 2 * len(self.indices) * per_sample + (1 << 20)
+        """Room to start with: a quarter of the raw pixels (PNG strips compress well); doubled as it fills."""
+        return max(1 << 20, len(self.indices) * (self.plan.height * self.plan.width // 4 + 256))
 
     def _start(self) -> None:
         import lmdb
@@ -644,34 +669,39 @@ class LmdbWriter(Writer):
         self._tmp, out = new_temp(self.folder, LMDB_DATA)
         out.close()
         # One file (subdir=False) and no lock file: the folder's lock already keeps other writers out.
-        self._env = lmdb.open(str(self._tmp), subdir=False, lock=False, map_size=self._map_size(), sync=False,
-                              metasync=False, meminit=True, max_dbs=0)
+        with _lmdb_errors():
+            self._env = lmdb.open(str(self._tmp), subdir=False, lock=False, map_size=self._map_size(), sync=False,
+                                  metasync=False, meminit=True, max_dbs=0)
 
-    def _put(self, batch: Batch) -> None:
+    def _write_rows(self, rows: list[tuple[bytes, bytes]]) -> None:
+        """Put ``rows`` in one transaction, growing the map (and writing them again) while it is full."""
         import lmdb
 
+        with _lmdb_errors():
+            while True:
+                try:
+                    with self._env.begin(write=True) as txn:
+                        for key, value in rows:
+                            txn.put(key, value)
+                    return
+                except lmdb.MapFullError:  # the transaction was aborted: grow and write it again
+                    self._env.set_mapsize(2 * self._env.info()["map_size"])
+
+    def _put(self, batch: Batch) -> None:
         if self._env is None:
             self._start()
         first = self.indices.start - 1
-        rows = [(lmdb_key(kind, r.index - first), value) for r in batch.records()
-                for kind, value in (("image", r.image), ("label", r.label.encode()),
-                                    ("boxes", _json(r.boxes.tolist()).encode()))]
-        while True:
-            try:
-                with self._env.begin(write=True) as txn:
-                    for key, value in rows:
-                        txn.put(key, value)
-                return
-            except lmdb.MapFullError:  # the transaction was aborted: grow and write it again
-                self._env.set_mapsize(2 * self._env.info()["map_size"])
+        self._write_rows([(lmdb_key(kind, r.index - first), value) for r in batch.records()
+                          for kind, value in (("image", r.image), ("label", r.label.encode()),
+                                              ("boxes", _json(r.boxes.tolist()).encode()))])
 
     def _finish(self) -> None:
         if self._env is None:
             return
-        with self._env.begin(write=True) as txn:
-            txn.put(b"num-samples", str(len(self.indices)).encode())
-        self._env.sync(True)
-        self._env.close()
+        self._write_rows([(b"num-samples", str(len(self.indices)).encode())])
+        with _lmdb_errors():
+            self._env.sync(True)
+            self._env.close()
         self._env = None
         size, sha = file_digest(self._tmp)
         self.journal.add(LMDB_DATA, sha, size)  # recorded before it is renamed into place
