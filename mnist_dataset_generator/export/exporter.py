@@ -1,4 +1,4 @@
-"""Write a dataset to a folder: png + csv + jsonl, npz, or WebDataset tar shards; manifest, preview, checksums.
+"""Write a dataset to a folder in any registered format (png, npz, tar, lmdb); manifest, preview, checksums.
 
 Every file goes to a temporary name, is recorded (path, size, SHA-256) in the
 folder's journal, then renamed into place, so a killed export leaves only
@@ -20,7 +20,9 @@ Folder layout::
     images/00000000.png  png format
     metadata.jsonl       png format: {"file_name", "text", "boxes"} per image (Hugging Face imagefolder)
     dataset.npz          npz format: images (N, H, W), labels, boxes (N, max_len, 4) and lengths
-    shard-000000.tar     tar format: KEY.png + KEY.txt + KEY.json per sample, 1000 samples per shard
+    shard-000000.tar     tar format: KEY.png + KEY.txt + KEY.json per sample, 1000 samples per shard (shard_size)
+    data.mdb             lmdb format: num-samples, image-%09d, label-%09d, boxes-%09d from 1
+    coco.json            --annotations coco; labels/00000000.txt + data.yaml: yolo; gt.txt: gt
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 For ``--verify --deep``, which compares what a folder holds with what its recipe and seed
 make. Each sample comes with every label the folder gives it (``labels.csv`` and the
-format's own: ``metadata.jsonl``, ``KEY.txt``, the npz's ``labels``), so a folder whose
+format's own: ``metadata.jsonl``, ``KEY.txt``, the npz's ``labels``, the LMDB's ``label-%09d``), so a folder whose
 index files disagree with each other is caught too. A folder is read as untrusted input:
 files are read in index order and streamed (tar shards, the npz's pixels), every line,
 member and array is bounded by what the dataset's size allows before it is read, an image
