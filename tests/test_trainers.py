@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tarfile
 
@@ -34,6 +35,24 @@ def source(data_dir):
 def make_plan(count=250, **options):
     options = {"dtype": "uint8", **options}
     return plan_dataset(count, (2, 5), (0, 6), 120, seed=29, **options)
+
+
+@contextlib.contextmanager
+def killed_after_one_batch(monkeypatch, writer):
+    """``writer`` writes its first batch, then the run is interrupted (as by Ctrl-C)."""
+    real, calls = writer.write, []
+
+    def write_then_die(self, batch):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(self, batch)
+
+    monkeypatch.setattr(writer, "write", write_then_die)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(writer, "write", real)
 
 
 def made(plan, source, indices):
@@ -215,18 +234,8 @@ def test_lmdb_killed_leaves_no_database_and_a_resume_finishes_it_identically(tmp
 
     plan, out = make_plan(600), tmp_path / "killed"  # three chunks: killed after the first
     export_dataset(tmp_path / "whole", plan, source, fmt="lmdb", progress=False)
-    real, calls = LmdbWriter.write, []
-
-    def write_then_die(self, batch):
-        calls.append(1)
-        if len(calls) > 1:
-            raise KeyboardInterrupt
-        return real(self, batch)
-
-    monkeypatch.setattr(LmdbWriter, "write", write_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_one_batch(monkeypatch, LmdbWriter), pytest.raises(KeyboardInterrupt):
         export_dataset(out, plan, source, fmt="lmdb", progress=False)
-    monkeypatch.setattr(LmdbWriter, "write", real)
     assert not (out / "data.mdb").exists() and not list(out.glob(".data.mdb.*"))
     export_dataset(out, plan, source, fmt="lmdb", resume=True, progress=False)
     assert tree(out) == tree(tmp_path / "whole") and verify_dataset(out) == []
@@ -345,19 +354,9 @@ def test_annotated_folders_verify_and_a_killed_run_resumes_to_the_same_files(ann
     assert manifest["dataset"]["annotations"] == ["coco", "gt", "yolo"]
     from mnist_dataset_generator.export.writers import PngWriter
 
-    real, calls = PngWriter.write, []
-
-    def write_then_die(self, batch):
-        calls.append(1)
-        if len(calls) > 1:
-            raise KeyboardInterrupt
-        return real(self, batch)
-
     options = Options(annotations=("coco", "yolo", "gt"))
-    monkeypatch.setattr(PngWriter, "write", write_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_one_batch(monkeypatch, PngWriter), pytest.raises(KeyboardInterrupt):
         export_dataset(tmp_path / "png", plan, source, fmt="png", options=options, indices=indices, progress=False)
-    monkeypatch.setattr(PngWriter, "write", real)
     assert not (tmp_path / "png" / "coco.json").exists() and not (tmp_path / "png" / "gt.txt").exists()
     export_dataset(tmp_path / "png", plan, source, fmt="png", options=options, indices=indices, resume=True,
                    progress=False)

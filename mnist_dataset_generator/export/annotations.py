@@ -175,25 +175,43 @@ def _json(value) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+class _OneFile(Annotation):
+    """An annotation streamed into one file, :attr:`file` (none for an empty range)."""
+
+    file: ClassVar[str]
+
+    @classmethod
+    def files(cls, indices: range) -> list[str]:
+        return [cls.file] if len(indices) else []
+
+    def open(self, sink: FileSink | DigestSink) -> None:
+        super().open(sink)
+        self._out = sink.stream(self.file)
+
+    def commit(self) -> None:
+        self._out.commit()
+        self._out = None
+
+    def abort(self) -> None:
+        if getattr(self, "_out", None) is not None:
+            self._out.abort()
+            self._out = None
+
+
 @register
-class CocoAnnotation(Annotation):
+class CocoAnnotation(_OneFile):
     """``coco.json``: images, one annotation per visible character, categories named by the characters.
 
     Streamed: images go to the file as they come, annotations to a scratch file in the folder
     that is copied in at the end, so memory stays flat whatever the count.
     """
 
-    name = "coco"
+    name, file = "coco", COCO
     summary = "coco.json (pycocotools, torchvision CocoDetection)"
     patterns = (re.escape(COCO),)
 
-    @classmethod
-    def files(cls, indices: range) -> list[str]:
-        return [COCO] if len(indices) else []
-
     def open(self, sink: FileSink | DigestSink) -> None:
         super().open(sink)
-        self._out = sink.stream(COCO)
         self._objects = sink.scratch()  # closed by commit() or abort()
         self._next_id, self._images = 1, 0
         categories = [{"id": k + 1, "name": char, "supercategory": "character"} for k, char in enumerate(self.alphabet)]
@@ -225,14 +243,12 @@ class CocoAnnotation(Annotation):
             out.write(block)
         out.write(b"]}\n")
         self._objects.close()
-        self._out.commit()
-        self._out = None
+        super().commit()
 
     def abort(self) -> None:
         if getattr(self, "_out", None) is not None:
             self._objects.close()
-            self._out.abort()
-            self._out = None
+        super().abort()
 
 
 @register
@@ -266,30 +282,13 @@ class YoloAnnotation(Annotation):
 
 
 @register
-class GtAnnotation(Annotation):
+class GtAnnotation(_OneFile):
     """``gt.txt``: ``images/00000000.png<TAB>label`` per line, in index order (PaddleOCR, MMOCR)."""
 
-    name = "gt"
+    name, file = "gt", GT
     summary = "gt.txt of path<TAB>label lines (PaddleOCR, MMOCR; png only)"
     patterns = (re.escape(GT),)
     formats = ("png",)
 
-    @classmethod
-    def files(cls, indices: range) -> list[str]:
-        return [GT] if len(indices) else []
-
-    def open(self, sink: FileSink | DigestSink) -> None:
-        super().open(sink)
-        self._out = sink.stream(GT)
-
     def describe(self, batch: Batch) -> None:
         self._out.out.write("".join(f"{self.sample_name(r.index)}\t{r.label}\n" for r in batch.records()).encode())
-
-    def commit(self) -> None:
-        self._out.commit()
-        self._out = None
-
-    def abort(self) -> None:
-        if getattr(self, "_out", None) is not None:
-            self._out.abort()
-            self._out = None

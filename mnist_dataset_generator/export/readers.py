@@ -163,7 +163,7 @@ def _tar_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
     csv = _csv_rows(folder, (name(i) for i in indices))
     # A PNG of the dataset's size, stored uncompressed at worst, and some room for its chunks.
     limits = {".png": 2 * shape[0] * (shape[1] + 1) + 65536, ".txt": _ROW, ".json": _META}
-    for block in range(indices.start // size, (indices.stop - 1) // size + 1) if len(indices) else ():
+    for block in TarWriter.blocks(indices, options):
         shard = TarWriter.shard(block)
         keys = range(max(indices.start, block * size), min(indices.stop, (block + 1) * size))
         try:

@@ -449,12 +449,15 @@ class TarWriter(Writer):
         """The file name of shard ``block``."""
         return f"shard-{block:06d}.tar"
 
+    @staticmethod
+    def blocks(indices: range, options: Options) -> range:
+        """The shard numbers holding samples ``indices`` (none for an empty range)."""
+        size = options.shard_size
+        return range(indices.start // size, (indices.stop - 1) // size + 1) if len(indices) else range(0)
+
     @classmethod
     def files(cls, indices: range, options: Options) -> list[str]:
-        if not len(indices):
-            return []
-        size = options.shard_size
-        return [cls.shard(b) for b in range(indices.start // size, (indices.stop - 1) // size + 1)]
+        return [cls.shard(b) for b in cls.blocks(indices, options)]
 
     def _put(self, batch: Batch) -> None:
         size = self.options.shard_size
