@@ -47,7 +47,7 @@ def make_model(torch):
     (``PixelUnshuffle``: nothing is lost, and the convolutions see a quarter of the positions),
     three conv blocks down to one row, a bidirectional LSTM, a linear layer to the 10 digits and
     CTC's blank (class 0). Any width; 4 px per output step. Pooling before batch norm and ReLU
-    spares them three quarters of their work; channels-last convolutions run about twice as fast
+    spares them most of their work; channels-last convolutions run about twice as fast
     on CPUs as the default layout."""
     nn = torch.nn
 
@@ -215,7 +215,7 @@ def main(argv=None) -> int:
     from mnist_dataset_generator import SequenceDataset, collate_ctc, load
 
     torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # tiny activations late in training would otherwise slow every step
+    torch.set_flush_denormal(True)  # tiny values late in training would otherwise slow every step
     torch.manual_seed(args.seed)
     started = time.perf_counter()
     folder = Path(load("test", data_home=args.data_dir, progress=False).source)  # downloaded and verified once
