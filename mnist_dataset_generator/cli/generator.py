@@ -162,6 +162,9 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     batch.add_argument("--output-dir", metavar="DIR", help="dataset folder (required with --count)")
     batch.add_argument("--length", type=_length, default=(8, 8), metavar="L|MIN-MAX",
                        help="digits per image: 8, or a range such as 3-10 drawn uniformly (default 8)")
+    batch.add_argument("--labels-file", metavar="FILE",
+                       help="the images' digit strings, one per line, in order: a dataset of as many images "
+                            "(with --count N, of the first N)")
     batch.add_argument("--format", choices=tuple(WRITERS), default="png",
                        help="; ".join(f"{name}: {w.summary}".replace("%", "%%") for name, w in WRITERS.items())
                             + " (default png); every format also writes labels.csv")
@@ -190,6 +193,35 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                              "compare pixels, labels and boxes (takes -d, --mirrors, --deadline, --workers)")
     _add_verbosity(parser)
     return parser
+
+
+def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None) -> tuple[str, ...]:
+    """The labels of ``--labels-file``: one digit string per line (the last newline optional, CRLF
+    accepted), the first ``count`` when given; any problem is one ``parser.error`` naming the line."""
+    from ..sources.glyphs import DIGITS
+
+    try:
+        with open(path, encoding="utf-8-sig", newline=None) as handle:  # -sig: a BOM is not a character
+            text = handle.read()
+    except UnicodeDecodeError as exc:
+        parser.error(f"--labels-file {path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+    except OSError as exc:
+        parser.error(f"--labels-file {path}: cannot read it ({exc.strerror or exc})")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline ending the last line
+    if not lines:
+        parser.error(f"--labels-file {path}: holds no labels")
+    if count is not None:
+        if count > len(lines):
+            parser.error(f"--count {count} but --labels-file {path} holds {len(lines)} labels")
+        lines = lines[:count]
+    for number, line in enumerate(lines, 1):
+        if not line:
+            parser.error(f"--labels-file {path} line {number}: empty (one label per line)")
+        if bad := next((c for c in line if c not in DIGITS), None):
+            parser.error(f"--labels-file {path} line {number}: {bad!r} is not one of the digits 0-9 ({line!r})")
+    return tuple(lines)
 
 
 def _length(text: str) -> tuple[int, int]:
@@ -255,10 +287,11 @@ def _dataset_work(args: argparse.Namespace) -> int:
     seed = args.seed
     if seed is None and args.resume:
         seed = _resume_seed(args.output_dir)
-    recipe = Recipe(length=args.length, spacing_range=args.spacing, image_width=args.width,
+    labels = {"length": args.length} if args.labels is None else {"labels": args.labels}  # their lengths
+    recipe = Recipe(**labels, spacing_range=args.spacing, image_width=args.width,
                     image_height=args.height, evenly=args.evenly, fit=args.fit, align=args.align or "center",
                     fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype)
-    plan = plan_dataset(args.count, seed=seed, recipe=recipe)
+    plan = plan_dataset(len(args.labels) if args.labels else args.count, seed=seed, recipe=recipe)
     options = Options(annotations=args.annotations or (),
                       **({} if args.shard_size is None else {"shard_size": args.shard_size}))
     check_format(args.format, args.dtype, options)  # what it needs installed and can do, before any loading
@@ -270,7 +303,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None,
                   deadline=args.deadline)
-    arguments = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose")}
+    arguments = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "labels")}  # labels: in the recipe
     summary = export_dataset(
         args.output_dir, plan, source, fmt=args.format, options=options, indices=indices, workers=args.workers,
         arguments=arguments, description=description, resume=args.resume,
@@ -349,6 +382,14 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
                                            ("--shard-size", args.shard_size is not None),
                                            ("--annotations", args.annotations is not None))
                   if value]
+    args.labels = None
+    if args.labels_file is not None and args.verify is None:
+        if args.digits is not None:
+            parser.error("give either digits (one image) or --labels-file (a dataset), not both")
+        if args.length != (8, 8):
+            parser.error("--length does not apply with --labels-file: the labels' lengths are the lengths")
+        args.labels = _read_labels(parser, args.labels_file, args.count)
+        args.count = len(args.labels)
     if args.force and args.resume:
         parser.error("give --resume (finish this run) or --force (start over), not both")
     if args.align is not None and args.fit != "pad":
