@@ -291,7 +291,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     recipe = Recipe(**labels, spacing_range=args.spacing, image_width=args.width,
                     image_height=args.height, evenly=args.evenly, fit=args.fit, align=args.align or "center",
                     fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype)
-    plan = plan_dataset(len(args.labels) if args.labels else args.count, seed=seed, recipe=recipe)
+    plan = plan_dataset(args.count, seed=seed, recipe=recipe)  # with labels: as many as they are
     options = Options(annotations=args.annotations or (),
                       **({} if args.shard_size is None else {"shard_size": args.shard_size}))
     check_format(args.format, args.dtype, options)  # what it needs installed and can do, before any loading
@@ -303,7 +303,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None,
                   deadline=args.deadline)
-    arguments = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "labels")}  # labels: in the recipe
+    arguments = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "labels")}  # labels: as a digest
     summary = export_dataset(
         args.output_dir, plan, source, fmt=args.format, options=options, indices=indices, workers=args.workers,
         arguments=arguments, description=description, resume=args.resume,
