@@ -50,8 +50,8 @@ def test_count_takes_the_first_labels_of_the_file(tmp_path, data_dir):
 
 @pytest.mark.parametrize(("content", "args", "message"), [
     (b"12\n\n3\n", (), "labels.txt line 2: empty (one label per line)"),
-    (b"12\n3a\n", (), "labels.txt line 2: 'a' is not one of the digits 0-9 ('3a')"),
-    (b"12\n 3\n", (), "labels.txt line 2: ' ' is not one of the digits 0-9"),
+    (b"12\n3a\n", (), "labels.txt line 2: 'a' is not in the alphabet '0123456789' ('3a')"),
+    (b"12\n 3\n", (), "labels.txt line 2: ' ' is not in the alphabet '0123456789'"),
     (b"", (), "labels.txt: holds no labels"),
     (b"\xff\xfe1\n", (), "labels.txt: not UTF-8 text"),
     (b"12\n34\n", ("--count", "3"), "--count 3 but --labels-file labels.txt holds 2 labels"),

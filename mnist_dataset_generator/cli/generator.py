@@ -198,7 +198,7 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
 def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None) -> tuple[str, ...]:
     """The labels of ``--labels-file``: one digit string per line (the last newline optional, CRLF
     accepted), the first ``count`` when given; any problem is one ``parser.error`` naming the line."""
-    from ..sources.glyphs import DIGITS
+    from ..sources.glyphs import encode_text
 
     try:
         with open(path, encoding="utf-8-sig", newline=None) as handle:  # -sig: a BOM is not a character
@@ -219,8 +219,10 @@ def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None) 
     for number, line in enumerate(lines, 1):
         if not line:
             parser.error(f"--labels-file {path} line {number}: empty (one label per line)")
-        if bad := next((c for c in line if c not in DIGITS), None):
-            parser.error(f"--labels-file {path} line {number}: {bad!r} is not one of the digits 0-9 ({line!r})")
+        try:
+            encode_text(line)  # the one codec of labels: it names a character outside the alphabet
+        except ValueError as exc:
+            parser.error(f"--labels-file {path} line {number}: {exc} ({line!r})")
     return tuple(lines)
 
 
