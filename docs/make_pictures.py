@@ -47,6 +47,21 @@ def boxes_picture(path: Path, extra: list[str]) -> None:
     picture.save(path)
 
 
+PHONES = ["--count", "4", "--pattern", "+dd (ddd) ddd-dddd", "--unique", "-w", "520", "-s", "-2,2"]
+
+
+def dataset_preview(path: Path, args: list[str], extra: list[str]) -> int:
+    """The preview sheet (first samples and their labels) of the dataset ``args`` make."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        status = generator_main([*args, "--seed", "2024", "-q", "--output-dir", folder, *extra])
+        if not status:
+            shutil.copyfile(Path(folder) / "preview.png", path)
+    return status
+
+
 def main(extra: list[str]) -> int:
     for name, args in PICTURES.items():
         out = ROOT / "docs" / name
@@ -54,7 +69,7 @@ def main(extra: list[str]) -> int:
         if status:
             return status
     boxes_picture(ROOT / "docs" / "boxes.png", extra)
-    return 0
+    return dataset_preview(ROOT / "docs" / "phones.png", PHONES, extra)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ MAX_COUNT = 100_000_000
 # Plan attribute -> Recipe field
 _RECIPE_NAMES = {"lengths": "length", "spacing": "spacing_range", "width": "image_width", "height": "height",
                  **{name: name for name in ("evenly", "prepared", "dtype", "split", "labels", "background", "fit",
-                                            "align")}}
+                                            "align", "pattern", "unique", "separators", "space", "alphabet")}}
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,11 @@ def plan_dataset(count: int | None, length=None, spacing_range=None, image_width
             raise ValueError(f"count {count} differs from the number of labels {len(recipe.labels)}")
     if not is_int(count) or not 0 <= count <= MAX_COUNT:
         raise ValueError(f"count must be an integer in 0..{MAX_COUNT}, got {count!r}")
+    if recipe.unique and count > recipe.space.size:
+        what = (f"the pattern {recipe.pattern!r}" if recipe.pattern is not None
+                else f"length {recipe.length[0]}" if recipe.length[0] == recipe.length[1]
+                else f"lengths {recipe.length[0]}-{recipe.length[1]}")
+        raise ValueError(f"unique: {what} allows {recipe.space.size:,} distinct labels, fewer than count {count:,}")
     return Plan(int(count), recipe, _entropy(seed), check_epoch(epoch))
 
 

@@ -42,6 +42,10 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
     indices = np.asarray(indices, np.int64)
     if not len(indices):
         return [], (np.zeros((0, plan.lengths[1], 4), np.int32) if boxes else None)
+    if plan.alphabet != source.alphabet:  # a pattern's separators: drawn by the tool, past the source's classes
+        from .sources.pen import with_separators
+
+        source = with_separators(source, plan.separators)
     fused = _fused(plan)
     gap = _regular_gap(plan) if fused else None
     lengths, digits, u, gaps, where = draws(plan, indices)
@@ -49,7 +53,7 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
     check_available(source, digits[present])
     index = np.zeros(digits.shape, np.intp)
     index[present] = source.pick(digits[present], u[present])
-    labels = labels_of(lengths, digits)
+    labels = labels_of(lengths, digits, plan.alphabet)
     found = np.full((len(indices), digits.shape[1], 4), NO_BOX, np.int32) if boxes else None
     if fused:
         step = len(indices) if gap is not None else render.batch_rows(_widest(plan), plan.height, digits.shape[1])

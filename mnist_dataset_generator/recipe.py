@@ -19,6 +19,7 @@ import numpy as np
 
 from .compose import layout
 from .mnistdata import SPLITS
+from .sources.glyphs import DIGITS
 
 __all__ = ["FIELDS", "RECIPE_VERSION", "Recipe"]
 
@@ -59,6 +60,19 @@ class Recipe:
         Pixel type of the images made in memory.
     labels : list of str, optional
         The digit strings to draw, instead of random ones (``length`` is then theirs).
+    pattern : str, optional
+        What every label looks like: ``d`` any digit, a literal character otherwise (``"ddd-dddd"``,
+        ``"+dd (ddd) ddd-dddd"``; ``\\d`` is a literal d); the separators ``- . ( ) + / :`` are
+        drawn with a pen like the glyphs', a space is a gap (see :mod:`.content`). Its length is
+        the length.
+    unique : bool
+        No two samples share a label: sample ``i`` gets string ``P(i)`` of every string the
+        length (or the pattern) allows, ``P`` a permutation keyed by the seed, so each string is
+        equally likely (a range of lengths draws mostly the longest). A count larger than the
+        number of strings is refused.
+    separators : {"pen", "gap"}
+        How a pattern's separators look: drawn with a pen as wide as the glyphs' strokes, or
+        left blank (a gap, as a space always is); each has its box either way.
 
     Examples
     --------
@@ -82,7 +96,11 @@ class Recipe:
     split: str = "train"
     dtype: str = "float32"
     labels: tuple[str, ...] | None = None
+    pattern: str | None = None
+    unique: bool = False
+    separators: str = "pen"
     prepared: list = field(init=False, repr=False, compare=False)
+    space: Any = field(init=False, repr=False, compare=False)  # a content.LabelSpace, or None
 
     def __post_init__(self) -> None:
         from .compose.checks import (
@@ -101,8 +119,16 @@ class Recipe:
         if labels is not None and self.length is not None:
             raise ValueError(f"give labels or length, not both (got length={self.length!r}): the labels' lengths "
                              "are the lengths")
-        put(self, "length", _check_length(8 if self.length is None else self.length) if labels is None
-            else ((min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)))
+        slots = self._check_content(labels)
+        if slots is not None:
+            put(self, "length", (len(slots), len(slots)))
+        else:
+            put(self, "length", _check_length(8 if self.length is None else self.length) if labels is None
+                else ((min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)))
+        from .content import LabelSpace
+
+        put(self, "space", None if slots is None and not self.unique
+            else LabelSpace(self.alphabet, slots=slots, lengths=self.length))
         put(self, "spacing_range", check_spacing(self.spacing_range))
         put(self, "evenly", check_flag("evenly", self.evenly))
         put(self, "fit", check_fit(self.fit))
@@ -122,6 +148,33 @@ class Recipe:
             put(self, "fltrs", fltrs)
         put(self, "prepared", prepare(fltrs))  # the rule of every door: text, or a list of callables
         put(self, "image_width", self._check_width())
+
+    def _check_content(self, labels) -> tuple[str, ...] | None:
+        """The pattern's slots (:func:`.content.parse_pattern`), after the content options are checked."""
+        from .compose.checks import check_flag, choice
+        from .content import parse_pattern
+        from .sources.pen import STYLES
+
+        object.__setattr__(self, "unique", check_flag("unique", self.unique))
+        choice("separators", self.separators, STYLES)
+        if self.pattern is None:
+            if self.unique and labels is not None:
+                raise ValueError("give labels or unique=True, not both: given labels are drawn as they are")
+            return None
+        if labels is not None or self.length is not None:
+            raise ValueError(f"give a pattern or {'labels' if labels is not None else 'a length'}, not both: "
+                             f"the pattern {self.pattern!r} sets the length")
+        return parse_pattern(self.pattern, DIGITS)
+
+    @property
+    def alphabet(self) -> str:
+        """The characters of the labels, in class order: the glyph source's, then the separators
+        when the pattern draws any (:data:`.content.SEPARATORS`)."""
+        from .sources.pen import SEPARATORS
+
+        if self.pattern is not None and any(c in SEPARATORS for c in self.pattern):
+            return DIGITS + SEPARATORS
+        return DIGITS
 
     def _check_width(self) -> int | None:
         from .compose.checks import check_request, check_width
@@ -192,8 +245,11 @@ class Recipe:
                 data["filters"] = value
                 continue
             data[name] = list(value) if isinstance(value, tuple) else value
-        if self.labels is not None:
-            data["length"] = None  # the labels' own
+        if self.labels is not None or self.pattern is not None:
+            data["length"] = None  # the labels' or the pattern's own
+        for name, default in (("pattern", None), ("unique", False), ("separators", "pen")):
+            if data[name] == default:
+                del data[name]  # the JSON of recipes without them stays what earlier versions wrote
         return data
 
     @classmethod

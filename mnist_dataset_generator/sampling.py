@@ -17,19 +17,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .sources.glyphs import decode_rows, encode_text
+from .sources.glyphs import DIGITS, decode_rows, encode_text
 
 if TYPE_CHECKING:
     from .dataset import Plan
 
-__all__ = ["CHUNK", "PURPOSE_FILTERS", "SAMPLING", "block_size", "draws", "labels_of", "sample_label",
+__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "SAMPLING", "block_size", "draws", "labels_of", "sample_label",
            "sample_labels", "sample_rng"]
 
 
 CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, small enough to stream
 # Purpose keys of SeedSequence children: 1, a sample's filters; 2, a block's draws. (0 held each
 # sample's draws before blocks; it is left unused so no stream of that scheme comes back.)
-PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE = 1, 2, 3
+PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE, PURPOSE_PATTERN, PURPOSE_UNIQUE = 1, 2, 3, 4, 5
 # recorded in manifests: exports made under another scheme are not resumed. v2: filters draw per
 # sample for all its digits, filter by filter, and consecutive geometric filters share one warp.
 SAMPLING = "blocks-v2"
@@ -128,13 +128,44 @@ def draws(plan: Plan, indices: np.ndarray):
         lengths = np.array([len(label) for label in chosen], np.int64)
         digits[:] = 0
         for r, label in enumerate(chosen):
-            digits[r, : len(label)] = encode_text(label)
+            digits[r, : len(label)] = encode_text(label, plan.alphabet)
+    elif plan.space is not None:  # so do the strings of a pattern, or unique ones
+        lengths, digits = _content(plan, indices, size)
     return lengths, digits, u, gaps, where
 
 
-def labels_of(lengths: np.ndarray, digits: np.ndarray) -> list[str]:
+def _content(plan: Plan, indices: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(lengths, classes)`` of samples ``indices`` under a pattern or ``unique``: string ``P(i)`` of the
+    label space (:func:`.content.unique_indices`), or a pattern's positions drawn per block."""
+    from .content import unique_indices
+
+    space, high = plan.space, plan.lengths[1]
+    if plan.unique:
+        return space.classes(unique_indices(indices, space.size, plan.entropy), high)
+    blocks, rows = np.divmod(indices, size)
+    u = np.empty((len(indices), high))
+    for block in np.unique(blocks).tolist():
+        take = blocks == block
+        u[take] = _block_pattern(plan.entropy, size, high, block)[rows[take]]
+    classes = np.empty((len(indices), high), np.int64)
+    for j, slot in enumerate(space.slots):
+        choices = np.asarray(slot, np.int64)
+        classes[:, j] = choices[np.minimum((u[:, j] * len(choices)).astype(np.int64), len(choices) - 1)]
+    return np.full(len(indices), high, np.int64), classes
+
+
+@functools.lru_cache(maxsize=256)
+def _block_pattern(entropy: int, size: int, positions: int, block: int) -> np.ndarray:
+    """Uniform draws choosing the characters of a pattern's positions for ``block``: a stream of their
+    own (never the epoch's: an index keeps its label), so the other draws are those of any recipe."""
+    u = sample_rng(entropy, block, PURPOSE_PATTERN).random((size, positions))
+    u.flags.writeable = False
+    return u
+
+
+def labels_of(lengths: np.ndarray, digits: np.ndarray, alphabet: str = DIGITS) -> list[str]:
     """The label strings of drawn classes (see :func:`.sources.glyphs.decode_rows`)."""
-    return decode_rows(digits, lengths)
+    return decode_rows(digits, lengths, alphabet)
 
 
 def sample_labels(plan: Plan, start: int, stop: int) -> list[str]:
@@ -142,7 +173,7 @@ def sample_labels(plan: Plan, start: int, stop: int) -> list[str]:
     if stop <= start:
         return []
     lengths, digits, *_ = draws(plan, np.arange(start, stop))
-    return labels_of(lengths, digits)
+    return labels_of(lengths, digits, plan.alphabet)
 
 
 def sample_label(plan: Plan, index: int) -> str:

@@ -212,3 +212,21 @@ def wait_until(condition, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+def edit_manifest(folder, change):
+    """Rewrite ``folder``'s manifest.json with ``change(manifest)`` applied (its checksum left as it was)."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    change(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def rewrite_record(folder):
+    """What someone covering their tracks does: SHA256SUMS and the manifest's checksum made to match."""
+    lines = []
+    for line in (folder / "SHA256SUMS").read_text().splitlines():
+        sha, rel = line.split("  ", 1)
+        lines.append(f"{hashlib.sha256((folder / rel).read_bytes()).hexdigest()}  {rel}\n")
+    data = "".join(lines).encode()
+    (folder / "SHA256SUMS").write_bytes(data)
+    edit_manifest(folder, lambda m: m["checksums"].update(sha256=hashlib.sha256(data).hexdigest()))

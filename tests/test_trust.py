@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import one_line, run_generator
+from conftest import edit_manifest, one_line, rewrite_record, run_generator
 from mnist_dataset_generator import mnistdata
 from mnist_dataset_generator.compose.filterspec import check_spec, imported_modules
 from mnist_dataset_generator.recipe import Recipe
@@ -98,12 +98,6 @@ def test_check_spec_checks_built_ins_and_the_form_of_imports_without_importing(t
 # ------------------------------------------- --verify vouches only for what it checked
 
 
-def _edit_manifest(folder, change):
-    manifest = json.loads((folder / "manifest.json").read_text())
-    change(manifest)
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-
-
 def _garbage_image(folder):
     (folder / "images" / "00000003.png").write_bytes(b"not a png at all")
 
@@ -119,7 +113,7 @@ def test_verify_fails_when_the_record_is_absent_and_names_each_unchecked_file(tm
     folder = tmp_path / "out"
     shutil.copytree(finished, folder)
     _garbage_image(folder)
-    _edit_manifest(folder, change)
+    edit_manifest(folder, change)
     result = run_generator("--verify", folder, cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "every file matches" not in result.stderr
@@ -151,7 +145,7 @@ def test_verify_refuses_a_record_with_lines_it_cannot_read_even_when_the_manifes
         shutil.copytree(finished, folder)
         sums = (folder / "SHA256SUMS").read_bytes() + extra.encode()
         (folder / "SHA256SUMS").write_bytes(sums)
-        _edit_manifest(folder, lambda m: m["checksums"].update(sha256=hashlib.sha256(sums).hexdigest()))
+        edit_manifest(folder, lambda m: m["checksums"].update(sha256=hashlib.sha256(sums).hexdigest()))
         result = run_generator("--verify", folder, cwd=tmp_path)
         assert result.returncode == 1 and "SHA256SUMS: FAILED (line" in result.stdout, result.stdout
 
@@ -159,7 +153,7 @@ def test_verify_refuses_a_record_with_lines_it_cannot_read_even_when_the_manifes
 def test_verify_refuses_a_record_whose_count_disagrees_with_the_manifest(tmp_path, finished):
     folder = tmp_path / "out"
     shutil.copytree(finished, folder)
-    _edit_manifest(folder, lambda m: m["checksums"].update(files=m["checksums"]["files"] + 1))
+    edit_manifest(folder, lambda m: m["checksums"].update(files=m["checksums"]["files"] + 1))
     result = run_generator("--verify", folder, cwd=tmp_path)
     assert result.returncode == 1 and "SHA256SUMS: FAILED (holds" in result.stdout, result.stdout
 
@@ -261,7 +255,7 @@ def test_boxes_in_an_export_are_tight_to_the_visible_ink_of_its_pngs(tmp_path, d
 def test_a_folder_with_the_boxes_of_0_4_0_is_not_resumed(tmp_path, data_dir, finished):
     folder = tmp_path / "out"
     shutil.copytree(finished, folder)
-    _edit_manifest(folder, lambda m: (m["dataset"].update(folder_layout="boxes-v1"), m.update(complete=False)))
+    edit_manifest(folder, lambda m: (m["dataset"].update(folder_layout="boxes-v1"), m.update(complete=False)))
     result = run_generator(*DATASET, "--format", "png", "--output-dir", folder, "-d", data_dir, "--resume",
                            cwd=tmp_path)
     assert result.returncode == 2
@@ -269,19 +263,6 @@ def test_a_folder_with_the_boxes_of_0_4_0_is_not_resumed(tmp_path, data_dir, fin
 
 
 # ------------------------------------------------------------------ --verify --deep
-
-
-def _rewrite_record(folder):
-    """What someone covering their tracks does: SHA256SUMS and the manifest's checksum made to match."""
-    import hashlib
-
-    lines = []
-    for line in (folder / "SHA256SUMS").read_text().splitlines():
-        sha, rel = line.split("  ", 1)
-        lines.append(f"{hashlib.sha256((folder / rel).read_bytes()).hexdigest()}  {rel}\n")
-    data = "".join(lines).encode()
-    (folder / "SHA256SUMS").write_bytes(data)
-    _edit_manifest(folder, lambda m: m["checksums"].update(sha256=hashlib.sha256(data).hexdigest()))
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +293,7 @@ def test_deep_names_two_swapped_images_whose_checksums_were_rewritten(tmp_path, 
     data_a, data_b = a.read_bytes(), b.read_bytes()
     a.write_bytes(data_b)
     b.write_bytes(data_a)
-    _rewrite_record(folder)
+    rewrite_record(folder)
     assert run_generator("--verify", folder, cwd=tmp_path).returncode == 0  # the checksums are fooled
     result = _deep(folder, data_dir)
     assert result.returncode == 1
@@ -328,7 +309,7 @@ def test_deep_names_an_edited_label_and_an_edited_seed(tmp_path, data_dir, finis
     row["text"] = row["text"][::-1] + "1"
     rows[5] = json.dumps(row)
     (folder / "metadata.jsonl").write_text("\n".join(rows) + "\n")
-    _rewrite_record(folder)
+    rewrite_record(folder)
     result = _deep(folder, data_dir)
     assert result.returncode == 1
     assert result.stdout.count("FAILED") == 1 and f"images/00000005.png: FAILED (labelled '{row['text']}'" \
@@ -336,7 +317,7 @@ def test_deep_names_an_edited_label_and_an_edited_seed(tmp_path, data_dir, finis
 
     folder = tmp_path / "seed"
     shutil.copytree(finished, folder)
-    _edit_manifest(folder, lambda m: m["dataset"].update(seed=m["dataset"]["seed"] + 1))
+    edit_manifest(folder, lambda m: m["dataset"].update(seed=m["dataset"]["seed"] + 1))
     result = _deep(folder, data_dir)
     assert result.returncode == 1 and result.stdout.count("FAILED") >= 30, result.stdout  # nearly every sample
 
@@ -344,7 +325,7 @@ def test_deep_names_an_edited_label_and_an_edited_seed(tmp_path, data_dir, finis
 def test_deep_names_an_edited_count(tmp_path, data_dir, finished):
     folder = tmp_path / "count"
     shutil.copytree(finished, folder)
-    _edit_manifest(folder, lambda m: m["dataset"].update(count=80))
+    edit_manifest(folder, lambda m: m["dataset"].update(count=80))
     result = _deep(folder, data_dir)
     assert result.returncode == 1 and "manifest.json: FAILED (not checked deeply: its count 80" in result.stdout
 
@@ -365,7 +346,7 @@ def test_deep_catches_swapped_samples_inside_tar_shards_and_npz(tmp_path, data_d
         for member, data in members:
             member.size = len(data)
             tar.addfile(member, io.BytesIO(data))
-    _rewrite_record(folder)
+    rewrite_record(folder)
     result = _deep(folder, data_dir)
     assert result.returncode == 1
     assert [line.split(" ")[0] for line in result.stdout.splitlines()] == [
@@ -377,7 +358,7 @@ def test_deep_catches_swapped_samples_inside_tar_shards_and_npz(tmp_path, data_d
         arrays = {k: npz[k] for k in npz.files}
     arrays["images"][[2, 9]] = arrays["images"][[9, 2]]
     np.savez(folder / "dataset.npz", **arrays)
-    _rewrite_record(folder)
+    rewrite_record(folder)
     result = _deep(folder, data_dir)
     assert result.returncode == 1
     assert [line.split(" ")[0] for line in result.stdout.splitlines()] == [
@@ -388,7 +369,7 @@ def test_deep_never_runs_a_module_a_manifest_names(tmp_path, data_dir, finished)
     (tmp_path / "evilmod.py").write_text(EVIL)
     folder = tmp_path / "out"
     shutil.copytree(finished, folder)
-    _edit_manifest(folder, lambda m: m["dataset"]["recipe"].update(filters="evilmod:factory"))
+    edit_manifest(folder, lambda m: m["dataset"]["recipe"].update(filters="evilmod:factory"))
     result = run_generator("--verify", folder, "--deep", "-d", data_dir, cwd=tmp_path)
     assert result.returncode == 1 and "import module 'evilmod'" in result.stdout
     assert not (tmp_path / "MARKER").exists()
@@ -413,7 +394,7 @@ def test_deep_compares_pixels_when_another_png_encoder_made_other_bytes(tmp_path
     before = path.read_bytes()
     Image.open(path).save(path, format="PNG", compress_level=1)  # the same pixels, other bytes
     assert path.read_bytes() != before
-    _rewrite_record(folder)
+    rewrite_record(folder)
     result = _deep(folder, data_dir)
     assert result.returncode == 0, result.stdout
 
@@ -448,9 +429,9 @@ def test_files_recorded_beyond_the_manifests_samples_are_named_even_when_reseale
     first = (folder / "images" / "00000000.png").read_bytes()
     for i in range(10, 40):  # the count cut to 10, the rest replaced and kept "on the record"
         (folder / "images" / f"{i:08d}.png").write_bytes(first)
-    _edit_manifest(folder, lambda m: (m["dataset"].update(count=10, indices=[0, 10]),
+    edit_manifest(folder, lambda m: (m["dataset"].update(count=10, indices=[0, 10]),
                                       m["arguments"].update(count=10)))
-    _rewrite_record(folder)
+    rewrite_record(folder)
     result = run_generator("--verify", folder, cwd=tmp_path)
     assert result.returncode == 1
     assert "images/00000010.png: FAILED (recorded, but not part of the dataset its manifest describes)" \
@@ -466,7 +447,7 @@ def test_deep_names_rows_past_the_last_sample_and_text_that_is_not_utf8(tmp_path
     extra = {"csv-row": b"images/00000040.png,31337\n", "jsonl-row": b'{"file_name": "x", "text": "1"}\n',
              "bad-utf8": b"\xff\xfe,1\n"}[tamper]
     (folder / name).write_bytes(data + extra if tamper != "bad-utf8" else data.replace(b"\n", b"\n" + extra, 1))
-    _rewrite_record(folder)
+    rewrite_record(folder)
     result = _deep(folder, data_dir)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert result.stdout.startswith(f"{name}: FAILED ("), result.stdout
@@ -483,7 +464,7 @@ def test_deep_names_a_member_appended_to_a_shard_and_an_array_added_to_the_npz(t
         info = tarfile.TarInfo("evil.sh")
         info.size = 2
         tar.addfile(info, io.BytesIO(b"x\n"))
-    _rewrite_record(folder)
+    rewrite_record(folder)
     result = _deep(folder, data_dir)
     assert result.returncode == 1 and "shard-000001.tar: FAILED ('evil.sh' follows its last sample)" \
         in result.stdout, result.stdout
@@ -493,7 +474,7 @@ def test_deep_names_a_member_appended_to_a_shard_and_an_array_added_to_the_npz(t
     with np.load(folder / "dataset.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}
     np.savez(folder / "dataset.npz", extra=np.zeros(3), **arrays)
-    _rewrite_record(folder)
+    rewrite_record(folder)
     result = _deep(folder, data_dir)
     assert result.returncode == 1 and "dataset.npz: FAILED (holds extra.npy" in result.stdout, result.stdout
 
@@ -506,7 +487,7 @@ def test_deep_never_decodes_an_image_of_another_size_nor_reads_an_array_larger_t
         folder = tmp_path / f"png{side}"
         shutil.copytree(finished, folder)
         Image.new("L", (side, side), 255).save(folder / "images" / "00000002.png")  # decompression bombs
-        _rewrite_record(folder)
+        rewrite_record(folder)
         result = _deep(folder, data_dir)
         assert result.returncode == 1 and "Traceback" not in result.stderr and "Warning" not in result.stderr
         assert f"images/00000002.png: {words}" in one_line_out(result)
@@ -517,7 +498,7 @@ def test_deep_never_decodes_an_image_of_another_size_nor_reads_an_array_larger_t
         arrays = {k: npz[k] for k in npz.files}
     arrays["labels"] = np.zeros(10**6, "<U4")  # declares far more rows than the dataset has
     np.savez_compressed(folder / "dataset.npz", **arrays)
-    _rewrite_record(folder)
+    rewrite_record(folder)
     result = _deep(folder, data_dir)
     assert result.returncode == 1 and "dataset.npz: FAILED (labels.npy is <U4 (1000000,)" in result.stdout
 
@@ -525,7 +506,7 @@ def test_deep_never_decodes_an_image_of_another_size_nor_reads_an_array_larger_t
 def test_deep_on_a_folder_of_0_4_0_names_its_version_and_layout(tmp_path, data_dir, finished):
     folder = tmp_path / "old"
     shutil.copytree(finished, folder)
-    _edit_manifest(folder, lambda m: (m["dataset"].update(folder_layout="boxes-v1"), m.update(version="0.4.0")))
+    edit_manifest(folder, lambda m: (m["dataset"].update(folder_layout="boxes-v1"), m.update(version="0.4.0")))
     result = _deep(folder, data_dir)
     assert result.returncode == 1
     assert "made by version 0.4.0 of this tool, with folder layout 'boxes-v1'" in one_line_out(result)
@@ -540,7 +521,7 @@ def one_line_out(result):
 def test_an_unfinished_folder_is_one_problem_and_empty_folders_of_yours_are_named(tmp_path, finished):
     folder = tmp_path / "out"
     shutil.copytree(finished, folder)
-    _edit_manifest(folder, lambda m: m.update(complete=False))
+    edit_manifest(folder, lambda m: m.update(complete=False))
     result = run_generator("--verify", folder, cwd=tmp_path)
     assert result.returncode == 1 and "did not finish" in one_line_out(result)
 

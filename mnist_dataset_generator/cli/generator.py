@@ -165,6 +165,15 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     batch.add_argument("--labels-file", metavar="FILE",
                        help="the images' digit strings, one per line, in order: a dataset of as many images "
                             "(with --count N, of the first N)")
+    batch.add_argument("--pattern", metavar="P",
+                       help="what every label looks like: d any digit, a literal character otherwise, e.g. "
+                            "'ddd-dddd' or '+dd (ddd) ddd-dddd' (\\d: a literal d); the separators - . ( ) + / : "
+                            "are drawn with a pen like the digits' (see --separators), a space is a gap")
+    batch.add_argument("--unique", action="store_true",
+                       help="no two images share a label (refused when --count exceeds the strings the length or "
+                            "the pattern allows); each string is equally likely")
+    batch.add_argument("--separators", choices=("pen", "gap"), default="pen",
+                       help="with --pattern: draw its separators with a pen (default) or leave gaps")
     batch.add_argument("--format", choices=tuple(WRITERS), default="png",
                        help="; ".join(f"{name}: {w.summary}".replace("%", "%%") for name, w in WRITERS.items())
                             + " (default png); every format also writes labels.csv")
@@ -198,7 +207,7 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
 def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None) -> tuple[str, ...]:
     """The labels of ``--labels-file``: one digit string per line (the last newline optional, CRLF
     accepted), the first ``count`` when given; any problem is one ``parser.error`` naming the line."""
-    from ..sources.glyphs import encode_text
+    from ..sources.glyphs import DIGITS, encode_text
 
     try:
         with open(path, encoding="utf-8-sig", newline=None) as handle:  # -sig: a BOM is not a character
@@ -216,14 +225,27 @@ def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None) 
         if count > len(lines):
             parser.error(f"--count {count} but --labels-file {path} holds {len(lines)} labels")
         lines = lines[:count]
-    for number, line in enumerate(lines, 1):
-        if not line:
-            parser.error(f"--labels-file {path} line {number}: empty (one label per line)")
-        try:
-            encode_text(line)  # the one codec of labels: it names a character outside the alphabet
-        except ValueError as exc:
-            parser.error(f"--labels-file {path} line {number}: {exc} ({line!r})")
+    if "" in lines or not set("".join(lines)) <= set(DIGITS):  # one pass over a million labels; then the line
+        for number, line in enumerate(lines, 1):
+            if not line:
+                parser.error(f"--labels-file {path} line {number}: empty (one label per line)")
+            try:
+                encode_text(line)  # the one codec of labels: it names a character outside the alphabet
+            except ValueError as exc:
+                parser.error(f"--labels-file {path} line {number}: {exc} ({line!r})")
     return tuple(lines)
+
+
+def _check_content(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The content options together: a pattern sets the length, given labels are drawn as they are."""
+    if args.pattern is not None:
+        other = ("--labels-file" if args.labels_file is not None else "--length" if args.length != (8, 8) else None)
+        if other:
+            parser.error(f"give --pattern or {other}, not both: the pattern sets the labels' length")
+    elif args.separators != "pen":
+        parser.error("--separators applies with --pattern only")
+    if args.unique and args.labels_file is not None:
+        parser.error("--unique does not apply with --labels-file: its labels are drawn as they are")
 
 
 def _length(text: str) -> tuple[int, int]:
@@ -289,8 +311,10 @@ def _dataset_work(args: argparse.Namespace) -> int:
     seed = args.seed
     if seed is None and args.resume:
         seed = _resume_seed(args.output_dir)
-    labels = {"length": args.length} if args.labels is None else {"labels": args.labels}  # their lengths
-    recipe = Recipe(**labels, spacing_range=args.spacing, image_width=args.width,
+    content = ({"labels": args.labels} if args.labels is not None  # their lengths
+               else {"pattern": args.pattern, "separators": args.separators} if args.pattern is not None
+               else {"length": args.length})
+    recipe = Recipe(**content, unique=args.unique, spacing_range=args.spacing, image_width=args.width,
                     image_height=args.height, evenly=args.evenly, fit=args.fit, align=args.align or "center",
                     fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype)
     plan = plan_dataset(args.count, seed=seed, recipe=recipe)  # with labels: as many as they are
@@ -382,7 +406,9 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
                                            ("--format", args.format != "png"), ("--length", args.length != (8, 8)),
                                            ("--dtype", args.dtype != "uint8"),
                                            ("--shard-size", args.shard_size is not None),
-                                           ("--annotations", args.annotations is not None))
+                                           ("--annotations", args.annotations is not None),
+                                           ("--pattern", args.pattern is not None), ("--unique", args.unique),
+                                           ("--separators", args.separators != "pen"))
                   if value]
     args.labels = None
     if args.labels_file is not None and args.verify is None:
@@ -392,6 +418,8 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
             parser.error("--length does not apply with --labels-file: the labels' lengths are the lengths")
         args.labels = _read_labels(parser, args.labels_file, args.count)
         args.count = len(args.labels)
+    if args.verify is None:
+        _check_content(parser, args)
     if args.force and args.resume:
         parser.error("give --resume (finish this run) or --force (start over), not both")
     if args.align is not None and args.fit != "pad":

@@ -16,18 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from .._progress import ProgressArg, Reporter
-from .folder import MANIFEST
-from .readers import UnreadableError, decode_png, stored_samples
+from .folder import LABELS, MANIFEST
+from .readers import UnreadableError, decode_png, stored_labels, stored_samples
 from .record import Problem
-from .writers import png_bytes
+from .writers import WRITERS, png_bytes
 
 __all__ = ["deep_problems"]
 
 log = logging.getLogger(__name__)
 
 
-def _plan(manifest: dict):
-    """``(plan, fmt, indices)`` of a manifest, or the reason it cannot be made again."""
+def _plan(manifest: dict, labels: list[str] | None = None):
+    """``(plan, fmt, indices, options)`` of a manifest, or the reason it cannot be made again.
+
+    ``labels``: a dataset made from given labels is made again from the labels its folder holds
+    (:func:`_given_labels`), which must be the ones whose digest the manifest keeps."""
     from ..compose.filterspec import imported_modules
     from ..dataset import plan_dataset
     from ..recipe import Recipe
@@ -56,7 +59,11 @@ def _plan(manifest: dict):
                 "makes this "
                 "tool run code, so its samples were not made again")
     if dataset.get("labels") is not None:
-        return "it was made from given labels, which a manifest does not hold; its samples cannot be made again"
+        if labels is None:
+            return "it was made from given labels, which a manifest does not hold; its samples cannot be made again"
+        if recipe.get("labels") is not None:
+            return f"{MANIFEST}: its recipe holds labels beside their digest (edited by hand?)"
+        recipe = {**recipe, "length": None, "labels": labels}  # the manifest keeps only their lengths
     try:
         seed, epoch, count = dataset["seed"], dataset.get("epoch", 0), dataset["count"]
         start, stop = dataset["indices"]
@@ -119,7 +126,14 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
     from ..workers import iter_chunks
 
     folder = Path(folder)
-    planned = _plan(manifest)
+    try:
+        labels = _given_labels(folder, manifest)
+    except UnreadableError as exc:
+        where, _, why = str(exc).partition(": ")
+        return [Problem(where, why or str(exc))]
+    if isinstance(labels, Problem):
+        return [labels]
+    planned = _plan(manifest, labels)
     if isinstance(planned, str):
         return [Problem(MANIFEST, f"not checked deeply: {planned}")]
     plan, fmt, indices, options = planned
@@ -155,6 +169,34 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
     return problems
 
 
+def _given_labels(folder: Path, manifest: dict) -> list[str] | Problem | None:
+    """The labels a dataset was made from, read from its own ``labels.csv`` (checked against the
+    manifest's digest of them); ``None`` for a dataset of drawn labels; a problem for labels that
+    are not the digest's, or for a shard (it holds only its own labels; the digest is of all)."""
+    dataset = manifest.get("dataset")
+    digest = dataset.get("labels") if isinstance(dataset, dict) else None
+    if digest is None:
+        return None
+    from ..dataset import MAX_COUNT
+
+    try:
+        count, (start, stop), fmt = dataset["count"], dataset["indices"], dataset["format"]
+        whole = start == 0 and stop == count and isinstance(count, int) and 0 <= count <= MAX_COUNT
+    except (KeyError, TypeError, ValueError):
+        return None  # _plan names what is wrong with the key
+    if fmt not in WRITERS:
+        return None
+    if not whole:
+        return Problem(MANIFEST, f"not checked deeply: it holds samples {start}..{stop} of {count} made from given "
+                                 "labels; the manifest keeps one digest of all of them, which a part cannot be "
+                                 "checked against")
+    labels = stored_labels(folder, fmt, range(count))
+    if hashlib.sha256("\n".join(labels).encode()).hexdigest() != digest:
+        return Problem(LABELS, "its labels are not the labels the manifest's digest names: the dataset was made "
+                               "from other labels")
+    return labels
+
+
 def _annotations(plan, fmt: str, indices: range, options) -> list:
     """The annotations of the export, made again into digests as the samples are made again."""
     from .annotations import ANNOTATIONS, DigestSink
@@ -163,7 +205,7 @@ def _annotations(plan, fmt: str, indices: range, options) -> list:
     made = []
     if len(indices):
         for name in options.annotations:
-            annotation = ANNOTATIONS[name]((plan.height, plan.width), indices, WRITERS[fmt].name)
+            annotation = ANNOTATIONS[name]((plan.height, plan.width), indices, WRITERS[fmt].name, plan.alphabet)
             annotation.open(DigestSink())
             made.append(annotation)
     return made

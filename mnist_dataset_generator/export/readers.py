@@ -27,7 +27,7 @@ from ..compose.checks import MAX_DIGITS
 from .folder import LABELS, MANIFEST
 from .writers import LMDB_DATA, METADATA, NPZ, WRITERS, Options, TarWriter, lmdb_key
 
-__all__ = ["Stored", "UnreadableError", "decode_png", "stored_samples"]
+__all__ = ["Stored", "UnreadableError", "decode_png", "stored_labels", "stored_samples"]
 
 _ROW = 64 + 4 * MAX_DIGITS  # bytes of a labels.csv row, or a KEY.txt
 _META = 4096 + 64 * MAX_DIGITS  # bytes of a metadata.jsonl row, or a KEY.json: a label and its boxes
@@ -358,3 +358,18 @@ def stored_samples(folder: Path, fmt: str, indices: range, shape: tuple[int, int
     if reader is None:
         return _no_reader(fmt)
     return reader(Path(folder), indices, records or {}, shape, Options() if options is None else options)
+
+
+def stored_labels(folder: Path, fmt: str, indices: range) -> list[str]:
+    """The labels ``labels.csv`` of the ``fmt`` folder ``folder`` gives samples ``indices``, in order
+    (each row checked to name the sample expected next, nothing past the last).
+
+    Raises
+    ------
+    UnreadableError
+        A row is not the one expected, too long or not UTF-8 (one line naming it).
+    """
+    try:
+        return list(_csv_rows(Path(folder), map(WRITERS[fmt].name, indices)))  # run past the last row: checked
+    except (OSError, StopIteration) as exc:
+        raise UnreadableError(f"{LABELS}: cannot be read ({exc or 'it ends early'})") from None

@@ -192,7 +192,7 @@ class Writer(ABC):
         self._streams: dict[str, Streamed] = {}
         for name in self.folders:
             (folder / name).mkdir(exist_ok=True)
-        self.annotations = [ANNOTATIONS[name]((plan.height, plan.width), indices, self.name)
+        self.annotations = [ANNOTATIONS[name]((plan.height, plan.width), indices, self.name, plan.alphabet)
                             for name in self.options.annotations if len(indices)]
         for annotation in self.annotations:
             for name in annotation.folders:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -123,16 +123,16 @@ class MnistData:
     labels: np.ndarray
     split: str = "custom"
     source: str = "arrays"
-    alphabet: ClassVar[str] = DIGITS  # labels 0..9 are the digits
+    alphabet: str = DIGITS  # label k is the character alphabet[k]
     digit_indices: tuple = field(init=False, repr=False)
     counts: np.ndarray = field(init=False, repr=False)
     _order: np.ndarray = field(init=False, repr=False)
     _offsets: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check_arrays(self.images, self.labels, f"{self.source} ({self.split})")
+        _check_arrays(self.images, self.labels, f"{self.source} ({self.split})", self.alphabet)
         order = np.argsort(self.labels, kind="stable")
-        counts = np.bincount(self.labels, minlength=10)
+        counts = np.bincount(self.labels, minlength=len(self.alphabet))
         offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
         groups = tuple(np.split(order, offsets[1:]))
         for arr in (*groups, counts, order, offsets):
@@ -229,7 +229,7 @@ _INK_LOCK = threading.Lock()
 
 
 
-def _check_arrays(images: np.ndarray, labels: np.ndarray, name: str) -> None:
+def _check_arrays(images: np.ndarray, labels: np.ndarray, name: str, alphabet: str = DIGITS) -> None:
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
         raise IdxFormatError(
             f"{name}: images must be uint8 of shape (N, 28, 28), got {images.dtype} {images.shape}"
@@ -240,6 +240,7 @@ def _check_arrays(images: np.ndarray, labels: np.ndarray, name: str) -> None:
         raise IdxFormatError(f"{name}: {len(images)} images but {len(labels)} labels")
     if len(labels) == 0:
         raise IdxFormatError(f"{name}: holds no samples")
-    if (top := int(labels.max())) > 9:
-        at = int(np.argmax(labels > 9))
-        raise IdxFormatError(f"{name}: labels must be 0..9, found {top} (first bad one at index {at})")
+    last = len(alphabet) - 1
+    if (top := int(labels.max())) > last:
+        at = int(np.argmax(labels > last))
+        raise IdxFormatError(f"{name}: labels must be 0..{last}, found {top} (first bad one at index {at})")
