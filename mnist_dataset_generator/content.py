@@ -122,6 +122,9 @@ class LabelSpace:
         offset = 0
         for length, count in self.blocks:
             rows = np.flatnonzero((values >= offset) & (values < offset + count))
+            if not len(rows):  # a length no sample has: nothing to decode (a range of 2,000 lengths)
+                offset += count
+                continue
             rest = values[rows] - offset
             for j in range(length - 1, -1, -1):  # the last position varies fastest
                 radix = len(self.slots[j]) if self.slots else len(self.alphabet)

@@ -27,7 +27,8 @@ MAX_COUNT = 100_000_000
 # Plan attribute -> Recipe field
 _RECIPE_NAMES = {"lengths": "length", "spacing": "spacing_range", "width": "image_width", "height": "height",
                  **{name: name for name in ("evenly", "prepared", "dtype", "split", "labels", "background", "fit",
-                                            "align", "pattern", "unique", "separators", "space", "alphabet")}}
+                                            "align", "pattern", "unique", "separators", "source", "space", "alphabet",
+                                            "glyphs")}}
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ class SequenceDataset:
 
     def _source(self) -> MnistData:
         if self._loaded is None:
-            self._loaded = resolve_source(self._images, self.data_home, self.plan.split)
+            self._loaded = resolve_source(self._images, self.data_home, self.plan.split, self.plan.source)
         return self._loaded
 
     def __getitem__(self, index: int):

@@ -39,6 +39,7 @@ def generate_numbers_sequence(
     fit: str = "stretch",
     align: str = "center",
     return_boxes: bool = False,
+    source: str = "mnist",
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """An image of the given digits written with random MNIST samples.
 
@@ -97,6 +98,9 @@ def generate_numbers_sequence(
         draws from ``rng``); it is always centred down.
     return_boxes : bool
         Also return where each digit's ink lies.
+    source : str, default "mnist"
+        The glyph set, or a folder of your glyphs (see :class:`.recipe.Recipe`); ``digits`` is then
+        a string over its alphabet (or a list of its classes).
 
     Returns
     -------
@@ -127,11 +131,14 @@ def generate_numbers_sequence(
     >>> img.shape, img.dtype.name
     ((28, 120), 'float32')
     """
+    from .sources.folder import alphabet_of, resolve
+
+    source = resolve(source)
     request = check_request(digits, spacing_range, image_width, evenly, fltrs, split, image_height=image_height,
-                            background=background, fit=fit, align=align)
+                            background=background, fit=fit, align=align, alphabet=alphabet_of(source))
     boxes = check_flag("return_boxes", return_boxes)
     rng = check_rng(rng)
-    source = resolve_source(images, data_home, split)
+    source = resolve_source(images, data_home, split, source)
     return compose(request, source, rng, boxes=boxes)
 
 

@@ -33,7 +33,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -47,6 +46,7 @@ from .sources.cache import (
 )
 from .sources.glyphs import MnistData
 from .sources.idx import IdxFormatError, read_idx
+from .sources.sets import MNIST, SETS, FileSpec, GlyphSet, glyph_set
 from .sources.testdata import write_test_data
 from .sources.verified import ChecksumError
 
@@ -57,6 +57,7 @@ __all__ = [
     "ENV_MIRRORS",
     "FILES",
     "MIRRORS",
+    "SETS",
     "SPLITS",
     "ChecksumError",
     "DownloadError",
@@ -67,6 +68,7 @@ __all__ = [
     "fetch",
     "get_data_home",
     "load",
+    "source_home",
     "write_test_data",
 ]
 
@@ -85,57 +87,10 @@ Downloader = Callable[[str, object, Callable], object]
 
 DEFAULT_DATA_HOME = "~/generator_numbers_seq_mnist"
 
-MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    "https://yann.lecun.com/exdb/mnist/",  # last: it often answers 403
-)
-
-@dataclass(frozen=True)
-class FileSpec:
-    """One MNIST file: its name and what its decompressed content must be.
-
-    ``gz_size`` and ``gz_sha256`` describe the mirrors' gzip files; they are
-    kept for reference only, since any faithful gzip (or none) is accepted.
-    """
-
-    name: str
-    size: int
-    sha256: str
-    gz_size: int
-    gz_sha256: str
-
-
-FILES: dict[str, FileSpec] = {
-    spec.name: spec
-    for spec in (
-        FileSpec(
-            "train-images-idx3-ubyte", 47040016,
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        ),
-        FileSpec(
-            "train-labels-idx1-ubyte", 60008,
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        ),
-        FileSpec(
-            "t10k-images-idx3-ubyte", 7840016,
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        ),
-        FileSpec(
-            "t10k-labels-idx1-ubyte", 10008,
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-            4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-        ),
-    )
-}
-
-SPLITS: dict[str, tuple[str, str]] = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
+# MNIST's, as earlier versions named them (the module's own: its loads read these names)
+MIRRORS = MNIST.mirrors
+FILES: dict[str, FileSpec] = MNIST.files
+SPLITS: dict[str, tuple[str, str]] = MNIST.splits
 
 
 # ---------------------------------------------------------------- arguments
@@ -159,13 +114,13 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     return Path(text).absolute()
 
 
-def _mirror_list(mirrors: str | Sequence[str] | None) -> list[str]:
-    """Base URLs from ``mirrors``, else the env var, else :data:`MIRRORS`.
+def _mirror_list(mirrors: str | Sequence[str] | None, glyphs: GlyphSet = MNIST) -> list[str]:
+    """Base URLs from ``mirrors``, else (MNIST) the env var, else the set's own (:data:`MIRRORS` for MNIST).
 
     A comma-separated string is split; a plain folder path becomes ``file://``.
     """
     if mirrors is None:
-        mirrors = os.environ.get(ENV_MIRRORS) or MIRRORS
+        mirrors = (os.environ.get(ENV_MIRRORS) or MIRRORS) if glyphs is MNIST else glyphs.mirrors
     if isinstance(mirrors, str):
         mirrors = mirrors.split(",")
     bases = []
@@ -213,6 +168,21 @@ def _check_deadline(deadline: float | None) -> float | None:
     return value
 
 
+def source_home(data_home: str | os.PathLike | None, glyphs: GlyphSet) -> Path:
+    """The folder of a glyph set's files: ``data_home`` as given, else the cache folder
+    (:func:`get_data_home`), or its subfolder named after the set (all but MNIST).
+
+    Examples
+    --------
+    >>> source_home(None, SETS["fashion"]) == get_data_home() / "fashion"
+    True
+    >>> source_home("/data/fashion-mnist", SETS["fashion"])
+    PosixPath('/data/fashion-mnist')
+    """
+    folder = get_data_home(data_home)
+    return folder / glyphs.subfolder if data_home is None and glyphs.subfolder else folder
+
+
 def _check_split(split: str) -> str:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
@@ -234,6 +204,7 @@ def fetch(
     *,
     downloader: Downloader | None = None,
     deadline: float | None = None,
+    source: str = "mnist",
 ) -> Path:
     """Make sure the files of ``splits`` are in the cache and verified.
 
@@ -242,7 +213,7 @@ def fetch(
     Parameters
     ----------
     splits : sequence of {"train", "test"}
-    data_home, mirrors, progress, downloader, deadline
+    data_home, mirrors, progress, downloader, deadline, source
         As for :func:`load`.
 
     Returns
@@ -259,22 +230,27 @@ def fetch(
     ValueError
         Bad ``splits``, ``mirrors`` or ``deadline`` (or its environment variable).
     """
+    glyphs = glyph_set(source)
     if isinstance(splits, str):
         splits = (splits,)
-    names = [name for split in splits for name in SPLITS[_check_split(split)]]
+    names = [name for split in splits for name in glyphs.splits[_check_split(split)]]
     seconds = _check_deadline(deadline)
-    folder = get_data_home(data_home)
-    _ensure(folder, names, mirrors, True, progress, downloader, seconds)
+    folder = source_home(data_home, glyphs)
+    _ensure(folder, names, mirrors, True, progress, downloader, seconds, glyphs)
     return folder
 
 
-def _ensure(folder, names, mirrors, download, progress, downloader, deadline) -> dict[str, Path]:
+def _ensure(folder, names, mirrors, download, progress, downloader, deadline, glyphs: GlyphSet = MNIST
+            ) -> dict[str, Path]:
     """Validate the arguments, then have the store produce verified files for ``names``."""
-    bases = _mirror_list(mirrors)
+    bases = _mirror_list(mirrors, glyphs)
     check_progress(progress)
+    foreign = {spec.sha256: f"{other.name}'s {spec.name}" for other in SETS.values() if other is not glyphs
+               for spec in other.files.values()}  # never moved aside as damaged: refused
     return ensure(
-        folder, {name: FILES[name] for name in names}, mirrors=bases, download=download,
-        progress=progress, downloader=downloader, deadline=deadline,
+        folder, {name: (FILES if glyphs is MNIST else glyphs.files)[name] for name in names}, mirrors=bases,
+        download=download,
+        progress=progress, downloader=downloader, deadline=deadline, foreign=foreign,
     )
 
 
@@ -287,20 +263,22 @@ def load(
     *,
     downloader: Downloader | None = None,
     deadline: float | None = None,
+    source: str = "mnist",
 ) -> MnistData:
-    """Load one MNIST split, downloading and verifying it on first use.
+    """Load one split of a glyph set (MNIST by default), downloading and verifying it on first use.
 
     Parameters
     ----------
     split : {"train", "test"}
     data_home : str or os.PathLike, optional
         The folder holding the files; default ``$GENERATOR_NUMBERS_SEQ_MNIST_DIR``
-        or ``~/generator_numbers_seq_mnist``. A folder with a ``SHA256SUMS``
-        file may hold custom IDX data (see :func:`write_test_data`).
+        or ``~/generator_numbers_seq_mnist`` (for another set, its subfolder there, e.g.
+        ``fashion``). A folder with a ``SHA256SUMS`` file may hold custom IDX data (see
+        :func:`write_test_data`).
     mirrors : str or sequence of str, optional
         Base URLs tried in order (comma-separated in a string; ``https://``,
         ``http://``, ``file://`` or a folder path). Default
-        ``$GENERATOR_NUMBERS_SEQ_MNIST_MIRRORS`` or :data:`MIRRORS`.
+        ``$GENERATOR_NUMBERS_SEQ_MNIST_MIRRORS`` or :data:`MIRRORS` (for another set, its own).
     download : bool
         ``False`` raises :class:`FileNotFoundError` instead of downloading.
     progress : None, bool or callable
@@ -316,6 +294,9 @@ def load(
         read timeout. Whatever the deadline, a mirror slower than 1024
         bytes/s over 30 s, or sending more bytes than the file can be, is
         left for the next.
+    source : str, default "mnist"
+        The glyph set: one of :data:`.sources.sets.SETS` (``mnist``, ``fashion``), or a folder of
+        your own glyphs (:mod:`.sources.folder`; then without ``data_home``).
 
     Returns
     -------
@@ -344,19 +325,33 @@ def load(
     >>> data.images.shape, data.images.dtype.name
     ((20, 28, 28), 'uint8')
     """
+    from .sources.folder import is_glyph_folder, load_folder, resolve
+
+    source = resolve(source)
     _check_split(split)
+    if is_glyph_folder(source):
+        if data_home is not None:
+            raise ValueError(f"give data_home (a folder of a built-in set's files) or a glyph folder as source, not "
+                             f"both (got {os.fspath(data_home)!r} and {source!r})")
+        with _LOAD_LOCK:
+            key = (source, split, "folder")
+            if (data := _LOADED.get(key)) is None:
+                data = _LOADED[key] = load_folder(source, split)
+            return data
+    glyphs = glyph_set(source)
     seconds = _check_deadline(deadline)
-    folder = get_data_home(data_home)
-    key = (os.fspath(folder), split)
+    folder = source_home(data_home, glyphs)
+    key = (os.fspath(folder), split, glyphs.name)
     with _LOAD_LOCK:
         if (data := _LOADED.get(key)) is not None:
             return data
         started = time.perf_counter()
-        images_name, labels_name = SPLITS[split]
-        paths = _ensure(folder, (images_name, labels_name), mirrors, download, progress, downloader, seconds)
+        images_name, labels_name = glyphs.splits[split]
+        paths = _ensure(folder, (images_name, labels_name), mirrors, download, progress, downloader, seconds,
+                        glyphs)
         images = read_idx(paths[images_name], mmap=True)
         labels = read_idx(paths[labels_name], mmap=True)
-        data = MnistData(images, labels, split=split, source=os.fspath(folder))
+        data = MnistData(images, labels, split=split, source=os.fspath(folder), alphabet=glyphs.alphabet)
         _LOADED[key] = data
         log.debug("loaded %s split from %s in %.3f s", split, folder, time.perf_counter() - started)
         return data

@@ -19,7 +19,6 @@ import numpy as np
 
 from .compose import layout
 from .mnistdata import SPLITS
-from .sources.glyphs import DIGITS
 
 __all__ = ["FIELDS", "RECIPE_VERSION", "Recipe"]
 
@@ -61,8 +60,9 @@ class Recipe:
     labels : list of str, optional
         The digit strings to draw, instead of random ones (``length`` is then theirs).
     pattern : str, optional
-        What every label looks like: ``d`` any digit, a literal character otherwise (``"ddd-dddd"``,
-        ``"+dd (ddd) ddd-dddd"``; ``\\d`` is a literal d); the separators ``- . ( ) + / :`` are
+        What every label looks like: ``d`` any digit, ``a`` any letter of the source, a literal
+        character otherwise (``"ddd-dddd"``, ``"+dd (ddd) ddd-dddd"``; ``\\d`` is a literal d, for a
+        source with letters); the separators ``- . ( ) + / :`` are
         drawn with a pen like the glyphs', a space is a gap (see :mod:`.content`). Its length is
         the length.
     unique : bool
@@ -73,6 +73,10 @@ class Recipe:
     separators : {"pen", "gap"}
         How a pattern's separators look: drawn with a pen as wide as the glyphs' strokes, or
         left blank (a gap, as a space always is); each has its box either way.
+    source : str, default "mnist"
+        The glyph set (:data:`.sources.sets.SETS`): ``"mnist"`` or ``"fashion"`` (Fashion-MNIST,
+        whose classes are written "0".."9"), or a folder of your own glyphs (see
+        :mod:`.sources.folder`; kept as its absolute path); labels are strings over its alphabet.
 
     Examples
     --------
@@ -99,7 +103,9 @@ class Recipe:
     pattern: str | None = None
     unique: bool = False
     separators: str = "pen"
+    source: str = "mnist"
     prepared: list = field(init=False, repr=False, compare=False)
+    glyphs: str = field(init=False, repr=False, compare=False)  # the source's alphabet, read once
     space: Any = field(init=False, repr=False, compare=False)  # a content.LabelSpace, or None
 
     def __post_init__(self) -> None:
@@ -114,7 +120,11 @@ class Recipe:
         )
 
         put = object.__setattr__  # frozen: normalised once, here
-        labels = _check_labels(self.labels)
+        from .sources.folder import alphabet_of, resolve
+
+        put(self, "source", resolve(self.source))  # first: the labels and the pattern are read in its alphabet
+        put(self, "glyphs", alphabet_of(self.source))
+        labels = _check_labels(self.labels, self.alphabet)
         put(self, "labels", labels)
         if labels is not None and self.length is not None:
             raise ValueError(f"give labels or length, not both (got length={self.length!r}): the labels' lengths "
@@ -158,23 +168,25 @@ class Recipe:
         object.__setattr__(self, "unique", check_flag("unique", self.unique))
         choice("separators", self.separators, STYLES)
         if self.pattern is None:
+            if self.separators != "pen":
+                raise ValueError(f"separators={self.separators!r} applies with a pattern only (its separators)")
             if self.unique and labels is not None:
                 raise ValueError("give labels or unique=True, not both: given labels are drawn as they are")
             return None
         if labels is not None or self.length is not None:
             raise ValueError(f"give a pattern or {'labels' if labels is not None else 'a length'}, not both: "
                              f"the pattern {self.pattern!r} sets the length")
-        return parse_pattern(self.pattern, DIGITS)
+        return parse_pattern(self.pattern, self.glyphs)
 
     @property
     def alphabet(self) -> str:
-        """The characters of the labels, in class order: the glyph source's, then the separators
-        when the pattern draws any (:data:`.content.SEPARATORS`)."""
+        """The characters of the labels, in class order: the glyph set's, then the separators
+        when the pattern draws any (:data:`.sources.pen.SEPARATORS`)."""
         from .sources.pen import SEPARATORS
 
-        if self.pattern is not None and any(c in SEPARATORS for c in self.pattern):
-            return DIGITS + SEPARATORS
-        return DIGITS
+        if self.pattern is not None and any(c in SEPARATORS and c not in self.glyphs for c in self.pattern):
+            return self.glyphs + SEPARATORS
+        return self.glyphs
 
     def _check_width(self) -> int | None:
         from .compose.checks import check_request, check_width
@@ -211,6 +223,8 @@ class Recipe:
         unknown = sorted(set(changes) - set(FIELDS))
         if unknown:
             raise TypeError(f"Recipe has no field {unknown[0]!r}; the fields are {', '.join(FIELDS)}")
+        if "length" not in changes and (self.labels is not None or self.pattern is not None):
+            changes = {"length": None, **changes}  # the length was theirs, not given: made again from them
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict:
@@ -247,7 +261,7 @@ class Recipe:
             data[name] = list(value) if isinstance(value, tuple) else value
         if self.labels is not None or self.pattern is not None:
             data["length"] = None  # the labels' or the pattern's own
-        for name, default in (("pattern", None), ("unique", False), ("separators", "pen")):
+        for name, default in (("pattern", None), ("unique", False), ("separators", "pen"), ("source", "mnist")):
             if data[name] == default:
                 del data[name]  # the JSON of recipes without them stays what earlier versions wrote
         return data
@@ -331,13 +345,21 @@ def _check_length(length) -> tuple[int, int]:
     return low, high
 
 
-def _check_labels(labels: Sequence[str] | None) -> tuple[str, ...] | None:
+def _check_labels(labels: Sequence[str] | None, alphabet: str) -> tuple[str, ...] | None:
+    from .sources.glyphs import encode_text
+
     if labels is None:
         return None
     if isinstance(labels, str):
-        raise ValueError("labels must be a list of digit strings, got a single string")
+        raise ValueError("labels must be a list of strings, got a single string")
     labels = tuple(labels)
+    allowed = set(alphabet)
     for i, label in enumerate(labels):
-        if not isinstance(label, str) or not label or not label.isascii() or not label.isdigit():
-            raise ValueError(f"labels[{i}] must be a non-empty string of digits 0-9, got {label!r}")
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"labels[{i}] must be a non-empty string, got {label!r}")
+        if not set(label) <= allowed:
+            try:
+                encode_text(label, alphabet)  # the labels' one codec names the character
+            except ValueError as exc:
+                raise ValueError(f"labels[{i}]: {exc} ({label!r})") from None
     return labels

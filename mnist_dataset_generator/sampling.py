@@ -64,7 +64,8 @@ def block_size(plan: Plan) -> int:
 
 @functools.lru_cache(maxsize=256)
 def _block_draws(entropy: int, lengths: tuple[int, int], spacing: tuple[int, int], evenly: bool, size: int,
-                 block: int, epoch: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+                 block: int, epoch: int = 0, classes: int = 10
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """``(lengths, digits, u, gaps)`` of every sample of ``block``, always drawn in this order, in full.
 
     Labels (``lengths``, ``digits``) always come from epoch 0's stream, so an index keeps its
@@ -73,7 +74,7 @@ def _block_draws(entropy: int, lengths: tuple[int, int], spacing: tuple[int, int
     """
     rng = sample_rng(entropy, block, PURPOSE_BLOCK)
     low, high = lengths
-    drawn = [rng.integers(low, high + 1, size=size), rng.integers(0, 10, size=(size, high))]
+    drawn = [rng.integers(low, high + 1, size=size), rng.integers(0, classes, size=(size, high))]
     if epoch:
         rng = sample_rng(entropy, block, PURPOSE_BLOCK, epoch)
     drawn += [rng.random((size, high)),  # which sample of each digit: see MnistData.pick
@@ -108,7 +109,7 @@ def draws(plan: Plan, indices: np.ndarray):
     if bool((blocks[1:] >= blocks[:-1]).all()):  # a range (or sorted): one slice per block
         for block in range(int(blocks[0]), int(blocks[-1]) + 1):
             take = slice(*np.searchsorted(blocks, [block, block + 1]).tolist())
-            drawn = _block_draws(*key, block, plan.epoch)
+            drawn = _block_draws(*key, block, plan.epoch, len(plan.glyphs))
             r = rows[take]
             lengths[take], digits[take], u[take] = drawn[0][r], drawn[1][r], drawn[2][r]
             if gaps is not None:
@@ -117,7 +118,7 @@ def draws(plan: Plan, indices: np.ndarray):
                 where[take] = _block_places(plan.entropy, size, block, plan.epoch)[r]
     else:  # a shuffled batch: most rows from a block of their own, row by row is cheapest
         for k, (block, r) in enumerate(zip(blocks.tolist(), rows.tolist(), strict=True)):
-            drawn = _block_draws(*key, block, plan.epoch)
+            drawn = _block_draws(*key, block, plan.epoch, len(plan.glyphs))
             lengths[k], digits[k], u[k] = drawn[0][r], drawn[1][r], drawn[2][r]
             if gaps is not None:
                 gaps[k] = drawn[3][r]

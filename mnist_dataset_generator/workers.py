@@ -46,7 +46,8 @@ def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode
     # tied to its parent: killed, the parent can no longer stop it.
     end_with_parent(parent_pid, pdeathsig=pdeathsig)
     _WORKER["plan"] = plan
-    _WORKER["source"] = source if source is not None else load(plan.split, data_home=data_home, download=False)
+    _WORKER["source"] = source if source is not None else load(plan.split, data_home=data_home, download=False,
+                                                                                  source=plan.source)
     _WORKER["encode"], _WORKER["encode_chunk"], _WORKER["out"], _WORKER["boxes"] = encode, encode_chunk, out, boxes
 
 
@@ -197,7 +198,7 @@ def dataset_chunks(plan: Plan, *, images=None, data_home=None, workers=1, whole:
     bounds = chunk_bounds(range(plan.count))
     check_memory(plan, door="generate_dataset" if whole else "iter_dataset", workers=n_workers, whole=whole,
                  bounds=bounds)
-    source = resolve_source(images, data_home, plan.split)
+    source = resolve_source(images, data_home, plan.split, plan.source)
     shape = (plan.count, plan.height, plan.width)
     threads = whole and _fused(plan)  # an array in this process: threads, when the GIL allows them
     out, shared = (shared_array(shape, plan.dtype, min(n_workers, len(bounds)), threads=threads) if whole

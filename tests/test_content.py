@@ -368,3 +368,32 @@ def test_resume_with_another_pattern_is_refused(tmp_path, data_dir):
     same = export(tmp_path, data_dir, "--count", 5, "--pattern", "dd-dd", "--unique", "--resume")
     assert same.returncode == 2 and "differs in:" in one_line(same)
     assert export(tmp_path, data_dir, "--count", 5, "--pattern", "dd-dd", "--resume").returncode == 0
+
+
+def test_a_recipe_of_a_pattern_or_labels_can_be_replaced():
+    from mnist_dataset_generator.recipe import Recipe
+
+    assert Recipe(pattern="dd-dd", image_width=200).replace(fit="pad").length == (5, 5)
+    assert Recipe(labels=["12", "345"], image_width=200).replace(fit="pad").length == (2, 3)
+    assert Recipe(pattern="dd-dd", image_width=200).replace(pattern="d.d").length == (3, 3)
+    with pytest.raises(ValueError, match="separators='gap' applies with a pattern only"):
+        Recipe(separators="gap")
+
+
+def test_separators_are_indexed_beside_the_source_not_copied_with_it():
+    from mnist_dataset_generator.sources.pen import with_separators
+
+    made = with_separators(SOURCE)
+    assert made is with_separators(SOURCE) and made.images.base is SOURCE.images  # once, and no copy
+    pens, _ = separator_glyphs(pen_width(SOURCE.images))
+    index = np.array([3, len(SOURCE), len(SOURCE) + 17, 0])
+    expected = np.stack([SOURCE.images[3], pens[0], pens[17], SOURCE.images[0]])
+    np.testing.assert_array_equal(made.images[index], expected)
+    assert made.ink_of(index).tolist()[0] == SOURCE.ink_of(np.array([3])).tolist()[0]
+
+
+def test_unique_over_a_wide_range_of_lengths_decodes_only_the_lengths_drawn():
+    space = LabelSpace("0123456789", lengths=(1, 40))
+    values = unique_indices(np.arange(50), space.size, entropy=3)
+    strings = space.strings(values)
+    assert len(set(strings)) == 50 and all(len(s) >= 38 for s in strings)  # nearly all strings are long ones

@@ -142,7 +142,8 @@ def test_natural_width_only_when_it_is_fixed(source):
     ({"dtype": "float64"}, "dtype must be one of float32, uint8, got 'float64'"),
     ({"seed": -1}, "seed must be None or a non-negative integer"),
     ({"workers": -2}, "workers must be a non-negative integer"),
-    ({"labels": ["12", "x"]}, "labels\\[1\\] must be a non-empty string of digits"),
+    ({"labels": ["12", "x"]}, "labels\\[1\\]: 'x' is not in the alphabet '0123456789'"),
+    ({"labels": ["12", ""]}, "labels\\[1\\] must be a non-empty string, got ''"),
     ({"image_width": 10}, "smallest width that works is 52"),  # widest: 6 x 28 + 5 x 8 = 208 px
 ])
 def test_bad_dataset_arguments(source, kwargs, words):

@@ -22,7 +22,8 @@ SOURCE = MnistData.from_arrays(draw_digits(LABELS, np.random.default_rng(2)), LA
     Recipe(length=(3, 7), spacing_range=(-4, 9), image_width=250, image_height=32, evenly=True, fit="pad",
            align="random", fltrs="blur:sigma=0.8,distort", background="black", split="test", dtype="uint8"),
     Recipe(labels=["007", "42"], spacing_range=(1, 1), image_width=90),
-    Recipe(pattern="+dd (ddd) ddd-dddd", unique=True, separators="gap", spacing_range=(0, 3), image_width=520),
+    Recipe(pattern="+dd (ddd) ddd-dddd", unique=True, separators="gap", spacing_range=(0, 3), image_width=520,
+           source="fashion"),
 ])
 def test_json_round_trip_is_exact(recipe):
     text = json.dumps(recipe.to_json())
@@ -30,7 +31,7 @@ def test_json_round_trip_is_exact(recipe):
     assert again == recipe and again.to_json() == recipe.to_json()
     # The content options are written only when set: the JSON of earlier recipes (and the keys of their
     # exports, which --resume compares) stays what it was.
-    optional = {f for f in ("pattern", "unique", "separators") if getattr(recipe, f) == getattr(Recipe(), f)}
+    optional = {f for f in ("pattern", "unique", "separators", "source") if getattr(recipe, f) == getattr(Recipe(), f)}
     assert set(recipe.to_json()) == {"recipe", "filters", *(f for f in FIELDS if f != "fltrs")} - optional
 
 

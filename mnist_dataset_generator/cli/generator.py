@@ -106,6 +106,7 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     from ..export.annotations import ANNOTATIONS
     from ..export.writers import MAX_SHARD_SIZE, SAMPLES_PER_TAR, WRITERS
     from ..filters import FILTERS
+    from ..sources.sets import SETS
 
     parser = _Parser(
         prog=prog,
@@ -152,6 +153,11 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                         help="random seed: the same seed and arguments give the same image (default: fresh)")
     parser.add_argument("--split", choices=("train", "test"), default="train",
                         help="MNIST split the digits come from (default train)")
+    parser.add_argument("--source", type=_source, default="mnist", metavar="NAME|DIR",
+                        help="the glyph set: " + "; ".join(f"{s.name}: {s.title}" for s in SETS.values())
+                             + " (default mnist; -d DIR is then the folder of its files); or a folder of your own "
+                               "glyphs (one sub-folder of 28 x 28 PNGs per character, or IDX files with SHA256SUMS "
+                               "and classes.txt)")
     parser.add_argument("--mirrors", metavar="URLS",
                         help="comma-separated base URLs to download MNIST from (https://, http://, file://, folders)")
     _add_deadline(parser)
@@ -160,14 +166,15 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     batch = parser.add_argument_group("datasets (with --count)")
     batch.add_argument("--count", type=_int_at_least(1), metavar="N", help="make a dataset of N images instead")
     batch.add_argument("--output-dir", metavar="DIR", help="dataset folder (required with --count)")
-    batch.add_argument("--length", type=_length, default=(8, 8), metavar="L|MIN-MAX",
+    batch.add_argument("--length", type=_length, metavar="L|MIN-MAX",
                        help="digits per image: 8, or a range such as 3-10 drawn uniformly (default 8)")
     batch.add_argument("--labels-file", metavar="FILE",
                        help="the images' digit strings, one per line, in order: a dataset of as many images "
                             "(with --count N, of the first N)")
     batch.add_argument("--pattern", metavar="P",
                        help="what every label looks like: d any digit, a literal character otherwise, e.g. "
-                            "'ddd-dddd' or '+dd (ddd) ddd-dddd' (\\d: a literal d); the separators - . ( ) + / : "
+                            "'ddd-dddd' or '+dd (ddd) ddd-dddd' (with letters in the source, a: any letter; "
+                            "\\d, \\a: a literal d, a); the separators - . ( ) + / : "
                             "are drawn with a pen like the digits' (see --separators), a space is a gap")
     batch.add_argument("--unique", action="store_true",
                        help="no two images share a label (refused when --count exceeds the strings the length or "
@@ -204,10 +211,11 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None) -> tuple[str, ...]:
+def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None, alphabet: str = "0123456789"
+                 ) -> tuple[str, ...]:
     """The labels of ``--labels-file``: one digit string per line (the last newline optional, CRLF
     accepted), the first ``count`` when given; any problem is one ``parser.error`` naming the line."""
-    from ..sources.glyphs import DIGITS, encode_text
+    from ..sources.glyphs import encode_text
 
     try:
         with open(path, encoding="utf-8-sig", newline=None) as handle:  # -sig: a BOM is not a character
@@ -225,21 +233,35 @@ def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None) 
         if count > len(lines):
             parser.error(f"--count {count} but --labels-file {path} holds {len(lines)} labels")
         lines = lines[:count]
-    if "" in lines or not set("".join(lines)) <= set(DIGITS):  # one pass over a million labels; then the line
+    if "" in lines or not set("".join(lines)) <= set(alphabet):  # one pass over a million labels; then the line
         for number, line in enumerate(lines, 1):
             if not line:
                 parser.error(f"--labels-file {path} line {number}: empty (one label per line)")
             try:
-                encode_text(line)  # the one codec of labels: it names a character outside the alphabet
+                encode_text(line, alphabet)  # the one codec of labels: it names a character outside the alphabet
             except ValueError as exc:
                 parser.error(f"--labels-file {path} line {number}: {exc} ({line!r})")
     return tuple(lines)
 
 
+def _source(text: str) -> str:
+    """An argparse type: a built-in set's name, or a glyph folder (its absolute path)."""
+    from ..sources.folder import folder_alphabet, is_glyph_folder, resolve
+
+    try:
+        source = resolve(text)
+        if is_glyph_folder(source):
+            folder_alphabet(source)  # its classes, now: a bad folder is a usage error
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return source
+
+
 def _check_content(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The content options together: a pattern sets the length, given labels are drawn as they are."""
     if args.pattern is not None:
-        other = ("--labels-file" if args.labels_file is not None else "--length" if args.length != (8, 8) else None)
+        other = ("--labels-file" if args.labels_file is not None else "--length" if args.length is not None
+                 else None)
         if other:
             parser.error(f"give --pattern or {other}, not both: the pattern sets the labels' length")
     elif args.separators != "pen":
@@ -314,7 +336,8 @@ def _dataset_work(args: argparse.Namespace) -> int:
     content = ({"labels": args.labels} if args.labels is not None  # their lengths
                else {"pattern": args.pattern, "separators": args.separators} if args.pattern is not None
                else {"length": args.length})
-    recipe = Recipe(**content, unique=args.unique, spacing_range=args.spacing, image_width=args.width,
+    recipe = Recipe(**content, unique=args.unique, source=args.source, spacing_range=args.spacing,
+                    image_width=args.width,
                     image_height=args.height, evenly=args.evenly, fit=args.fit, align=args.align or "center",
                     fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype)
     plan = plan_dataset(args.count, seed=seed, recipe=recipe)  # with labels: as many as they are
@@ -328,7 +351,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
                  dataset=dataset_key(plan, args.format, indices, description, options))
     started = time.perf_counter()
     source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None,
-                  deadline=args.deadline)
+                  deadline=args.deadline, source=args.source)
     arguments = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "labels")}  # labels: as a digest
     summary = export_dataset(
         args.output_dir, plan, source, fmt=args.format, options=options, indices=indices, workers=args.workers,
@@ -382,14 +405,16 @@ def _generator_work(args: argparse.Namespace) -> int:
     from ..mnistdata import load
 
     fltrs = from_spec(args.filters) if args.filters else None
+    from ..sources.folder import alphabet_of
+
     request = check_request(args.digits, args.spacing, args.width, args.evenly, fltrs, args.split,
                             image_height=args.height, background=args.background, fit=args.fit,
-                            align=args.align or "center")
+                            align=args.align or "center", alphabet=alphabet_of(args.source))
     output = _output_path(args.output)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
     log.info("seed %d (pass --seed %d to repeat this image)", seed, seed)
     source = load(args.split, data_home=args.data_dir, mirrors=args.mirrors,
-                  progress=False if args.quiet else None, deadline=args.deadline)
+                  progress=False if args.quiet else None, deadline=args.deadline, source=args.source)
     image = compose(request, source, np.random.default_rng(seed))
     written = write_png(output, image, overwrite=args.force)
     print(written)
@@ -403,7 +428,7 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
     args = parser.parse_args(argv)
     batch_only = [flag for flag, value in (("--output-dir", args.output_dir), ("--shard", args.shard),
                                            ("--resume", args.resume), ("--workers", args.workers != 1),
-                                           ("--format", args.format != "png"), ("--length", args.length != (8, 8)),
+                                           ("--format", args.format != "png"), ("--length", args.length is not None),
                                            ("--dtype", args.dtype != "uint8"),
                                            ("--shard-size", args.shard_size is not None),
                                            ("--annotations", args.annotations is not None),
@@ -414,12 +439,16 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
     if args.labels_file is not None and args.verify is None:
         if args.digits is not None:
             parser.error("give either digits (one image) or --labels-file (a dataset), not both")
-        if args.length != (8, 8):
+        if args.length is not None:
             parser.error("--length does not apply with --labels-file: the labels' lengths are the lengths")
-        args.labels = _read_labels(parser, args.labels_file, args.count)
+        from ..sources.folder import alphabet_of
+
+        args.labels = _read_labels(parser, args.labels_file, args.count, alphabet_of(args.source))
         args.count = len(args.labels)
     if args.verify is None:
         _check_content(parser, args)
+        if args.length is None:  # not given: 8, as the manifests of earlier versions record it
+            args.length = (8, 8)
     if args.force and args.resume:
         parser.error("give --resume (finish this run) or --force (start over), not both")
     if args.align is not None and args.fit != "pad":

@@ -24,6 +24,7 @@ __all__ = ["mnistdata_console", "mnistdata_main"]
 
 
 def _mnistdata_parser(prog: str) -> argparse.ArgumentParser:
+    from ..sources.sets import SETS
     from ..sources.testdata import MAX_COUNT
 
     parser = _Parser(
@@ -47,6 +48,15 @@ def _mnistdata_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
                         help="random seed; the same seed writes identical files (default 0)")
     parser.add_argument("--force", action="store_true", help="replace existing files of the same names")
+    parser.add_argument("--source", choices=tuple(SETS), default="mnist",
+                        help="the glyph set whose file layout the test files take, or whose files --fetch gets "
+                             "(default mnist)")
+    parser.add_argument("--glyphs", metavar="CHARS",
+                        help="write a folder of your own glyphs for these characters instead (stand-in drawings, "
+                             "--count-train per character), for --source DIR of generator.py")
+    parser.add_argument("--layout", choices=("png", "idx"), default="png",
+                        help="with --glyphs: one sub-folder of PNGs per character (default), or IDX files with "
+                             "classes.txt and SHA256SUMS")
     fetch = parser.add_argument_group("real MNIST")
     fetch.add_argument("--fetch", action="store_true",
                        help="download and verify the four real MNIST files into the cache, then exit")
@@ -64,14 +74,25 @@ def _mnistdata_work(args: argparse.Namespace) -> int:
         from ..mnistdata import fetch
 
         folder = fetch(data_home=args.data_dir, mirrors=args.mirrors, progress=False if args.quiet else None,
-                       deadline=args.deadline)
+                       deadline=args.deadline, source=args.source)
         print(folder)
         return 0
-    from ..sources.testdata import write_test_data
+    from ..sources.testdata import write_glyph_folder, write_test_data
 
+    if args.glyphs is not None:
+        from pathlib import Path
+
+        target = Path(args.target_dir)
+        if target.exists() and any(target.iterdir()) and not args.force:
+            raise _UsageError(f"{target} is not empty; choose another folder or use --force")
+        try:
+            print(write_glyph_folder(target, args.glyphs, args.count_train, args.seed, layout=args.layout))
+        except ValueError as exc:
+            raise _UsageError(str(exc).removeprefix("write_glyph_folder: ")) from None
+        return 0
     try:
         folder = write_test_data(args.target_dir, args.count_train, args.count_test, args.seed,
-                                 overwrite=args.force)
+                                 overwrite=args.force, source=args.source)
     except FileExistsError:
         raise _UsageError(
             f"{args.target_dir} already holds MNIST test files; choose another folder or use --force"
@@ -90,6 +111,10 @@ def mnistdata_main(argv: Sequence[str] | None = None, prog: str = "mnistdata.py"
         parser.error("give either TARGET_DIR (write test data) or --fetch, not both")
     if not args.fetch and not args.target_dir:
         parser.error("TARGET_DIR is required (or --fetch to download the real MNIST files)")
+    if args.glyphs is not None and (args.fetch or args.source != "mnist"):
+        parser.error("--glyphs writes a folder of your own glyphs: it takes no --fetch or --source")
+    if args.glyphs is None and args.layout != "png":
+        parser.error("--layout applies with --glyphs only")
     if not args.fetch and (args.data_dir or args.mirrors or args.deadline):
         parser.error("-d/--data-dir, --mirrors and --deadline only apply with --fetch")
     with _logging_to_stderr(prog, args):

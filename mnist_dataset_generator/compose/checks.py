@@ -57,12 +57,15 @@ def is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def check_digits(digits) -> np.ndarray:
-    """Digits as an int array of 0..9 (values of 10 and more reduced modulo 10).
+def check_digits(digits, alphabet: str = "0123456789") -> np.ndarray:
+    """Digits as an int array of 0..9 (values of 10 and more reduced modulo 10); for another
+    ``alphabet``, a string's characters as its classes (a list then holds classes below its size).
 
     A string must hold only the characters 0-9; a list-like must hold
     non-negative integers. The error names the first offending item.
     """
+    if alphabet != "0123456789":
+        return _check_text(digits, alphabet)
     if isinstance(digits, str) and digits.isascii() and digits.isdigit() and 0 < len(digits) <= MAX_DIGITS:
         return np.frombuffer(digits.encode(), np.uint8).astype(np.int64) - 48  # the common case, in one step
     if (isinstance(digits, np.ndarray) and digits.dtype.kind in "iu" and 0 < digits.size <= MAX_DIGITS
@@ -89,6 +92,26 @@ def check_digits(digits) -> np.ndarray:
     if len(items) > MAX_DIGITS:
         raise ValueError(f"digits: at most {MAX_DIGITS} digits, got {len(items)}")
     return np.array([int(item) % 10 for item in items], dtype=np.int64)
+
+
+def _check_text(text, alphabet: str) -> np.ndarray:
+    """The classes of ``text`` (a string over ``alphabet``, or a list of its class numbers)."""
+    if isinstance(text, str):
+        if not 0 < len(text) <= MAX_DIGITS:
+            raise ValueError(f"digits: expected 1..{MAX_DIGITS} characters, got {len(text)}")
+        for i, char in enumerate(text):
+            if char not in alphabet:
+                raise ValueError(f"digits: {char!r} at position {i} is not in the alphabet {alphabet!r} (in {text!r})")
+        return np.array([alphabet.index(char) for char in text], np.int64)
+    if isinstance(text, (bytes, bytearray, dict, set, frozenset)) or not isinstance(text, Iterable):
+        raise ValueError(f"digits must be a string over {alphabet!r} or a list of classes, got {type(text).__name__}")
+    items = list(np.asarray(text).ravel()) if isinstance(text, np.ndarray) else list(text)
+    if not 0 < len(items) <= MAX_DIGITS:
+        raise ValueError(f"digits: expected 1..{MAX_DIGITS} classes, got {len(items)}")
+    for i, item in enumerate(items):
+        if not is_int(item) or not 0 <= item < len(alphabet):
+            raise ValueError(f"digits[{i}] must be a class 0..{len(alphabet) - 1} of {alphabet!r}, got {item!r}")
+    return np.array(items, np.int64)
 
 
 MIN_SPACING = -27  # px: digits may overlap, but each still starts at least 1 px after the previous one
@@ -213,7 +236,7 @@ class Request:
 
 def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, split="train", *,
                   image_height=None, background="white", fit="stretch", align="center",
-                  door: str | None = "generate_numbers_sequence") -> Request:
+                  door: str | None = "generate_numbers_sequence", alphabet: str = "0123456789") -> Request:
     """Check every argument of :func:`.generator.generate_numbers_sequence` that needs no data.
 
     The command line calls it before loading anything, so bad input never
@@ -221,7 +244,7 @@ def check_request(digits, spacing_range, image_width, evenly=False, fltrs=None, 
     budget (see :func:`strip_memory`) is refused with a message naming
     ``door``; ``None`` skips that check (datasets make their own).
     """
-    digits = check_digits(digits)
+    digits = check_digits(digits, alphabet)
     spacing = check_spacing(spacing_range)
     if not isinstance(evenly, (bool, np.bool_)):
         raise ValueError(f"evenly must be True or False, got {evenly!r}")

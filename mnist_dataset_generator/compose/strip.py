@@ -23,10 +23,15 @@ __all__ = ["check_available", "compose", "fusable", "lay_out", "resolve_source",
 log = logging.getLogger(__name__)
 
 
-def resolve_source(images, data_home, split: str) -> MnistData:
-    """The digit source: ``images`` (a MnistData or an (images, labels) pair), else the MNIST files."""
+def resolve_source(images, data_home, split: str, source: str = "mnist") -> MnistData:
+    """The digit source: ``images`` (a MnistData or an (images, labels) pair), else the files of the glyph
+    set ``source``; given images must have its alphabet."""
     if images is None:
-        return load(split, data_home=data_home)
+        return load(split, data_home=data_home, source=source)
+    from ..sources.folder import alphabet_of
+
+    if isinstance(images, MnistData) and images.alphabet != (expected := alphabet_of(source)):
+        raise ValueError(f"images have the alphabet {images.alphabet!r}, not {source}'s {expected!r}")
     if data_home is not None:
         raise ValueError("give either images (a digit source) or data_home (a folder of files), not both")
     if isinstance(images, MnistData):

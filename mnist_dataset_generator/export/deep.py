@@ -137,7 +137,8 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
     if isinstance(planned, str):
         return [Problem(MANIFEST, f"not checked deeply: {planned}")]
     plan, fmt, indices, options = planned
-    source = load(plan.split, data_home=data_home, mirrors=mirrors, progress=False, deadline=deadline)
+    source = load(plan.split, data_home=data_home, mirrors=mirrors, progress=False, deadline=deadline,
+                  source=plan.source)
     if digits_sha256(source) != manifest["dataset"].get("digits"):
         return [Problem(MANIFEST, "not checked deeply: these MNIST files are not the digits it was made from "
                                   "(give the folder it was made with: -d DIR)")]

@@ -251,6 +251,7 @@ def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None =
         **WRITERS[fmt].key(plan, options),  # the format's own: dtype, samples per shard
         # only when asked: the keys of folders made without annotations stay what they were
         **({"annotations": list(options.annotations)} if options.annotations else {}),
+        **({"source": plan.source} if plan.source != "mnist" else {}),  # as the recipe: new keys only when set
         **(description or {}),
         "recipe": _recipe_json(plan),
     }

@@ -90,15 +90,17 @@ def ensure(
     progress: ProgressArg,
     downloader: Downloader | None,
     deadline: float | None = None,
+    foreign: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Verified paths for every spec in ``specs`` (name -> spec), fetching what is missing or damaged.
 
     ``mirrors`` are validated base URLs; the file URL is ``base + name + ".gz"``.
     ``deadline``: validated seconds allowed per file fetched (default :data:`.download.DEADLINE`).
-    What is missing or damaged is fetched by :func:`.download._fetch_one`.
+    What is missing or damaged is fetched by :func:`.download._fetch_one`. ``foreign``: the
+    SHA-256 of other sets' files (-> what each is): such a file is refused, never moved aside.
     """
     names = list(specs)
-    state = _Folder(folder, specs)
+    state = _Folder(folder, specs, foreign)
     found = {name: state.stamped(name) for name in names}
     if all(found.values()):  # warm cache: a few stat() calls, no lock, no hashing
         return found  # type: ignore[return-value]
@@ -113,10 +115,10 @@ def ensure(
         folder.mkdir(parents=True, exist_ok=True)
         lock = _lock(folder)
     except OSError as exc:
-        return _ensure_read_only(folder, specs, exc)
+        return _ensure_read_only(folder, specs, exc, foreign)
     with lock:
         remove_partials(folder)
-        state = _Folder(folder, specs)  # another process may have done the work meanwhile
+        state = _Folder(folder, specs, foreign)  # another process may have done the work meanwhile
         paths = {}
         for name in names:
             path = state.verify(name, writable=True)
@@ -167,7 +169,8 @@ def _lock(folder: Path):
             notice += LOCK_NOTICE_EVERY
 
 
-def _ensure_read_only(folder: Path, specs: Mapping, cause: OSError) -> dict[str, Path]:
+def _ensure_read_only(folder: Path, specs: Mapping, cause: OSError, foreign: Mapping[str, str] | None = None
+                      ) -> dict[str, Path]:
     """Verify in place, writing nothing, when ``folder`` cannot be written."""
     if not folder.is_dir():  # same error class as the cause: missing parent, no permission...
         raise type(cause)(
@@ -175,7 +178,7 @@ def _ensure_read_only(folder: Path, specs: Mapping, cause: OSError) -> dict[str,
             f"set {ENV_DATA_HOME} or data_home to a writable folder"
         ) from cause
     log.debug("%s is not writable (%s); verifying in place", folder, cause)
-    state = _Folder(folder, specs)
+    state = _Folder(folder, specs, foreign)
     paths = {}
     for name in specs:
         path = state.verify(name, writable=False)

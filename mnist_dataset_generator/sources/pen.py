@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+import weakref
 
 import numpy as np
 
 from .glyphs import MnistData
 
-__all__ = ["SEPARATORS", "STYLES", "VARIANTS", "pen_width", "separator_glyphs", "stroke_width", "with_separators"]
+__all__ = ["SEPARATORS", "STYLES", "VARIANTS", "WithSeparators", "pen_width", "separator_glyphs", "stroke_width",
+           "with_separators"]
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +108,6 @@ def _ring() -> np.ndarray:
 
 def _draw(strokes: list[np.ndarray], width: float) -> np.ndarray:
     """A uint8 glyph (ink high) of ``strokes`` drawn ``width`` px wide with a one-pixel soft edge."""
-    from scipy.ndimage import gaussian_filter
-
     ys, xs = np.mgrid[0:_SIZE, 0:_SIZE] + 0.5  # pixel centres
     grid = np.stack([xs.ravel(), ys.ravel()], axis=1)[:, None, :]
     a = np.concatenate([points[:-1] if len(points) > 1 else points for points in strokes])  # segment starts
@@ -115,7 +116,13 @@ def _draw(strokes: list[np.ndarray], width: float) -> np.ndarray:
     t = np.clip(((grid - a) * ab).sum(axis=2) / np.maximum((ab * ab).sum(axis=1), 1e-9), 0, 1)
     distance = np.hypot(*np.moveaxis(grid - (a + t[..., None] * ab), 2, 0)).min(axis=1)
     ink = np.clip(width / 2 + 0.5 - distance, 0, 1).reshape(_SIZE, _SIZE)
-    ink = gaussian_filter(ink, 0.5)  # MNIST's strokes fade over a pixel or two
+    # MNIST's strokes fade over a pixel or two: a Gaussian of sigma 0.5 px, three taps each way (NumPy
+    # alone: drawing separators loads no SciPy)
+    taps = np.exp(-0.5 * (np.arange(-1, 2) / 0.5) ** 2)
+    taps /= taps.sum()
+    for axis in (0, 1):
+        padded = np.pad(ink, [(1, 1) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        ink = sum(t * np.take(padded, range(k, k + _SIZE), axis=axis) for k, t in enumerate(taps))
     return np.rint(255 * ink / max(float(ink.max()), 1e-9) if ink.max() > 0 else ink).astype(np.uint8)
 
 
@@ -144,15 +151,86 @@ def separator_glyphs(width: float, style: str = "pen") -> tuple[np.ndarray, np.n
     return images, np.repeat(np.arange(len(SEPARATORS), dtype=np.uint8), VARIANTS)
 
 
-@functools.lru_cache(maxsize=4)
-def with_separators(source: MnistData, style: str = "pen") -> MnistData:
+class _Stacked:
+    """The images of a source followed by the separators' glyphs, indexed as one array without copying
+    the source (a memory-mapped split stays shared between processes)."""
+
+    def __init__(self, base: np.ndarray, extra: np.ndarray) -> None:
+        self.base, self.extra = base, extra
+        self.shape = (len(base) + len(extra), *base.shape[1:])
+        self.dtype = base.dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        index = np.asarray(index, np.intp)
+        out = np.empty(index.shape + self.shape[1:], self.dtype)
+        own = index < len(self.base)
+        out[own] = self.base[index[own]]
+        out[~own] = self.extra[index[~own] - len(self.base)]
+        return out
+
+
+class WithSeparators:
+    """A glyph source (see :class:`.glyphs.GlyphSource`) that draws ``base``'s classes from ``base`` and
+    the separators, classes past its alphabet, from :func:`separator_glyphs`."""
+
+    def __init__(self, base: MnistData, style: str) -> None:
+        width = pen_width(base.images)  # to 0.1 px: one cache entry, and the same glyphs on any machine
+        extra, classes = separator_glyphs(width, style)
+        log.debug("separators drawn %.1f px wide for %r", width, base)
+        self.base, self.style, self.n = base, style, len(base)
+        self.images = _Stacked(base.images, extra)
+        self.labels = np.concatenate([base.labels, classes + len(base.alphabet)]).astype(np.uint8)
+        self.alphabet = base.alphabet + SEPARATORS
+        self.counts = np.concatenate([base.counts, np.bincount(classes, minlength=len(SEPARATORS))])
+        self.split, self.source = base.split, f"{base.source} with separators"
+        self._extra_ink: np.ndarray | None = None
+
+    @property
+    def glyph_shape(self) -> tuple[int, int]:
+        return self.base.glyph_shape
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def pick(self, classes: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Image positions for ``classes`` from uniform draws ``u`` (as :meth:`.glyphs.MnistData.pick`)."""
+        classes, u = np.broadcast_arrays(np.asarray(classes), np.asarray(u))
+        out = np.empty(classes.shape, np.intp)
+        own = classes < len(self.base.alphabet)
+        out[own] = self.base.pick(classes[own], u[own])
+        k = classes[~own] - len(self.base.alphabet)
+        within = np.minimum((u[~own] * VARIANTS).astype(np.int64), VARIANTS - 1)
+        out[~own] = self.n + k * VARIANTS + within
+        return out
+
+    def ink_of(self, index: np.ndarray) -> np.ndarray:
+        """Ink extents of images ``index`` (as :meth:`.glyphs.MnistData.ink_of`)."""
+        from ..compose.layout import ink_extents
+
+        index = np.asarray(index, np.intp)
+        if self._extra_ink is None:
+            self._extra_ink = ink_extents(self.images.extra)
+        out = np.empty(index.shape + (4,), np.int16)
+        own = index < self.n
+        out[own] = self.base.ink_of(index[own])
+        out[~own] = self._extra_ink[index[~own] - self.n]
+        return out
+
+
+_MADE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MADE_LOCK = threading.Lock()
+
+
+def with_separators(source: MnistData, style: str = "pen") -> WithSeparators:
     """``source`` with the separators appended as classes past its alphabet (its alphabet followed by
-    :data:`SEPARATORS`), drawn in a pen of its strokes' width. Made once per source and process.
+    :data:`SEPARATORS`), drawn in a pen of its strokes' width. Made once per source, style and process,
+    and kept no longer than the source.
     """
-    width = pen_width(source.images)  # to 0.1 px: one cache entry, and the same glyphs on any machine
-    images, classes = separator_glyphs(width, style)
-    log.debug("separators drawn %.1f px wide for %r", width, source)
-    return MnistData(np.concatenate([source.images, images]),
-                     np.concatenate([source.labels, classes + len(source.alphabet)]).astype(np.uint8),
-                     split=source.split, source=f"{source.source} with separators",
-                     alphabet=source.alphabet + SEPARATORS)
+    with _MADE_LOCK:
+        made = _MADE.setdefault(source, {})
+        if style not in made:
+            made[style] = WithSeparators(source, style)
+        return made[style]

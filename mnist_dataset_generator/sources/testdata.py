@@ -19,7 +19,7 @@ import numpy as np
 from .._files import atomic_write
 from .idx import write_idx
 
-__all__ = ["FILE_NAMES", "MAX_COUNT", "draw_digits", "write_test_data"]
+__all__ = ["FILE_NAMES", "MAX_COUNT", "draw_digits", "write_glyph_folder", "write_test_data"]
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,7 @@ def write_test_data(
     seed: int | None = 0,
     *,
     overwrite: bool = False,
+    source: str = "mnist",
 ) -> Path:
     """Write the four MNIST files (gzip, official names) of drawn digits, plus ``SHA256SUMS``.
 
@@ -177,6 +178,9 @@ def write_test_data(
         changing ``count_test`` leaves the training files unchanged.
     overwrite : bool
         Replace existing files of these names; otherwise refuse before writing.
+    source : str, default "mnist"
+        The glyph set whose layout the files take (``fashion`` has MNIST's: the same files then
+        stand in for Fashion-MNIST, ``load(..., source="fashion", data_home=folder)``).
 
     Returns
     -------
@@ -199,6 +203,9 @@ def write_test_data(
     >>> sorted(p.name for p in folder.iterdir())[0]
     'SHA256SUMS'
     """
+    from .sets import glyph_set
+
+    glyph_set(source)  # each set known today keeps MNIST's four IDX files
     count_train = _check_count("count_train", count_train)
     count_test = _check_count("count_test", count_test)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
@@ -229,4 +236,48 @@ def write_test_data(
     with atomic_write(target / SUMS_NAME) as out:
         out.write("".join(lines).encode())
     log.info("wrote %d train and %d test images to %s", count_train, count_test, target)
+    return target
+
+
+def write_glyph_folder(target_dir: str | os.PathLike, alphabet: str, per_class: int = 20, seed: int = 0, *,
+                       layout: str = "png") -> Path:
+    """Write a folder of your own glyphs (:mod:`.folder`) for ``alphabet``: stand-in images drawn with
+    the strokes of digit ``k % 10`` for class ``k``, in the ``"png"`` layout (one sub-folder per
+    character, dark ink on white) or the ``"idx"`` one (train and test IDX files, ``classes.txt``,
+    ``SHA256SUMS``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = write_glyph_folder(tempfile.mkdtemp(), "abc", per_class=2)
+    >>> sorted(p.name for p in (folder / "b").iterdir())
+    ['0.png', '1.png']
+    """
+    from PIL import Image
+
+    if layout not in ("png", "idx"):
+        raise ValueError(f"write_glyph_folder: layout must be png or idx, got {layout!r}")
+    if not alphabet or len(set(alphabet)) != len(alphabet):
+        raise ValueError(f"write_glyph_folder: alphabet must hold distinct characters, got {alphabet!r}")
+    per_class = _check_count("per_class", per_class)
+    target = Path(target_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(alphabet)), per_class)
+    images = draw_digits(labels % 10, rng)
+    if layout == "png":
+        for k, char in enumerate(alphabet):
+            (target / char).mkdir(exist_ok=True)
+            for i, image in enumerate(images[labels == k]):
+                Image.fromarray(255 - image).save(target / char / f"{i}.png")
+        return target
+    lines = []
+    for prefix, rows in (("train", slice(None)), ("t10k", slice(None, None, 2))):
+        for kind, array in (("images-idx3-ubyte", images[rows]), ("labels-idx1-ubyte", labels[rows].astype(np.uint8))):
+            name = f"{prefix}-{kind}"
+            with atomic_write(target / name) as out:
+                write_idx(out, array)
+            lines.append(f"{hashlib.sha256((target / name).read_bytes()).hexdigest()}  {name}\n")
+    (target / "classes.txt").write_text("".join(char + "\n" for char in alphabet), encoding="utf-8")
+    (target / SUMS_NAME).write_text("".join(lines))
     return target

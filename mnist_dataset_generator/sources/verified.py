@@ -28,7 +28,7 @@ from typing import NamedTuple
 from .._files import atomic_write
 from .idx import GZIP_MAGIC
 
-__all__ = ["SUMS_NAME", "ChecksumError"]
+__all__ = ["SUMS_NAME", "ChecksumError", "ForeignFileError", "read_sums"]
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,14 @@ class _Oversized(Exception):
 class _Mismatch(Exception):
     """Bytes arrived (or were cached) but are not the expected content; ``why`` says how."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, digest: str | None = None) -> None:
         super().__init__(why)
-        self.why = why
+        self.why, self.digest = why, digest
+
+
+class ForeignFileError(ValueError):
+    """A file of the folder is a known file of another glyph set: the wrong folder was given, and the
+    file is left where it is (moving it aside would take it from the set it belongs to)."""
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
@@ -177,6 +182,11 @@ def _verdict(hashed: _Hashed, expected: str) -> str | None:
     return hashed.problem or f"checksum mismatch (sha256 {hashed.digest[:12]}..., expected {expected[:12]}...)"
 
 
+def read_sums(folder: Path) -> dict[str, str]:
+    """``{file name: sha256}`` from ``folder``'s ``SHA256SUMS`` (``sha256sum`` format; ``{}`` without one)."""
+    return _read_sums(folder)
+
+
 def _read_sums(folder: Path) -> dict[str, str]:
     """``{file name: sha256}`` from the folder's ``SHA256SUMS`` (``sha256sum`` format)."""
     path = folder / SUMS_NAME
@@ -234,9 +244,10 @@ def _move_aside(path: Path, why: str) -> Path:
 class _Folder:
     """Verification state of one cache folder: its sums, its stamps."""
 
-    def __init__(self, path: Path, specs: Mapping) -> None:
+    def __init__(self, path: Path, specs: Mapping, foreign: Mapping[str, str] | None = None) -> None:
         self.path = path
         self.specs = specs
+        self.foreign = foreign or {}  # sha256 -> what that file is, in another set
         self.sums = _read_sums(path)
         self.stamps = _read_stamps(path)
         self.dirty = False
@@ -325,13 +336,17 @@ class _Folder:
                 try:
                     return self.unpack(path)
                 except _Mismatch as exc:
-                    why = exc.why
+                    why, digest = exc.why, exc.digest
             else:
                 hashed = _content_digest(path, limit=self.specs[name].size)
                 if (why := _verdict(hashed, want)) is None:
                     if writable:
                         self.remember(path, want, hashed.stat)
                     return path
+                digest = hashed.digest
+            if digest in self.foreign:
+                raise ForeignFileError(f"{path} is {self.foreign[digest]}, not the file asked for: {self.path} is "
+                                       "another set's folder (left as it is); give the folder of this set's files")
             if not writable:
                 raise PermissionError(
                     f"{path} is damaged ({why}) and its folder {self.path} is not writable; "
@@ -353,7 +368,7 @@ class _Folder:
         with atomic_write(raw) as out:
             hashed = _content_digest(gz_path, copy_to=out, limit=spec.size)
             if (why := _verdict(hashed, spec.sha256)) is not None:
-                raise _Mismatch(why)
+                raise _Mismatch(why, hashed.digest)
             written = _written(out)
         self.remember(gz_path, spec.sha256, hashed.stat)
         if (st := _settled(raw, written)) is None:
