@@ -15,7 +15,11 @@ import numpy as np
 import pytest
 
 from conftest import REAL_MNIST, REPO, one_line, run_generator
-from mnist_dataset_generator import generate_dataset, generate_numbers_sequence, mnistdata
+from mnist_dataset_generator import (
+    generate_dataset,
+    generate_numbers_sequence,
+    mnistdata,
+)
 from mnist_dataset_generator.recipe import Recipe
 from mnist_dataset_generator.sources.sets import SETS, glyph_set
 from mnist_dataset_generator.sources.testdata import write_glyph_folder
