@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.7.0"  # 0.7.0: formats as registered classes, lmdb, annotations, collate_ctc, the training example; 0.6.0: filters over stacks, one warp for all geometry, p; 0.5.0: visible-ink boxes, reading order, --verify --deep; 0.4.0: boxes, fit, epochs, the recipe; 0.3.0: folders record their files; 0.2.0: blocks
+__version__ = "0.8.0"  # 0.8.0: glyph sources (fashion, kmnist, qmnist, emnist, your folders), patterns, unique labels, labels files; 0.7.0: formats as registered classes, lmdb, annotations, collate_ctc, the training example; 0.6.0: filters over stacks, one warp for all geometry, p; 0.5.0: visible-ink boxes, reading order, --verify --deep; 0.4.0: boxes, fit, epochs, the recipe; 0.3.0: folders record their files; 0.2.0: blocks
 
 # Public name -> the submodule that defines it.
 _NAMES = {

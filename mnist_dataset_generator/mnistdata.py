@@ -45,8 +45,8 @@ from .sources.cache import (
     ensure,
 )
 from .sources.glyphs import MnistData
-from .sources.idx import IdxFormatError, read_idx
-from .sources.sets import MNIST, SETS, FileSpec, GlyphSet, glyph_set
+from .sources.idx import IdxFormatError
+from .sources.sets import MNIST, SETS, FileSpec, GlyphSet, glyph_set, read_split
 from .sources.testdata import write_test_data
 from .sources.verified import ChecksumError
 
@@ -233,7 +233,7 @@ def fetch(
     glyphs = glyph_set(source)
     if isinstance(splits, str):
         splits = (splits,)
-    names = [name for split in splits for name in glyphs.splits[_check_split(split)]]
+    names = list(dict.fromkeys(name for split in splits for name in glyphs.splits[_check_split(split)]))
     seconds = _check_deadline(deadline)
     folder = source_home(data_home, glyphs)
     _ensure(folder, names, mirrors, True, progress, downloader, seconds, glyphs)
@@ -245,8 +245,9 @@ def _ensure(folder, names, mirrors, download, progress, downloader, deadline, gl
     """Validate the arguments, then have the store produce verified files for ``names``."""
     bases = _mirror_list(mirrors, glyphs)
     check_progress(progress)
-    foreign = {spec.sha256: f"{other.name}'s {spec.name}" for other in SETS.values() if other is not glyphs
-               for spec in other.files.values()}  # never moved aside as damaged: refused
+    foreign = {digest: f"{other.name}'s {spec.name}" for other in SETS.values() if other is not glyphs
+               for spec in other.files.values() for digest in (spec.sha256, spec.gz_sha256) if digest}
+    # ... another set's files are never moved aside as damaged: refused
     return ensure(
         folder, {name: (FILES if glyphs is MNIST else glyphs.files)[name] for name in names}, mirrors=bases,
         download=download,
@@ -347,10 +348,9 @@ def load(
             return data
         started = time.perf_counter()
         images_name, labels_name = glyphs.splits[split]
-        paths = _ensure(folder, (images_name, labels_name), mirrors, download, progress, downloader, seconds,
-                        glyphs)
-        images = read_idx(paths[images_name], mmap=True)
-        labels = read_idx(paths[labels_name], mmap=True)
+        paths = _ensure(folder, tuple(dict.fromkeys((images_name, labels_name))), mirrors, download, progress,
+                        downloader, seconds, glyphs)
+        images, labels = read_split(glyphs, paths, split)
         data = MnistData(images, labels, split=split, source=os.fspath(folder), alphabet=glyphs.alphabet)
         _LOADED[key] = data
         log.debug("loaded %s split from %s in %.3f s", split, folder, time.perf_counter() - started)

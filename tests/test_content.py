@@ -148,14 +148,27 @@ def test_deep_finds_two_swapped_images_of_a_labels_dataset(tmp_path, data_dir, l
     assert failed == ["images/00000000.png", "images/00000004.png"], result.stdout
 
 
-def test_deep_says_why_a_shard_of_a_labels_dataset_is_not_made_again(tmp_path, data_dir):
+@pytest.mark.parametrize("shard", ["0/2", "1/2"])
+def test_deep_makes_each_shard_of_a_labels_dataset_again_from_its_own_labels(tmp_path, data_dir, shard):
+    # LABELS' lengths run 1..8: the first part holds neither the shortest label nor the longest, which the
+    # draws of every sample depend on; each part is still made again as the whole run made it.
     (tmp_path / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    part = tmp_path / "part"
     result = run_generator("-d", data_dir, "-w", 200, "-s", "0,4", "--seed", 5, "-q", "--labels-file",
-                           "labels.txt", "--shard", "0/2", "--output-dir", tmp_path / "part", cwd=tmp_path)
+                           "labels.txt", "--shard", shard, "--output-dir", part, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    result = _deep(tmp_path / "part", data_dir)
+    result = _deep(part, data_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Relabelled in every index file, checksums rewritten: its own labels' digest names it.
+    rows = (part / "labels.csv").read_text().splitlines()
+    key, label = rows[1].split(",")
+    (part / "labels.csv").write_text("\n".join([rows[0], f"{key},{label[::-1]}1", *rows[2:]]) + "\n")
+    meta = (part / "metadata.jsonl").read_text().replace(f'"{label}"', f'"{label[::-1]}1"', 1)
+    (part / "metadata.jsonl").write_text(meta)
+    rewrite_record(part)
+    result = _deep(part, data_dir)
     assert result.returncode == 1
-    assert "not checked deeply: it holds samples 0..2 of 5 made from given labels" in result.stdout
+    assert "labels.csv: FAILED (its labels are not the labels the manifest's digest names" in result.stdout
 
 
 # ------------------------------------------------------------------ unique= and pattern=

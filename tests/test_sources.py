@@ -52,7 +52,8 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 def test_an_unknown_source_is_named_with_the_known_ones(tmp_path, data_dir):
-    known = "source must be one of mnist, fashion, or a folder of your glyphs; got 'kanji' (no such folder)"
+    known = (f"source must be one of {', '.join(SETS)}, or a folder of your glyphs; got 'kanji' (no such folder)")
+    assert list(SETS) == ["mnist", "fashion", "kmnist", "qmnist", "emnist-digits", "emnist-letters", "emnist-balanced"]
     with pytest.raises(ValueError, match=re.escape(known)):
         Recipe(source="kanji")
     with pytest.raises(ValueError, match=re.escape(known)):
@@ -67,7 +68,9 @@ def test_each_set_has_its_own_folder_in_the_cache(tmp_path, monkeypatch):
     assert mnistdata.source_home(None, SETS["mnist"]) == tmp_path / "cache"  # where earlier versions kept it
     assert mnistdata.source_home(None, SETS["fashion"]) == tmp_path / "cache" / "fashion"
     assert mnistdata.source_home(tmp_path / "mine", SETS["fashion"]) == tmp_path / "mine"  # given: in place
-    assert {s.subfolder for s in SETS.values() if s.name != "mnist"} == {"fashion"}
+    assert {s.name: s.subfolder for s in SETS.values() if s.name != "mnist"} == {
+        "fashion": "fashion", "kmnist": "kmnist", "qmnist": "qmnist", "emnist-digits": "emnist",
+        "emnist-letters": "emnist", "emnist-balanced": "emnist"}  # EMNIST's sets share their one zip
 
 
 @needs_fashion
@@ -282,3 +285,60 @@ def test_the_test_data_tool_writes_glyph_folders(tmp_path):
     again = subprocess.run([sys.executable, str(REPO / "mnistdata.py"), str(tmp_path / "png"), "--glyphs", "xyz"],
                            capture_output=True, text=True, check=False)
     assert again.returncode == 2 and "is not empty" in again.stderr
+
+
+
+# ------------------------------------------------------------------ sets published as archives
+
+
+def _official(monkeypatch, name: str, folder: Path) -> None:
+    """Make ``folder``'s files the set's published ones (their digests in its table), as conftest's
+    fixture_table does for MNIST, so the download path runs offline."""
+    import dataclasses
+
+    glyphs = SETS[name]
+    files = {n: dataclasses.replace(spec, sha256=hashlib.sha256((folder / n).read_bytes()).hexdigest())
+             for n, spec in glyphs.files.items()}
+    monkeypatch.setitem(SETS, name, dataclasses.replace(glyphs, files=files))
+
+
+@pytest.mark.parametrize("name", ["kmnist", "qmnist", "emnist-letters"])
+def test_archives_are_fetched_verified_as_published_and_fetched_again_when_damaged(tmp_path, monkeypatch, name):
+    mirror = mnistdata.write_test_data(tmp_path / "mirror", 60, 30, seed=4, source=name)
+    (mirror / "SHA256SUMS").unlink()  # a mirror: the published files only
+    _official(monkeypatch, name, mirror)
+    cache = tmp_path / "cache"
+    data = mnistdata.load("train", data_home=cache, source=name, mirrors=mirror.as_uri(), progress=False)
+    assert len(data) == 60 and data.alphabet == SETS[name].alphabet
+    kept = sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
+    assert kept == sorted(set(SETS[name].splits["train"]))  # as published: nothing unpacked beside them
+    for file in kept:
+        assert (cache / file).read_bytes() == (mirror / file).read_bytes()
+    mnistdata._LOADED.clear()
+    (cache / kept[0]).write_bytes(b"damaged")
+    again = mnistdata.load("train", data_home=cache, source=name, mirrors=mirror.as_uri(), progress=False)
+    np.testing.assert_array_equal(again.images, data.images)
+    assert (cache / kept[0]).read_bytes() == (mirror / kept[0]).read_bytes()
+    assert [p.read_bytes() for p in cache.glob(kept[0] + ".damaged-*")] == [b"damaged"]  # moved aside, kept
+
+
+def test_emnist_images_are_turned_upright_and_its_letters_count_from_a(tmp_path):
+    # The same seed and counts draw the same stand-ins for every ten-class layout: EMNIST Digits' zip (images
+    # stored transposed) must read back as MNIST's files do.
+    mnist = mnistdata.load("train", data_home=mnistdata.write_test_data(tmp_path / "m", 50, 20, seed=6),
+                           download=False)
+    digits = mnistdata.load("train", data_home=mnistdata.write_test_data(tmp_path / "e", 50, 20, seed=6,
+                                                                         source="emnist-digits"),
+                            source="emnist-digits", download=False)
+    np.testing.assert_array_equal(digits.images, mnist.images)
+    np.testing.assert_array_equal(digits.labels, mnist.labels)
+    assert not np.array_equal(mnist.images, mnist.images.transpose(0, 2, 1))  # the check can fail
+    folder = mnistdata.write_test_data(tmp_path / "l", 52, 26, seed=6, source="emnist-letters")
+    letters = mnistdata.load("test", data_home=folder, source="emnist-letters", download=False)
+    assert letters.counts.tolist() == [1] * 26  # labels 1..26 in the file, classes a..z here
+    images, labels = generate_dataset(10, length=4, source="emnist-letters", split="test", data_home=folder,
+                                      spacing_range=(0, 0), seed=2, dtype="uint8")
+    for image, label in zip(images, labels, strict=True):
+        for k, char in enumerate(label):
+            glyph = 255 - image[:, 28 * k: 28 * (k + 1)]
+            np.testing.assert_array_equal(glyph, letters.images[letters.digit_indices[LETTERS.index(char)][0]])

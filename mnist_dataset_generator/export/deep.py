@@ -80,7 +80,8 @@ def _plan(manifest: dict, labels: list[str] | None = None):
     except ValueError as exc:
         return f"its layout cannot be read ({exc})"
     made = dataset_key(plan, fmt, indices, {"filters": dataset.get("filters")}, options)
-    differ = sorted(k for k in made if k != "recipe" and made[k] != dataset.get(k))
+    partial = labels is not None and indices != range(count)  # stand-ins beside its own labels: their digest
+    differ = sorted(k for k in made if k != "recipe" and not (partial and k == "labels") and made[k] != dataset.get(k))
     if differ:
         return f"its dataset fields disagree with its recipe ({', '.join(differ)}): edited by hand?"
     arguments = manifest["arguments"]
@@ -188,14 +189,44 @@ def _given_labels(folder: Path, manifest: dict) -> list[str] | Problem | None:
     if fmt not in WRITERS:
         return None
     if not whole:
-        return Problem(MANIFEST, f"not checked deeply: it holds samples {start}..{stop} of {count} made from given "
-                                 "labels; the manifest keeps one digest of all of them, which a part cannot be "
-                                 "checked against")
+        return _part_labels(folder, dataset, fmt, count, start, stop)
     labels = stored_labels(folder, fmt, range(count))
     if hashlib.sha256("\n".join(labels).encode()).hexdigest() != digest:
         return Problem(LABELS, "its labels are not the labels the manifest's digest names: the dataset was made "
                                "from other labels")
     return labels
+
+
+def _part_labels(folder: Path, dataset: dict, fmt: str, count: int, start: int, stop: int) -> list[str] | Problem:
+    """The labels of a part (``--shard``) of a labels dataset: its own, checked against the manifest's digest
+    of them, and stand-ins elsewhere. A sample's draws depend on its own label and on the shortest and
+    longest labels of all (the recipe's lengths), so the stand-ins keep those two."""
+    part = dataset.get("labels_part")
+    if not isinstance(part, str):
+        return Problem(MANIFEST, f"not checked deeply: it holds samples {start}..{stop} of {count} made from given "
+                                 "labels, and its manifest keeps no digest of its own labels (made before 0.8.0)")
+    recipe = dataset.get("recipe")
+    try:
+        low, high = recipe["length"]
+        from ..sources.folder import alphabet_of, resolve
+
+        filler = alphabet_of(resolve(recipe.get("source", "mnist")))[0]
+        if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high):
+            raise ValueError(low, high)
+    except (KeyError, TypeError, ValueError):
+        return None  # _plan names what is wrong with the key
+    own = stored_labels(folder, fmt, range(start, stop))
+    if hashlib.sha256("\n".join(own).encode()).hexdigest() != part:
+        return Problem(LABELS, "its labels are not the labels the manifest's digest names: the dataset was made "
+                               "from other labels")
+    lengths = {len(label) for label in own}
+    missing = [n for n in (low, high) if n not in lengths and not any(len(x) < low or len(x) > high for x in own)]
+    others = count - (stop - start)
+    if any(len(x) < low or len(x) > high for x in own) or len(set(missing)) > others:
+        return Problem(LABELS, "its labels do not fit the lengths its recipe records")
+    fill = [filler * n for n in dict.fromkeys(missing)]
+    fill += [filler * low] * (others - len(fill))
+    return fill[:start] + own + fill[start:]
 
 
 def _annotations(plan, fmt: str, indices: range, options) -> list:

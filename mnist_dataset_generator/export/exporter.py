@@ -248,6 +248,9 @@ def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None =
         "seed": plan.entropy, "epoch": plan.epoch, "sampling": SAMPLING, "folder_layout": FOLDER_LAYOUT,
         "format": fmt, "indices": [indices.start, indices.stop],
         "labels": None if plan.labels is None else hashlib.sha256("\n".join(plan.labels).encode()).hexdigest(),
+        # a part of a labels dataset: the digest of its own labels too, which --verify --deep can check
+        **({"labels_part": hashlib.sha256("\n".join(plan.labels[indices.start:indices.stop]).encode()).hexdigest()}
+           if plan.labels is not None and indices != range(plan.count) else {}),
         **WRITERS[fmt].key(plan, options),  # the format's own: dtype, samples per shard
         # only when asked: the keys of folders made without annotations stay what they were
         **({"annotations": list(options.annotations)} if options.annotations else {}),

@@ -35,7 +35,7 @@ from .._files import atomic_write, commit, new_temp
 from .._progress import ProgressArg, Reporter
 from .cache import _SPENT, Downloader, DownloadError
 from .idx import GZIP_MAGIC
-from .verified import _content_digest, _Mismatch, _verdict, _written
+from .verified import _content_digest, _Mismatch, _stored_digest, _verdict, _written
 
 __all__ = ["DEADLINE", "MIN_RATE", "RATE_WINDOW", "RETRY_DELAY", "body_limit"]
 
@@ -85,7 +85,7 @@ def _fetch_one(folder: Path, spec, mirrors: list[str], downloader: Downloader | 
     spent = f"{_SPENT} ({deadline:g} s for all mirrors and retries of this file)"
     attempts: list[tuple[str, str]] = []
     for base in mirrors:
-        url = base + spec.name + ".gz"
+        url = base + spec.name + ("" if getattr(spec, "stored", False) else ".gz")
         for attempt in (1, 2):
             if time.monotonic() >= ends:
                 attempts.append((url, "not tried: " + spent))
@@ -210,6 +210,8 @@ def _download_verified(folder: Path, spec, url: str, downloader: Downloader, pro
     from the sink. Nothing appears under a final name unless verified, and
     nothing larger than the file may be is written.
     """
+    if getattr(spec, "stored", False):
+        return _download_stored(folder, spec, url, downloader, progress, ends)
     with _local():
         gz_tmp, gz_out = new_temp(folder, spec.name + ".gz")
     report = Reporter(progress, desc=spec.name)
@@ -237,3 +239,30 @@ def _download_verified(folder: Path, spec, url: str, downloader: Downloader, pro
     finally:
         report.close()
         gz_tmp.unlink(missing_ok=True)
+
+
+def _download_stored(folder: Path, spec, url: str, downloader: Downloader, progress,
+                     ends: float) -> dict[Path, os.stat_result]:
+    """One attempt at a file kept as published (an archive whose published digest is of its bytes):
+    download to a temporary file of at most ``spec.size`` bytes, verify, then rename."""
+    with _local():
+        tmp, out = new_temp(folder, spec.name)
+    report = Reporter(progress, desc=spec.name)
+    try:
+        with out:
+            sink = _Sink(out, limit=spec.size, size=spec.size, ends=ends)
+            downloader(url, sink, sink.guard(report))  # mirror faults surface here
+            report.close()
+            with _local():
+                out.flush()
+            hashed = _stored_digest(tmp)
+            if (why := _verdict(hashed, spec.sha256)) is not None:
+                raise _Mismatch(why, hashed.digest)
+            final = folder / spec.name
+            with _local():
+                written = _written(out)
+                commit(tmp, out, final)
+        return {final: written}
+    finally:
+        report.close()
+        tmp.unlink(missing_ok=True)

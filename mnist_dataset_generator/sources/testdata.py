@@ -179,8 +179,10 @@ def write_test_data(
     overwrite : bool
         Replace existing files of these names; otherwise refuse before writing.
     source : str, default "mnist"
-        The glyph set whose layout the files take (``fashion`` has MNIST's: the same files then
-        stand in for Fashion-MNIST, ``load(..., source="fashion", data_home=folder)``).
+        The glyph set whose layout the files take: MNIST's four gzip files (also ``fashion`` and
+        ``kmnist``), QMNIST's, or EMNIST's zip (``emnist-*``, transposed images, letters from 1):
+        ``load(..., source=source, data_home=folder)`` then reads them as that set (each class
+        drawn with the strokes of digit ``k % 10``).
 
     Returns
     -------
@@ -205,7 +207,7 @@ def write_test_data(
     """
     from .sets import glyph_set
 
-    glyph_set(source)  # each set known today keeps MNIST's four IDX files
+    glyphs = glyph_set(source)
     count_train = _check_count("count_train", count_train)
     count_test = _check_count("count_test", count_test)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
@@ -213,30 +215,66 @@ def write_test_data(
     target = Path(target_dir)
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(f"write_test_data: {target} exists and is not a folder")
-    names = (*FILE_NAMES, SUMS_NAME)
+    files = _layout(glyphs, count_train, count_test, np.random.SeedSequence(seed).entropy)
+    names = (*files, SUMS_NAME)
     if not overwrite and (clash := [n for n in names if (target / n).exists()]):
         raise FileExistsError(
             f"write_test_data: {target} already holds {', '.join(clash)}; "
             "choose another folder or allow overwriting"
         )
     target.mkdir(parents=True, exist_ok=True)
-
-    root = np.random.SeedSequence(seed)
-    arrays = {}
-    for index, (prefix, count) in enumerate((("train", count_train), ("t10k", count_test))):
-        rng = np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(index,)))
-        labels = _labels(count, rng)
-        arrays[f"{prefix}-images-idx3-ubyte.gz"] = draw_digits(labels, rng)
-        arrays[f"{prefix}-labels-idx1-ubyte.gz"] = labels
     lines = []
-    for name in FILE_NAMES:  # data files first, the sums last: sums present => data complete
+    for name, data in files.items():  # data files first, the sums last: sums present => data complete
         with atomic_write(target / name) as out:
-            write_idx(out, arrays[name], compress=True)
-        lines.append(f"{hashlib.sha256((target / name).read_bytes()).hexdigest()}  {name}\n")
+            out.write(data)
+        lines.append(f"{hashlib.sha256(data).hexdigest()}  {name}\n")
     with atomic_write(target / SUMS_NAME) as out:
         out.write("".join(lines).encode())
     log.info("wrote %d train and %d test images to %s", count_train, count_test, target)
     return target
+
+
+def _idx_gz(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    write_idx(buffer, array, compress=True)
+    return buffer.getvalue()
+
+
+def _layout(glyphs, count_train: int, count_test: int, entropy: int) -> dict[str, bytes]:
+    """The files of ``glyphs``' layout (name -> bytes) holding drawn stand-ins: MNIST's gzip IDX files
+    (mnist, fashion, kmnist), QMNIST's (labels: eight int32 columns), or EMNIST's zip, whose images
+    are transposed and whose letters count from 1."""
+    import io
+    import zipfile
+
+    splits = {}
+    for index, (split, count) in enumerate((("train", count_train), ("test", count_test))):
+        rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(index,)))
+        classes = len(glyphs.alphabet)
+        labels = rng.permutation(np.arange(count) % classes).astype(np.uint8) if classes != 10 else _labels(count, rng)
+        splits[split] = (draw_digits(labels % 10, rng), labels)
+    if glyphs.reader in ("idx", "idx-gz"):
+        return {(name if name.endswith(".gz") else name + ".gz"): _idx_gz(array)
+                for split, arrays in splits.items() for name, array in zip(glyphs.splits[split], arrays, strict=True)}
+    if glyphs.reader == "qmnist":
+        files = {}
+        for split, (images, labels) in splits.items():
+            table = np.zeros((len(labels), 8), np.int32)
+            table[:, 0] = labels
+            table[:, 5] = np.arange(len(labels))  # QMNIST's columns past the class: NIST ids and indices
+            images_name, labels_name = glyphs.splits[split]
+            files[images_name], files[labels_name] = _idx_gz(images), _idx_gz(table)
+        return files
+    buffer = io.BytesIO()  # emnist: one zip, its members at fixed times so the bytes repeat
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zipped:
+        for split, (images, labels) in splits.items():
+            images_member, labels_member = glyphs.members[split]
+            for member, array in ((images_member, np.ascontiguousarray(images.transpose(0, 2, 1))),
+                                  (labels_member, (labels + glyphs.label_offset).astype(np.uint8))):
+                zipped.writestr(zipfile.ZipInfo(member, date_time=(2017, 2, 14, 0, 0, 0)), _idx_gz(array))
+    return {glyphs.splits["train"][0]: buffer.getvalue()}
 
 
 def write_glyph_folder(target_dir: str | os.PathLike, alphabet: str, per_class: int = 20, seed: int = 0, *,

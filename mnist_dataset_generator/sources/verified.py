@@ -256,7 +256,8 @@ class _Folder:
         """``(sha256, over_stored_bytes)`` that ``fname`` must match."""
         if fname in self.sums:
             return self.sums[fname], True
-        return self.specs[name].sha256, False
+        spec = self.specs[name]
+        return spec.sha256, getattr(spec, "stored", False)  # stored: the digest of the file's bytes as kept
 
     def stamped(self, name: str) -> Path | None:
         """A file for ``name`` whose verification is remembered, or ``None``; no hashing.
@@ -264,8 +265,9 @@ class _Folder:
         An official gzip without its plain copy does not count: the locked
         path must unpack it first.
         """
-        for fname in (name, name + ".gz"):
-            if fname.endswith(".gz") and fname not in self.sums:
+        stored = getattr(self.specs[name], "stored", False)
+        for fname in (name,) if stored else (name, name + ".gz"):
+            if fname.endswith(".gz") and fname not in self.sums and not stored:
                 continue
             try:
                 st = (self.path / fname).stat()
@@ -316,23 +318,28 @@ class _Folder:
         )
 
     def _verify_unstamped(self, name: str, *, writable: bool) -> Path | None:
-        for fname in (name, name + ".gz"):
+        stored = getattr(self.specs[name], "stored", False)
+        for fname in (name,) if stored else (name, name + ".gz"):
             path = self.path / fname
             if not path.is_file():
                 continue
             want, over_stored = self.expected(fname, name)
             if over_stored:
                 hashed = _stored_digest(path)
-                if hashed.digest != want:
+                if hashed.digest == want:
+                    if fname in self.sums:
+                        log.info("%s: custom data, verified by %s", path, SUMS_NAME)
+                    if writable:
+                        self.remember(path, want, hashed.stat)
+                    return path
+                if fname in self.sums:
                     raise ChecksumError(
                         f"{path} does not match {self.path / SUMS_NAME}: sha256 {hashed.digest}, "
                         f"listed {want}; restore the file or update {SUMS_NAME}"
                     )
-                log.info("%s: custom data, verified by %s", path, SUMS_NAME)
-                if writable:
-                    self.remember(path, want, hashed.stat)
-                return path
-            if fname.endswith(".gz") and writable:
+                why = _verdict(hashed, want)  # an archive kept as published: damaged, fetched again
+                digest = hashed.digest
+            elif fname.endswith(".gz") and writable:
                 try:
                     return self.unpack(path)
                 except _Mismatch as exc:
@@ -344,8 +351,8 @@ class _Folder:
                         self.remember(path, want, hashed.stat)
                     return path
                 digest = hashed.digest
-            if digest in self.foreign:
-                raise ForeignFileError(f"{path} is {self.foreign[digest]}, not the file asked for: {self.path} is "
+            if (what := self._foreign_of(path, digest)) is not None:
+                raise ForeignFileError(f"{path} is {what}, not the file asked for: {self.path} is "
                                        "another set's folder (left as it is); give the folder of this set's files")
             if not writable:
                 raise PermissionError(
@@ -353,6 +360,18 @@ class _Folder:
                     f"replace it or use another data_home"
                 )
             _move_aside(path, why)
+        return None
+
+    def _foreign_of(self, path: Path, digest: str | None) -> str | None:
+        """What ``path`` is in another set, if its stored bytes or (a gzip) its content are a known file of
+        one (``digest``: the one already computed). Only when some are known: a cold path."""
+        if not self.foreign:
+            return None
+        if digest in self.foreign:
+            return self.foreign[digest]
+        for hashed in (_stored_digest(path), _content_digest(path)):
+            if hashed.digest in self.foreign:
+                return self.foreign[hashed.digest]
         return None
 
     def unpack(self, gz_path: Path) -> Path:
