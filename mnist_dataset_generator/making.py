@@ -45,6 +45,9 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
     if plan.alphabet != source.alphabet:  # a pattern's separators: drawn by the tool, past the source's classes
         from .sources.pen import with_separators
 
+        if plan.glyphs != source.alphabet:
+            raise ValueError(f"the glyphs' alphabet {source.alphabet!r} is not the recipe's source's "
+                             f"{plan.glyphs!r}: give images of that source")
         source = with_separators(source, plan.separators)
     fused = _fused(plan)
     gap = _regular_gap(plan) if fused else None

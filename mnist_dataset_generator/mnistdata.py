@@ -334,8 +334,10 @@ def load(
         if data_home is not None:
             raise ValueError(f"give data_home (a folder of a built-in set's files) or a glyph folder as source, not "
                              f"both (got {os.fspath(data_home)!r} and {source!r})")
+        from .sources.folder import folder_alphabet
+
         with _LOAD_LOCK:
-            key = (source, split, "folder")
+            key = (source, split, folder_alphabet(source))  # classes renamed since: loaded again
             if (data := _LOADED.get(key)) is None:
                 data = _LOADED[key] = load_folder(source, split)
             return data

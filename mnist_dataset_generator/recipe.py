@@ -185,7 +185,7 @@ class Recipe:
         from .sources.pen import SEPARATORS
 
         if self.pattern is not None and any(c in SEPARATORS and c not in self.glyphs for c in self.pattern):
-            return self.glyphs + SEPARATORS
+            return self.glyphs + "".join(c for c in SEPARATORS if c not in self.glyphs)  # drawn by the tool
         return self.glyphs
 
     def _check_width(self) -> int | None:

@@ -342,3 +342,95 @@ def test_emnist_images_are_turned_upright_and_its_letters_count_from_a(tmp_path)
         for k, char in enumerate(label):
             glyph = 255 - image[:, 28 * k: 28 * (k + 1)]
             np.testing.assert_array_equal(glyph, letters.images[letters.digit_indices[LETTERS.index(char)][0]])
+
+
+# ------------------------------------------------------------------ found by the review of the glyph sources
+
+
+def test_resume_refuses_a_folder_whose_classes_were_renamed(tmp_path):
+    glyphs = write_glyph_folder(tmp_path / "glyphs", "ab c", per_class=3, layout="idx")
+    args = ("--source", glyphs, "--count", 5, "--length", 3, "--seed", 1, "-q", "--output-dir", tmp_path / "out")
+    assert run_generator(*args, cwd=tmp_path).returncode == 0
+    (glyphs / "classes.txt").write_text("b\na\n \nc\n")  # the same glyphs, two characters swapped
+    result = run_generator(*args, "--resume", cwd=tmp_path)
+    assert result.returncode == 2 and "differs in: alphabet)" in one_line(result)
+
+
+def test_images_of_another_alphabet_are_refused_not_drawn_as_separators(tmp_path):
+    glyphs = write_glyph_folder(tmp_path / "glyphs", "abcdefghijkl", per_class=2)
+    digits = mnistdata.MnistData.from_arrays(np.zeros((10, 28, 28), np.uint8), np.arange(10))
+    with pytest.raises(ValueError, match="the glyphs' alphabet '0123456789' is not the recipe's source's"):
+        generate_dataset(3, length=4, source=str(glyphs), images=(digits.images, digits.labels),
+                         spacing_range=(0, 0), seed=1)
+
+
+@pytest.mark.parametrize(("classes", "message"), [
+    ("a\n,\n", "',' cannot name a class"), ('a\n"\n', "'\"' cannot name a class"),
+    ("a\n\t\n", "'\\t' cannot name a class"), ("a\n\x00\n", "'\\x00' cannot name a class"),
+])
+def test_characters_the_index_files_cannot_hold_are_refused_as_classes(tmp_path, classes, message):
+    glyphs = write_glyph_folder(tmp_path / "glyphs", "ab", per_class=2, layout="idx")
+    (glyphs / "classes.txt").write_text(classes)
+    result = run_generator("--source", glyphs, "--count", 3, "--length", 2, "--output-dir", tmp_path / "out",
+                           cwd=tmp_path)
+    assert result.returncode == 2 and message in one_line(result), result.stderr
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="cannot name a sub-folder"):
+        write_glyph_folder(tmp_path / "other", "a/", per_class=1)
+    assert not (tmp_path / "other").exists() or not any((tmp_path / "other").rglob("*.png"))
+
+
+def test_ink_on_transparency_is_read_as_ink(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "glyphs"
+    (folder / "x").mkdir(parents=True)
+    stroke = Image.new("RGBA", (28, 28), (0, 0, 0, 0))  # transparent paper
+    for y in range(6, 22):
+        stroke.putpixel((14, y), (0, 0, 0, 255))  # a black stroke
+    stroke.save(folder / "x" / "0.PNG")  # the upper-case suffix counts too
+    data = mnistdata.load("train", source=str(folder))
+    assert len(data) == 1 and data.images[0, 6:22, 14].tolist() == [255] * 16 and data.images.sum() == 255 * 16
+
+
+def test_a_folder_is_one_source_however_spelled_and_can_be_found_again_when_moved(tmp_path, monkeypatch):
+    glyphs = write_glyph_folder(tmp_path / "glyphs", "abc", per_class=3)
+    (tmp_path / "link").symlink_to(glyphs)
+    args = ("--count", 5, "--length", 3, "--seed", 1, "-q", "--output-dir", tmp_path / "out")
+    assert run_generator("--source", glyphs, *args, cwd=tmp_path).returncode == 0
+    assert run_generator("--source", "link", *args, "--resume", cwd=tmp_path).returncode == 0
+    assert run_generator("--source", "./sub/../glyphs", *args, "--resume", cwd=tmp_path).returncode == 0
+    glyphs.rename(tmp_path / "moved")
+    lost = run_generator("--verify", tmp_path / "out", "--deep", cwd=tmp_path)
+    assert lost.returncode != 0 and "no such folder" in (lost.stdout + lost.stderr)
+    found = run_generator("--verify", tmp_path / "out", "--deep", "-d", tmp_path / "moved", cwd=tmp_path)
+    assert found.returncode == 0, found.stdout + found.stderr
+    other = write_glyph_folder(tmp_path / "other", "abc", per_class=3, seed=8)
+    wrong = run_generator("--verify", tmp_path / "out", "--deep", "-d", other, cwd=tmp_path)
+    assert wrong.returncode == 1 and "are not the glyphs it was made from" in wrong.stdout
+
+
+def test_a_folders_own_separator_is_drawn_from_it_and_named_once(tmp_path):
+    glyphs = write_glyph_folder(tmp_path / "glyphs", "-ab", per_class=2)
+    recipe_alphabet = Recipe(pattern="a-a.a", source=str(glyphs), spacing_range=(0, 0)).alphabet
+    assert recipe_alphabet == "-ab" + "".join(c for c in "-.()+/: " if c != "-")
+    images, labels = generate_dataset(6, pattern="a-a.a", source=str(glyphs), spacing_range=(0, 0), seed=1,
+                                      dtype="uint8")
+    data = mnistdata.load("train", source=str(glyphs))
+    dashes = data.images[data.digit_indices[0]]
+    for image in images:  # the dash at position 1 is one of the folder's own "-" glyphs
+        assert any(np.array_equal(255 - image[:, 28:56], d) for d in dashes)
+
+
+def test_a_manifest_naming_a_relative_folder_is_not_followed(tmp_path, data_dir):
+    out = tmp_path / "out"
+    assert run_generator("--count", 3, "--length", 2, "-d", data_dir, "-q", "--output-dir", out,
+                         cwd=tmp_path).returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["dataset"]["recipe"]["source"] = "glyphs"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    from conftest import rewrite_record
+
+    rewrite_record(out)
+    result = run_generator("--verify", out, "--deep", "-d", data_dir, cwd=tmp_path)
+    assert result.returncode == 1 and "is neither a known set nor an absolute folder path" in result.stdout

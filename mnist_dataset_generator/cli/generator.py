@@ -252,7 +252,7 @@ def _source(text: str) -> str:
         source = resolve(text)
         if is_glyph_folder(source):
             folder_alphabet(source)  # its classes, now: a bad folder is a usage error
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return source
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from .._progress import ProgressArg, Reporter
 from .folder import LABELS, MANIFEST
 from .readers import UnreadableError, decode_png, stored_labels, stored_samples
 from .record import Problem
+from ..sources.sets import SETS
 from .writers import WRITERS, png_bytes
 
 __all__ = ["deep_problems"]
@@ -26,11 +28,13 @@ __all__ = ["deep_problems"]
 log = logging.getLogger(__name__)
 
 
-def _plan(manifest: dict, labels: list[str] | None = None):
+def _plan(manifest: dict, labels: list[str] | None = None, glyphs_folder=None):
     """``(plan, fmt, indices, options)`` of a manifest, or the reason it cannot be made again.
 
     ``labels``: a dataset made from given labels is made again from the labels its folder holds
-    (:func:`_given_labels`), which must be the ones whose digest the manifest keeps."""
+    (:func:`_given_labels`), which must be the ones whose digest the manifest keeps. ``glyphs_folder``
+    (``-d DIR``): where the glyph folder of a dataset made from one is now (its glyphs' digest must
+    still be the manifest's)."""
     from ..compose.filterspec import imported_modules
     from ..dataset import plan_dataset
     from ..recipe import Recipe
@@ -58,6 +62,13 @@ def _plan(manifest: dict, labels: list[str] | None = None):
         return (f"its filters import module {', '.join(map(repr, modules))}; a folder never "
                 "makes this "
                 "tool run code, so its samples were not made again")
+    source = recipe.get("source", "mnist")
+    moved = False
+    if not isinstance(source, str) or source not in SETS:
+        if not isinstance(source, str) or not os.path.isabs(source):
+            return f"its source {source!r} is neither a known set nor an absolute folder path (edited by hand?)"
+        if glyphs_folder is not None:
+            recipe, moved = {**recipe, "source": os.fspath(glyphs_folder)}, True
     if dataset.get("labels") is not None:
         if labels is None:
             return "it was made from given labels, which a manifest does not hold; its samples cannot be made again"
@@ -81,7 +92,8 @@ def _plan(manifest: dict, labels: list[str] | None = None):
         return f"its layout cannot be read ({exc})"
     made = dataset_key(plan, fmt, indices, {"filters": dataset.get("filters")}, options)
     partial = labels is not None and indices != range(count)  # stand-ins beside its own labels: their digest
-    differ = sorted(k for k in made if k != "recipe" and not (partial and k == "labels") and made[k] != dataset.get(k))
+    differ = sorted(k for k in made if k != "recipe" and not (partial and k == "labels")
+                    and not (moved and k == "source") and made[k] != dataset.get(k))
     if differ:
         return f"its dataset fields disagree with its recipe ({', '.join(differ)}): edited by hand?"
     arguments = manifest["arguments"]
@@ -134,21 +146,25 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
         return [Problem(where, why or str(exc))]
     if isinstance(labels, Problem):
         return [labels]
-    planned = _plan(manifest, labels)
+    recipe = (manifest.get("dataset") or {}).get("recipe")
+    folder_source = isinstance(recipe, dict) and isinstance(recipe.get("source", "mnist"), str) \
+        and recipe.get("source", "mnist") not in SETS
+    planned = _plan(manifest, labels, data_home if folder_source else None)
     if isinstance(planned, str):
         return [Problem(MANIFEST, f"not checked deeply: {planned}")]
     plan, fmt, indices, options = planned
-    source = load(plan.split, data_home=data_home, mirrors=mirrors, progress=False, deadline=deadline,
-                  source=plan.source)
+    source = load(plan.split, data_home=None if folder_source else data_home, mirrors=mirrors, progress=False,
+                  deadline=deadline, source=plan.source)
     if digits_sha256(source) != manifest["dataset"].get("digits"):
-        return [Problem(MANIFEST, "not checked deeply: these MNIST files are not the digits it was made from "
-                                  "(give the folder it was made with: -d DIR)")]
+        return [Problem(MANIFEST, f"not checked deeply: these {plan.source} files are not the glyphs it was made "
+                                  "from (give the folder it was made with: -d DIR)")]
     problems: list[Problem] = []
     annotations = _annotations(plan, fmt, indices, options)
     report = Reporter(progress, desc="samples", unit="img")
     stored = stored_samples(folder, fmt, indices, (plan.height, plan.width), records, options)
     encode = None if fmt == "npz" else png_bytes  # in the workers, as the export encodes them
-    chunks = iter_chunks(plan, source, chunk_bounds(indices), workers, from_files=True, data_home=data_home,
+    chunks = iter_chunks(plan, source, chunk_bounds(indices), workers, from_files=True,
+                         data_home=None if folder_source else data_home,
                          boxes=True, encode=encode)
     done = 0
     try:

@@ -255,6 +255,8 @@ def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None =
         # only when asked: the keys of folders made without annotations stay what they were
         **({"annotations": list(options.annotations)} if options.annotations else {}),
         **({"source": plan.source} if plan.source != "mnist" else {}),  # as the recipe: new keys only when set
+        # which character each label is: a folder's classes.txt edited, or its sub-folders renamed, is not resumed
+        **({"alphabet": plan.glyphs} if plan.glyphs != "0123456789" else {}),
         **(description or {}),
         "recipe": _recipe_json(plan),
     }

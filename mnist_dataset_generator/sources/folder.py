@@ -30,7 +30,7 @@ from .idx import IdxFormatError, read_idx
 from .sets import SETS
 from .verified import SUMS_NAME, ChecksumError, read_sums
 
-__all__ = ["CLASSES", "alphabet_of", "folder_alphabet", "is_glyph_folder", "load_folder", "resolve"]
+__all__ = ["CLASSES", "alphabet_of", "check_class", "folder_alphabet", "is_glyph_folder", "load_folder", "resolve"]
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +51,15 @@ def resolve(source: str) -> str:
     --------
     >>> resolve("fashion")
     'fashion'
-    >>> resolve("no/such/folder")
+    >>> resolve("no/such/folder")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: source must be one of mnist, fashion, or a folder of your glyphs; got 'no/such/folder' (no such folder)
+    ValueError: source must be one of mnist, fashion, ..., or a folder of your glyphs; got 'no/such/folder' (no such folder)
     """
     if isinstance(source, str) and source in SETS:
         return source
     if not isinstance(source, (str, os.PathLike)) or not os.fspath(source).strip():
         raise ValueError(f"source must be one of {', '.join(SETS)}, or a folder of your glyphs; got {source!r}")
-    path = Path(os.path.expanduser(os.fspath(source))).absolute()
+    path = Path(os.path.expanduser(os.fspath(source))).resolve()  # one spelling: links and .. resolved
     if not path.is_dir():
         raise ValueError(f"source must be one of {', '.join(SETS)}, or a folder of your glyphs; got {source!r} "
                          "(no such folder)")
@@ -74,6 +74,22 @@ def is_glyph_folder(source: str) -> bool:
 def alphabet_of(source: str) -> str:
     """The alphabet of ``source`` (as :func:`resolve` gives it): a built-in set's, or a folder's."""
     return folder_alphabet(source) if is_glyph_folder(source) else SETS[source].alphabet
+
+
+def check_class(char: str, where: str) -> str:
+    """``char`` if it can name a class: one printable character that every index file can hold (not a comma or
+    a double quote, which CSV quotes; not a control character, which lines and tabs are made of)."""
+    import unicodedata
+
+    try:
+        char.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}: a name that is not text (undecodable bytes in a file name?)") from None
+    if len(char) != 1 or char in ',"' or (char != " " and not char.isprintable()) \
+            or unicodedata.category(char).startswith("C"):
+        raise ValueError(f"{where}: {char!r} cannot name a class (one printable character, not a comma or a "
+                         "double quote)")
+    return char
 
 
 def folder_alphabet(path: str | os.PathLike) -> str:
@@ -98,13 +114,18 @@ def folder_alphabet(path: str | os.PathLike) -> str:
             if len(char) != 1:
                 raise ValueError(f"{where} line {number}: {char!r} is not one character (line k names the "
                                  "character of label k)")
+            check_class(char, f"{where} line {number}")
     else:
-        chars = sorted(entry.name for entry in path.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+        try:
+            chars = sorted(entry.name for entry in path.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot list its sub-folders ({exc.strerror or exc})") from None
         where = f"{path}"
         for name in chars:
             if len(name) != 1:
                 raise ValueError(f"{path}: sub-folder {name!r} is not named by one character (a PNG glyph folder "
                                  f"holds one sub-folder per character), and there is no {CLASSES}")
+            check_class(name, f"{path}: sub-folder")
     if not chars:
         raise ValueError(f"{path}: no classes ({CLASSES} for IDX files, or one sub-folder of PNGs per character)")
     if len(set(chars)) != len(chars):
@@ -181,11 +202,18 @@ def _png_images(path: Path, alphabet: str) -> tuple[np.ndarray, np.ndarray]:
 
     images, labels = [], []
     for k, char in enumerate(alphabet):
-        for file in sorted((path / char).glob("*.png")):
+        try:
+            files = sorted(f for f in (path / char).iterdir() if f.suffix.lower() == ".png" and f.is_file())
+        except OSError as exc:
+            raise ValueError(f"{path / char}: cannot be listed ({exc.strerror or exc})") from None
+        for file in files:
             try:
                 with Image.open(file) as image:
                     if image.size != (_SIZE, _SIZE):
                         raise ValueError(f"{file}: {image.size[0]} x {image.size[1]} px, not {_SIZE} x {_SIZE}")
+                    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:  # ink on transparency
+                        paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                        image = Image.alpha_composite(paper, image.convert("RGBA"))
                     pixels = np.asarray(image.convert("L"))
             except (OSError, UnidentifiedImageError) as exc:
                 raise ValueError(f"{file}: not a readable PNG ({exc})") from None

@@ -174,17 +174,21 @@ class _Stacked:
 
 class WithSeparators:
     """A glyph source (see :class:`.glyphs.GlyphSource`) that draws ``base``'s classes from ``base`` and
-    the separators, classes past its alphabet, from :func:`separator_glyphs`."""
+    the separators it lacks, classes past its alphabet in :data:`SEPARATORS`' order, from
+    :func:`separator_glyphs`."""
 
     def __init__(self, base: MnistData, style: str) -> None:
         width = pen_width(base.images)  # to 0.1 px: one cache entry, and the same glyphs on any machine
-        extra, classes = separator_glyphs(width, style)
+        drawn, classes = separator_glyphs(width, style)
         log.debug("separators drawn %.1f px wide for %r", width, base)
+        missing = [c for c in SEPARATORS if c not in base.alphabet]  # a source's own "-" is drawn as its glyph
+        keep = np.isin(classes, [SEPARATORS.index(c) for c in missing])
+        extra, classes = drawn[keep], np.repeat(np.arange(len(missing), dtype=np.uint8), VARIANTS)
         self.base, self.style, self.n = base, style, len(base)
         self.images = _Stacked(base.images, extra)
         self.labels = np.concatenate([base.labels, classes + len(base.alphabet)]).astype(np.uint8)
-        self.alphabet = base.alphabet + SEPARATORS
-        self.counts = np.concatenate([base.counts, np.bincount(classes, minlength=len(SEPARATORS))])
+        self.alphabet = base.alphabet + "".join(missing)
+        self.counts = np.concatenate([base.counts, np.bincount(classes, minlength=len(missing))])
         self.split, self.source = base.split, f"{base.source} with separators"
         self._extra_ink: np.ndarray | None = None
 

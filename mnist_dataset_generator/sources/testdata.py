@@ -295,8 +295,14 @@ def write_glyph_folder(target_dir: str | os.PathLike, alphabet: str, per_class: 
 
     if layout not in ("png", "idx"):
         raise ValueError(f"write_glyph_folder: layout must be png or idx, got {layout!r}")
+    from .folder import check_class
+
     if not alphabet or len(set(alphabet)) != len(alphabet):
         raise ValueError(f"write_glyph_folder: alphabet must hold distinct characters, got {alphabet!r}")
+    for char in alphabet:
+        check_class(char, "write_glyph_folder")
+        if layout == "png" and char in "/\\.":  # a sub-folder per character: never a path outside it
+            raise ValueError(f"write_glyph_folder: {char!r} cannot name a sub-folder; use layout='idx'")
     per_class = _check_count("per_class", per_class)
     target = Path(target_dir)
     target.mkdir(parents=True, exist_ok=True)
