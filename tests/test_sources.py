@@ -414,7 +414,7 @@ def test_a_folders_own_separator_is_drawn_from_it_and_named_once(tmp_path):
     glyphs = write_glyph_folder(tmp_path / "glyphs", "-ab", per_class=2)
     recipe_alphabet = Recipe(pattern="a-a.a", source=str(glyphs), spacing_range=(0, 0)).alphabet
     assert recipe_alphabet == "-ab" + "".join(c for c in "-.()+/: " if c != "-")
-    images, labels = generate_dataset(6, pattern="a-a.a", source=str(glyphs), spacing_range=(0, 0), seed=1,
+    images, _ = generate_dataset(6, pattern="a-a.a", source=str(glyphs), spacing_range=(0, 0), seed=1,
                                       dtype="uint8")
     data = mnistdata.load("train", source=str(glyphs))
     dashes = data.images[data.digit_indices[0]]

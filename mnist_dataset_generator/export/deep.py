@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from .._progress import ProgressArg, Reporter
+from ..sources.sets import SETS
 from .folder import LABELS, MANIFEST
 from .readers import UnreadableError, decode_png, stored_labels, stored_samples
 from .record import Problem
-from ..sources.sets import SETS
 from .writers import WRITERS, png_bytes
 
 __all__ = ["deep_problems"]
