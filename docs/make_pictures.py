@@ -62,6 +62,19 @@ def dataset_preview(path: Path, args: list[str], extra: list[str]) -> int:
     return status
 
 
+def moving_picture(path: Path, extra: list[str]) -> None:
+    """The first 10 frames of one Moving MNIST sequence, side by side (the Python API; ``-d DIR`` is honoured)."""
+    import numpy as np
+    from PIL import Image
+
+    from mnist_dataset_generator import generate_videos
+
+    data_home = extra[extra.index("-d") + 1] if "-d" in extra else None
+    videos, _ = generate_videos(1, seed=2024, data_home=data_home)
+    gap = np.full((64, 2), 128, np.uint8)
+    Image.fromarray(np.hstack([part for frame in videos[0, :10] for part in (frame, gap)][:-1])).save(path)
+
+
 def main(extra: list[str]) -> int:
     for name, args in PICTURES.items():
         out = ROOT / "docs" / name
@@ -69,6 +82,7 @@ def main(extra: list[str]) -> int:
         if status:
             return status
     boxes_picture(ROOT / "docs" / "boxes.png", extra)
+    moving_picture(ROOT / "docs" / "moving.png", extra)
     return dataset_preview(ROOT / "docs" / "phones.png", PHONES, extra)
 
 

@@ -22,6 +22,7 @@ _NAMES = {
     "generate_numbers_sequence": "generator",
     "generate_dataset": "generator",
     "iter_dataset": "generator",
+    "generate_videos": "generator",
     "SequenceDataset": "dataset",
     "collate_ctc": "collate",
     "collate_detection": "collate",

@@ -20,7 +20,7 @@ from .making import check_memory, make_images
 from .mnistdata import MnistData
 from .recipe import FIELDS, Recipe
 
-__all__ = ["MAX_COUNT", "Plan", "SequenceDataset", "check_epoch", "plan_dataset", "plan_options"]
+__all__ = ["MAX_COUNT", "Plan", "SequenceDataset", "check_epoch", "plan_dataset", "plan_options", "seed_entropy"]
 MAX_COUNT = 100_000_000
 
 
@@ -55,6 +55,11 @@ class Plan:
     @property
     def padded(self) -> bool:
         return self.fit == "pad"
+
+
+def seed_entropy(seed) -> int:
+    """The entropy every sample's streams are keyed by: ``seed``'s (a SeedSequence's own), or fresh for ``None``."""
+    return _entropy(seed)
 
 
 def _entropy(seed) -> int:

@@ -20,7 +20,7 @@ from .filters import Filter
 from .mnistdata import MnistData
 from .workers import dataset_chunks
 
-__all__ = ["generate_dataset", "generate_numbers_sequence", "iter_dataset"]
+__all__ = ["generate_dataset", "generate_numbers_sequence", "generate_videos", "iter_dataset"]
 
 
 def generate_numbers_sequence(
@@ -264,3 +264,125 @@ def iter_dataset(*args, **kwargs) -> Iterator[tuple[np.ndarray, str]] | Iterator
 
 
 iter_dataset.__wrapped__ = generate_dataset  # inspect.signature and help() show the arguments it takes
+
+
+def generate_videos(
+    count: int,
+    frames: int = 20,
+    digits: int = 2,
+    size: int | tuple[int, int] = 64,
+    step: float | tuple[float, float] = 0.1,
+    *,
+    seed,
+    split: str = "train",
+    images=None,
+    data_home=None,
+    source: str = "mnist",
+    background: str = "black",
+    return_boxes: bool = False,
+):
+    """Moving digits, Moving MNIST's way: ``(videos, labels)``, with ``return_boxes`` also the boxes.
+
+    Each of ``count`` samples has ``digits`` glyphs of random classes moving over a canvas for
+    ``frames`` frames with constant speed, bouncing off the walls, combined by their maximum as
+    in the original generator (see :mod:`.compose.video`): its defaults are the benchmark's
+    parameters (64 x 64, 2 digits, 20 frames, a step of 0.1 of the 36 px range, about 3.6 px).
+
+    Parameters
+    ----------
+    count : int
+        Number of sequences, 0..100,000,000.
+    frames : int, >= 1
+    digits : int, >= 1
+        Glyphs per sequence.
+    size : int or (int, int)
+        Canvas ``height, width`` (one int: square), at least the glyph's 28 px.
+    step : float or (float, float), in [0, 1]
+        Move per frame as a share of the range a glyph moves over; a ``(min, max)`` range is drawn
+        uniformly per glyph.
+    seed : None, int or numpy.random.SeedSequence
+        Sequence ``i`` is a pure function of ``(seed, i)``.
+    split, images, data_home, source
+        Where the glyphs come from, as for :func:`generate_dataset`.
+    background : {"black", "white"}
+        ``"black"``: MNIST's and the benchmark's polarity, ink high (the default here); ``"white"``:
+        dark ink on white, as the strips.
+    return_boxes : bool
+        Also return ``(count, frames, digits, 4)`` int32 boxes ``[x0, y0, x1, y1]`` of each glyph's
+        ink in each frame.
+
+    Returns
+    -------
+    videos : numpy.ndarray
+        uint8, ``(count, frames, height, width)``.
+    labels : list of str
+        Each sequence's characters, in glyph order.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> source = (rng.integers(0, 256, (20, 28, 28)), np.arange(20) % 10)
+    >>> videos, labels = generate_videos(3, frames=5, seed=1, images=source)
+    >>> videos.shape, [len(label) for label in labels]
+    ((3, 5, 64, 64), [2, 2, 2])
+    """
+    from ._limits import check_bytes
+    from .compose.checks import check_background, int_pair, is_int
+    from .compose.video import VIDEO_BLOCK, render_batch, trajectories
+    from .dataset import MAX_COUNT, seed_entropy
+    from .sampling import PURPOSE_VIDEO, sample_rng
+    from .sources.folder import alphabet_of, resolve
+    from .sources.glyphs import decode_rows
+
+    if not is_int(count) or not 0 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be an integer in 0..{MAX_COUNT}, got {count!r}")
+    if not is_int(frames) or frames < 1:
+        raise ValueError(f"frames must be an integer >= 1, got {frames!r}")
+    if not is_int(digits) or not 1 <= digits <= 1000:
+        raise ValueError(f"digits must be an integer in 1..1000, got {digits!r}")
+    height, width = int_pair("size", size, "an integer or a (height, width) pair of integers")
+    if not (28 <= height <= 4096 and 28 <= width <= 4096):
+        raise ValueError(f"size must be 28..4096 px each way (a glyph is 28 x 28), got {size!r}")
+    low, high = (step, step) if isinstance(step, (int, float)) and not isinstance(step, bool) else tuple(step) \
+        if isinstance(step, (tuple, list)) and len(step) == 2 else (None, None)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in (low, high)) \
+            or low > high:
+        raise ValueError(f"step must be in [0, 1] (a share of the range per frame) or a (min, max) pair there, "
+                         f"got {step!r}")
+    check_background(background)
+    boxes_wanted = check_flag("return_boxes", return_boxes)
+    source = resolve(source)
+    nbytes = count * frames * height * width
+    check_bytes("generate_videos", "the videos", nbytes, f"{count} x {frames} frames of {height} x {width}",
+                "ask for fewer or smaller sequences")
+    glyphs = resolve_source(images, data_home, split, source)
+    alphabet = alphabet_of(source)
+    if glyphs.alphabet != alphabet:
+        raise ValueError(f"the glyphs' alphabet {glyphs.alphabet!r} is not {source}'s {alphabet!r}")
+    available = np.flatnonzero(glyphs.counts)  # classes with images: what a sequence may show
+    entropy = seed_entropy(seed)
+    videos = np.empty((count, frames, height, width), np.uint8)
+    boxes = np.empty((count, frames, digits, 4), np.int32) if boxes_wanted else None
+    classes = np.empty((count, digits), np.int64)
+    ranges = np.array([height - 28, width - 28])
+    # Sequence i's draws are row i % VIDEO_BLOCK of its block's, drawn as arrays in this order
+    # (a constant of the format, never of the count): a pure function of (seed, i).
+    for block in range((count + VIDEO_BLOCK - 1) // VIDEO_BLOCK):
+        a, b = block * VIDEO_BLOCK, min(count, (block + 1) * VIDEO_BLOCK)
+        rng = sample_rng(entropy, block, PURPOSE_VIDEO)
+        shape = (VIDEO_BLOCK, digits)
+        picks, u = rng.integers(0, len(available), shape), rng.random(shape)
+        start, theta = rng.random((*shape, 2)), rng.random(shape) * 2 * np.pi
+        speed = rng.uniform(low, high, shape) if high > low else np.full(shape, float(low))
+        rows = b - a
+        classes[a:b] = available[picks[:rows]]
+        paths = trajectories(start[:rows].reshape(-1, 2), theta[:rows].ravel(), speed[:rows].ravel(), frames)
+        corners = (paths * ranges).astype(np.int64).reshape(frames, rows, digits, 2).transpose(1, 0, 2, 3)
+        index = glyphs.pick(classes[a:b], u[:rows])
+        _, found = render_batch(glyphs.images[index], corners, height, width, glyphs.ink_of(index), out=videos[a:b])
+        if boxes is not None:
+            boxes[a:b] = found
+    if background == "white":
+        np.subtract(255, videos, out=videos)
+    labels = decode_rows(classes, np.full(count, digits), alphabet)
+    return (videos, labels, boxes) if boxes_wanted else (videos, labels)

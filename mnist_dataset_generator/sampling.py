@@ -22,14 +22,14 @@ from .sources.glyphs import DIGITS, decode_rows, encode_text
 if TYPE_CHECKING:
     from .dataset import Plan
 
-__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "SAMPLING", "block_size", "draws", "labels_of", "sample_label",
+__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "PURPOSE_VIDEO", "SAMPLING", "block_size", "draws", "labels_of", "sample_label",
            "sample_labels", "sample_rng"]
 
 
 CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, small enough to stream
 # Purpose keys of SeedSequence children: 1, a sample's filters; 2, a block's draws. (0 held each
 # sample's draws before blocks; it is left unused so no stream of that scheme comes back.)
-PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE, PURPOSE_PATTERN, PURPOSE_UNIQUE = 1, 2, 3, 4, 5
+PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE, PURPOSE_PATTERN, PURPOSE_UNIQUE, PURPOSE_VIDEO = 1, 2, 3, 4, 5, 6
 # recorded in manifests: exports made under another scheme are not resumed. v2: filters draw per
 # sample for all its digits, filter by filter, and consecutive geometric filters share one warp.
 SAMPLING = "blocks-v2"

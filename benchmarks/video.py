@@ -1,0 +1,88 @@
+"""Moving MNIST sequences per second: ``generate_videos`` against the original generator's loop.
+
+    python benchmarks/video.py [-d DATA_DIR] [--count N] [--repeats R]
+
+The baseline is the shape of the original (``data_handler.py`` of emansim/unsupervised-videos,
+re-enacted here): per sequence a trajectory loop over frames with a per-digit bounce test,
+then per frame and digit ``np.maximum`` of the float32 digit (``/ 255``) into the canvas. Both
+make 20 frames of 64 x 64 with 2 digits from the real MNIST training split; figures are
+sequences per second, medians of the repeats with (min..max), and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mnist_dataset_generator import generate_videos, mnistdata
+
+
+def original(images: np.ndarray, count: int, rng: np.random.Generator, frames: int = 20, digits: int = 2,
+             size: int = 64, step: float = 0.1) -> np.ndarray:
+    """The original's per-frame loop (float32 output, as it returns)."""
+    canvas = size - 28
+    data = np.zeros((count, frames, size, size), np.float32)
+    for j in range(count):
+        for _ in range(digits):
+            y, x, theta = rng.random(), rng.random(), rng.random() * 2 * np.pi
+            v_y, v_x = np.sin(theta), np.cos(theta)
+            start_y, start_x = np.zeros(frames), np.zeros(frames)
+            for i in range(frames):
+                y += v_y * step
+                x += v_x * step
+                if x <= 0:
+                    x, v_x = 0.0, -v_x
+                if x >= 1.0:
+                    x, v_x = 1.0, -v_x
+                if y <= 0:
+                    y, v_y = 0.0, -v_y
+                if y >= 1.0:
+                    y, v_y = 1.0, -v_y
+                start_y[i], start_x[i] = y, x
+            top, left = (canvas * start_y).astype(np.int32), (canvas * start_x).astype(np.int32)
+            digit = images[rng.integers(len(images))].astype(np.float32) / 255
+            for i in range(frames):
+                region = data[j, i, top[i]:top[i] + 28, left[i]:left[i] + 28]
+                data[j, i, top[i]:top[i] + 28, left[i]:left[i] + 28] = np.maximum(region, digit)
+    return data
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-d", "--data-dir")
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    data = mnistdata.load("train", data_home=args.data_dir)
+    rows = {
+        "original loop": lambda: original(data.images, args.count, np.random.default_rng(0)),
+        "generate_videos": lambda: generate_videos(args.count, seed=0, data_home=args.data_dir),
+        "generate_videos, boxes": lambda: generate_videos(args.count, seed=0, data_home=args.data_dir,
+                                                          return_boxes=True),
+    }
+    rates = {}
+    for name, make in rows.items():
+        make()  # warm: the split mapped, the code paths compiled
+        seconds = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            make()
+            seconds.append(time.perf_counter() - start)
+        rates[name] = [args.count / s for s in seconds]
+    base = statistics.median(rates["original loop"])
+    print(f"Moving MNIST, {args.count} sequences of 20 frames 64 x 64, 2 digits, {args.repeats} repeats")
+    for name, values in rates.items():
+        median = statistics.median(values)
+        print(f"{name:<24} {median:>10,.0f} seq/s ({min(values):,.0f}..{max(values):,.0f})  {median / base:5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
