@@ -5,8 +5,9 @@
 The baseline is the shape of the original (``data_handler.py`` of emansim/unsupervised-videos,
 re-enacted here): per sequence a trajectory loop over frames with a per-digit bounce test,
 then per frame and digit ``np.maximum`` of the float32 digit (``/ 255``) into the canvas. Both
-make 20 frames of 64 x 64 with 2 digits from the real MNIST training split; figures are
-sequences per second, medians of the repeats with (min..max), and their ratio.
+make 20 frames of 64 x 64 with 2 digits from the real MNIST training split (the baseline also with
+uint8 frames, like for like); figures are sequences per second, medians of the repeats with
+(min..max), and their ratio to the float32 baseline.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from mnist_dataset_generator import generate_videos, mnistdata
 
 
 def original(images: np.ndarray, count: int, rng: np.random.Generator, frames: int = 20, digits: int = 2,
-             size: int = 64, step: float = 0.1) -> np.ndarray:
-    """The original's per-frame loop (float32 output, as it returns)."""
+             size: int = 64, step: float = 0.1, dtype=np.float32) -> np.ndarray:
+    """The original's per-frame loop: float32 output as it returns, or uint8 (the digits' own bytes, like for
+    like with ``generate_videos``)."""
     canvas = size - 28
-    data = np.zeros((count, frames, size, size), np.float32)
+    data = np.zeros((count, frames, size, size), dtype)
     for j in range(count):
         for _ in range(digits):
             y, x, theta = rng.random(), rng.random(), rng.random() * 2 * np.pi
@@ -47,7 +49,8 @@ def original(images: np.ndarray, count: int, rng: np.random.Generator, frames: i
                     y, v_y = 1.0, -v_y
                 start_y[i], start_x[i] = y, x
             top, left = (canvas * start_y).astype(np.int32), (canvas * start_x).astype(np.int32)
-            digit = images[rng.integers(len(images))].astype(np.float32) / 255
+            digit = images[rng.integers(len(images))]
+            digit = digit.astype(np.float32) / 255 if dtype == np.float32 else digit
             for i in range(frames):
                 region = data[j, i, top[i]:top[i] + 28, left[i]:left[i] + 28]
                 data[j, i, top[i]:top[i] + 28, left[i]:left[i] + 28] = np.maximum(region, digit)
@@ -63,6 +66,7 @@ def main() -> int:
     data = mnistdata.load("train", data_home=args.data_dir)
     rows = {
         "original loop": lambda: original(data.images, args.count, np.random.default_rng(0)),
+        "original loop, uint8": lambda: original(data.images, args.count, np.random.default_rng(0), dtype=np.uint8),
         "generate_videos": lambda: generate_videos(args.count, seed=0, data_home=args.data_dir),
         "generate_videos, boxes": lambda: generate_videos(args.count, seed=0, data_home=args.data_dir,
                                                           return_boxes=True),

@@ -64,6 +64,8 @@ def seed_entropy(seed) -> int:
 
 def _entropy(seed) -> int:
     if isinstance(seed, np.random.SeedSequence):
+        if seed.spawn_key:  # a child (seq.spawn(n)[k]): its own entropy, not its parent's
+            return int.from_bytes(seed.generate_state(8, np.uint32).tobytes(), "little")
         return seed.entropy
     if seed is not None and (not is_int(seed) or seed < 0):
         raise ValueError(f"seed must be None or a non-negative integer, got {seed!r}")

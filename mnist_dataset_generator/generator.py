@@ -343,18 +343,19 @@ def generate_videos(
     height, width = int_pair("size", size, "an integer or a (height, width) pair of integers")
     if not (28 <= height <= 4096 and 28 <= width <= 4096):
         raise ValueError(f"size must be 28..4096 px each way (a glyph is 28 x 28), got {size!r}")
-    low, high = (step, step) if isinstance(step, (int, float)) and not isinstance(step, bool) else tuple(step) \
-        if isinstance(step, (tuple, list)) and len(step) == 2 else (None, None)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in (low, high)) \
-            or low > high:
-        raise ValueError(f"step must be in [0, 1] (a share of the range per frame) or a (min, max) pair there, "
-                         f"got {step!r}")
+    low, high = _step_range(step)
     check_background(background)
+    from .mnistdata import SPLITS
+
+    if not isinstance(split, str) or split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(sorted(SPLITS))}, got {split!r}")
     boxes_wanted = check_flag("return_boxes", return_boxes)
     source = resolve(source)
-    nbytes = count * frames * height * width
-    check_bytes("generate_videos", "the videos", nbytes, f"{count} x {frames} frames of {height} x {width}",
-                "ask for fewer or smaller sequences")
+    # the videos, their boxes when asked, and a block's working set: glyphs, trajectories, corners, boxes
+    nbytes = count * frames * (height * width + (16 * digits if boxes_wanted else 0)) \
+        + VIDEO_BLOCK * digits * (784 + 80 * frames)
+    check_bytes("generate_videos", "the videos", nbytes, f"{count} x {frames} frames of {height} x {width}, "
+                f"{digits} digits each", "ask for fewer, shorter or smaller sequences, or fewer digits")
     glyphs = resolve_source(images, data_home, split, source)
     alphabet = alphabet_of(source)
     if glyphs.alphabet != alphabet:
@@ -379,10 +380,30 @@ def generate_videos(
         paths = trajectories(start[:rows].reshape(-1, 2), theta[:rows].ravel(), speed[:rows].ravel(), frames)
         corners = (paths * ranges).astype(np.int64).reshape(frames, rows, digits, 2).transpose(1, 0, 2, 3)
         index = glyphs.pick(classes[a:b], u[:rows])
-        _, found = render_batch(glyphs.images[index], corners, height, width, glyphs.ink_of(index), out=videos[a:b])
+        _, found = render_batch(glyphs.images[index], corners, height, width,
+                                glyphs.ink_of(index) if boxes is not None else None, out=videos[a:b],
+                                boxes=boxes is not None)
         if boxes is not None:
             boxes[a:b] = found
     if background == "white":
         np.subtract(255, videos, out=videos)
     labels = decode_rows(classes, np.full(count, digits), alphabet)
     return (videos, labels, boxes) if boxes_wanted else (videos, labels)
+
+
+def _step_range(step) -> tuple[float, float]:
+    """``step`` (a number, or a ``(min, max)`` pair, NumPy's too) as a range in [0, 1]."""
+    values = None
+    if not isinstance(step, (bool, np.bool_, str, bytes)):
+        try:
+            values = np.asarray(step, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+    if values is not None and (np.asarray(step).dtype.kind not in "iuf" or values.shape not in ((), (2,))):
+        values = None
+    low, high = (None, None) if values is None else (float(values.min()), float(values.max())) \
+        if values.shape else (float(values), float(values))
+    if values is None or not (0 <= low <= 1 and 0 <= high <= 1) or (values.shape and values[0] > values[1]):
+        raise ValueError(f"step must be in [0, 1] (a share of the range per frame) or a (min, max) pair there, "
+                         f"got {step!r}")
+    return low, high

@@ -121,3 +121,40 @@ def test_bad_video_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError) as error:
         generate_videos(2, seed=1, images=SOURCE, **kwargs)
     assert message in str(error.value)
+
+
+# ------------------------------------------------------------------ found by the review of the first step
+
+
+def test_the_memory_budget_counts_boxes_and_the_working_set(monkeypatch):
+    monkeypatch.setenv("GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET", str(8 * 2**20))
+    with pytest.raises(ValueError, match="generate_videos: the videos would take"):
+        generate_videos(256, frames=20, digits=1000, size=28, seed=1, images=SOURCE)  # 4 MB of video, 600 MB made
+    videos, _ = generate_videos(4, frames=5, seed=1, images=SOURCE)  # small: made
+    assert videos.shape == (4, 5, 64, 64)
+
+
+def test_spawned_seeds_give_their_own_sequences_in_every_door():
+    from mnist_dataset_generator import generate_dataset
+
+    a, b = np.random.SeedSequence(5).spawn(2)
+    first, _ = generate_videos(3, frames=4, seed=a, images=SOURCE)
+    second, _ = generate_videos(3, frames=4, seed=b, images=SOURCE)
+    parent, _ = generate_videos(3, frames=4, seed=5, images=SOURCE)
+    assert not np.array_equal(first, second) and not np.array_equal(first, parent)
+    np.testing.assert_array_equal(first, generate_videos(3, frames=4, seed=a, images=SOURCE)[0])
+    strips_a, _ = generate_dataset(5, 3, (0, 0), seed=a, images=SOURCE)
+    strips_b, _ = generate_dataset(5, 3, (0, 0), seed=b, images=SOURCE)
+    assert not np.array_equal(strips_a, strips_b)
+    np.testing.assert_array_equal(generate_dataset(5, 3, (0, 0), seed=np.random.SeedSequence(5), images=SOURCE)[0],
+                                  generate_dataset(5, 3, (0, 0), seed=5, images=SOURCE)[0])  # a root is its seed
+
+
+def test_numpy_steps_are_accepted_and_the_split_is_checked():
+    for step in (np.float32(0.2), np.int64(0), (np.float32(0.1), np.float32(0.2)), np.array([0.1, 0.2])):
+        assert generate_videos(1, frames=2, step=step, seed=1, images=SOURCE)[0].shape == (1, 2, 64, 64)
+    for step in (True, float("nan"), (0.1,), "0.1", (0.1, float("nan"))):
+        with pytest.raises(ValueError, match="step must be in"):
+            generate_videos(1, frames=2, step=step, seed=1, images=SOURCE)
+    with pytest.raises(ValueError, match="split must be one of test, train, got 'bogus'"):
+        generate_videos(1, seed=1, images=SOURCE, split="bogus")

@@ -68,12 +68,12 @@ def render_frames(glyphs: np.ndarray, corners: np.ndarray, height: int, width: i
 
 
 def render_batch(glyphs: np.ndarray, corners: np.ndarray, height: int, width: int, ink: np.ndarray | None = None,
-                 out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 out: np.ndarray | None = None, boxes: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """``(frames, boxes)`` of ``N`` sequences: uint8 ``(N, T, height, width)``, ink high on 0, each frame the
     maximum of the ``k`` glyphs ``(N, k, 28, 28)`` placed at their top-left ``corners`` ``(N, T, k, 2)``
     (``row, column``); and int32 boxes ``(N, T, k, 4)`` ``[x0, y0, x1, y1]`` (ends exclusive) of each glyph's
     ink there (``ink``: its extents ``col_lo, col_hi, row_lo, row_hi``, ``(N, k, 4)``), an empty box for a
-    glyph without ink. One glyph of each slot per frame: a slot is written for all frames of all
+    glyph without ink (``boxes=False``: ``None``, none computed). One glyph of each slot per frame: a slot is written for all frames of all
     sequences at once (gathered, maximised, scattered back), not frame by frame.
     """
     n, frames_count, k = corners.shape[:3]
@@ -91,9 +91,11 @@ def render_batch(glyphs: np.ndarray, corners: np.ndarray, height: int, width: in
         placed = windows[where]  # (N, T, 28, 28); one window per frame and slot: no two overlap
         np.maximum(placed, glyphs[:, j, None], out=placed)
         windows[where] = placed
+    if not boxes:
+        return frames, None
     extents = ink_extents(glyphs.reshape(-1, size_y, size_x)).reshape(n, k, 4) if ink is None else ink
     col_lo, col_hi, row_lo, row_hi = (extents[None, ..., i].astype(np.int32).transpose(1, 0, 2) for i in range(4))
     y0, x0 = corners[..., 0].astype(np.int32), corners[..., 1].astype(np.int32)
-    boxes = np.stack([x0 + col_lo, y0 + row_lo, x0 + col_hi, y0 + row_hi], axis=-1)
-    boxes[np.broadcast_to(col_hi <= col_lo, boxes.shape[:-1])] = 0  # a glyph without ink: an empty box
-    return frames, boxes.astype(np.int32)
+    found = np.stack([x0 + col_lo, y0 + row_lo, x0 + col_hi, y0 + row_hi], axis=-1)
+    found[np.broadcast_to(col_hi <= col_lo, found.shape[:-1])] = 0  # a glyph without ink: an empty box
+    return frames, found.astype(np.int32)
