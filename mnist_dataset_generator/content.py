@@ -25,10 +25,11 @@ import numpy as np
 from .sources.glyphs import DIGITS
 from .sources.pen import SEPARATORS
 
-__all__ = ["LETTERS", "SEPARATORS", "LabelSpace", "parse_pattern", "unique_indices"]
+__all__ = ["LETTERS", "PURPOSE_UNIQUE", "SEPARATORS", "LabelSpace", "parse_pattern", "unique_indices"]
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"  # what a pattern's "a" may draw
 _ROUNDS = 6
+PURPOSE_UNIQUE = 5  # the SeedSequence purpose key of the permutation's round keys (see :mod:`.sampling`)
 _SMALL = 32  # half-widths up to this many bits run in NumPy's uint64, wider ones in Python integers
 _INT64 = 2**62  # spaces up to this size are numbered in int64 arrays
 
@@ -152,8 +153,6 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _round_keys(entropy: int) -> tuple[int, ...]:
-    from .sampling import PURPOSE_UNIQUE
-
     state = np.random.SeedSequence(entropy, spawn_key=(0, PURPOSE_UNIQUE)).generate_state(_ROUNDS, np.uint64)
     return tuple(int(k) for k in state)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .content import PURPOSE_UNIQUE
 from .sources.glyphs import DIGITS, decode_rows, encode_text
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ __all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "PUR
 CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, small enough to stream
 # Purpose keys of SeedSequence children: 1, a sample's filters; 2, a block's draws. (0 held each
 # sample's draws before blocks; it is left unused so no stream of that scheme comes back.)
-PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE, PURPOSE_PATTERN, PURPOSE_UNIQUE, PURPOSE_VIDEO = 1, 2, 3, 4, 5, 6
+PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE, PURPOSE_PATTERN, PURPOSE_VIDEO = 1, 2, 3, 4, 6
+# 5: the keys of unique labels' permutation, held by content.py (which draws them)
 # recorded in manifests: exports made under another scheme are not resumed. v2: filters draw per
 # sample for all its digits, filter by filter, and consecutive geometric filters share one warp.
 SAMPLING = "blocks-v2"
