@@ -1,20 +1,27 @@
 """Moving MNIST sequences per second: ``generate_videos`` against the original generator's loop.
 
-    python benchmarks/video.py [-d DATA_DIR] [--count N] [--repeats R]
+    python benchmarks/video.py [-d DATA_DIR] [--count N] [--repeats R] [--memory N,N...]
 
 The baseline is the shape of the original (``data_handler.py`` of emansim/unsupervised-videos,
 re-enacted here): per sequence a trajectory loop over frames with a per-digit bounce test,
 then per frame and digit ``np.maximum`` of the float32 digit (``/ 255``) into the canvas. Both
 make 20 frames of 64 x 64 with 2 digits from the real MNIST training split (the baseline also with
 uint8 frames, like for like); figures are sequences per second, medians of the repeats with
-(min..max), and their ratio to the float32 baseline.
+(min..max), and their ratio to the float32 baseline; ``generate_videos`` with 2 workers is also
+compared with 1 worker in the same run.
+
+``--memory``: the peak resident memory of ``generator.py --preset moving-mnist --format npz`` writing
+each count of sequences (one process each, one worker), to show it is bounded by the chunk, not
+the count.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,6 +69,8 @@ def main() -> int:
     parser.add_argument("-d", "--data-dir")
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--memory", type=lambda text: [int(n) for n in text.split(",")], default=[],
+                        metavar="N,N...", help="counts of sequences whose npz export's peak memory is measured")
     args = parser.parse_args()
     data = mnistdata.load("train", data_home=args.data_dir)
     rows = {
@@ -70,6 +79,8 @@ def main() -> int:
         "generate_videos": lambda: generate_videos(args.count, seed=0, data_home=args.data_dir),
         "generate_videos, boxes": lambda: generate_videos(args.count, seed=0, data_home=args.data_dir,
                                                           return_boxes=True),
+        "generate_videos, 2 workers": lambda: generate_videos(args.count, seed=0, data_home=args.data_dir,
+                                                              workers=2),
     }
     rates = {}
     for name, make in rows.items():
@@ -84,8 +95,31 @@ def main() -> int:
     print(f"Moving MNIST, {args.count} sequences of 20 frames 64 x 64, 2 digits, {args.repeats} repeats")
     for name, values in rates.items():
         median = statistics.median(values)
-        print(f"{name:<24} {median:>10,.0f} seq/s ({min(values):,.0f}..{max(values):,.0f})  {median / base:5.2f}x")
+        print(f"{name:<28} {median:>10,.0f} seq/s ({min(values):,.0f}..{max(values):,.0f})  {median / base:5.2f}x")
+    two = statistics.median(rates["generate_videos, 2 workers"]) / statistics.median(rates["generate_videos"])
+    print(f"2 workers / 1 worker: {two:.2f}x")
+    for count in args.memory:
+        print(f"npz export of {count:>6} sequences: peak {peak_rss(count, args.data_dir) / 2**20:7.1f} MiB resident")
     return 0
+
+
+_EXPORT = """
+import resource, sys
+from mnist_dataset_generator.cli import generator_main
+status = generator_main(sys.argv[1:])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.exit(status)
+"""
+
+
+def peak_rss(count: int, data_dir: str | None) -> int:
+    """Bytes resident at most in a process exporting ``count`` Moving MNIST sequences to npz."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["--preset", "moving-mnist", "--count", str(count), "--seed", "1", "--format", "npz",
+                "--output-dir", str(Path(tmp) / "out"), "-q", *(["-d", data_dir] if data_dir else [])]
+        done = subprocess.run([sys.executable, "-c", _EXPORT, *args], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+    return int(done.stdout.split()[-1]) * 1024  # ru_maxrss: KiB on Linux
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ MAX_COUNT = 100_000_000
 _RECIPE_NAMES = {"lengths": "length", "spacing": "spacing_range", "width": "image_width", "height": "height",
                  **{name: name for name in ("evenly", "prepared", "dtype", "split", "labels", "background", "fit",
                                             "align", "pattern", "unique", "separators", "source", "space", "alphabet",
-                                            "glyphs")}}
+                                            "glyphs", "layout", "frames", "speed", "shape")}}
 
 
 @dataclass(frozen=True)
@@ -242,13 +242,13 @@ class SequenceDataset:
         at = np.array([self._index(i) for i in indices], np.int64)
         if len(at) > 1:
             check_memory(self.plan, door="SequenceDataset", workers=1, bounds=[(0, len(at))])
-        images = np.empty((len(at), self.plan.height, self.plan.width), self.plan.dtype)
+        images = np.empty((len(at), *self.plan.shape), self.plan.dtype)
         labels, boxes = make_images(self.plan, self._source(), at, images, boxes=self.return_boxes)
         items = []
         for k, label in enumerate(labels):
             image = images[k] if self.transform is None else self.transform(images[k])
             target = label if self.target_transform is None else self.target_transform(label)
-            items.append((image, target, boxes[k, : len(label)]) if self.return_boxes else (image, target))
+            items.append((image, target, boxes[k, ..., : len(label), :]) if self.return_boxes else (image, target))
         return items
 
     def __getstate__(self) -> dict:

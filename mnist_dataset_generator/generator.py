@@ -230,7 +230,8 @@ def _dataset(door: str, count, length, spacing_range, image_width, *, seed, work
     """``(plan, batches, out, boxes)`` of a dataset door's arguments, checked, with ``door`` in the errors."""
     plan = plan_options(door, count, length, spacing_range, image_width, seed, options)
     boxes = check_flag("return_boxes", return_boxes)
-    chunks, out = dataset_chunks(plan, images=images, data_home=data_home, workers=workers, whole=whole, boxes=boxes)
+    chunks, out = dataset_chunks(plan, images=images, data_home=data_home, workers=workers, whole=whole, boxes=boxes,
+                                 door=door)
     return plan, chunks, out, boxes
 
 
@@ -279,6 +280,7 @@ def generate_videos(
     data_home=None,
     source: str = "mnist",
     background: str = "black",
+    workers: int = 1,
     return_boxes: bool = False,
 ):
     """Moving digits, Moving MNIST's way: ``(videos, labels)``, with ``return_boxes`` also the boxes.
@@ -307,6 +309,8 @@ def generate_videos(
     background : {"black", "white"}
         ``"black"``: MNIST's and the benchmark's polarity, ink high (the default here); ``"white"``:
         dark ink on white, as the strips.
+    workers : int
+        Processes to use; 0 means all cores (the videos are the same for any number).
     return_boxes : bool
         Also return ``(count, frames, digits, 4)`` int32 boxes ``[x0, y0, x1, y1]`` of each glyph's
         ink in each frame.
@@ -326,84 +330,31 @@ def generate_videos(
     >>> videos.shape, [len(label) for label in labels]
     ((3, 5, 64, 64), [2, 2, 2])
     """
-    from ._limits import check_bytes
-    from .compose.checks import check_background, int_pair, is_int
-    from .compose.video import VIDEO_BLOCK, render_batch, trajectories
-    from .dataset import MAX_COUNT, seed_entropy
-    from .sampling import PURPOSE_VIDEO, sample_rng
-    from .sources.folder import alphabet_of, resolve
-    from .sources.glyphs import decode_rows
+    from .compose.checks import int_pair, is_int
+    from .recipe import Recipe
 
-    if not is_int(count) or not 0 <= count <= MAX_COUNT:
-        raise ValueError(f"count must be an integer in 0..{MAX_COUNT}, got {count!r}")
-    if not is_int(frames) or frames < 1:
-        raise ValueError(f"frames must be an integer >= 1, got {frames!r}")
     if not is_int(digits) or not 1 <= digits <= 1000:
         raise ValueError(f"digits must be an integer in 1..1000, got {digits!r}")
     height, width = int_pair("size", size, "an integer or a (height, width) pair of integers")
     if not (28 <= height <= 4096 and 28 <= width <= 4096):
         raise ValueError(f"size must be 28..4096 px each way (a glyph is 28 x 28), got {size!r}")
-    low, high = _step_range(step)
-    check_background(background)
-    from .mnistdata import SPLITS
-
-    if not isinstance(split, str) or split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(sorted(SPLITS))}, got {split!r}")
-    boxes_wanted = check_flag("return_boxes", return_boxes)
-    source = resolve(source)
-    # the videos, their boxes when asked, and a block's working set: glyphs, trajectories, corners, boxes
-    nbytes = count * frames * (height * width + (16 * digits if boxes_wanted else 0)) \
-        + VIDEO_BLOCK * digits * (784 + 80 * frames)
-    check_bytes("generate_videos", "the videos", nbytes, f"{count} x {frames} frames of {height} x {width}, "
-                f"{digits} digits each", "ask for fewer, shorter or smaller sequences, or fewer digits")
-    glyphs = resolve_source(images, data_home, split, source)
-    alphabet = alphabet_of(source)
-    if glyphs.alphabet != alphabet:
-        raise ValueError(f"the glyphs' alphabet {glyphs.alphabet!r} is not {source}'s {alphabet!r}")
-    available = np.flatnonzero(glyphs.counts)  # classes with images: what a sequence may show
-    entropy = seed_entropy(seed)
-    videos = np.empty((count, frames, height, width), np.uint8)
-    boxes = np.empty((count, frames, digits, 4), np.int32) if boxes_wanted else None
-    classes = np.empty((count, digits), np.int64)
-    ranges = np.array([height - 28, width - 28])
-    # Sequence i's draws are row i % VIDEO_BLOCK of its block's, drawn as arrays in this order
-    # (a constant of the format, never of the count): a pure function of (seed, i).
-    for block in range((count + VIDEO_BLOCK - 1) // VIDEO_BLOCK):
-        a, b = block * VIDEO_BLOCK, min(count, (block + 1) * VIDEO_BLOCK)
-        rng = sample_rng(entropy, block, PURPOSE_VIDEO)
-        shape = (VIDEO_BLOCK, digits)
-        picks, u = rng.integers(0, len(available), shape), rng.random(shape)
-        start, theta = rng.random((*shape, 2)), rng.random(shape) * 2 * np.pi
-        speed = rng.uniform(low, high, shape) if high > low else np.full(shape, float(low))
-        rows = b - a
-        classes[a:b] = available[picks[:rows]]
-        paths = trajectories(start[:rows].reshape(-1, 2), theta[:rows].ravel(), speed[:rows].ravel(), frames)
-        corners = (paths * ranges).astype(np.int64).reshape(frames, rows, digits, 2).transpose(1, 0, 2, 3)
-        index = glyphs.pick(classes[a:b], u[:rows])
-        _, found = render_batch(glyphs.images[index], corners, height, width,
-                                glyphs.ink_of(index) if boxes is not None else None, out=videos[a:b],
-                                boxes=boxes is not None)
-        if boxes is not None:
-            boxes[a:b] = found
-    if background == "white":
-        np.subtract(255, videos, out=videos)
-    labels = decode_rows(classes, np.full(count, digits), alphabet)
-    return (videos, labels, boxes) if boxes_wanted else (videos, labels)
+    try:
+        recipe = Recipe(layout="video", length=digits, frames=frames, speed=step, image_height=height,
+                        image_width=width, split=split, source=source, background=background, dtype="uint8")
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("speed must", "step must")) from None
+    return _videos_of(count, recipe, seed=seed, workers=workers, images=images, data_home=data_home,
+                      return_boxes=return_boxes)
 
 
-def _step_range(step) -> tuple[float, float]:
-    """``step`` (a number, or a ``(min, max)`` pair, NumPy's too) as a range in [0, 1]."""
-    values = None
-    if not isinstance(step, (bool, np.bool_, str, bytes)):
-        try:
-            values = np.asarray(step, dtype=np.float64)
-        except (TypeError, ValueError):
-            values = None
-    if values is not None and (np.asarray(step).dtype.kind not in "iuf" or values.shape not in ((), (2,))):
-        values = None
-    low, high = (None, None) if values is None else (float(values.min()), float(values.max())) \
-        if values.shape else (float(values), float(values))
-    if values is None or not (0 <= low <= 1 and 0 <= high <= 1) or (values.shape and values[0] > values[1]):
-        raise ValueError(f"step must be in [0, 1] (a share of the range per frame) or a (min, max) pair there, "
-                         f"got {step!r}")
-    return low, high
+def _videos_of(count, recipe, **options):
+    """:func:`generate_dataset` of a video recipe, as ``generate_videos`` returns it (boxes as one array)."""
+    plan, chunks, out, boxes = _dataset("generate_videos", count, None, None, None, recipe=recipe, whole=True,
+                                        **options)
+    names: list[str] = [""] * plan.count
+    found = np.full((plan.count, plan.frames, plan.lengths[1], 4), -1, np.int32) if boxes else None
+    for batch in chunks:
+        names[batch.start : batch.stop] = batch.labels
+        if boxes:
+            found[batch.start : batch.stop] = batch.boxes
+    return (out, names, found) if boxes else (out, names)

@@ -49,6 +49,8 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
             raise ValueError(f"the glyphs' alphabet {source.alphabet!r} is not the recipe's source's "
                              f"{plan.glyphs!r}: give images of that source")
         source = with_separators(source, plan.separators)
+    if plan.layout == "video":
+        return _make_videos(plan, source, indices, out, boxes)
     fused = _fused(plan)
     gap = _regular_gap(plan) if fused else None
     lengths, digits, u, gaps, where = draws(plan, indices)
@@ -100,6 +102,52 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
     return labels, found
 
 
+def video_rows(plan: Plan) -> int:
+    """Videos rendered together by :func:`_make_videos`: at most 4096 glyphs, and 256 videos, at once."""
+    return max(1, min(CHUNK, 4096 // plan.lengths[1]))
+
+
+def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.ndarray, boxes: bool
+                 ) -> tuple[list[str], np.ndarray | None]:
+    """:func:`make_images` of ``layout="video"``: labels and glyph draws as a strip's, the motion from
+    :func:`.sampling.motion`, the frames from :func:`.compose.video.render_batch`, a pass of
+    :func:`video_rows` videos at a time."""
+    from .compose.video import render_batch, trajectories
+    from .sampling import motion
+
+    lengths, digits, u, _, _ = draws(plan, indices)
+    present = np.arange(digits.shape[1]) < lengths[:, None]
+    check_available(source, digits[present])
+    index = np.zeros(digits.shape, np.intp)
+    index[present] = source.pick(digits[present], u[present])
+    labels = labels_of(lengths, digits, plan.alphabet)
+    start, theta, speed = motion(plan, indices)
+    frames, height, width = plan.shape
+    k = digits.shape[1]
+    ranges = np.array([height - layout.DIGIT, width - layout.DIGIT])
+    found = np.full((len(indices), frames, k, 4), NO_BOX, np.int32) if boxes else None
+    direct = plan.dtype == "uint8"  # else rendered in 8 bits, then scaled
+    step = video_rows(plan)
+    for a in range(0, len(indices), step):
+        rows = slice(a, a + step)
+        n = len(indices[rows])
+        paths = trajectories(start[rows].reshape(-1, 2), theta[rows].ravel(), speed[rows].ravel(), frames)
+        corners = (paths * ranges).astype(np.int64).reshape(frames, n, k, 2).transpose(1, 0, 2, 3)
+        glyphs = source.images[index[rows]]
+        glyphs[~present[rows]] = 0  # slots past a video's length: no ink
+        target = out[rows] if direct else None
+        made, placed = render_batch(glyphs, corners, height, width, source.ink_of(index[rows]) if boxes else None,
+                                    out=target, boxes=boxes)
+        if plan.background == "white":
+            np.subtract(255, made, out=made)
+        if not direct:
+            np.divide(made, np.float32(255), out=out[rows], casting="unsafe")
+        if boxes:
+            placed[~np.broadcast_to(present[rows, None, :], placed.shape[:-1])] = NO_BOX
+            found[rows] = placed
+    return labels, found
+
+
 def _widest(plan: Plan) -> int:
     """The widest strip ``plan`` can make, before any change of height."""
     if plan.width is not None:
@@ -126,10 +174,10 @@ def make_sample(plan: Plan, source: MnistData, index: int, *, boxes: bool = Fals
     """Sample ``index`` of ``plan``: ``(image, label)``, with ``boxes`` ``(image, label, boxes)``;
     a pure function of ``(plan, index)``."""
     check_memory(plan, door="make_sample")
-    image = np.empty((1, plan.height, plan.width), plan.dtype)
+    image = np.empty((1, *plan.shape), plan.dtype)
     labels, found = make_images(plan, source, range(index, index + 1), image, boxes=boxes)
     if boxes:
-        return image[0], labels[0], found[0, : len(labels[0])]
+        return image[0], labels[0], found[0, ..., : len(labels[0]), :]
     return image[0], labels[0]
 
 
@@ -142,7 +190,7 @@ def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=Non
     Encoding where the images are made (PNG bytes, deflated pieces) keeps that
     work in the workers and out of the parent, which then only writes.
     """
-    images = out[start:stop] if out is not None else np.empty((stop - start, plan.height, plan.width), plan.dtype)
+    images = out[start:stop] if out is not None else np.empty((stop - start, *plan.shape), plan.dtype)
     labels, found = make_images(plan, source, range(start, stop), images, boxes=boxes)
     if out is not None:
         return Batch(start, labels, found)
@@ -172,7 +220,7 @@ def chunk_bounds(indices: range) -> list[tuple[int, int]]:
 def _fused(plan: Plan) -> bool:
     """Whether the plan's images come from :mod:`.render` alone: NumPy and SciPy kernels that release
     the GIL, so workers can be threads writing straight into the output (1.6-1.9x with two, measured)."""
-    return fusable(plan.request(np.zeros(plan.lengths[1], np.int64)))
+    return plan.layout == "strip" and fusable(plan.request(np.zeros(plan.lengths[1], np.int64)))
 
 
 def _in_flight(workers: int, bounds: list[tuple[int, int]]) -> int:
@@ -198,21 +246,31 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     """
     if plan.count == 0:
         return  # nothing is made
-    pixels = plan.height * plan.width
+    pixels = int(np.prod(plan.shape))
     itemsize = 1 if plan.dtype == "uint8" else 4
-    height, width, working = strip_bytes(plan.lengths[1], plan.spacing[1], plan.width, plan.height)
+    video = plan.layout == "video"
+    if video:
+        working = _video_working(plan, 1)
+    else:
+        height, width, working = strip_bytes(plan.lengths[1], plan.spacing[1], plan.width, plan.height)
     sample = working + pixels * itemsize
     if not whole and workers is None and sample <= memory_budget()[0]:
         return  # the common case of make_sample, kept cheap: no message is built
-    check_bytes(door, "one sample and the renderer's working copies", sample,
-                 *strip_detail(plan.lengths[1], height, width))
+    if video:
+        check_bytes(door, "one video and the renderer's working set", sample,
+                    f"{plan.frames} frames of {plan.height} x {plan.width}, {plan.lengths[1]} glyphs, "
+                    f"{format_bytes(working)} of working set", "use fewer or smaller frames, or fewer glyphs")
+    else:
+        check_bytes(door, "one sample and the renderer's working copies", sample,
+                    *strip_detail(plan.lengths[1], height, width))
     uint8 = [] if plan.dtype == "uint8" else ['dtype="uint8"']
-    # Whoever makes samples holds the working copies of one while the images are held too.
+    # Whoever makes samples holds the working copies of one (a video pass) while the images are held too.
+    working = _video_working(plan, video_rows(plan)) if video else working
     makers = 1 if workers is None else _workers(workers)
     making = f", and {makers} x {format_bytes(working)} of working copies while samples are made"
     if whole:
-        check_bytes(door, "the images", plan.count * pixels * itemsize + makers * working,
-                     f"count {plan.count} x {plan.height} x {plan.width} x {itemsize} bytes{making}",
+        check_bytes(door, "the videos" if video else "the images", plan.count * pixels * itemsize + makers * working,
+                     f"count {plan.count} x {' x '.join(map(str, plan.shape))} x {itemsize} bytes{making}",
                      "use " + _either(["iter_dataset or an export", "a smaller count", *uint8]))
     elif workers is not None:
         workers = makers
@@ -222,9 +280,19 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
         held, chunk = _in_flight(workers, bounds), max(b - a for a, b in bounds)
         per_worker = "" if workers == 1 else f": 2 per worker, {workers} workers"
         check_bytes(door, "the chunks in flight", held * chunk * pixels * itemsize + makers * working,
-                     f"{held} x {chunk} samples x {plan.height} x {plan.width} x {itemsize} bytes{per_worker}{making}",
+                     f"{held} x {chunk} samples x {' x '.join(map(str, plan.shape))} x {itemsize} bytes{per_worker}"
+                     f"{making}",
                      "use " + _either(["fewer workers"] * (workers > 1) + ["a smaller image_width or image_height",
                                                                           *uint8]))
+
+
+def _video_working(plan: Plan, rows: int) -> int:
+    """Bytes :func:`_make_videos` holds besides the output, for a pass of ``rows`` videos: the
+    glyphs, trajectories and corners, one slot's windows, the boxes and their intermediates, and the
+    8-bit frames of a float32 output, and the draws of a block."""
+    frames, height, width = plan.shape
+    k = plan.lengths[1]
+    return rows * (k * (784 + 56) + k * frames * (16 + 16 + 80) + frames * 784 + frames * height * width)
 
 
 def _either(choices: list[str]) -> str:

@@ -24,6 +24,12 @@ __all__ = ["FIELDS", "RECIPE_VERSION", "Recipe"]
 
 RECIPE_VERSION = 1  # of the JSON form: a reader refuses a newer one rather than guess
 DTYPES = ("float32", "uint8")
+LAYOUTS = ("strip", "video")
+VIDEO_CANVAS = 64  # the canvas of layout="video" when no size is given (Moving MNIST's)
+VIDEO_DIGITS = 2  # glyphs per video when no length is given (Moving MNIST's)
+VIDEO_FRAMES = 20  # frames per video when none are given (Moving MNIST's)
+VIDEO_SPEED = 0.1  # a glyph's move per frame, a share of the range it moves over (Moving MNIST's)
+MAX_FRAMES = 10_000
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,20 @@ class Recipe:
         The glyph set (:data:`.sources.sets.SETS`): ``"mnist"`` or ``"fashion"`` (Fashion-MNIST,
         whose classes are written "0".."9"), or a folder of your own glyphs (see
         :mod:`.sources.folder`; kept as its absolute path); labels are strings over its alphabet.
+    layout : {"strip", "video"}
+        What a sample is: ``"strip"``, a line of glyphs (``(height, width)``); ``"video"``, Moving
+        MNIST's moving glyphs (``(frames, height, width)``, see :mod:`.compose.video`): ``length``
+        glyphs (default 2) of a canvas ``image_height x image_width`` (default 64 x 64, at least
+        28 x 28) each start anywhere, move in a direction drawn uniformly in ``[0, 2 pi)`` at a
+        constant speed, bounce off the walls and are combined by their maximum; a box per glyph
+        per frame. The strip's options (``spacing_range``, ``evenly``, ``fit``, ``align``) do not
+        apply to it.
+    frames : int, optional
+        Frames per video, 1..10000 (default 20; ``layout="video"`` only).
+    speed : float or (float, float), optional
+        A glyph's move per frame as a share of the range it moves over (``image_height - 28``
+        down, ``image_width - 28`` across), in [0, 1]; a ``(min, max)`` range is drawn uniformly
+        per glyph (default 0.1, Moving MNIST's 3.6 px on its 64 px canvas; ``layout="video"`` only).
 
     Examples
     --------
@@ -104,6 +124,9 @@ class Recipe:
     unique: bool = False
     separators: str = "pen"
     source: str = "mnist"
+    layout: str = "strip"
+    frames: int | None = None
+    speed: float | tuple[float, float] | None = None
     prepared: list = field(init=False, repr=False, compare=False)
     glyphs: str = field(init=False, repr=False, compare=False)  # the source's alphabet, read once
     space: Any = field(init=False, repr=False, compare=False)  # a content.LabelSpace, or None
@@ -123,6 +146,8 @@ class Recipe:
         from .sources.folder import alphabet_of, resolve
 
         put(self, "source", resolve(self.source))  # first: the labels and the pattern are read in its alphabet
+        choice("layout", self.layout, LAYOUTS)
+        video = self.layout == "video"
         put(self, "glyphs", alphabet_of(self.source))
         labels = _check_labels(self.labels, self.alphabet)
         put(self, "labels", labels)
@@ -133,7 +158,8 @@ class Recipe:
         if slots is not None:
             put(self, "length", (len(slots), len(slots)))
         else:
-            put(self, "length", _check_length(8 if self.length is None else self.length) if labels is None
+            default = VIDEO_DIGITS if video else 8
+            put(self, "length", _check_length(default if self.length is None else self.length) if labels is None
                 else ((min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)))
         from .content import LabelSpace
 
@@ -157,7 +183,35 @@ class Recipe:
             fltrs = expand(fltrs)  # presets written out: the recipe (and a manifest) says which filters run
             put(self, "fltrs", fltrs)
         put(self, "prepared", prepare(fltrs))  # the rule of every door: text, or a list of callables
-        put(self, "image_width", self._check_width())
+        if video:
+            self._check_video()
+        else:
+            for name in ("frames", "speed"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} applies with layout='video' only, got {name}={getattr(self, name)!r}")
+            put(self, "image_width", self._check_width())
+
+    def _check_video(self) -> None:
+        """``layout="video"``: the canvas, frames and speed, normalised; the strip's options refused."""
+        from .compose.checks import is_int
+
+        put = object.__setattr__
+        for name, default in (("spacing_range", (0, 0)), ("evenly", False), ("fit", "stretch"), ("align", "center")):
+            if getattr(self, name) != default:
+                raise ValueError(f"{name} applies to strips, not layout='video' (got {name}={getattr(self, name)!r})")
+        if self.prepared:
+            raise ValueError("filters with layout='video' are not supported yet: give fltrs=None")
+        for name in ("image_height", "image_width"):
+            size = VIDEO_CANVAS if getattr(self, name) is None else getattr(self, name)
+            if not is_int(size) or not layout.DIGIT <= size <= 4096:
+                raise ValueError(f"{name} of a video must be an integer in {layout.DIGIT}..4096 (the canvas holds "
+                                 f"a {layout.DIGIT} x {layout.DIGIT} glyph), got {size!r}")
+            put(self, name, int(size))
+        frames = VIDEO_FRAMES if self.frames is None else self.frames
+        if not is_int(frames) or not 1 <= frames <= MAX_FRAMES:
+            raise ValueError(f"frames must be an integer in 1..{MAX_FRAMES}, got {frames!r}")
+        put(self, "frames", int(frames))
+        put(self, "speed", _check_speed(VIDEO_SPEED if self.speed is None else self.speed))
 
     def _check_content(self, labels) -> tuple[str, ...] | None:
         """The pattern's slots (:func:`.content.parse_pattern`), after the content options are checked."""
@@ -212,6 +266,32 @@ class Recipe:
         """The images' height in pixels."""
         return self.image_height or layout.DIGIT
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One sample's array shape: ``(height, width)``, or ``(frames, height, width)`` for a video."""
+        return (self.frames, self.height, self.image_width) if self.layout == "video" else (self.height,
+                                                                                            self.image_width)
+
+    @classmethod
+    def preset(cls, name: str, **changes) -> Recipe:
+        """The recipe of a standard benchmark (:data:`.presets.PRESETS`), with any field changed.
+
+        Examples
+        --------
+        >>> r = Recipe.preset("moving-mnist", frames=10)
+        >>> r.layout, r.shape, r.length, r.background
+        ('video', (10, 64, 64), (2, 2), 'black')
+        """
+        from .presets import check_preset
+
+        fields = check_preset(name)
+        unknown = sorted(set(changes) - set(FIELDS))
+        if unknown:
+            raise TypeError(f"Recipe has no field {unknown[0]!r}; the fields are {', '.join(FIELDS)}")
+        if "labels" in changes or "pattern" in changes:
+            fields.pop("length", None)  # the labels' or the pattern's own
+        return cls(**{**fields, **changes})
+
     def replace(self, **changes) -> Recipe:
         """A copy with ``changes``, validated again.
 
@@ -261,7 +341,8 @@ class Recipe:
             data[name] = list(value) if isinstance(value, tuple) else value
         if self.labels is not None or self.pattern is not None:
             data["length"] = None  # the labels' or the pattern's own
-        for name, default in (("pattern", None), ("unique", False), ("separators", "pen"), ("source", "mnist")):
+        for name, default in (("pattern", None), ("unique", False), ("separators", "pen"), ("source", "mnist"),
+                              ("layout", "strip"), ("frames", None), ("speed", None)):
             if data[name] == default:
                 del data[name]  # the JSON of recipes without them stays what earlier versions wrote
         return data
@@ -327,7 +408,7 @@ class Recipe:
             if modules:
                 raise ValueError(f"recipe: its filters import module {', '.join(modules)} ({filters!r}); a recipe read "
                                  "from JSON runs no code unless from_json(..., imports=True) is given")
-        for name in ("length", "spacing_range"):
+        for name in ("length", "spacing_range", "speed"):
             if isinstance(fields.get(name), list):
                 fields[name] = tuple(fields[name])
         return cls(fltrs=filters, **fields)
@@ -342,6 +423,24 @@ def _check_length(length) -> tuple[int, int]:
     low, high = int_pair("length", length, "an integer or a (min, max) pair of integers")
     if not 1 <= low <= high <= MAX_DIGITS:
         raise ValueError(f"length must satisfy 1 <= min <= max <= {MAX_DIGITS}, got {length!r}")
+    return low, high
+
+
+def _check_speed(speed) -> tuple[float, float]:
+    """``speed`` (a number, or a ``(min, max)`` pair, NumPy's too) as a range in [0, 1]."""
+    values = None
+    if not isinstance(speed, (bool, np.bool_, str, bytes)):
+        try:
+            values = np.asarray(speed, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+    if values is not None and (np.asarray(speed).dtype.kind not in "iuf" or values.shape not in ((), (2,))):
+        values = None
+    low, high = (None, None) if values is None else (float(values.min()), float(values.max())) \
+        if values.shape else (float(values), float(values))
+    if values is None or not (0 <= low <= 1 and 0 <= high <= 1) or (values.shape and values[0] > values[1]):
+        raise ValueError(f"speed must be in [0, 1] (a share of the range per frame) or a (min, max) pair there, "
+                         f"got {speed!r}")
     return low, high
 
 

@@ -30,7 +30,8 @@ class Record:
         The digit string, e.g. ``"0741"`` (leading zeros kept).
     boxes : numpy.ndarray
         ``(len(label), 4)`` ints ``[x0, y0, x1, y1]`` in output pixels, ends exclusive: where each
-        digit's ink lies in the image, in reading order.
+        digit's ink lies in the image, in reading order; a video's are ``(frames, len(label), 4)``,
+        each frame's.
     image : numpy.ndarray, bytes or None
         The pixels, their encoding (PNG bytes, where a format encodes image by image), or
         ``None`` where the batch's images travel as one piece (:attr:`Batch.payload`).
@@ -51,10 +52,10 @@ class Batch:
     start : int
     labels : list of str
     boxes : numpy.ndarray or None
-        ``(count, longest, 4)`` int32, rows past a label's length filled with -1 (``None``
-        when the boxes were not asked for).
+        ``(count, longest, 4)`` int32 (a video's ``(count, frames, longest, 4)``), rows past a
+        label's length filled with -1 (``None`` when the boxes were not asked for).
     images : numpy.ndarray, list or None
-        ``(count, height, width)`` pixels, a list of per-image encodings, or ``None`` when the
+        ``(count, height, width)`` pixels (a video's ``(count, frames, height, width)``), a list of per-image encodings, or ``None`` when the
         pixels were written into the caller's array.
     payload : object, optional
         The batch's images encoded as one piece (a deflated part of an ``.npy``).
@@ -77,7 +78,7 @@ class Batch:
         """The batch's samples one by one (boxes cut to each label's length)."""
         images = self.images if self.images is not None else [None] * len(self.labels)
         for k, (label, image) in enumerate(zip(self.labels, images, strict=True)):
-            boxes = None if self.boxes is None else self.boxes[k, : len(label)]
+            boxes = None if self.boxes is None else self.boxes[k, ..., : len(label), :]
             yield Record(self.start + k, label, boxes, image)
 
 

@@ -23,7 +23,7 @@ from .sources.glyphs import DIGITS, decode_rows, encode_text
 if TYPE_CHECKING:
     from .dataset import Plan
 
-__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "PURPOSE_VIDEO", "SAMPLING", "block_size", "draws", "labels_of", "sample_label",
+__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "PURPOSE_VIDEO", "SAMPLING", "block_size", "draws", "labels_of", "motion", "sample_label",
            "sample_labels", "sample_rng"]
 
 
@@ -164,6 +164,35 @@ def _block_pattern(entropy: int, size: int, positions: int, block: int) -> np.nd
     u = sample_rng(entropy, block, PURPOSE_PATTERN).random((size, positions))
     u.flags.writeable = False
     return u
+
+
+def motion(plan: Plan, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(start, theta, speed)`` of the glyphs of videos ``indices``: each glyph's start ``(n, k, 2)``
+    (``y, x`` uniform in the unit square), direction ``(n, k)`` (uniform in ``[0, 2 pi)``) and move per
+    frame ``(n, k)`` (uniform in the recipe's speed range), rows of their blocks' draws (stream
+    ``(block, 6)``, the epoch's for ``e > 0``), ``k`` the longest length."""
+    size = block_size(plan)
+    blocks, rows = np.divmod(np.asarray(indices, np.int64), size)
+    high = plan.lengths[1]
+    start, theta, speed = np.empty((len(rows), high, 2)), np.empty((len(rows), high)), np.empty((len(rows), high))
+    for block in np.unique(blocks).tolist():
+        take = blocks == block
+        drawn = _block_motion(plan.entropy, size, high, tuple(plan.speed), block, plan.epoch)
+        start[take], theta[take], speed[take] = (arr[rows[take]] for arr in drawn)
+    return start, theta, speed
+
+
+@functools.lru_cache(maxsize=256)
+def _block_motion(entropy: int, size: int, high: int, speed: tuple[float, float], block: int, epoch: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The motion draws of ``block``, always in this order, in full (a constant range draws nothing)."""
+    rng = sample_rng(entropy, block, PURPOSE_VIDEO, epoch)
+    low, top = speed
+    drawn = (rng.random((size, high, 2)), rng.random((size, high)) * (2 * np.pi),
+             rng.uniform(low, top, (size, high)) if top > low else np.full((size, high), low))
+    for arr in drawn:
+        arr.flags.writeable = False
+    return drawn
 
 
 def labels_of(lengths: np.ndarray, digits: np.ndarray, alphabet: str = DIGITS) -> list[str]:

@@ -187,19 +187,20 @@ def _thread_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]],
 
 
 def dataset_chunks(plan: Plan, *, images=None, data_home=None, workers=1, whole: bool = False,
-                   boxes: bool = False):
+                   boxes: bool = False, door: str | None = None):
     """``(chunks, out)``: an iterator of the plan's :class:`.records.Batch` in order, and with ``whole``
     the array of all images that the batches fill in (their ``images`` are then ``None``).
 
     The MNIST files (``images=None``) are memory-mapped again by each worker
-    instead of being sent to it.
+    instead of being sent to it. ``door`` names the caller in a refusal.
     """
     n_workers = _workers(workers)
     bounds = chunk_bounds(range(plan.count))
-    check_memory(plan, door="generate_dataset" if whole else "iter_dataset", workers=n_workers, whole=whole,
+    door = door or ("generate_dataset" if whole else "iter_dataset")
+    check_memory(plan, door=door, workers=n_workers, whole=whole,
                  bounds=bounds)
     source = resolve_source(images, data_home, plan.split, plan.source)
-    shape = (plan.count, plan.height, plan.width)
+    shape = (plan.count, *plan.shape)
     threads = whole and _fused(plan)  # an array in this process: threads, when the GIL allows them
     out, shared = (shared_array(shape, plan.dtype, min(n_workers, len(bounds)), threads=threads) if whole
                    else (None, False))

@@ -24,6 +24,7 @@ SOURCE = MnistData.from_arrays(draw_digits(LABELS, np.random.default_rng(2)), LA
     Recipe(labels=["007", "42"], spacing_range=(1, 1), image_width=90),
     Recipe(pattern="+dd (ddd) ddd-dddd", unique=True, separators="gap", spacing_range=(0, 3), image_width=520,
            source="fashion"),
+    Recipe(layout="video", length=(1, 3), frames=7, speed=(0.05, 0.2), image_height=48, background="black"),
 ])
 def test_json_round_trip_is_exact(recipe):
     text = json.dumps(recipe.to_json())
@@ -31,7 +32,8 @@ def test_json_round_trip_is_exact(recipe):
     assert again == recipe and again.to_json() == recipe.to_json()
     # The content options are written only when set: the JSON of earlier recipes (and the keys of their
     # exports, which --resume compares) stays what it was.
-    optional = {f for f in ("pattern", "unique", "separators", "source") if getattr(recipe, f) == getattr(Recipe(), f)}
+    optional = {f for f in ("pattern", "unique", "separators", "source", "layout", "frames", "speed")
+                if getattr(recipe, f) == getattr(Recipe(), f)}
     assert set(recipe.to_json()) == {"recipe", "filters", *(f for f in FIELDS if f != "fltrs")} - optional
 
 

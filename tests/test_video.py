@@ -110,7 +110,8 @@ def test_the_benchmark_parameters_move_about_3_6_px_a_frame_in_every_direction()
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"frames": 0}, "frames must be an integer >= 1, got 0"),
+    ({"frames": 0}, "frames must be an integer in 1..10000, got 0"),
+    ({"frames": 10_001}, "frames must be an integer in 1..10000, got 10001"),
     ({"size": 20}, "size must be 28..4096 px each way"),
     ({"step": 1.5}, "step must be in [0, 1]"),
     ({"step": (0.3, 0.1)}, "step must be in [0, 1]"),

@@ -106,6 +106,8 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     from ..export.annotations import ANNOTATIONS
     from ..export.writers import MAX_SHARD_SIZE, SAMPLES_PER_TAR, WRITERS
     from ..filters import FILTERS
+    from ..presets import PRESETS
+    from ..recipe import LAYOUTS, MAX_FRAMES
     from ..sources.sets import SETS
 
     parser = _Parser(
@@ -135,8 +137,8 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                              "negative gaps overlap digits); '-s 3' means 3,3 (default 0,0)")
     parser.add_argument("--height", type=_int_at_least(1), metavar="H",
                         help="resample the finished image to H px high, keeping its aspect ratio unless -w is given")
-    parser.add_argument("--background", choices=("white", "black"), default="white",
-                        help="white: dark digits on white (default); black: MNIST polarity")
+    parser.add_argument("--background", choices=("white", "black"),
+                        help="white: dark digits on white (default; a preset may say otherwise); black: MNIST polarity")
     parser.add_argument("--fit", choices=("stretch", "pad"), default="stretch",
                         help="stretch: resample the strip to the width (default); pad: digits keep their size, "
                              "the strip is placed in the width with white around it (scaled down whole if wider)")
@@ -151,7 +153,7 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--list-filters", action=_ListFilters, help="list every filter with its parameters and exit")
     parser.add_argument("--seed", type=_int_at_least(0), metavar="N",
                         help="random seed: the same seed and arguments give the same image (default: fresh)")
-    parser.add_argument("--split", choices=("train", "test"), default="train",
+    parser.add_argument("--split", choices=("train", "test"),
                         help="MNIST split the digits come from (default train)")
     parser.add_argument("--source", type=_source, default="mnist", metavar="NAME|DIR",
                         help="the glyph set: " + "; ".join(f"{s.name}: {s.title}" for s in SETS.values())
@@ -181,6 +183,18 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                             "the pattern allows); each string is equally likely")
     batch.add_argument("--separators", choices=("pen", "gap"), default="pen",
                        help="with --pattern: draw its separators with a pen (default) or leave gaps")
+    batch.add_argument("--preset", choices=tuple(PRESETS), metavar="NAME",
+                       help="the parameters of a standard benchmark: " + ", ".join(PRESETS)
+                            + " (Moving MNIST's 20 frames of 64 x 64 with 2 digits); any option given overrides it")
+    batch.add_argument("--layout", choices=LAYOUTS,
+                       help="strip: a line of glyphs (default); video: glyphs moving over a canvas (-w x --height, "
+                            "default 64 x 64) and bouncing off its walls, Moving MNIST's rule (--length glyphs, "
+                            "default 2); png, tar and lmdb store its frames side by side")
+    batch.add_argument("--frames", type=_int_in(1, MAX_FRAMES), metavar="T",
+                       help="with --layout video: frames per video (default 20)")
+    batch.add_argument("--speed", type=_speed, metavar="S|MIN,MAX",
+                       help="with --layout video: each glyph's move per frame as a share of the range it moves "
+                            "over, 0..1, or a range drawn per glyph (default 0.1, about 3.6 px on 64 x 64)")
     batch.add_argument("--format", choices=tuple(WRITERS), default="png",
                        help="; ".join(f"{name}: {w.summary}".replace("%", "%%") for name, w in WRITERS.items())
                             + " (default png); every format also writes labels.csv")
@@ -282,6 +296,44 @@ def _length(text: str) -> tuple[int, int]:
     return values
 
 
+def _speed(text: str) -> float | tuple[float, float]:
+    """``S`` or ``MIN,MAX``, shares of the range in [0, 1]."""
+    parts = text.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or len(values) != len(parts) or not all(0 <= v <= 1 for v in values) \
+            or values != sorted(values):
+        raise argparse.ArgumentTypeError(f"expected S or MIN,MAX with 0 <= MIN <= MAX <= 1, got {text!r}")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+def _apply_preset(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--preset``: its fields fill the options not given; then the strip's defaults fill the rest."""
+    from ..presets import check_preset
+
+    flags = {"layout": "layout", "length": "length", "image_width": "width", "image_height": "height",
+             "frames": "frames", "speed": "speed", "background": "background", "split": "split"}
+    for field, value in (check_preset(args.preset) if args.preset else {}).items():
+        if getattr(args, flags[field]) is None:
+            setattr(args, flags[field], (value, value) if field == "length" and isinstance(value, int) else value)
+    args.layout = args.layout or "strip"
+    args.background = args.background or "white"
+    args.split = args.split or "train"
+    if args.layout != "video":
+        for flag in ("frames", "speed"):
+            if getattr(args, flag) is not None:
+                parser.error(f"--{flag} applies with --layout video only")
+    else:
+        strip = [flag for flag, given in (("-s/--spacing", args.spacing != (0, 0)), ("-e/--evenly", args.evenly),
+                                           ("--fit", args.fit != "stretch"), ("--align", args.align is not None),
+                                           ("-f/--filters", bool(args.filters)))
+                 if given]
+        if strip:
+            parser.error(f"{strip[0]} applies to strips, not --layout video")
+
+
 def _names(known):
     """An argparse type: comma-separated names, each one of ``known``."""
     def parse(text: str) -> tuple[str, ...]:
@@ -324,7 +376,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     import time
 
     from ..dataset import plan_dataset
-    from ..export.exporter import Options, check_format, dataset_key, export_dataset, shard_range
+    from ..export.exporter import Options, check_format, check_layout, dataset_key, export_dataset, shard_range
     from ..export.prepare import check_folder
     from ..making import check_memory, chunk_bounds
     from ..mnistdata import load
@@ -336,14 +388,16 @@ def _dataset_work(args: argparse.Namespace) -> int:
     content = ({"labels": args.labels} if args.labels is not None  # their lengths
                else {"pattern": args.pattern, "separators": args.separators} if args.pattern is not None
                else {"length": args.length})
+    video = {"layout": "video", "frames": args.frames, "speed": args.speed} if args.layout == "video" else {}
     recipe = Recipe(**content, unique=args.unique, source=args.source, spacing_range=args.spacing,
                     image_width=args.width,
                     image_height=args.height, evenly=args.evenly, fit=args.fit, align=args.align or "center",
-                    fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype)
+                    fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype, **video)
     plan = plan_dataset(args.count, seed=seed, recipe=recipe)  # with labels: as many as they are
     options = Options(annotations=args.annotations or (),
                       **({} if args.shard_size is None else {"shard_size": args.shard_size}))
     check_format(args.format, args.dtype, options)  # what it needs installed and can do, before any loading
+    check_layout(plan, options)
     indices = shard_range(plan.count, args.shard, args.format, options)
     check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices))  # before any loading
     description = {"filters": recipe.fltrs or ""}  # presets written out, as in the recipe
@@ -433,7 +487,10 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
                                            ("--shard-size", args.shard_size is not None),
                                            ("--annotations", args.annotations is not None),
                                            ("--pattern", args.pattern is not None), ("--unique", args.unique),
-                                           ("--separators", args.separators != "pen"))
+                                           ("--separators", args.separators != "pen"),
+                                           ("--preset", args.preset is not None),
+                                           ("--layout", args.layout is not None), ("--frames", args.frames is not None),
+                                           ("--speed", args.speed is not None))
                   if value]
     args.labels = None
     if args.labels_file is not None and args.verify is None:
@@ -447,8 +504,9 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
         args.count = len(args.labels)
     if args.verify is None:
         _check_content(parser, args)
-        if args.length is None:  # not given: 8, as the manifests of earlier versions record it
-            args.length = (8, 8)
+        _apply_preset(parser, args)
+        if args.length is None and args.layout == "strip":
+            args.length = (8, 8)  # not given: 8, as the manifests of earlier versions record it
     if args.force and args.resume:
         parser.error("give --resume (finish this run) or --force (start over), not both")
     if args.align is not None and args.fit != "pad":

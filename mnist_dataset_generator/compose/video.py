@@ -15,7 +15,7 @@ import numpy as np
 
 from .layout import ink_extents
 
-__all__ = ["VIDEO_BLOCK", "render_batch", "render_frames", "trajectories"]
+__all__ = ["VIDEO_BLOCK", "picture", "picture_shape", "render_batch", "render_frames", "trajectories"]
 
 VIDEO_BLOCK = 256  # sequences whose draws are made together (a constant of the format)
 
@@ -99,3 +99,23 @@ def render_batch(glyphs: np.ndarray, corners: np.ndarray, height: int, width: in
     found = np.stack([x0 + col_lo, y0 + row_lo, x0 + col_hi, y0 + row_hi], axis=-1)
     found[np.broadcast_to(col_hi <= col_lo, found.shape[:-1])] = 0  # a glyph without ink: an empty box
     return frames, found.astype(np.int32)
+
+
+def picture(image: np.ndarray) -> np.ndarray:
+    """One picture of a sample: a strip as it is; a video's frames side by side, frame ``t`` in columns
+    ``t * width`` to ``(t + 1) * width`` (how png, tar and lmdb store a video: one image per sample).
+
+    Examples
+    --------
+    >>> picture(np.arange(8).reshape(2, 2, 2)).tolist()
+    [[0, 1, 4, 5], [2, 3, 6, 7]]
+    """
+    if image.ndim == 2:
+        return image
+    frames, height, width = image.shape
+    return image.transpose(1, 0, 2).reshape(height, frames * width)
+
+
+def picture_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The ``(rows, columns)`` of :func:`picture` of a sample of ``shape``."""
+    return tuple(shape) if len(shape) == 2 else (shape[1], shape[0] * shape[2])

@@ -40,6 +40,7 @@ from .. import __version__
 from .._files import atomic_write
 from .._progress import ProgressArg, Reporter
 from ..compose.strip import to_uint8
+from ..compose.video import picture, picture_shape
 from ..dataset import Plan
 from ..making import check_memory, chunk_bounds, make_sample
 from ..mnistdata import ChecksumError, IdxFormatError, MnistData
@@ -51,7 +52,7 @@ from .prepare import _create, _remove_empty, _roll_back, prepare_folder
 from .record import Journal, write_manifest
 from .writers import FOLDER_LAYOUT, SAMPLES_PER_TAR, WRITERS, Options, Writer, png_bytes, units
 
-__all__ = ["FORMATS", "SAMPLES_PER_TAR", "Options", "check_format", "dataset_key", "digits_sha256",
+__all__ = ["FORMATS", "SAMPLES_PER_TAR", "Options", "check_format", "check_layout", "dataset_key", "digits_sha256",
            "export_dataset", "png_bytes", "shard_range", "write_png"]
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,14 @@ def check_format(fmt: str, dtype: str | None = None, options: Options | None = N
             raise ValueError(f"format {fmt} needs the {module} package: pip install "
                              f"'mnist_dataset_generator[{extra}]' (or pip install {module})") from None
     return writer
+
+
+def check_layout(plan: Plan, options: Options) -> None:
+    """Refuse (one line) what ``options`` ask that the plan's layout cannot give."""
+    if plan.layout == "video" and options.annotations:
+        raise ValueError(f"{', '.join(options.annotations)} annotations are written for strips, not for "
+                         "layout='video' yet: its boxes are in the npz, metadata.jsonl, the tar's KEY.json "
+                         "and LMDB, per frame")
 
 
 def shard_range(count: int, shard: tuple[int, int] | None, fmt: str, options: Options | None = None) -> range:
@@ -140,12 +149,13 @@ def _preview(plan: Plan, source: MnistData, indices: range) -> bytes | None:
         return None
     samples = [make_sample(plan, source, i) for i in shown]
     text_width = 8 + 7 * max(len(label) for _, label in samples) + 70
-    row = plan.height + 6
-    canvas = Image.new("L", (plan.width + text_width, row * len(samples) + 4), 255)
+    height, width = picture_shape(plan.shape)  # a video: its frames side by side
+    row = height + 6
+    canvas = Image.new("L", (width + text_width, row * len(samples) + 4), 255)
     draw = ImageDraw.Draw(canvas)
     for k, ((image, label), index) in enumerate(zip(samples, shown, strict=True)):
-        canvas.paste(Image.fromarray(to_uint8(image)), (2, 4 + k * row))
-        draw.text((plan.width + 8, 4 + k * row + plan.height // 2 - 6), f"{index:>6}  {label}", fill=0)
+        canvas.paste(Image.fromarray(to_uint8(picture(image))), (2, 4 + k * row))
+        draw.text((width + 8, 4 + k * row + height // 2 - 6), f"{index:>6}  {label}", fill=0)
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -201,6 +211,7 @@ def export_dataset(
 
     options = Options() if options is None else options
     check_format(fmt, options=options)  # no dtype: a float32 plan is written as 8-bit PNGs by png and tar
+    check_layout(plan, options)
     folder = Path(folder)
     indices = range(plan.count) if indices is None else indices
     check_memory(plan, door="export_dataset", workers=workers, bounds=chunk_bounds(indices))  # before the folder

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..compose.checks import MAX_DIGITS
+from ..compose.video import picture_shape
 from .folder import LABELS, MANIFEST
 from .writers import LMDB_DATA, METADATA, NPZ, WRITERS, Options, TarWriter, lmdb_key
 
@@ -32,6 +33,11 @@ __all__ = ["Stored", "UnreadableError", "decode_png", "stored_labels", "stored_s
 _ROW = 64 + 4 * MAX_DIGITS  # bytes of a labels.csv row, or a KEY.txt
 _META = 4096 + 64 * MAX_DIGITS  # bytes of a metadata.jsonl row, or a KEY.json: a label and its boxes
 _NPZ_MEMBERS = {"images.npy", "labels.npy", "boxes.npy", "lengths.npy"}
+
+
+def _meta(shape: tuple[int, ...]) -> int:
+    """Bytes of a metadata row of a sample of ``shape``: a video's hold the boxes of every frame."""
+    return _META * (shape[0] if len(shape) == 3 else 1)
 
 
 class UnreadableError(ValueError):
@@ -138,11 +144,12 @@ def _boxes(value, where: str) -> np.ndarray:
     return boxes
 
 
-def _png_samples(folder: Path, indices: range, records: dict, shape: tuple[int, int],
+def _png_samples(folder: Path, indices: range, records: dict, shape: tuple[int, ...],
                  options: Options) -> Iterator[Stored]:
     name = WRITERS["png"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
-    metadata = _lines(folder / METADATA, _META, METADATA)
+    metadata = _lines(folder / METADATA, _meta(shape), METADATA)
+    picture = picture_shape(shape)
     for i, label in zip(indices, csv, strict=False):
         where = name(i)
         row = _json_line(next(metadata), f"{METADATA} (row of {where})")
@@ -150,19 +157,20 @@ def _png_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
             raise UnreadableError(f"{METADATA}: expected the row of {where}, found {str(row.get('file_name'))[:60]!r}")
         record = records.get(where)
         yield Stored(i, where, (label, row.get("text")), _boxes(row.get("boxes"), f"{METADATA} ({where})"),
-                     lambda where=where: decode_png((folder / where).read_bytes(), where, shape),
+                     lambda where=where: decode_png((folder / where).read_bytes(), where, picture),
                      None if record is None else record[0])
     _end(csv)
     if next(metadata):
         raise UnreadableError(f"{METADATA}: rows past the dataset's last sample")
 
 
-def _tar_samples(folder: Path, indices: range, records: dict, shape: tuple[int, int],
+def _tar_samples(folder: Path, indices: range, records: dict, shape: tuple[int, ...],
                  options: Options) -> Iterator[Stored]:
     name, size = TarWriter.name, options.shard_size
     csv = _csv_rows(folder, (name(i) for i in indices))
     # A PNG of the dataset's size, stored uncompressed at worst, and some room for its chunks.
-    limits = {".png": 2 * shape[0] * (shape[1] + 1) + 65536, ".txt": _ROW, ".json": _META}
+    picture = picture_shape(shape)
+    limits = {".png": 2 * picture[0] * (picture[1] + 1) + 65536, ".txt": _ROW, ".json": _meta(shape)}
     for block in TarWriter.blocks(indices, options):
         shard = TarWriter.shard(block)
         keys = range(max(indices.start, block * size), min(indices.stop, (block + 1) * size))
@@ -184,7 +192,7 @@ def _tar_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
                     png = parts[".png"]
                     yield Stored(i, where, (next(csv), _text(parts[".txt"], f"{where}.txt"), meta.get("text")),
                                  _boxes(meta.get("boxes"), f"{where}.json"),
-                                 lambda png=png, where=where: decode_png(png, f"{where}.png", shape),
+                                 lambda png=png, where=where: decode_png(png, f"{where}.png", picture),
                                  hashlib.sha256(png).hexdigest())
                 extra = next(members, None)
                 if extra is not None:
@@ -219,7 +227,7 @@ def _column(npz: zipfile.ZipFile, member: str, shape: tuple[int, ...], kinds: st
         return np.frombuffer(data, dtype).reshape(found)
 
 
-def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, int],
+def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, ...],
                  options: Options) -> Iterator[Stored]:
     name = WRITERS["npz"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
@@ -234,20 +242,20 @@ def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
                 raise UnreadableError(f"{NPZ}: holds {', '.join(sorted(members ^ _NPZ_MEMBERS))}: not this "
                                       "tool's arrays images, labels, boxes and lengths")
             labels = _column(npz, "labels.npy", (n,), "U", 4 * MAX_DIGITS)
-            boxes = _column(npz, "boxes.npy", (n, -1, 4), "i", 4)
+            boxes = _column(npz, "boxes.npy", (n, *shape[:-2], -1, 4), "i", 4)
             lengths = _column(npz, "lengths.npy", (n,), "i", 2)
             with npz.open("images.npy") as pixels:
                 found, fortran, dtype = _header(pixels, "images.npy")
                 if fortran or tuple(found) != (n, *shape) or dtype not in (np.uint8, np.float32):
                     raise UnreadableError(f"{NPZ}: images are {dtype} {found}, not {n} images of {shape}")
-                row_bytes = shape[0] * shape[1] * dtype.itemsize
+                row_bytes = int(np.prod(shape)) * dtype.itemsize
                 for k, i in enumerate(indices):
                     data = pixels.read(row_bytes)
                     if len(data) != row_bytes:
                         raise UnreadableError(f"{NPZ}: images end at row {k}")
                     image = np.frombuffer(data, dtype).reshape(shape)
-                    length = min(max(int(lengths[k]), 0), boxes.shape[1])
-                    yield Stored(i, f"{NPZ}:{name(i)}", (next(csv), str(labels[k])), boxes[k][:length],
+                    length = min(max(int(lengths[k]), 0), boxes.shape[-2])
+                    yield Stored(i, f"{NPZ}:{name(i)}", (next(csv), str(labels[k])), boxes[k][..., :length, :],
                                  lambda image=image: image)
     except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
         raise UnreadableError(f"{NPZ}: not readable as this tool's npz ({exc})") from None
@@ -284,7 +292,7 @@ def _probe_lmdb(path: Path) -> None:
         raise UnreadableError(f"{LMDB_DATA}: not a readable LMDB ({last[:200]})")
 
 
-def _lmdb_samples(folder: Path, indices: range, records: dict, shape: tuple[int, int],
+def _lmdb_samples(folder: Path, indices: range, records: dict, shape: tuple[int, ...],
                   options: Options) -> Iterator[Stored]:
     name = WRITERS["lmdb"].name
     csv = _csv_rows(folder, (name(i) for i in indices))
@@ -297,7 +305,8 @@ def _lmdb_samples(folder: Path, indices: range, records: dict, shape: tuple[int,
         raise UnreadableError(f"{MANIFEST}: not checked deeply: reading {LMDB_DATA} needs the lmdb package: pip "
                               "install 'mnist_dataset_generator[lmdb]'") from None
     _probe_lmdb(folder / LMDB_DATA)
-    limit = 2 * shape[0] * (shape[1] + 1) + 65536  # as for a tar member
+    picture = picture_shape(shape)
+    limit = 2 * picture[0] * (picture[1] + 1) + 65536  # as for a tar member
     try:
         env = lmdb.open(str(folder / LMDB_DATA), subdir=False, readonly=True, lock=False, readahead=False,
                         max_readers=1)
@@ -317,14 +326,14 @@ def _lmdb_samples(folder: Path, indices: range, records: dict, shape: tuple[int,
                 image, label, boxes = (txn.get(lmdb_key(kind, number)) for kind in ("image", "label", "boxes"))
                 if image is None or label is None or boxes is None:
                     raise UnreadableError(f"{where}: its image, label or boxes are missing")
-                if len(image) > limit or len(label) > _ROW or len(boxes) > _META:
+                if len(image) > limit or len(label) > _ROW or len(boxes) > _meta(shape):
                     raise UnreadableError(f"{where}: larger than a sample of this dataset")
                 try:
                     box_list = json.loads(boxes)
                 except (ValueError, RecursionError):
                     raise UnreadableError(f"{where}: its boxes are not JSON") from None
                 yield Stored(i, where, (next(csv), _text(label, where)), _boxes(box_list, where),
-                             lambda image=image, where=where: decode_png(image, where, shape),
+                             lambda image=image, where=where: decode_png(image, where, picture),
                              hashlib.sha256(image).hexdigest())
     except lmdb.Error as exc:
         raise UnreadableError(f"{LMDB_DATA}: not a readable LMDB ({exc})") from None
@@ -341,9 +350,10 @@ def _no_reader(fmt: str) -> Iterator[Stored]:
 _READERS = {"png": _png_samples, "tar": _tar_samples, "npz": _npz_samples, "lmdb": _lmdb_samples}
 
 
-def stored_samples(folder: Path, fmt: str, indices: range, shape: tuple[int, int],
+def stored_samples(folder: Path, fmt: str, indices: range, shape: tuple[int, ...],
                    records: dict | None = None, options: Options | None = None) -> Iterator[Stored]:
-    """Samples ``indices`` of the ``fmt`` folder ``folder``, images of ``shape`` (rows, columns), in
+    """Samples ``indices`` of the ``fmt`` folder ``folder``, images of ``shape`` (rows, columns; a video's
+    ``(frames, rows, columns)``, stored by the PNG formats as :func:`.compose.video.picture`), in
     order, as it stores them; drawn once more past the last, it checks that nothing follows.
 
     ``records``: the folder's verified record (path -> (sha256, size)), for the PNG files' digests;
