@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import scene  # noqa: E402 - section 7, the scenes' rows
+import video  # noqa: E402 - section 6, the Moving MNIST rows
 from export import byte_compile, run_once, verify_rates  # noqa: E402 - the export rows' measurement
 
 from mnist_dataset_generator import mnistdata  # noqa: E402
@@ -245,6 +247,14 @@ def main() -> int:
     table.append(("5. load(), train split, fresh process, warm (ms)",
                   (statistics.median(loads), min(loads), max(loads)),
                   f"after importing the package and NumPy: {statistics.median(imports):.0f} ms"))
+
+    # 6. Moving MNIST and 7. scenes (benchmarks/video.py and benchmarks/scene.py), each against its baseline
+    for section, rows in (("6.", video.rows(data.images, args.data_dir, 1000 if args.quick else 5000, repeats)),
+                          ("7.", scene.rows(np.asarray(data.images), np.asarray(data.labels), args.data_dir,
+                                            1000 if args.quick else 5000, repeats, 100 if args.quick else 300))):
+        for k, (label, values, note) in enumerate(rows):
+            table.append((f"{section if k == 0 else '  '} {label}", (statistics.median(values), min(values),
+                                                                      max(values)), note))
 
     width = max(len(r[0]) for r in table)
     print(f"\n{'':<{width}}  {'per second / value, median (min..max)':>38}  notes")

@@ -75,6 +75,38 @@ def moving_picture(path: Path, extra: list[str]) -> None:
     Image.fromarray(np.hstack([part for frame in videos[0, :10] for part in (frame, gap)][:-1])).save(path)
 
 
+SCENE = ["--layout", "scene", "--length", "3-6", "-w", "160", "--height", "120", "--scale", "0.7,1.6",
+         "--max-iou", "0.1", "--clutter", "6,6", "--background", "black", "--count", "2", "--format", "npz", "--masks"]
+
+
+def scene_picture(path: Path, extra: list[str]) -> int:
+    """Two scenes made by ``generator.py SCENE``: each with its boxes drawn, and beside it its label image
+    (each character's mask in a colour of its own)."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    with tempfile.TemporaryDirectory() as folder:
+        status = generator_main([*SCENE, "--seed", "2024", "-q", "--output-dir", folder, *extra])
+        if status:
+            return status
+        with np.load(Path(folder) / "dataset.npz") as npz:
+            images, boxes, masks, lengths = npz["images"], npz["boxes"], npz["masks"], npz["lengths"]
+    colours = np.array([(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+                        (145, 30, 180), (70, 240, 240)], np.uint8)
+    parts = []
+    for image, box, mask, n in zip(images, boxes, masks, lengths, strict=True):
+        scene = Image.fromarray(image).convert("RGB")
+        draw = ImageDraw.Draw(scene)
+        for x0, y0, x1, y1 in box[:n].tolist():
+            draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=(220, 30, 30))
+        parts += [np.asarray(scene), np.full((image.shape[0], 4), 255, np.uint8)[..., None].repeat(3, -1),
+                  colours[mask % len(colours)], np.full((image.shape[0], 12), 255, np.uint8)[..., None].repeat(3, -1)]
+    Image.fromarray(np.hstack(parts[:-1])).save(path)
+    return 0
+
+
 def main(extra: list[str]) -> int:
     for name, args in PICTURES.items():
         out = ROOT / "docs" / name
@@ -83,6 +115,9 @@ def main(extra: list[str]) -> int:
             return status
     boxes_picture(ROOT / "docs" / "boxes.png", extra)
     moving_picture(ROOT / "docs" / "moving.png", extra)
+    status = scene_picture(ROOT / "docs" / "scene.png", extra)
+    if status:
+        return status
     return dataset_preview(ROOT / "docs" / "phones.png", PHONES, extra)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .compose.checks import Request, check_flag, is_int
 from .compose.strip import resolve_source
-from .making import check_memory, make_images
+from .making import check_memory, make_images, mask_dtype
 from .mnistdata import MnistData
 from .recipe import FIELDS, Recipe
 
@@ -146,6 +146,10 @@ class SequenceDataset:
         boxes are returned as they are.
     return_boxes : bool
         Items are ``(image, label, boxes)`` instead of ``(image, label)``.
+    return_masks : bool
+        Items end with the sample's label image (see :func:`.generator.generate_dataset`):
+        ``(image, label, mask)``, or ``(image, label, boxes, mask)`` with boxes too. Like boxes,
+        masks are returned as they are, whatever ``transform`` does to the image.
 
     Notes
     -----
@@ -187,6 +191,7 @@ class SequenceDataset:
         transform=None,
         target_transform=None,
         return_boxes: bool = False,
+        return_masks: bool = False,
         **options,
     ) -> None:
         self.plan: Plan = plan_options("SequenceDataset", count, length, spacing_range, image_width, seed, options)
@@ -194,6 +199,7 @@ class SequenceDataset:
             if value is not None and not callable(value):
                 raise ValueError(f"{name} must be callable, got {value!r}")
         self.return_boxes = check_flag("return_boxes", return_boxes)
+        self.return_masks = check_flag("return_masks", return_masks)
         check_memory(self.plan, door="SequenceDataset")  # it makes one sample at a time
         self.transform, self.target_transform = transform, target_transform
         self.data_home = data_home
@@ -243,12 +249,14 @@ class SequenceDataset:
         if len(at) > 1:
             check_memory(self.plan, door="SequenceDataset", workers=1, bounds=[(0, len(at))])
         images = np.empty((len(at), *self.plan.shape), self.plan.dtype)
-        labels, boxes = make_images(self.plan, self._source(), at, images, boxes=self.return_boxes)
+        masks = np.empty((len(at), *self.plan.shape), mask_dtype(self.plan)) if self.return_masks else None
+        labels, boxes = make_images(self.plan, self._source(), at, images, boxes=self.return_boxes, masks=masks)
         items = []
         for k, label in enumerate(labels):
             image = images[k] if self.transform is None else self.transform(images[k])
             target = label if self.target_transform is None else self.target_transform(label)
-            items.append((image, target, boxes[k, ..., : len(label), :]) if self.return_boxes else (image, target))
+            items.append((image, target, *([boxes[k, ..., : len(label), :]] if self.return_boxes else []),
+                          *([masks[k]] if self.return_masks else [])))
         return items
 
     def __getstate__(self) -> dict:

@@ -17,6 +17,7 @@ from .compose.checks import check_flag, check_request, check_rng
 from .compose.strip import compose, resolve_source
 from .dataset import plan_options
 from .filters import Filter
+from .making import mask_dtype
 from .mnistdata import MnistData
 from .workers import dataset_chunks
 
@@ -153,9 +154,11 @@ def generate_dataset(
     images=None,
     data_home=None,
     return_boxes: bool = False,
+    return_masks: bool = False,
     **options,
-) -> tuple[np.ndarray, list[str]] | tuple[np.ndarray, list[str], list[np.ndarray]]:
-    """Many strips at once: ``(images, labels)``, with ``return_boxes`` ``(images, labels, boxes)``.
+) -> tuple:
+    """Many strips at once: ``(images, labels)``, then ``boxes`` with ``return_boxes`` and ``masks`` with
+    ``return_masks``: ``(images, labels, boxes, masks)`` with both.
 
     Parameters
     ----------
@@ -177,6 +180,13 @@ def generate_dataset(
     return_boxes : bool
         Also return each sample's boxes: a list of ``(len(label), 4)`` int32
         arrays (see :func:`generate_numbers_sequence`).
+    return_masks : bool
+        Also return each sample's label image: an array of the images' shape,
+        uint8 (uint16 past 254 characters), 0 on paper and ``i + 1`` where
+        character ``i``'s visible ink shows; each character's pixels lie in
+        its box. Where two characters' ink meets, a pixel goes to the darker
+        (the first, on a tie); a pixel only their faint tails together make
+        visible goes to neither.
     **options
         ``recipe``: a :class:`.recipe.Recipe`, saying what a sample looks like
         (then ``length``, ``spacing_range``, ``image_width`` and the recipe's
@@ -196,6 +206,7 @@ def generate_dataset(
     labels : list of str
         The digit string of each image.
     boxes : list of numpy.ndarray, with ``return_boxes``
+    masks : numpy.ndarray, with ``return_masks``
 
     Raises
     ------
@@ -213,31 +224,37 @@ def generate_dataset(
     >>> x.shape, [len(s) in (2, 3) for s in y]
     ((4, 28, 90), [True, True, True, True])
     """
-    plan, chunks, out, boxes = _dataset("generate_dataset", count, length, spacing_range, image_width, seed=seed,
-                                        workers=workers, images=images, data_home=data_home,
-                                        return_boxes=return_boxes, whole=True, **options)
+    plan, chunks, out, (boxes, masks) = _dataset(
+        "generate_dataset", count, length, spacing_range, image_width, seed=seed, workers=workers, images=images,
+        data_home=data_home, return_boxes=return_boxes, return_masks=return_masks, whole=True, **options)
     names: list[str] = [""] * plan.count
     found: list[np.ndarray] = []
+    owners = np.empty((plan.count, *plan.shape), mask_dtype(plan)) if masks else None
     for batch in chunks:  # the images are written into out where they are made
         names[batch.start : batch.stop] = batch.labels
         if boxes:
             found += [record.boxes for record in batch.records()]
-    return (out, names, found) if boxes else (out, names)
+        if masks:
+            owners[batch.start : batch.stop] = batch.masks
+    return (out, names, *([found] if boxes else []), *([owners] if masks else []))
 
 
 def _dataset(door: str, count, length, spacing_range, image_width, *, seed, workers, images, data_home,
-             return_boxes, whole: bool = False, **options):
-    """``(plan, batches, out, boxes)`` of a dataset door's arguments, checked, with ``door`` in the errors."""
+             return_boxes, return_masks: bool = False, whole: bool = False, **options):
+    """``(plan, batches, out, (boxes, masks))`` of a dataset door's arguments, checked, with ``door`` in the
+    errors."""
     plan = plan_options(door, count, length, spacing_range, image_width, seed, options)
     boxes = check_flag("return_boxes", return_boxes)
+    masks = check_flag("return_masks", return_masks)
     chunks, out = dataset_chunks(plan, images=images, data_home=data_home, workers=workers, whole=whole, boxes=boxes,
-                                 door=door)
-    return plan, chunks, out, boxes
+                                 masks=masks, door=door)
+    return plan, chunks, out, (boxes, masks)
 
 
 def iter_dataset(*args, **kwargs) -> Iterator[tuple[np.ndarray, str]] | Iterator[tuple[np.ndarray, str, np.ndarray]]:
-    """An iterator of the ``(image, label)`` pairs (with ``return_boxes``, ``(image, label, boxes)``
-    triples) of :func:`generate_dataset`, in order, with bounded memory; its arguments exactly.
+    """An iterator of the ``(image, label)`` pairs of :func:`generate_dataset` (then ``boxes`` with
+    ``return_boxes``, and the label image with ``return_masks``), in order, with bounded memory; its
+    arguments exactly.
 
     The arguments, and the memory of the chunks in flight (at most two per
     worker, of 256 samples), are checked when it is called; the samples are
@@ -258,7 +275,10 @@ def iter_dataset(*args, **kwargs) -> Iterator[tuple[np.ndarray, str]] | Iterator
         raise TypeError(f"iter_dataset(): {exc}") from None
     bound.apply_defaults()
     arguments = dict(bound.arguments)
-    _, chunks, _, boxes = _dataset("iter_dataset", **arguments.pop("options"), **arguments)
+    _, chunks, _, (boxes, masks) = _dataset("iter_dataset", **arguments.pop("options"), **arguments)
+    if masks:
+        return ((r.image, r.label, r.boxes, r.mask) if boxes else (r.image, r.label, r.mask)
+                for batch in chunks for r in batch.records())
     if boxes:
         return ((r.image, r.label, r.boxes) for batch in chunks for r in batch.records())
     return (pair for batch in chunks for pair in zip(batch.images, batch.labels, strict=True))
@@ -282,8 +302,10 @@ def generate_videos(
     background: str = "black",
     workers: int = 1,
     return_boxes: bool = False,
+    return_masks: bool = False,
 ):
-    """Moving digits, Moving MNIST's way: ``(videos, labels)``, with ``return_boxes`` also the boxes.
+    """Moving digits, Moving MNIST's way: ``(videos, labels)``, then the boxes with ``return_boxes`` and the
+    label images with ``return_masks``.
 
     Each of ``count`` samples has ``digits`` glyphs of random classes moving over a canvas for
     ``frames`` frames with constant speed, bouncing off the walls, combined by their maximum as
@@ -314,6 +336,9 @@ def generate_videos(
     return_boxes : bool
         Also return ``(count, frames, digits, 4)`` int32 boxes ``[x0, y0, x1, y1]`` of each glyph's
         ink in each frame.
+    return_masks : bool
+        Also return the label images, uint8 of the videos' shape: 0 on paper, ``j + 1`` where glyph
+        ``j`` gives the pixel its value (the first, on a tie); each glyph's pixels lie in its box.
 
     Returns
     -------
@@ -344,17 +369,20 @@ def generate_videos(
     except ValueError as exc:
         raise ValueError(str(exc).replace("speed must", "step must")) from None
     return _videos_of(count, recipe, seed=seed, workers=workers, images=images, data_home=data_home,
-                      return_boxes=return_boxes)
+                      return_boxes=return_boxes, return_masks=return_masks)
 
 
 def _videos_of(count, recipe, **options):
     """:func:`generate_dataset` of a video recipe, as ``generate_videos`` returns it (boxes as one array)."""
-    plan, chunks, out, boxes = _dataset("generate_videos", count, None, None, None, recipe=recipe, whole=True,
-                                        **options)
+    plan, chunks, out, (boxes, masks) = _dataset("generate_videos", count, None, None, None, recipe=recipe,
+                                                 whole=True, **options)
     names: list[str] = [""] * plan.count
     found = np.full((plan.count, plan.frames, plan.lengths[1], 4), -1, np.int32) if boxes else None
+    owners = np.empty((plan.count, *plan.shape), mask_dtype(plan)) if masks else None
     for batch in chunks:
         names[batch.start : batch.stop] = batch.labels
         if boxes:
             found[batch.start : batch.stop] = batch.boxes
-    return (out, names, found) if boxes else (out, names)
+        if masks:
+            owners[batch.start : batch.stop] = batch.masks
+    return (out, names, *([found] if boxes else []), *([owners] if masks else []))

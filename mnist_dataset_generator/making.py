@@ -17,7 +17,7 @@ import numpy as np
 
 from ._limits import check_bytes, format_bytes, memory_budget
 from .compose import augment, layout, programs, render, sheet
-from .compose.boxes import visible, visible_boxes
+from .compose.boxes import label_dtype, visible, visible_boxes, visible_labels
 from .compose.checks import is_int, strip_bytes, strip_detail
 from .compose.strip import check_available, fusable
 from .records import NO_BOX, Batch
@@ -27,12 +27,14 @@ if TYPE_CHECKING:
     from .dataset import Plan
     from .sources.glyphs import MnistData
 
-__all__ = ["check_memory", "chunk_bounds", "make_images", "make_sample"]
+__all__ = ["check_memory", "chunk_bounds", "make_images", "make_sample", "mask_dtype", "threadable"]
 
 
-def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxes: bool = False
-                ) -> tuple[list[str], np.ndarray | None]:
-    """Write samples ``indices`` (a range or ints, any order) into ``out`` (``(len, height, width)``).
+def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxes: bool = False,
+                masks: np.ndarray | None = None) -> tuple[list[str], np.ndarray | None]:
+    """Write samples ``indices`` (a range or ints, any order) into ``out`` (``(len, *plan.shape)``), and
+    with ``masks`` (an array of that shape, of :func:`mask_dtype`) their label images into it: 0 on
+    paper, ``i + 1`` where character ``i``'s visible ink shows (:func:`.compose.boxes.visible_labels`).
 
     Returns their labels, and with ``boxes`` their digits' boxes, ``(len, longest, 4)`` int32
     padded with -1 (see :mod:`.records`). Unfiltered strips without overlaps are rendered
@@ -50,7 +52,9 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
                              f"{plan.glyphs!r}: give images of that source")
         source = with_separators(source, plan.separators)
     if plan.layout == "video":
-        return _make_videos(plan, source, indices, out, boxes)
+        return _make_videos(plan, source, indices, out, boxes, masks)
+    if plan.layout == "scene":
+        return _make_scenes(plan, source, indices, out, boxes, masks)
     fused = _fused(plan)
     gap = _regular_gap(plan) if fused else None
     lengths, digits, u, gaps, where = draws(plan, indices)
@@ -67,7 +71,8 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
             if gap is not None:  # one regular layout at the natural width: written in place
                 render.place(source.images[index[rows]], gap, background=plan.background, out=out[rows])
                 strips = programs.random_geometry(lengths[rows], np.full((len(out[rows]), digits.shape[1] - 1), gap),
-                                                plan.width, plan.height, digits.shape[1]) if boxes else None
+                                                plan.width, plan.height, digits.shape[1]) \
+                    if boxes or masks is not None else None
             else:
                 strips = programs.lay_out(lengths[rows], None if gaps is None else gaps[rows], evenly=plan.evenly,
                                         spacing=plan.spacing, width=plan.width, height=plan.height, fit=plan.fit,
@@ -76,13 +81,19 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
                 glyphs = source.images[index[rows]]
                 render.render(glyphs, strips.ids, strips.weights, height=plan.height,
                               background=plan.background, out=out[rows], rows=strips.rows)
-            if boxes:
+            if boxes or masks is not None:
                 reach = layout.digit_boxes(source.ink_of(index[rows]), strips.starts, strips.slot,
                                            strips.natural, strips.placement)
                 reach[~present[rows]] = 0  # slots past a strip's length hold no digit
-                # Placed in rows unresampled, every 8-bit ink value shows: the reach is the visible ink.
-                found[rows] = reach if gap is not None else visible_boxes(
-                    reach, visible(out[rows], plan.background), render.column_renderer(glyphs, strips, plan.height))
+                seen = visible(out[rows], plan.background)
+                # Placed in rows unresampled (gaps of 0 or more), the digits share no column, and every
+                # 8-bit ink value shows: the reach is the visible ink.
+                columns = _no_shared_columns if gap is not None else render.column_renderer(glyphs, strips,
+                                                                                            plan.height)
+                if boxes:
+                    found[rows] = reach if gap is not None else visible_boxes(reach, seen, columns)
+                if masks is not None:
+                    masks[rows] = visible_labels(reach, seen, columns)
     else:
         stages = augment.stages(plan.prepared)
         rngs = [sample_rng(plan.entropy, int(i), PURPOSE_FILTERS, plan.epoch) for i in indices.tolist()] \
@@ -94,7 +105,8 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
             made = sheet.compose(glyphs, lengths[a:b], None if gaps is None else gaps[a:b], spacing=plan.spacing,
                                  evenly=plan.evenly, width=plan.width, height=plan.height, fit=plan.fit,
                                  align=plan.align, where=None if where is None else where[a:b],
-                                 background=plan.background, dtype=plan.dtype, out=out[a:b], boxes=boxes)
+                                 background=plan.background, dtype=plan.dtype, out=out[a:b], boxes=boxes,
+                                 masks=None if masks is None else masks[a:b])
             if boxes:
                 found[a:b, : made[1].shape[1]] = made[1]
     if boxes:
@@ -102,17 +114,27 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
     return labels, found
 
 
+def _no_shared_columns(members: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    raise AssertionError("strips of a regular gap share no columns")
+
+
+def mask_dtype(plan: Plan) -> np.dtype:
+    """The dtype of the plan's label images: uint8, or uint16 past 254 characters."""
+    return label_dtype(plan.lengths[1])
+
+
 def video_rows(plan: Plan) -> int:
     """Videos rendered together by :func:`_make_videos`: at most 4096 glyphs, and 256 videos, at once."""
     return max(1, min(CHUNK, 4096 // plan.lengths[1]))
 
 
-def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.ndarray, boxes: bool
-                 ) -> tuple[list[str], np.ndarray | None]:
+def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.ndarray, boxes: bool,
+                 masks: np.ndarray | None = None) -> tuple[list[str], np.ndarray | None]:
     """:func:`make_images` of ``layout="video"``: labels and glyph draws as a strip's, the motion from
-    :func:`.sampling.motion`, the frames from :func:`.compose.video.render_batch`, a pass of
-    :func:`video_rows` videos at a time."""
-    from .compose.video import render_batch, trajectories
+    :func:`.sampling.motion`, the boxes from :func:`.compose.video.glyph_boxes`, a pass of
+    :func:`video_rows` videos at a time; the frames painted by :func:`.compose.video.paint` and
+    finished (white paper, float32) a cache-sized block at a time."""
+    from .compose.video import cache_rows, glyph_boxes, paint, trajectories
     from .sampling import motion
 
     lengths, digits, u, _, _ = draws(plan, indices)
@@ -126,24 +148,104 @@ def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
     k = digits.shape[1]
     ranges = np.array([height - layout.DIGIT, width - layout.DIGIT])
     found = np.full((len(indices), frames, k, 4), NO_BOX, np.int32) if boxes else None
-    direct = plan.dtype == "uint8"  # else rendered in 8 bits, then scaled
+    direct = plan.dtype == "uint8" and out.flags.c_contiguous  # else painted in 8 bits, then copied or scaled
+    block = cache_rows(plan.shape)
+    scratch = None if direct else np.empty((min(block, len(indices)), *plan.shape), np.uint8)
+    labels_direct = masks is None or masks.flags.c_contiguous
+    label_scratch = None if labels_direct else np.empty((min(block, len(indices)), *plan.shape), masks.dtype)
     step = video_rows(plan)
     for a in range(0, len(indices), step):
         rows = slice(a, a + step)
         n = len(indices[rows])
         paths = trajectories(start[rows].reshape(-1, 2), theta[rows].ravel(), speed[rows].ravel(), frames)
-        corners = (paths * ranges).astype(np.int64).reshape(frames, n, k, 2).transpose(1, 0, 2, 3)
+        corners = (paths * ranges).astype(np.intp).reshape(frames, n, k, 2).transpose(1, 0, 2, 3)
         glyphs = source.images[index[rows]]
         glyphs[~present[rows]] = 0  # slots past a video's length: no ink
-        target = out[rows] if direct else None
-        made, placed = render_batch(glyphs, corners, height, width, source.ink_of(index[rows]) if boxes else None,
-                                    out=target, boxes=boxes)
+        for b in range(0, n, block):
+            here = slice(a + b, a + min(b + block, n))
+            made = out[here] if direct else scratch[: here.stop - here.start]
+            owners = (None if masks is None else masks[here] if labels_direct
+                      else label_scratch[: here.stop - here.start])
+            paint(made, glyphs[b : b + block], corners[b : b + block], owners)
+            if not labels_direct:
+                masks[here] = owners
+            if plan.background == "white":
+                np.subtract(255, made, out=made)
+            if not direct:
+                into = out[here]
+                if plan.dtype == "uint8":
+                    into[...] = made
+                else:
+                    np.divide(made, np.float32(255), out=into, casting="unsafe")
+        if boxes:
+            placed = glyph_boxes(corners, source.ink_of(index[rows]))
+            placed[~np.broadcast_to(present[rows, None, :], placed.shape[:-1])] = NO_BOX
+            found[rows] = placed
+    return labels, found
+
+
+def scene_rows(plan: Plan) -> int:
+    """Scenes painted together by :func:`_make_scenes`: 256, fewer for large canvases (about 4 MiB of 8-bit
+    pixels a pass)."""
+    return max(1, min(CHUNK, (4 << 20) // (plan.height * plan.width)))
+
+
+def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.ndarray, boxes: bool,
+                 masks: np.ndarray | None = None) -> tuple[list[str], np.ndarray | None]:
+    """:func:`make_images` of ``layout="scene"``: labels and glyph draws as a strip's, the sizes, places and
+    clutter from :func:`.sampling.scene_draws`, placed by :func:`.compose.scene.place` (the label's
+    characters in the squares' reading order) and painted by :func:`.compose.scene.render_scenes`."""
+    from .compose.scene import glyph_sides, place, render_scenes
+    from .sampling import PURPOSE_GRID, scene_draws
+
+    recipe = plan.recipe
+    lengths, digits, u, _, _ = draws(plan, indices)
+    present = np.arange(digits.shape[1]) < lengths[:, None]
+    check_available(source, digits[present])
+    index = np.zeros(digits.shape, np.intp)
+    index[present] = source.pick(digits[present], u[present])
+    labels = labels_of(lengths, digits, plan.alphabet)
+    scale, candidates, clutter_glyph, clutter_crop, clutter_at = scene_draws(plan, indices)
+    height, width = plan.shape
+    sides = glyph_sides(scale)
+
+    def grid_order(b: int, cells: np.ndarray) -> np.ndarray:  # the scene's own stream: any batch, the same
+        return cells[sample_rng(plan.entropy, int(indices[b]), PURPOSE_GRID, plan.epoch).permutation(len(cells))]
+
+    corners = place(sides, present, candidates, height, width, recipe.max_iou, grid_order)
+    # reading order: character i of the label goes to the i-th square, top to bottom, then left to right
+    key = np.where(present, corners[..., 0] * (width + 1) + corners[..., 1], np.iinfo(np.int64).max)
+    order = np.argsort(key, axis=1, kind="stable")
+    sides, corners = np.take_along_axis(sides, order, axis=1), np.take_along_axis(corners, order[..., None], axis=1)
+    count, size = recipe.clutter
+    found = np.full((len(indices), digits.shape[1], 4), NO_BOX, np.int32) if boxes else None
+    step = scene_rows(plan)
+    direct = plan.dtype == "uint8" and out.flags.c_contiguous
+    for a in range(0, len(indices), step):
+        rows = slice(a, a + step)
+        n = len(indices[rows])
+        glyphs = source.images[index[rows]]
+        clutter = None
+        if count:
+            picked = np.minimum((clutter_glyph[rows] * len(source)).astype(np.intp), len(source) - 1)
+            cut = (clutter_crop[rows] * (layout.DIGIT - size + 1)).astype(np.intp)
+            ys = cut[..., 0, None, None] + np.arange(size)[:, None]
+            xs = cut[..., 1, None, None] + np.arange(size)[None, :]
+            pieces = source.images[picked[..., None, None], ys, xs]  # (n, m, size, size)
+            spots = (clutter_at[rows] * [height - size + 1, width - size + 1]).astype(np.intp)
+            clutter = (pieces, spots)
+        made = out[rows] if direct else np.empty((n, height, width), np.uint8)
+        placed = render_scenes(glyphs, sides[rows], corners[rows], present[rows], height, width, clutter=clutter,
+                               combine=recipe.combine, out=made, labels=None if masks is None else masks[rows])
         if plan.background == "white":
             np.subtract(255, made, out=made)
         if not direct:
-            np.divide(made, np.float32(255), out=out[rows], casting="unsafe")
+            if plan.dtype == "uint8":
+                out[rows] = made
+            else:
+                np.divide(made, np.float32(255), out=out[rows], casting="unsafe")
         if boxes:
-            placed[~np.broadcast_to(present[rows, None, :], placed.shape[:-1])] = NO_BOX
+            placed[~present[rows]] = NO_BOX
             found[rows] = placed
     return labels, found
 
@@ -170,19 +272,19 @@ def _regular_gap(plan: Plan) -> int | None:
     return low if regular else None
 
 
-def make_sample(plan: Plan, source: MnistData, index: int, *, boxes: bool = False):
-    """Sample ``index`` of ``plan``: ``(image, label)``, with ``boxes`` ``(image, label, boxes)``;
-    a pure function of ``(plan, index)``."""
+def make_sample(plan: Plan, source: MnistData, index: int, *, boxes: bool = False, masks: bool = False):
+    """Sample ``index`` of ``plan``: ``(image, label)``, then its ``boxes`` and its label image (``masks``)
+    when asked for; a pure function of ``(plan, index)``."""
     check_memory(plan, door="make_sample")
     image = np.empty((1, *plan.shape), plan.dtype)
-    labels, found = make_images(plan, source, range(index, index + 1), image, boxes=boxes)
-    if boxes:
-        return image[0], labels[0], found[0, ..., : len(labels[0]), :]
-    return image[0], labels[0]
+    mask = np.empty((1, *plan.shape), mask_dtype(plan)) if masks else None
+    labels, found = make_images(plan, source, range(index, index + 1), image, boxes=boxes, masks=mask)
+    return (image[0], labels[0], *([found[0, ..., : len(labels[0]), :]] if boxes else []),
+            *([mask[0]] if masks else []))
 
 
 def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None, encode_chunk=None, out=None,
-                boxes: bool = False) -> Batch:
+                boxes: bool = False, masks: bool = False) -> Batch:
     """Samples ``start..stop`` as a :class:`.records.Batch`: ``images`` is ``[encode(image), ...]`` with
     ``encode``, ``None`` with ``encode_chunk`` (then ``payload`` is ``encode_chunk(images)``) or when
     written into ``out`` (the whole dataset).
@@ -191,12 +293,14 @@ def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=Non
     work in the workers and out of the parent, which then only writes.
     """
     images = out[start:stop] if out is not None else np.empty((stop - start, *plan.shape), plan.dtype)
-    labels, found = make_images(plan, source, range(start, stop), images, boxes=boxes)
+    owners = np.empty((stop - start, *plan.shape), mask_dtype(plan)) if masks else None
+    labels, found = make_images(plan, source, range(start, stop), images, boxes=boxes, masks=owners)
     if out is not None:
-        return Batch(start, labels, found)
+        return Batch(start, labels, found, masks=owners)
     if encode_chunk is not None:
-        return Batch(start, labels, found, payload=encode_chunk(images))
-    return Batch(start, labels, found, [encode(image) for image in images] if encode is not None else images)
+        return Batch(start, labels, found, payload=encode_chunk(images), masks=owners)
+    return Batch(start, labels, found, [encode(image) for image in images] if encode is not None else images,
+                 masks=owners)
 
 
 def _workers(workers) -> int:
@@ -221,6 +325,13 @@ def _fused(plan: Plan) -> bool:
     """Whether the plan's images come from :mod:`.render` alone: NumPy and SciPy kernels that release
     the GIL, so workers can be threads writing straight into the output (1.6-1.9x with two, measured)."""
     return plan.layout == "strip" and fusable(plan.request(np.zeros(plan.lengths[1], np.int64)))
+
+
+def threadable(plan: Plan) -> bool:
+    """Whether workers making the whole array can be threads of this process: the plan's images come
+    from NumPy and SciPy kernels that release the GIL (a fused strip, or a video, which takes no filters),
+    so threads write straight into the output, with neither a shared mapping nor a process to start."""
+    return _fused(plan) or (plan.layout == "video" and not plan.recipe.fltrs)
 
 
 def _in_flight(workers: int, bounds: list[tuple[int, int]]) -> int:
@@ -249,23 +360,25 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     pixels = int(np.prod(plan.shape))
     itemsize = 1 if plan.dtype == "uint8" else 4
     video = plan.layout == "video"
-    if video:
-        working = _video_working(plan, 1)
+    canvas = plan.layout in ("video", "scene")
+    if canvas:
+        working = _video_working(plan, 1) if video else _scene_working(plan, 1)
     else:
         height, width, working = strip_bytes(plan.lengths[1], plan.spacing[1], plan.width, plan.height)
     sample = working + pixels * itemsize
     if not whole and workers is None and sample <= memory_budget()[0]:
         return  # the common case of make_sample, kept cheap: no message is built
-    if video:
-        check_bytes(door, "one video and the renderer's working set", sample,
-                    f"{plan.frames} frames of {plan.height} x {plan.width}, {plan.lengths[1]} glyphs, "
-                    f"{format_bytes(working)} of working set", "use fewer or smaller frames, or fewer glyphs")
+    if canvas:
+        check_bytes(door, f"one {plan.layout} and the renderer's working set", sample,
+                    f"{plan.frames if video else 1} frames of {plan.height} x {plan.width}, {plan.lengths[1]} glyphs, "
+                    f"{format_bytes(working)} of working set", "use a smaller canvas, or fewer or smaller glyphs")
     else:
         check_bytes(door, "one sample and the renderer's working copies", sample,
                     *strip_detail(plan.lengths[1], height, width))
     uint8 = [] if plan.dtype == "uint8" else ['dtype="uint8"']
     # Whoever makes samples holds the working copies of one (a video pass) while the images are held too.
-    working = _video_working(plan, video_rows(plan)) if video else working
+    working = _video_working(plan, video_rows(plan)) if video else \
+        _scene_working(plan, scene_rows(plan)) if canvas else working
     makers = 1 if workers is None else _workers(workers)
     making = f", and {makers} x {format_bytes(working)} of working copies while samples are made"
     if whole:
@@ -293,6 +406,17 @@ def _video_working(plan: Plan, rows: int) -> int:
     frames, height, width = plan.shape
     k = plan.lengths[1]
     return rows * (k * (784 + 56) + k * frames * (16 + 16 + 80) + frames * 784 + frames * height * width)
+
+
+def _scene_working(plan: Plan, rows: int) -> int:
+    """Bytes :func:`_make_scenes` holds besides the output, for a pass of ``rows`` scenes: the 8-bit canvas
+    of a float32 output, the glyphs, their resized copies (float32 while resizing) and the draws."""
+    from .sampling import SCENE_TRIES
+
+    k, side = plan.lengths[1], int(np.rint(plan.recipe.scale[1] * layout.DIGIT))
+    count, size = plan.recipe.clutter
+    return rows * (plan.height * plan.width * 2 + k * (784 * 5 + side * side * 9 + SCENE_TRIES * 16 + 64)
+                   + count * (size * size + 48))
 
 
 def _either(choices: list[str]) -> str:

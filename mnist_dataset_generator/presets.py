@@ -16,6 +16,31 @@ function of the seed, the epoch and its index) and give each glyph's box in ever
     ``mnist_test_seq.npy`` is ``(T, N, 64, 64)``; ours is ``(N, T, 64, 64)`` as every layout's
     samples are (``np.swapaxes(images, 0, 1)`` gives the other); and our sequences carry labels
     and boxes.
+
+``cluttered-mnist``, ``cluttered-mnist-100``
+    Cluttered MNIST (Mnih, Heess, Graves and Kavukcuoglu, "Recurrent Models of Visual Attention",
+    NIPS 2014; later the spatial transformer networks' benchmark; google-deepmind's
+    mnist-cluttered): one 28 px digit placed uniformly on a 60 x 60 canvas, over 4 pieces of
+    8 x 8 cut from random digits of the split and strewn uniformly; the 100 x 100 variant with 8
+    pieces. Combined by their maximum, white on black. Differs: the pieces of the original come
+    from any digit and may cut through empty corners, as ours; ours are seeded, and the digit has
+    its box and mask (the pieces have none).
+``multi-mnist``
+    MultiMNIST (Sabour, Frosst and Hinton, "Dynamic Routing Between Capsules", NIPS 2017): two
+    digits on a 36 x 36 canvas, each shifted up to 4 px each way from the centre (uniform over the
+    8 px a 28 px digit has there), their ink summed and clipped. Differs: the original draws the
+    two digits from different classes; here classes are drawn independently, so about one pair
+    in ten repeats a class (filter on the label, or give ``labels=``, where that matters).
+``double-mnist``
+    The double-digit canvases of multi-digit MNIST collections (shaohua0116/MultiDigitMNIST: 64 x 64
+    with two digits): two 28 px digits anywhere on a 64 x 64 canvas without overlap, white on
+    black, the label read top to bottom, then left to right. Differs: those collections fix a
+    split of classes per subset; ours draws any pair.
+``air``
+    The multi-digit canvases of Attend, Infer, Repeat (Eslami et al., NIPS 2016): 0 to 2 digits on
+    a 50 x 50 canvas, each scaled around 1.3 (here uniformly in [1.2, 1.4], 34 to 39 px), placed
+    uniformly, combined by their maximum. Differs: the original's exact scale distribution and
+    overlap handling were not published with the data; ours is seeded and gives boxes and masks.
 """
 
 from __future__ import annotations
@@ -28,6 +53,26 @@ PRESETS = MappingProxyType({
     "moving-mnist": MappingProxyType({
         "layout": "video", "length": 2, "image_height": 64, "image_width": 64, "frames": 20, "speed": 0.1,
         "background": "black", "split": "train",
+    }),
+    "cluttered-mnist": MappingProxyType({
+        "layout": "scene", "length": 1, "image_height": 60, "image_width": 60, "scale": 1.0, "max_iou": 1.0,
+        "clutter": (4, 8), "background": "black", "split": "train",
+    }),
+    "cluttered-mnist-100": MappingProxyType({
+        "layout": "scene", "length": 1, "image_height": 100, "image_width": 100, "scale": 1.0, "max_iou": 1.0,
+        "clutter": (8, 8), "background": "black", "split": "train",
+    }),
+    "multi-mnist": MappingProxyType({
+        "layout": "scene", "length": 2, "image_height": 36, "image_width": 36, "scale": 1.0, "max_iou": 1.0,
+        "combine": "sum", "background": "black", "split": "train",
+    }),
+    "double-mnist": MappingProxyType({
+        "layout": "scene", "length": 2, "image_height": 64, "image_width": 64, "scale": 1.0, "max_iou": 0.0,
+        "background": "black", "split": "train",
+    }),
+    "air": MappingProxyType({
+        "layout": "scene", "length": (0, 2), "image_height": 50, "image_width": 50, "scale": (1.2, 1.4),
+        "max_iou": 1.0, "background": "black", "split": "train",
     }),
 })
 """Every preset by name: the recipe fields it sets (read-only)."""
@@ -42,7 +87,7 @@ def check_preset(name) -> dict:
     20
     >>> check_preset("moving")
     Traceback (most recent call last):
-    ValueError: unknown preset 'moving'; the presets are moving-mnist
+    ValueError: unknown preset 'moving'; the presets are moving-mnist, cluttered-mnist, cluttered-mnist-100, multi-mnist, double-mnist, air
     """
     if not isinstance(name, str) or name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; the presets are {', '.join(PRESETS)}")

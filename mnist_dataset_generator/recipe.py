@@ -24,12 +24,15 @@ __all__ = ["FIELDS", "RECIPE_VERSION", "Recipe"]
 
 RECIPE_VERSION = 1  # of the JSON form: a reader refuses a newer one rather than guess
 DTYPES = ("float32", "uint8")
-LAYOUTS = ("strip", "video")
+LAYOUTS = ("strip", "video", "scene")
 VIDEO_CANVAS = 64  # the canvas of layout="video" when no size is given (Moving MNIST's)
 VIDEO_DIGITS = 2  # glyphs per video when no length is given (Moving MNIST's)
 VIDEO_FRAMES = 20  # frames per video when none are given (Moving MNIST's)
 VIDEO_SPEED = 0.1  # a glyph's move per frame, a share of the range it moves over (Moving MNIST's)
 MAX_FRAMES = 10_000
+SCALES = (0.25, 16.0)  # a scene's glyph scale: 7 to 448 px a side
+MAX_CLUTTER = 1000
+COMBINES = ("max", "sum")
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,19 @@ class Recipe:
         A glyph's move per frame as a share of the range it moves over (``image_height - 28``
         down, ``image_width - 28`` across), in [0, 1]; a ``(min, max)`` range is drawn uniformly
         per glyph (default 0.1, Moving MNIST's 3.6 px on its 64 px canvas; ``layout="video"`` only).
+    scale : float or (float, float), optional
+        ``layout="scene"`` (a canvas ``image_height x image_width``, default 64 x 64, holding ``length``
+        glyphs at random places; see :mod:`.compose.scene`): each glyph's size as a multiple of 28 px,
+        drawn uniformly per glyph from a ``(min, max)`` range in [0.25, 16] (default 1: 28 px).
+    max_iou : float, optional
+        ``layout="scene"``: the largest intersection over union two glyphs' squares may have, in
+        [0, 1]; 0 is no overlap at all, 1 (the default) places glyphs independently.
+    clutter : (int, int), optional
+        ``layout="scene"``: ``(count, size)``, that many ``size x size`` pieces cut from random glyphs
+        of the split, strewn under the glyphs as in cluttered MNIST (default none).
+    combine : {"max", "sum"}, optional
+        ``layout="scene"``: how ink that meets is combined: the maximum (default), or the sum,
+        clipped (MultiMNIST's).
 
     Examples
     --------
@@ -127,6 +143,10 @@ class Recipe:
     layout: str = "strip"
     frames: int | None = None
     speed: float | tuple[float, float] | None = None
+    scale: float | tuple[float, float] | None = None
+    max_iou: float | None = None
+    clutter: tuple[int, int] | None = None
+    combine: str | None = None
     prepared: list = field(init=False, repr=False, compare=False)
     glyphs: str = field(init=False, repr=False, compare=False)  # the source's alphabet, read once
     space: Any = field(init=False, repr=False, compare=False)  # a content.LabelSpace, or None
@@ -148,6 +168,7 @@ class Recipe:
         put(self, "source", resolve(self.source))  # first: the labels and the pattern are read in its alphabet
         choice("layout", self.layout, LAYOUTS)
         video = self.layout == "video"
+        scene = self.layout == "scene"
         put(self, "glyphs", alphabet_of(self.source))
         labels = _check_labels(self.labels, self.alphabet)
         put(self, "labels", labels)
@@ -158,8 +179,9 @@ class Recipe:
         if slots is not None:
             put(self, "length", (len(slots), len(slots)))
         else:
-            default = VIDEO_DIGITS if video else 8
-            put(self, "length", _check_length(default if self.length is None else self.length) if labels is None
+            default = VIDEO_DIGITS if video or scene else 8
+            put(self, "length", _check_length(default if self.length is None else self.length, 0 if scene else 1)
+                if labels is None
                 else ((min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)))
         from .content import LabelSpace
 
@@ -183,30 +205,71 @@ class Recipe:
             fltrs = expand(fltrs)  # presets written out: the recipe (and a manifest) says which filters run
             put(self, "fltrs", fltrs)
         put(self, "prepared", prepare(fltrs))  # the rule of every door: text, or a list of callables
+        for name, kind in (("frames", "video"), ("speed", "video"), ("scale", "scene"), ("max_iou", "scene"),
+                           ("clutter", "scene"), ("combine", "scene")):
+            if getattr(self, name) is not None and self.layout != kind:
+                raise ValueError(f"{name} applies with layout='{kind}' only, got {name}={getattr(self, name)!r}")
+        if video or scene:
+            self._check_canvas()
         if video:
             self._check_video()
+        elif scene:
+            self._check_scene()
         else:
-            for name in ("frames", "speed"):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name} applies with layout='video' only, got {name}={getattr(self, name)!r}")
             put(self, "image_width", self._check_width())
 
-    def _check_video(self) -> None:
-        """``layout="video"``: the canvas, frames and speed, normalised; the strip's options refused."""
+    def _check_canvas(self) -> None:
+        """A video's or a scene's canvas (default 64 x 64); the strip's options refused."""
         from .compose.checks import is_int
 
         put = object.__setattr__
         for name, default in (("spacing_range", (0, 0)), ("evenly", False), ("fit", "stretch"), ("align", "center")):
             if getattr(self, name) != default:
-                raise ValueError(f"{name} applies to strips, not layout='video' (got {name}={getattr(self, name)!r})")
+                raise ValueError(f"{name} applies to strips, not layout={self.layout!r} "
+                                 f"(got {name}={getattr(self, name)!r})")
         if self.prepared:
-            raise ValueError("filters with layout='video' are not supported yet: give fltrs=None")
+            raise ValueError(f"filters with layout={self.layout!r} are not supported yet: give fltrs=None")
+        smallest = layout.DIGIT if self.layout == "video" else 1
         for name in ("image_height", "image_width"):
             size = VIDEO_CANVAS if getattr(self, name) is None else getattr(self, name)
-            if not is_int(size) or not layout.DIGIT <= size <= 4096:
-                raise ValueError(f"{name} of a video must be an integer in {layout.DIGIT}..4096 (the canvas holds "
-                                 f"a {layout.DIGIT} x {layout.DIGIT} glyph), got {size!r}")
+            if not is_int(size) or not smallest <= size <= 4096:
+                held = (f" (the canvas holds a {layout.DIGIT} x {layout.DIGIT} glyph)" if self.layout == "video"
+                        else "")
+                raise ValueError(f"{name} of a {self.layout} must be an integer in {smallest}..4096{held}, "
+                                 f"got {size!r}")
             put(self, name, int(size))
+
+    def _check_scene(self) -> None:
+        """``layout="scene"``: scale, overlap rule, clutter and combination, normalised; glyphs that cannot
+        fit the canvas refused."""
+        from .compose.checks import choice, int_pair
+
+        put = object.__setattr__
+        low, high = _check_range("scale", 1.0 if self.scale is None else self.scale, *SCALES,
+                                 "a multiple of the 28 px glyph")
+        put(self, "scale", (low, high))
+        iou = 1.0 if self.max_iou is None else self.max_iou
+        if isinstance(iou, (bool, np.bool_)) or not isinstance(iou, (int, float, np.integer, np.floating)) \
+                or not 0 <= float(iou) <= 1:
+            raise ValueError(f"max_iou must be a number in [0, 1] (0: no overlap), got {iou!r}")
+        put(self, "max_iou", float(iou))
+        count, size = int_pair("clutter", (0, 0) if self.clutter is None else self.clutter,
+                               "a (count, size) pair of integers")
+        if not (0 <= count <= MAX_CLUTTER and (count == 0 or 1 <= size <= layout.DIGIT)):
+            raise ValueError(f"clutter must be (count, size) with count in 0..{MAX_CLUTTER} and size in "
+                             f"1..{layout.DIGIT} px, got {self.clutter!r}")
+        put(self, "clutter", (count, size if count else 0))
+        choice("combine", "max" if self.combine is None else self.combine, COMBINES)
+        put(self, "combine", "max" if self.combine is None else self.combine)
+        from .compose.scene import check_fit
+
+        check_fit(self.length, (low, high), self.image_height, self.image_width, self.max_iou)
+
+    def _check_video(self) -> None:
+        """``layout="video"``: frames and speed, normalised (the canvas by :meth:`_check_canvas`)."""
+        from .compose.checks import is_int
+
+        put = object.__setattr__
         frames = VIDEO_FRAMES if self.frames is None else self.frames
         if not is_int(frames) or not 1 <= frames <= MAX_FRAMES:
             raise ValueError(f"frames must be an integer in 1..{MAX_FRAMES}, got {frames!r}")
@@ -342,7 +405,8 @@ class Recipe:
         if self.labels is not None or self.pattern is not None:
             data["length"] = None  # the labels' or the pattern's own
         for name, default in (("pattern", None), ("unique", False), ("separators", "pen"), ("source", "mnist"),
-                              ("layout", "strip"), ("frames", None), ("speed", None)):
+                              ("layout", "strip"), ("frames", None), ("speed", None), ("scale", None),
+                              ("max_iou", None), ("clutter", None), ("combine", None)):
             if data[name] == default:
                 del data[name]  # the JSON of recipes without them stays what earlier versions wrote
         return data
@@ -408,7 +472,7 @@ class Recipe:
             if modules:
                 raise ValueError(f"recipe: its filters import module {', '.join(modules)} ({filters!r}); a recipe read "
                                  "from JSON runs no code unless from_json(..., imports=True) is given")
-        for name in ("length", "spacing_range", "speed"):
+        for name in ("length", "spacing_range", "speed", "scale", "clutter"):
             if isinstance(fields.get(name), list):
                 fields[name] = tuple(fields[name])
         return cls(fltrs=filters, **fields)
@@ -417,13 +481,32 @@ class Recipe:
 FIELDS = tuple(f.name for f in dataclasses.fields(Recipe) if f.init)
 
 
-def _check_length(length) -> tuple[int, int]:
+def _check_length(length, least: int = 1) -> tuple[int, int]:
+    """``length`` as a ``(min, max)`` range; ``least`` is 0 for scenes (an empty canvas is a sample there)."""
     from .compose.checks import MAX_DIGITS, int_pair
 
     low, high = int_pair("length", length, "an integer or a (min, max) pair of integers")
-    if not 1 <= low <= high <= MAX_DIGITS:
-        raise ValueError(f"length must satisfy 1 <= min <= max <= {MAX_DIGITS}, got {length!r}")
+    if not least <= low <= high <= MAX_DIGITS or high < 1:
+        raise ValueError(f"length must satisfy {least} <= min <= max <= {MAX_DIGITS}, got {length!r}")
     return low, high
+
+
+def _check_range(name: str, value, low_end: float, high_end: float, what: str) -> tuple[float, float]:
+    """``value`` (a number, or a ``(min, max)`` pair, NumPy's too) as a range in ``[low_end, high_end]``."""
+    values = None
+    if not isinstance(value, (bool, np.bool_, str, bytes)):
+        try:
+            values = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+    if values is not None and (np.asarray(value).dtype.kind not in "iuf" or values.shape not in ((), (2,))):
+        values = None
+    ok = values is not None and bool(np.isfinite(values).all()) and bool((values >= low_end).all()) \
+        and bool((values <= high_end).all()) and not (values.shape and values[0] > values[1])
+    if not ok:
+        raise ValueError(f"{name} must be in [{low_end:g}, {high_end:g}] ({what}) or a (min, max) pair there, "
+                         f"got {value!r}")
+    return (float(values.min()), float(values.max())) if values.shape else (float(values), float(values))
 
 
 def _check_speed(speed) -> tuple[float, float]:

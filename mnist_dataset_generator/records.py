@@ -35,12 +35,16 @@ class Record:
     image : numpy.ndarray, bytes or None
         The pixels, their encoding (PNG bytes, where a format encodes image by image), or
         ``None`` where the batch's images travel as one piece (:attr:`Batch.payload`).
+    mask : numpy.ndarray or None
+        The label image, of the image's shape: 0 on paper, ``i + 1`` where character ``i``'s
+        visible ink shows (``None`` when masks were not asked for).
     """
 
     index: int
     label: str
     boxes: np.ndarray
     image: Any = None
+    mask: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class Batch:
         pixels were written into the caller's array.
     payload : object, optional
         The batch's images encoded as one piece (a deflated part of an ``.npy``).
+    masks : numpy.ndarray or None
+        ``(count, *shape)`` label images (uint8, or uint16 past 254 characters), ``None`` when the
+        masks were not asked for.
     """
 
     start: int
@@ -66,6 +73,7 @@ class Batch:
     boxes: np.ndarray | None
     images: Any = None
     payload: Any = None
+    masks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -79,7 +87,7 @@ class Batch:
         images = self.images if self.images is not None else [None] * len(self.labels)
         for k, (label, image) in enumerate(zip(self.labels, images, strict=True)):
             boxes = None if self.boxes is None else self.boxes[k, ..., : len(label), :]
-            yield Record(self.start + k, label, boxes, image)
+            yield Record(self.start + k, label, boxes, image, None if self.masks is None else self.masks[k])
 
 
 def pad_boxes(boxes: list[np.ndarray], longest: int | None = None) -> np.ndarray:

@@ -23,7 +23,7 @@ from .sources.glyphs import DIGITS, decode_rows, encode_text
 if TYPE_CHECKING:
     from .dataset import Plan
 
-__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "PURPOSE_VIDEO", "SAMPLING", "block_size", "draws", "labels_of", "motion", "sample_label",
+__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "PURPOSE_VIDEO", "SAMPLING", "SCENE_TRIES", "block_size", "draws", "labels_of", "motion", "sample_label", "scene_draws",
            "sample_labels", "sample_rng"]
 
 
@@ -31,6 +31,8 @@ CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, s
 # Purpose keys of SeedSequence children: 1, a sample's filters; 2, a block's draws. (0 held each
 # sample's draws before blocks; it is left unused so no stream of that scheme comes back.)
 PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE, PURPOSE_PATTERN, PURPOSE_VIDEO = 1, 2, 3, 4, 6
+PURPOSE_SCENE, PURPOSE_GRID = 7, 8  # a block's scene draws; a scene's own grid order, when its tries all fail
+SCENE_TRIES = 24  # candidate corners drawn per glyph of a scene
 # 5: the keys of unique labels' permutation, held by content.py (which draws them)
 # recorded in manifests: exports made under another scheme are not resumed. v2: filters draw per
 # sample for all its digits, filter by filter, and consecutive geometric filters share one warp.
@@ -190,6 +192,38 @@ def _block_motion(entropy: int, size: int, high: int, speed: tuple[float, float]
     low, top = speed
     drawn = (rng.random((size, high, 2)), rng.random((size, high)) * (2 * np.pi),
              rng.uniform(low, top, (size, high)) if top > low else np.full((size, high), low))
+    for arr in drawn:
+        arr.flags.writeable = False
+    return drawn
+
+
+def scene_draws(plan: Plan, indices: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(scale, candidates, clutter_glyph, clutter_crop, clutter_at)`` of scenes ``indices``, rows of
+    their blocks' draws (stream ``(block, 7)``, the epoch's for ``e > 0``): each glyph's scale
+    ``(n, k)`` (uniform in the recipe's range), :data:`SCENE_TRIES` candidate corners ``(n, k, tries, 2)``,
+    and for each clutter piece a glyph ``(n, m)``, where it is cut ``(n, m, 2)`` and where it lands
+    ``(n, m, 2)``, all uniform in [0, 1)."""
+    size = block_size(plan)
+    blocks, rows = np.divmod(np.asarray(indices, np.int64), size)
+    count = plan.recipe.clutter[0]
+    shapes = ((plan.lengths[1],), (plan.lengths[1], SCENE_TRIES, 2), (count,), (count, 2), (count, 2))
+    out = tuple(np.empty((len(rows), *shape)) for shape in shapes)
+    for block in np.unique(blocks).tolist():
+        take = blocks == block
+        drawn = _block_scene(plan.entropy, size, shapes, tuple(plan.recipe.scale), block, plan.epoch)
+        for arr, made in zip(out, drawn, strict=True):
+            arr[take] = made[rows[take]]
+    return out
+
+
+@functools.lru_cache(maxsize=16)  # a block's draws can be large (clutter): few kept
+def _block_scene(entropy: int, size: int, shapes: tuple, scale: tuple[float, float], block: int, epoch: int
+                 ) -> tuple[np.ndarray, ...]:
+    """The scene draws of ``block``, always in this order, in full (a constant scale draws nothing)."""
+    rng = sample_rng(entropy, block, PURPOSE_SCENE, epoch)
+    low, high = scale
+    drawn = (rng.uniform(low, high, (size, *shapes[0])) if high > low else np.full((size, *shapes[0]), low),
+             *(rng.random((size, *shape)) for shape in shapes[1:]))
     for arr in drawn:
         arr.flags.writeable = False
     return drawn

@@ -24,6 +24,7 @@ from .making import (
     _workers,
     check_memory,
     chunk_bounds,
+    threadable,
 )
 from .mnistdata import load
 from .records import Batch
@@ -39,7 +40,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode_chunk, out, boxes: bool,
-                 parent_pid: int, pdeathsig: bool) -> None:
+                 masks: bool, parent_pid: int, pdeathsig: bool) -> None:
     # Runs once per worker: the digit source arrives here (inherited under
     # fork, memory-mapped again under spawn), never with each task; so does
     # the shared output array, under fork only. First of all, the worker is
@@ -48,12 +49,13 @@ def _init_worker(plan: Plan, source: MnistData | None, data_home, encode, encode
     _WORKER["plan"] = plan
     _WORKER["source"] = source if source is not None else load(plan.split, data_home=data_home, download=False,
                                                                                   source=plan.source)
-    _WORKER["encode"], _WORKER["encode_chunk"], _WORKER["out"], _WORKER["boxes"] = encode, encode_chunk, out, boxes
+    _WORKER.update(encode=encode, encode_chunk=encode_chunk, out=out, boxes=boxes, masks=masks)
 
 
 def _worker_chunk(start: int, stop: int) -> Batch:
     w = _WORKER
-    return _make_chunk(w["plan"], w["source"], start, stop, w["encode"], w["encode_chunk"], w["out"], w["boxes"])
+    return _make_chunk(w["plan"], w["source"], start, stop, w["encode"], w["encode_chunk"], w["out"], w["boxes"],
+                       w["masks"])
 
 
 def _check_picklable(plan: Plan, source) -> None:
@@ -102,7 +104,7 @@ def shared_array(shape: tuple[int, ...], dtype: str, workers: int, *, threads: b
 
 def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int = 1, *,
                 from_files: bool = False, data_home=None, encode=None, encode_chunk=None, out=None,
-                shared: bool = False, threads: bool = False, boxes: bool = False):
+                shared: bool = False, threads: bool = False, boxes: bool = False, masks: bool = False):
     """An iterator of :class:`.records.Batch` for each ``(start, stop)`` in ``bounds``, in order.
 
     With ``workers > 1`` the chunks are made in worker processes, at most
@@ -113,7 +115,7 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
     ``out`` (the whole dataset, from :func:`shared_array`): images are written
     there and ``images`` is ``None``; forked workers write into it when it is
     ``shared``, others send their images to be copied in. ``threads``: the
-    workers are threads of this process (only for :func:`_fused` plans).
+    workers are threads of this process (only for :func:`.making.threadable` plans).
 
     The arguments and the memory the chunks in flight take (without ``out``:
     see :func:`check_memory`) are checked now, before anything is made; the
@@ -126,19 +128,19 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
     if out is None:
         check_memory(plan, door="iter_chunks", workers=workers, bounds=bounds)
     return _iter_chunks(plan, source, bounds, workers, from_files, data_home, encode, encode_chunk, out, shared,
-                        threads, boxes)
+                        threads, boxes, masks)
 
 
 def _iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int, from_files: bool,
-                 data_home, encode, encode_chunk, out, shared: bool, threads: bool, boxes: bool):
+                 data_home, encode, encode_chunk, out, shared: bool, threads: bool, boxes: bool, masks: bool):
     if _fused(plan):  # batches: a long run settles the renderer's kernel before any worker forks
         sums.expect(sum(b - a for a, b in bounds) * plan.width)
     if workers == 1 or len(bounds) <= 1:
         for a, b in bounds:
-            yield _make_chunk(plan, source, a, b, encode, encode_chunk, out, boxes)
+            yield _make_chunk(plan, source, a, b, encode, encode_chunk, out, boxes, masks)
         return
     if threads:
-        made = _thread_chunks(plan, source, bounds, workers, encode, encode_chunk, out, boxes)
+        made = _thread_chunks(plan, source, bounds, workers, encode, encode_chunk, out, boxes, masks)
     else:
         context = _context()
         forked = context.get_start_method() == "fork"
@@ -153,17 +155,17 @@ def _iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], w
         made = ordered_calls(_worker_chunk, bounds, processes=min(workers, len(bounds)), window=2 * workers,
                              context=context, initializer=_init_worker,
                              initargs=(plan, None if from_files else source, data_home, encode, encode_chunk,
-                                       out if forked and shared else None, boxes, os.getpid(), main_thread))
+                                       out if forked and shared else None, boxes, masks, os.getpid(), main_thread))
     with contextlib.closing(made):  # closed with this generator, not when it is collected
         for batch in made:
             if out is not None and batch.images is not None:  # not shared: the parent copies it in
                 out[batch.start : batch.stop] = batch.images
-                batch = Batch(batch.start, batch.labels, batch.boxes)
+                batch = Batch(batch.start, batch.labels, batch.boxes, masks=batch.masks)
             yield batch
 
 
 def _thread_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int, encode,
-                   encode_chunk, out, boxes: bool):
+                   encode_chunk, out, boxes: bool, masks: bool):
     """The chunks made by threads of this process, at most two per thread in flight."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -173,21 +175,22 @@ def _thread_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]],
         pending = deque()
         todo = iter(bounds)
         for a, b in todo:
-            pending.append(pool.submit(_make_chunk, plan, source, a, b, encode, encode_chunk, out, boxes))
+            pending.append(pool.submit(_make_chunk, plan, source, a, b, encode, encode_chunk, out, boxes, masks))
             if len(pending) >= 2 * workers:
                 break
         while pending:
             yield pending.popleft().result()
             nxt = next(todo, None)
             if nxt is not None:
-                pending.append(pool.submit(_make_chunk, plan, source, *nxt, encode, encode_chunk, out, boxes))
+                pending.append(pool.submit(_make_chunk, plan, source, *nxt, encode, encode_chunk, out, boxes,
+                                           masks))
     finally:
         # Stopped early (Ctrl-C, an error): chunks not yet started are dropped, not made first.
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def dataset_chunks(plan: Plan, *, images=None, data_home=None, workers=1, whole: bool = False,
-                   boxes: bool = False, door: str | None = None):
+                   boxes: bool = False, masks: bool = False, door: str | None = None):
     """``(chunks, out)``: an iterator of the plan's :class:`.records.Batch` in order, and with ``whole``
     the array of all images that the batches fill in (their ``images`` are then ``None``).
 
@@ -201,9 +204,11 @@ def dataset_chunks(plan: Plan, *, images=None, data_home=None, workers=1, whole:
                  bounds=bounds)
     source = resolve_source(images, data_home, plan.split, plan.source)
     shape = (plan.count, *plan.shape)
-    threads = whole and _fused(plan)  # an array in this process: threads, when the GIL allows them
+    # Threads, when the GIL allows them: into an array of this process, or for videos, whose chunks
+    # (80 KB a 64 x 64 sequence of 20 frames) cost more to send back from a process than to make.
+    threads = threadable(plan) and (whole or plan.layout == "video")
     out, shared = (shared_array(shape, plan.dtype, min(n_workers, len(bounds)), threads=threads) if whole
                    else (None, False))
     chunks = iter_chunks(plan, source, bounds, n_workers, from_files=images is None, data_home=data_home, out=out,
-                         shared=shared, threads=threads, boxes=boxes)
+                         shared=shared, threads=threads, boxes=boxes, masks=masks)
     return chunks, out

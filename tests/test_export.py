@@ -196,7 +196,7 @@ def test_library_export_bounded_memory_path_and_npz_dtype(tmp_path, data_dir):
     (["--count", "-1", "--output-dir", "x"], "argument --count"),
     (["--count", "5"], "--count needs --output-dir DIR"),
     (["--count", "5", "--output-dir", "x", "123"], "not both"),
-    (["--count", "5", "--output-dir", "x", "--length", "0"], "argument --length: need 1 <= MIN <= MAX"),
+    (["--count", "5", "--output-dir", "x", "--length", "0"], "argument --length: need 0 <= MIN <= MAX and MAX >= 1"),
     (["--count", "5", "--output-dir", "x", "--length", "5-2"], "argument --length"),
     (["--count", "5", "--output-dir", "x", "--length", "a"], "expected L or MIN-MAX"),
     (["--count", "5", "--output-dir", "x", "--shard", "3/2"], "argument --shard: need I/N with 0 <= I < N"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -189,12 +190,26 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     batch.add_argument("--layout", choices=LAYOUTS,
                        help="strip: a line of glyphs (default); video: glyphs moving over a canvas (-w x --height, "
                             "default 64 x 64) and bouncing off its walls, Moving MNIST's rule (--length glyphs, "
-                            "default 2); png, tar and lmdb store its frames side by side")
+                            "default 2); png, tar and lmdb store its frames side by side; scene: glyphs of "
+                            "several sizes at random places on a canvas (-w x --height, default 64 x 64), read "
+                            "top to bottom, left to right (--scale, --max-iou, --clutter, --combine)")
     batch.add_argument("--frames", type=_int_in(1, MAX_FRAMES), metavar="T",
                        help="with --layout video: frames per video (default 20)")
     batch.add_argument("--speed", type=_speed, metavar="S|MIN,MAX",
                        help="with --layout video: each glyph's move per frame as a share of the range it moves "
                             "over, 0..1, or a range drawn per glyph (default 0.1, about 3.6 px on 64 x 64)")
+    batch.add_argument("--scale", type=_scale, metavar="S|MIN,MAX",
+                       help="with --layout scene: each glyph's side as a multiple of 28 px, or a range drawn per "
+                            "glyph (default 1)")
+    batch.add_argument("--max-iou", type=_iou, metavar="T",
+                       help="with --layout scene: the largest intersection over union of two glyphs' squares, "
+                            "0..1 (0 or 'none': no overlap; default 1: any)")
+    batch.add_argument("--clutter", type=_clutter, metavar="COUNT,SIZE",
+                       help="with --layout scene: COUNT pieces of SIZE x SIZE px cut from random glyphs, strewn "
+                            "under the glyphs (cluttered MNIST's 4,8)")
+    batch.add_argument("--combine", choices=("max", "sum"),
+                       help="with --layout scene: ink that meets is combined by its maximum (default) or its "
+                            "sum, clipped")
     batch.add_argument("--format", choices=tuple(WRITERS), default="png",
                        help="; ".join(f"{name}: {w.summary}".replace("%", "%%") for name, w in WRITERS.items())
                             + " (default png); every format also writes labels.csv")
@@ -205,6 +220,10 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     batch.add_argument("--annotations", type=_names(ANNOTATIONS), metavar="NAME,...",
                        help="annotation files written beside the images: "
                             + "; ".join(f"{name}: {a.summary}" for name, a in ANNOTATIONS.items()))
+    holders = " or ".join(name for name, w in WRITERS.items() if w.holds_masks)
+    batch.add_argument("--masks", action="store_true",
+                       help="also write each sample's label image: 0 on paper, i + 1 on character i's visible "
+                            f"ink (--format {holders})")
     batch.add_argument("--shard-size", type=_int_in(1, MAX_SHARD_SIZE), metavar="N",
                        help=f"samples per tar shard (default {SAMPLES_PER_TAR}); make at least as many shards as "
                             "DataLoader workers")
@@ -220,7 +239,7 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                              "(like sha256sum -c); exit 0 only when every file matches")
     parser.add_argument("--deep", action="store_true",
                         help="with --verify: also make every sample again from the manifest's recipe and seed and "
-                             "compare pixels, labels and boxes (takes -d, --mirrors, --deadline, --workers)")
+                             "compare pixels, labels, boxes and masks (takes -d, --mirrors, --deadline, --workers)")
     _add_verbosity(parser)
     return parser
 
@@ -291,8 +310,8 @@ def _length(text: str) -> tuple[int, int]:
         values = (int(low), int(high)) if sep else (int(text), int(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected L or MIN-MAX in digits, got {text!r}") from None
-    if not 1 <= values[0] <= values[1]:
-        raise argparse.ArgumentTypeError(f"need 1 <= MIN <= MAX, got {text!r}")
+    if not 0 <= values[0] <= values[1] or values[1] < 1:  # 0 only for scenes: the recipe says so
+        raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX and MAX >= 1, got {text!r}")
     return values
 
 
@@ -309,29 +328,62 @@ def _speed(text: str) -> float | tuple[float, float]:
     return values[0] if len(values) == 1 else (values[0], values[1])
 
 
+def _scale(text: str) -> float | tuple[float, float]:
+    """``S`` or ``MIN,MAX``, multiples of 28 px (the recipe checks the range)."""
+    try:
+        values = [float(p) for p in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected S or MIN,MAX (multiples of 28 px), got {text!r}")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+def _iou(text: str) -> float:
+    """``T`` in [0, 1], or ``none`` (0: no overlap)."""
+    if text.strip().lower() == "none":
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'none', got {text!r}")
+    return value
+
+
+def _clutter(text: str) -> tuple[int, int]:
+    """``COUNT,SIZE``, integers (the recipe checks their ranges)."""
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected COUNT,SIZE (two integers), got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
 def _apply_preset(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``--preset``: its fields fill the options not given; then the strip's defaults fill the rest."""
     from ..presets import check_preset
 
     flags = {"layout": "layout", "length": "length", "image_width": "width", "image_height": "height",
-             "frames": "frames", "speed": "speed", "background": "background", "split": "split"}
+             "frames": "frames", "speed": "speed", "background": "background", "split": "split",
+             "scale": "scale", "max_iou": "max_iou", "clutter": "clutter", "combine": "combine"}
     for field, value in (check_preset(args.preset) if args.preset else {}).items():
         if getattr(args, flags[field]) is None:
             setattr(args, flags[field], (value, value) if field == "length" and isinstance(value, int) else value)
     args.layout = args.layout or "strip"
     args.background = args.background or "white"
     args.split = args.split or "train"
-    if args.layout != "video":
-        for flag in ("frames", "speed"):
-            if getattr(args, flag) is not None:
-                parser.error(f"--{flag} applies with --layout video only")
-    else:
+    for flag, layout in (("frames", "video"), ("speed", "video"), ("scale", "scene"), ("max_iou", "scene"),
+                         ("clutter", "scene"), ("combine", "scene")):
+        if getattr(args, flag) is not None and args.layout != layout:
+            parser.error(f"--{flag.replace('_', '-')} applies with --layout {layout} only")
+    if args.layout != "strip":
         strip = [flag for flag, given in (("-s/--spacing", args.spacing != (0, 0)), ("-e/--evenly", args.evenly),
                                            ("--fit", args.fit != "stretch"), ("--align", args.align is not None),
                                            ("-f/--filters", bool(args.filters)))
                  if given]
         if strip:
-            parser.error(f"{strip[0]} applies to strips, not --layout video")
+            parser.error(f"{strip[0]} applies to strips, not --layout {args.layout}")
 
 
 def _names(known):
@@ -388,13 +440,15 @@ def _dataset_work(args: argparse.Namespace) -> int:
     content = ({"labels": args.labels} if args.labels is not None  # their lengths
                else {"pattern": args.pattern, "separators": args.separators} if args.pattern is not None
                else {"length": args.length})
-    video = {"layout": "video", "frames": args.frames, "speed": args.speed} if args.layout == "video" else {}
+    video = ({"layout": "video", "frames": args.frames, "speed": args.speed} if args.layout == "video"
+             else {"layout": "scene", "scale": args.scale, "max_iou": args.max_iou, "clutter": args.clutter,
+                   "combine": args.combine} if args.layout == "scene" else {})
     recipe = Recipe(**content, unique=args.unique, source=args.source, spacing_range=args.spacing,
                     image_width=args.width,
                     image_height=args.height, evenly=args.evenly, fit=args.fit, align=args.align or "center",
                     fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype, **video)
     plan = plan_dataset(args.count, seed=seed, recipe=recipe)  # with labels: as many as they are
-    options = Options(annotations=args.annotations or (),
+    options = Options(annotations=args.annotations or (), masks=args.masks,
                       **({} if args.shard_size is None else {"shard_size": args.shard_size}))
     check_format(args.format, args.dtype, options)  # what it needs installed and can do, before any loading
     check_layout(plan, options)
@@ -486,11 +540,16 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
                                            ("--dtype", args.dtype != "uint8"),
                                            ("--shard-size", args.shard_size is not None),
                                            ("--annotations", args.annotations is not None),
+                                           ("--masks", args.masks),
                                            ("--pattern", args.pattern is not None), ("--unique", args.unique),
                                            ("--separators", args.separators != "pen"),
                                            ("--preset", args.preset is not None),
                                            ("--layout", args.layout is not None), ("--frames", args.frames is not None),
-                                           ("--speed", args.speed is not None))
+                                           ("--speed", args.speed is not None),
+                                           ("--scale", args.scale is not None),
+                                           ("--max-iou", args.max_iou is not None),
+                                           ("--clutter", args.clutter is not None),
+                                           ("--combine", args.combine is not None))
                   if value]
     args.labels = None
     if args.labels_file is not None and args.verify is None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["VISIBLE", "groups", "visible", "visible_boxes"]
+__all__ = ["VISIBLE", "groups", "label_dtype", "visible", "visible_boxes", "visible_labels"]
 
 VISIBLE = np.float32(0.5 / 255)  # ink at least half an 8-bit step: a pixel that shows
 
@@ -128,6 +128,72 @@ def visible_boxes(reach: np.ndarray, seen: np.ndarray,
             whole[strips[:, None], columns[strips]] = part[strips]
         _tighten(out, mine, members)
     return out.astype(np.int32)
+
+
+def label_dtype(slots: int) -> np.dtype:
+    """The dtype of label images of up to ``slots`` characters: uint8 while ``slots + 1`` fits, else uint16."""
+    return np.dtype(np.uint8 if slots < 255 else np.uint16)
+
+
+def _owners(reach: np.ndarray, members: np.ndarray, width: int) -> np.ndarray:
+    """Per column ``(B, width)``: the sum of ``i + 1`` over the ``members``' reaches that cover it (where
+    one reach covers a column, that digit's ``i + 1``)."""
+    owners = np.zeros((reach.shape[0], width + 1), np.int64)
+    b, i = np.nonzero(members & (reach[..., 2] > reach[..., 0]))
+    np.add.at(owners, (b, reach[b, i, 0]), i + 1)
+    np.add.at(owners, (b, reach[b, i, 2]), -(i + 1))
+    return np.cumsum(owners[:, :-1], axis=1)
+
+
+def visible_labels(reach: np.ndarray, seen: np.ndarray,
+                   render_columns: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Label images ``(B, height, width)``: 0 on paper, ``i + 1`` where digit ``i``'s visible ink shows.
+
+    The same reading as :func:`visible_boxes`, so each digit's pixels lie in its box: where a column
+    lies in one digit's reach only, the visible pixels there are that digit's; in the columns two
+    reaches share, each group of digits (:func:`groups`) is rendered alone, and a pixel goes to the
+    digit whose ink alone is darkest there (the first, on a tie). A pixel that only the sum of two
+    digits' faint tails makes visible belongs to neither: 0.
+
+    Examples
+    --------
+    >>> seen = np.zeros((1, 2, 8), bool); seen[0, :, 1:3] = seen[0, 0, 5:7] = True
+    >>> visible_labels(np.array([[[0, 0, 4, 2], [4, 0, 8, 2]]]), seen, None).tolist()
+    [[[0, 1, 1, 0, 0, 2, 2, 0], [0, 1, 1, 0, 0, 0, 0, 0]]]
+    """
+    reach = np.asarray(reach, np.int64)
+    count, height, width = seen.shape
+    owner = _owners(reach, np.ones(reach.shape[:2], bool), width)  # right where one reach covers a column
+    edges = np.zeros((count, width + 1), np.int32)
+    live = reach[..., 2] > reach[..., 0]
+    b, i = np.nonzero(live)
+    np.add.at(edges, (b, reach[b, i, 0]), 1)
+    np.add.at(edges, (b, reach[b, i, 2]), -1)
+    covered = np.cumsum(edges[:, :-1], axis=1)
+    kind = label_dtype(reach.shape[1])
+    labels = np.where(seen & (covered == 1)[:, None, :], owner[:, None, :], 0).astype(kind)
+    shared = covered >= 2
+    if not shared.any():
+        return labels
+    number = shared.sum(axis=1)
+    order = np.argsort(~shared, axis=1, kind="stable")[:, : int(number.max())]
+    columns = np.where(np.arange(order.shape[1]) < number[:, None], order, order[:, :1])
+    best = np.zeros((count, height, columns.shape[1]), np.float32)
+    who = np.zeros(best.shape, kind)
+    group = groups(reach)
+    for g in range(int(group.max()) + 1):
+        members = group == g
+        ink = render_columns(members, columns)
+        mine = np.take_along_axis(_owners(reach, members, width), columns, axis=1)[:, None, :]
+        darker = (ink >= VISIBLE) & (ink > best)
+        best = np.where(darker, ink, best)
+        who = np.where(darker, mine, who).astype(kind)
+    strips = np.flatnonzero(number)
+    part = labels[strips]
+    at = np.broadcast_to(columns[strips][:, None, :], who[strips].shape)
+    np.put_along_axis(part, at, np.where(np.take_along_axis(seen[strips], at, axis=2), who[strips], 0), axis=2)
+    labels[strips] = part
+    return labels
 
 
 def _profile(seen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

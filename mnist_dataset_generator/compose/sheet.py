@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import layout, programs, render
-from .boxes import visible, visible_boxes
+from .boxes import visible, visible_boxes, visible_labels
 from .stacks import Glyphs
 
 __all__ = ["Strips", "compose"]
@@ -106,9 +106,10 @@ class Strips:
         return render.run(self.sheet(), self.ids, self.weights, height=self.height, background=background,
                           dtype=dtype, out=out, rows=self.rows)
 
-    def boxes(self, images: np.ndarray, background: str) -> np.ndarray:
+    def boxes(self, images: np.ndarray, background: str, masks: np.ndarray | None = None) -> np.ndarray:
         """Each digit's box ``(B, n, 4)``, tight to its visible ink in ``images``; slots that hold no digit
-        get empty boxes (the caller marks them with -1)."""
+        get empty boxes (the caller marks them with -1). ``masks``: an array the label images of
+        :func:`.boxes.visible_labels` are written into."""
         ink = np.zeros((*self.present.shape, 4), np.int64)
         ink[self.where] = self.unresampled.ink_extents()
         reach = layout.digit_boxes(ink, self.starts, self.slots, self.natural, self.placement, glyph=self.drawn)
@@ -119,19 +120,23 @@ class Strips:
                               np.take_along_axis(self.weights, columns[:, :, None], axis=1), height=self.height,
                               background="black", rows=self.rows)
 
-        return visible_boxes(reach, visible(images, background), render_columns)
+        seen = visible(images, background)
+        if masks is not None:
+            masks[...] = visible_labels(reach, seen, render_columns)
+        return visible_boxes(reach, seen, render_columns)
 
 
 def compose(glyphs: Glyphs, lengths: np.ndarray, gaps: np.ndarray | None, *, spacing, evenly: bool,
             width: int | None, height: int = DIGIT, fit: str = "stretch", align: str = "center",
             where: np.ndarray | None = None, background: str = "white", dtype: str = "float32",
-            out: np.ndarray | None = None, boxes: bool = False):
+            out: np.ndarray | None = None, boxes: bool = False, masks: np.ndarray | None = None):
     """The strips of ``glyphs`` (float32, ink 1.0 on 0.0; strip ``b`` holds the next ``lengths[b]``
     digits) with ``gaps`` (``(B, n - 1)``; ``None`` for an even layout), as the recipe's ``width``,
     ``height``, ``fit`` and ``align`` say (``where``: the draws of ``align="random"``).
 
     Returns ``images`` ``(B, height, width)``, and with ``boxes`` ``(images, boxes)``, boxes
-    ``(B, n, 4)`` int32 tight to each digit's visible ink (empty slots: zeros).
+    ``(B, n, 4)`` int32 tight to each digit's visible ink (empty slots: zeros). ``masks``: an array
+    ``(B, height, width)`` that the strips' label images are written into.
 
     Examples
     --------
@@ -143,4 +148,8 @@ def compose(glyphs: Glyphs, lengths: np.ndarray, gaps: np.ndarray | None, *, spa
     strips = Strips(glyphs, np.asarray(lengths, np.int64), gaps, spacing=spacing, evenly=evenly, width=width,
                     height=height, fit=fit, align=align, where=where)
     images = strips.render(background, dtype, out)
-    return (images, strips.boxes(images, background)) if boxes else images
+    if not boxes:
+        if masks is not None:
+            strips.boxes(images, background, masks)
+        return images
+    return images, strips.boxes(images, background, masks)

@@ -15,7 +15,8 @@ import numpy as np
 
 from .layout import ink_extents
 
-__all__ = ["VIDEO_BLOCK", "picture", "picture_shape", "render_batch", "render_frames", "trajectories"]
+__all__ = ["CACHE_BYTES", "VIDEO_BLOCK", "cache_rows", "glyph_boxes", "paint", "picture", "picture_shape", "render_batch",
+           "render_frames", "trajectories"]
 
 VIDEO_BLOCK = 256  # sequences whose draws are made together (a constant of the format)
 
@@ -71,34 +72,114 @@ def render_batch(glyphs: np.ndarray, corners: np.ndarray, height: int, width: in
                  out: np.ndarray | None = None, boxes: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """``(frames, boxes)`` of ``N`` sequences: uint8 ``(N, T, height, width)``, ink high on 0, each frame the
     maximum of the ``k`` glyphs ``(N, k, 28, 28)`` placed at their top-left ``corners`` ``(N, T, k, 2)``
-    (``row, column``); and int32 boxes ``(N, T, k, 4)`` ``[x0, y0, x1, y1]`` (ends exclusive) of each glyph's
-    ink there (``ink``: its extents ``col_lo, col_hi, row_lo, row_hi``, ``(N, k, 4)``), an empty box for a
-    glyph without ink (``boxes=False``: ``None``, none computed). One glyph of each slot per frame: a slot is written for all frames of all
-    sequences at once (gathered, maximised, scattered back), not frame by frame.
+    (``row, column``); and int32 boxes ``(N, T, k, 4)`` of :func:`glyph_boxes` (``boxes=False``: ``None``,
+    none computed). The frames are painted by :func:`paint`, :data:`CACHE_BYTES` of them at a time.
     """
-    n, frames_count, k = corners.shape[:3]
-    size_y, size_x = glyphs.shape[2:]
-    frames = np.zeros((n, frames_count, height, width), np.uint8) if out is None else out
-    if out is not None:
-        frames[...] = 0
-    # Every glyph-sized window of every frame, as a view: indexing it by (sequence, frame, row, column)
-    # copies whole 28 x 28 blocks, where per-pixel index arrays would gather pixel by pixel.
-    windows = np.lib.stride_tricks.sliding_window_view(frames, (size_y, size_x), axis=(2, 3), writeable=True)
-    seq = np.arange(n)[:, None]
-    frame = np.arange(frames_count)[None, :]
-    for j in range(k):
-        where = (seq, frame, corners[:, :, j, 0], corners[:, :, j, 1])
-        placed = windows[where]  # (N, T, 28, 28); one window per frame and slot: no two overlap
-        np.maximum(placed, glyphs[:, j, None], out=placed)
-        windows[where] = placed
+    n, frames_count = corners.shape[:2]
+    frames = np.empty((n, frames_count, height, width), np.uint8) if out is None else out
+    block = cache_rows(frames.shape[1:])
+    for a in range(0, n, block):
+        paint(frames[a : a + block], glyphs[a : a + block], corners[a : a + block])
     if not boxes:
         return frames, None
-    extents = ink_extents(glyphs.reshape(-1, size_y, size_x)).reshape(n, k, 4) if ink is None else ink
-    col_lo, col_hi, row_lo, row_hi = (extents[None, ..., i].astype(np.int32).transpose(1, 0, 2) for i in range(4))
+    extents = ink_extents(glyphs.reshape(-1, *glyphs.shape[2:])).reshape(*glyphs.shape[:2], 4) if ink is None else ink
+    return frames, glyph_boxes(corners, extents)
+
+
+CACHE_BYTES = 1 << 20  # frames painted at once: zeroed, drawn into and read back while in a core's cache
+
+
+def cache_rows(shape: tuple[int, ...]) -> int:
+    """Sequences of ``shape`` (uint8) that :data:`CACHE_BYTES` holds, at least one.
+
+    Examples
+    --------
+    >>> cache_rows((20, 64, 64))
+    12
+    """
+    return max(1, CACHE_BYTES // int(np.prod(shape)))
+
+
+def paint(frames: np.ndarray, glyphs: np.ndarray, corners: np.ndarray, labels: np.ndarray | None = None) -> None:
+    """Fill ``frames`` (uint8 ``(N, T, H, W)``, C-contiguous) with the maximum of the ``k`` glyphs ``(N, k, h, w)``
+    placed at ``corners`` ``(N, T, k, 2)`` (``row, column`` of each top-left), on 0; and ``labels`` (an
+    unsigned integer array of the frames' shape, C-contiguous), if given, with label images: 0 on
+    paper, ``j + 1`` where glyph ``j`` gives the pixel its value (the first, on a tie).
+
+    Each ``w``-byte run of the canvas is seen as one item (a ``V{w}`` view, one byte apart), so a glyph
+    row is copied whole: a slot is gathered, maximised and scattered back for every frame of every
+    sequence at once, a row of items per glyph row. The first slot lands on zeros, so it is only written.
+
+    Examples
+    --------
+    >>> f = np.empty((1, 2, 4, 5), np.uint8)
+    >>> g = np.array([[[[1, 2], [3, 4]], [[9, 0], [0, 9]]]], np.uint8)
+    >>> paint(f, g, np.array([[[[0, 0], [1, 1]], [[2, 3], [2, 3]]]]))
+    >>> f[0, 0].tolist()
+    [[1, 2, 0, 0, 0], [3, 9, 0, 0, 0], [0, 0, 9, 0, 0], [0, 0, 0, 0, 0]]
+    >>> f[0, 1].tolist()
+    [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 9, 2], [0, 0, 0, 3, 9]]
+    >>> labels = np.empty(f.shape, np.uint8); paint(f, g, np.array([[[[0, 0], [1, 1]], [[2, 3], [2, 3]]]]), labels)
+    >>> labels[0, 0].tolist()
+    [[1, 1, 0, 0, 0], [1, 2, 0, 0, 0], [0, 0, 2, 0, 0], [0, 0, 0, 0, 0]]
+    """
+    if not frames.flags.c_contiguous or frames.dtype != np.uint8:
+        raise ValueError("paint draws into C-contiguous uint8 frames")
+    if labels is not None and (not labels.flags.c_contiguous or labels.shape != frames.shape):
+        raise ValueError("paint writes labels into a C-contiguous array of the frames' shape")
+    n, count, height, width = frames.shape
+    k, rows, columns = glyphs.shape[1:]
+    frames.fill(0)
+    if labels is not None:
+        labels.fill(0)
+    if not frames.size or not k:
+        return
+    runs = _runs(frames, columns)
+    label_runs = None if labels is None else _runs(labels, columns)
+    firsts = np.arange(n * count, dtype=np.intp).reshape(n, count) * (height * width)
+    down = np.arange(rows, dtype=np.intp) * width
+    for j in range(k):
+        where = (firsts + corners[:, :, j, 0] * width + corners[:, :, j, 1])[..., None] + down  # (N, T, h)
+        glyph = np.ascontiguousarray(glyphs[:, j]).reshape(n, 1, rows * columns)
+        if j == 0:
+            runs[where] = glyph.view(runs.dtype)
+            if label_runs is not None:
+                label_runs[where] = (glyph > 0).astype(labels.dtype).view(label_runs.dtype)
+            continue
+        placed = runs[where]
+        ink = placed.view(np.uint8)
+        if label_runs is not None:
+            owner = label_runs[where]
+            mine = owner.view(labels.dtype)
+            mine[glyph > ink] = j + 1
+            label_runs[where] = owner
+        np.maximum(ink, glyph, out=ink)
+        runs[where] = placed
+
+
+def _runs(array: np.ndarray, columns: int) -> np.ndarray:
+    """Every run of ``columns`` elements of C-contiguous ``array``, one element apart, as one item each
+    (a ``V`` dtype view of its memory): a glyph row copied whole by one index."""
+    flat = array.reshape(-1)
+    size = columns * array.itemsize
+    return np.ndarray((flat.size - columns + 1,), np.dtype(f"V{size}"), buffer=flat, strides=(array.itemsize,))
+
+
+def glyph_boxes(corners: np.ndarray, extents: np.ndarray) -> np.ndarray:
+    """Int32 boxes ``(N, T, k, 4)`` ``[x0, y0, x1, y1]`` (ends exclusive) of each glyph's ink where it is placed:
+    ``corners`` ``(N, T, k, 2)`` (``row, column``), ``extents`` ``(N, k, 4)`` (``col_lo, col_hi, row_lo,
+    row_hi`` of its ink in the glyph); an empty box (all 0) for a glyph without ink.
+
+    Examples
+    --------
+    >>> glyph_boxes(np.array([[[[5, 30]]]]), np.array([[[3, 5, 10, 12]]])).tolist()
+    [[[[33, 15, 35, 17]]]]
+    """
+    col_lo, col_hi, row_lo, row_hi = (extents[:, None, :, i].astype(np.int32) for i in range(4))
     y0, x0 = corners[..., 0].astype(np.int32), corners[..., 1].astype(np.int32)
     found = np.stack([x0 + col_lo, y0 + row_lo, x0 + col_hi, y0 + row_hi], axis=-1)
     found[np.broadcast_to(col_hi <= col_lo, found.shape[:-1])] = 0  # a glyph without ink: an empty box
-    return frames, found.astype(np.int32)
+    return found.astype(np.int32)
 
 
 def picture(image: np.ndarray) -> np.ndarray:

@@ -165,7 +165,7 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
     encode = None if fmt == "npz" else png_bytes  # in the workers, as the export encodes them
     chunks = iter_chunks(plan, source, chunk_bounds(indices), workers, from_files=True,
                          data_home=None if folder_source else data_home,
-                         boxes=True, encode=encode)
+                         boxes=True, masks=options.masks, encode=encode)
     done = 0
     try:
         for batch in chunks:
@@ -291,4 +291,8 @@ def _compare(record, stored) -> list[Problem]:
     found, made_boxes = stored.boxes.reshape(-1, 4), record.boxes.reshape(-1, 4)  # a video's: every frame's
     if found.shape != made_boxes.shape or not np.array_equal(found, made_boxes):
         why.append("its boxes are not the digits' boxes")
+    if record.mask is not None:
+        mask = None if stored.mask is None else stored.mask()
+        if mask is None or mask.shape != record.mask.shape or not np.array_equal(mask, record.mask):
+            why.append("its mask is not the label image its seed makes")
     return [Problem(stored.where, "; ".join(why))] if why else []

@@ -265,6 +265,7 @@ def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None =
         **WRITERS[fmt].key(plan, options),  # the format's own: dtype, samples per shard
         # only when asked: the keys of folders made without annotations stay what they were
         **({"annotations": list(options.annotations)} if options.annotations else {}),
+        **({"masks": True} if options.masks else {}),
         **({"source": plan.source} if plan.source != "mnist" else {}),  # as the recipe: new keys only when set
         # which character each label is: a folder's classes.txt edited, or its sub-folders renamed, is not resumed
         **({"alphabet": plan.glyphs} if plan.glyphs != "0123456789" else {}),
@@ -353,7 +354,8 @@ def _batches(plan: Plan, source: MnistData, writer: Writer, pieces: list[range],
                      bounds[-1][1])
         chunks = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home,
                              encode=None if kept else writer.encode,
-                             encode_chunk=_discard_images if kept else writer.encode_chunk, boxes=True)
+                             encode_chunk=_discard_images if kept else writer.encode_chunk, boxes=True,
+                             masks=writer.options.masks and not kept)
         try:
             for batch in chunks:
                 yield batch, kept

@@ -12,6 +12,7 @@ array) is an error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -58,6 +59,7 @@ class Stored:
     boxes: np.ndarray
     pixels: Callable[[], np.ndarray]
     digest: str | None = None
+    mask: Callable[[], np.ndarray] | None = None
 
 
 def decode_png(data: bytes, where: str, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -227,6 +229,33 @@ def _column(npz: zipfile.ZipFile, member: str, shape: tuple[int, ...], kinds: st
         return np.frombuffer(data, dtype).reshape(found)
 
 
+class _MaskRows:
+    """The rows of the npz's ``masks.npy``, read in step with its images (never the whole array at once)."""
+
+    def __init__(self, stream, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.stream, self.shape, self.dtype = stream, shape, dtype
+        self.row_bytes = int(np.prod(shape)) * dtype.itemsize
+
+    def row(self, k: int) -> np.ndarray:
+        data = self.stream.read(self.row_bytes)
+        if len(data) != self.row_bytes:
+            raise UnreadableError(f"{NPZ}: masks end at row {k}")
+        return np.frombuffer(data, self.dtype).reshape(self.shape)
+
+
+@contextlib.contextmanager
+def _masks(npz: zipfile.ZipFile, n: int, shape: tuple[int, ...], wanted: bool):
+    """:class:`_MaskRows` of ``masks.npy`` when the export wrote masks, else ``None``."""
+    if not wanted:
+        yield None
+        return
+    with npz.open("masks.npy") as stream:
+        found, fortran, dtype = _header(stream, "masks.npy")
+        if fortran or tuple(found) != (n, *shape) or dtype not in (np.uint8, np.uint16):
+            raise UnreadableError(f"{NPZ}: masks are {dtype} {found}, not {n} label images of {shape}")
+        yield _MaskRows(stream, shape, dtype)
+
+
 def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, ...],
                  options: Options) -> Iterator[Stored]:
     name = WRITERS["npz"].name
@@ -237,14 +266,14 @@ def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
         return
     try:
         with zipfile.ZipFile(folder / NPZ) as npz:
-            members = set(npz.namelist())
-            if members != _NPZ_MEMBERS:
-                raise UnreadableError(f"{NPZ}: holds {', '.join(sorted(members ^ _NPZ_MEMBERS))}: not this "
-                                      "tool's arrays images, labels, boxes and lengths")
+            members, expected = set(npz.namelist()), _NPZ_MEMBERS | ({"masks.npy"} if options.masks else set())
+            if members != expected:
+                raise UnreadableError(f"{NPZ}: holds {', '.join(sorted(members ^ expected))}: not this "
+                                      f"tool's arrays {', '.join(sorted(n[:-4] for n in expected))}")
             labels = _column(npz, "labels.npy", (n,), "U", 4 * MAX_DIGITS)
             boxes = _column(npz, "boxes.npy", (n, *shape[:-2], -1, 4), "i", 4)
             lengths = _column(npz, "lengths.npy", (n,), "i", 2)
-            with npz.open("images.npy") as pixels:
+            with npz.open("images.npy") as pixels, _masks(npz, n, shape, options.masks) as masks:
                 found, fortran, dtype = _header(pixels, "images.npy")
                 if fortran or tuple(found) != (n, *shape) or dtype not in (np.uint8, np.float32):
                     raise UnreadableError(f"{NPZ}: images are {dtype} {found}, not {n} images of {shape}")
@@ -255,8 +284,9 @@ def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
                         raise UnreadableError(f"{NPZ}: images end at row {k}")
                     image = np.frombuffer(data, dtype).reshape(shape)
                     length = min(max(int(lengths[k]), 0), boxes.shape[-2])
+                    mask = None if masks is None else masks.row(k)
                     yield Stored(i, f"{NPZ}:{name(i)}", (next(csv), str(labels[k])), boxes[k][..., :length, :],
-                                 lambda image=image: image)
+                                 lambda image=image: image, mask=None if mask is None else (lambda mask=mask: mask))
     except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
         raise UnreadableError(f"{NPZ}: not readable as this tool's npz ({exc})") from None
     except ValueError as exc:  # NumPy's header readers; our own errors are ValueErrors too

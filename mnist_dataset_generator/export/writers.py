@@ -39,6 +39,7 @@ import numpy as np
 from .._files import atomic_write, new_temp
 from ..compose.strip import to_uint8
 from ..dataset import Plan
+from ..making import mask_dtype
 from ..records import NO_BOX, Batch
 from ..sampling import CHUNK
 from .annotations import ANNOTATIONS, FileSink
@@ -71,10 +72,14 @@ class Options:
     annotations : tuple of str
         Annotation files written beside the samples (:data:`.annotations.ANNOTATIONS`: coco,
         yolo, gt), kept sorted.
+    masks : bool
+        Write each sample's label image (0 on paper, ``i + 1`` on character ``i``'s visible ink)
+        beside it: npz only so far (``masks``, of the images' shape).
     """
 
     shard_size: int = SAMPLES_PER_TAR
     annotations: tuple[str, ...] = ()
+    masks: bool = False
 
     def __post_init__(self) -> None:
         if not (isinstance(self.shard_size, int) and not isinstance(self.shard_size, bool)
@@ -87,12 +92,15 @@ class Options:
         if unknown:
             raise ValueError(f"unknown annotation {unknown[0]!r}; choose from {', '.join(ANNOTATIONS)}")
         object.__setattr__(self, "annotations", tuple(sorted(set(names))))  # one order: the key compares them
+        if not isinstance(self.masks, bool):
+            raise ValueError(f"masks must be True or False, got {self.masks!r}")
 
     @classmethod
     def from_key(cls, dataset: dict) -> Options:
         """The options a manifest's ``dataset`` records (:meth:`Writer.key`); defaults where it is silent."""
         return cls(shard_size=dataset.get("samples_per_shard", SAMPLES_PER_TAR),
-                   annotations=dataset.get("annotations", ()))  # a list of names, or a one-line ValueError
+                   annotations=dataset.get("annotations", ()),  # a list of names, or a one-line ValueError
+                   masks=dataset.get("masks", False))
 
 
 MAX_SHARD_SIZE = 10_000_000
@@ -187,6 +195,7 @@ class Writer(ABC):
     column: ClassVar[str] = "key"
     index_files: ClassVar[tuple[str, ...]] = ()
     kept_boxes: ClassVar[bool] = False
+    holds_masks: ClassVar[bool] = False
 
     def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
         self.folder, self.plan, self.indices = folder, plan, indices
@@ -242,6 +251,9 @@ class Writer(ABC):
     @classmethod
     def check_options(cls, options: Options) -> None:
         """Refuse (one line) what ``options`` asks that this format cannot do."""
+        if options.masks and not cls.holds_masks:
+            holders = " or ".join(name for name, writer in WRITERS.items() if writer.holds_masks)
+            raise ValueError(f"--format {cls.format} has no place for masks yet: they go with --format {holders}")
         for name in options.annotations:
             formats = ANNOTATIONS[name].formats
             if formats is not None and cls.format not in formats:
@@ -537,7 +549,9 @@ class _Column:
 class NpzWriter(Writer):
     """``dataset.npz``: ``images`` ``(N, H, W)``, ``labels`` ``(N,)`` fixed-width strings,
     ``boxes`` ``(N, max_len, 4)`` padded with -1 and ``lengths`` ``(N,)`` int16; videos hold
-    ``images`` ``(N, T, H, W)`` and ``boxes`` ``(N, T, max_len, 4)``, each frame's.
+    ``images`` ``(N, T, H, W)`` and ``boxes`` ``(N, T, max_len, 4)``, each frame's. With masks,
+    ``masks`` of the images' shape: uint8 (uint16 past 254 characters) label images, 0 on paper
+    and ``i + 1`` on character ``i``'s visible ink.
 
     ``boxes`` is int16 (coordinates reach the image's width and height, ends exclusive),
     int32 when the width or height exceeds 32767. ``boxes[i, :lengths[i]]`` are sample
@@ -550,6 +564,7 @@ class NpzWriter(Writer):
     patterns = (re.escape(NPZ),)
     dtypes = ("uint8", "float32")
     encode_chunk = staticmethod(_deflate_images)
+    holds_masks = True
 
     def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
         super().__init__(folder, plan, indices, options)
@@ -580,18 +595,24 @@ class NpzWriter(Writer):
         self._columns = [_Column(self.folder, "labels", f"<U{longest}"),
                          _Column(self.folder, "boxes", self.box_dtype(plan), (*plan.shape[:-2], longest, 4)),
                          _Column(self.folder, "lengths", np.int16)]  # at most MAX_DIGITS (10,000) digits
+        if self.options.masks:
+            self._columns.append(_Column(self.folder, "masks", mask_dtype(plan), plan.shape))
 
     def _put(self, batch: Batch) -> None:
         if self._zip is None:  # first batch: nothing is written when a resume finds the file whole
             self._start()
         self._zip.write_piece(*batch.payload)  # deflated by the worker that made the images
-        labels, boxes, lengths = self._columns
+        labels, boxes, lengths = self._columns[:3]
         rows = np.full((len(batch), *boxes.row_shape), NO_BOX, boxes.dtype)
         width = min(boxes.row_shape[-2], batch.boxes.shape[-2])
         rows[..., :width, :] = batch.boxes[..., :width, :]
         labels.append(np.array(batch.labels, dtype=labels.dtype))
         boxes.append(rows)
         lengths.append(np.fromiter(map(len, batch.labels), np.int16, len(batch)))
+        if self.options.masks:
+            if batch.masks is None:
+                raise RuntimeError(f"{NPZ} needs the masks of samples {batch.start}..{batch.stop}")
+            self._columns[3].append(batch.masks)
 
     def _finish(self) -> None:
         if self._zip is None:

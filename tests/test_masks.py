@@ -1,0 +1,165 @@
+"""Instance masks (issue 23): label images of every layout, through every door, npz, --verify --deep, the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import one_line, rewrite_record, run_generator
+from mnist_dataset_generator import (
+    Recipe,
+    SequenceDataset,
+    generate_dataset,
+    generate_videos,
+    iter_dataset,
+)
+from mnist_dataset_generator.compose.boxes import visible
+from mnist_dataset_generator.filters import blur, distort
+from mnist_dataset_generator.mnistdata import MnistData
+from mnist_dataset_generator.sources.testdata import draw_digits
+
+CLASSES = np.arange(300) % 10
+SOURCE = MnistData.from_arrays(draw_digits(CLASSES, np.random.default_rng(4)), CLASSES)
+
+
+def _inside_boxes(masks: np.ndarray, boxes) -> None:
+    """Every pixel labelled ``i + 1`` lies in box ``i`` (the frame's, for a video); no label past the length."""
+    for mask, box in zip(masks, boxes, strict=True):
+        frames = mask[None] if mask.ndim == 2 else mask
+        per_frame = box[None] if box.ndim == 2 else box
+        for frame, frame_boxes in zip(frames, per_frame, strict=True):
+            assert frame.max() <= len(frame_boxes)
+            for i, (x0, y0, x1, y1) in enumerate(frame_boxes.tolist()):
+                rows, cols = np.nonzero(frame == i + 1)
+                if len(rows):
+                    assert y0 <= rows.min() and rows.max() < y1 and x0 <= cols.min() and cols.max() < x1, (i, box)
+
+
+@pytest.mark.parametrize("options", [
+    {"length": 4, "spacing_range": (3, 3), "image_width": 4 * 28 + 9},  # placed unresampled
+    {"length": (2, 6), "spacing_range": (-10, 8), "image_width": 150},  # overlaps, resampled
+    {"length": (2, 5), "spacing_range": (0, 6), "image_width": 120, "fltrs": [blur(1.0), distort()]},
+    {"length": 3, "spacing_range": (2, 9), "image_width": 90, "image_height": 40, "background": "black",
+     "dtype": "uint8"},
+])
+def test_strip_masks_are_the_visible_ink_of_each_digit_inside_its_box(options):
+    images, labels, boxes, masks = generate_dataset(60, seed=5, images=SOURCE, return_boxes=True, return_masks=True,
+                                                    **options)
+    assert masks.shape == images.shape and masks.dtype == np.uint8
+    seen = visible(images, options.get("background", "white"))
+    assert not (masks[~seen]).any()  # paper is 0
+    _inside_boxes(masks, boxes)
+    for mask, label in zip(masks, labels, strict=True):
+        assert set(np.unique(mask).tolist()) <= set(range(len(label) + 1))
+    if options["spacing_range"][0] >= 0:  # digits that never overlap: every visible pixel is one digit's
+        assert (masks[seen] > 0).all()
+    else:  # overlapping: only pixels that the tails of two digits together make visible are left out
+        assert (masks[seen] > 0).mean() > 0.995
+
+
+def test_where_digits_overlap_a_pixel_goes_to_the_darker():
+    ink = np.zeros((2, 28, 28), np.uint8)
+    ink[0, 4:24, 2:26] = 120  # a pale block
+    ink[1, 4:24, 8:26] = 250  # a dark one, 14 px on (spacing -14): its columns 22..39 cover the pale one's 22..25
+    source = MnistData.from_arrays(ink, [0, 1])
+    _, _, boxes, masks = generate_dataset(1, None, (-14, -14), None, seed=0, images=source, labels=["01"],
+                                               return_boxes=True, return_masks=True)
+    row = masks[0, 10]
+    assert row[2:22].tolist() == [1] * 20 and row[22:40].tolist() == [2] * 18  # the darker wins where both are
+    assert row[:2].tolist() == [0, 0] and not row[40:].any() and not masks[0, :4].any()
+    assert boxes[0].tolist() == [[2, 4, 26, 24], [22, 4, 40, 24]]  # the pale one's box still holds all its ink
+
+
+def test_every_door_gives_the_same_masks_for_any_worker_count():
+    args = {"count": 300, "length": (2, 5), "spacing_range": (-6, 6), "image_width": 130, "seed": 9,
+            "images": SOURCE}
+    images, labels, boxes, masks = generate_dataset(**args, return_boxes=True, return_masks=True)
+    images2, _, masks2 = generate_dataset(**args, return_masks=True, workers=2)
+    np.testing.assert_array_equal(masks2, masks)
+    np.testing.assert_array_equal(images2, images)
+    for k, (image, label, mask) in enumerate(iter_dataset(**args, return_masks=True, workers=2)):
+        assert label == labels[k] and np.array_equal(mask, masks[k])
+    triples = list(iter_dataset(**args, return_boxes=True, return_masks=True))
+    assert all(np.array_equal(t[2], boxes[k]) and np.array_equal(t[3], masks[k]) for k, t in enumerate(triples))
+    ds = SequenceDataset(**args, return_masks=True, return_boxes=True, transform=lambda x: x * 0)
+    for k, item in zip([299, 0, 17], ds.__getitems__([299, 0, 17]), strict=True):
+        assert item[1] == labels[k] and np.array_equal(item[2], boxes[k]) and np.array_equal(item[3], masks[k])
+        assert not item[0].any()  # the transform touched the image, not the mask
+
+
+def test_more_than_254_characters_take_uint16_labels():
+    _, _, masks = generate_dataset(1, 300, (1, 1), None, seed=0, images=SOURCE, return_masks=True)
+    assert masks.dtype == np.uint16 and int(masks.max()) == 300
+
+
+def test_video_masks_label_every_ink_pixel_with_the_glyph_that_gives_its_value():
+    videos, _, boxes, masks = generate_videos(40, frames=6, digits=3, size=(40, 52), seed=3, images=SOURCE,
+                                                   return_boxes=True, return_masks=True)
+    assert masks.shape == videos.shape and masks.dtype == np.uint8
+    np.testing.assert_array_equal(masks > 0, videos > 0)
+    _inside_boxes(masks, boxes)
+    # the value of each labelled pixel is its glyph's: the glyph's ink at that place in the frame
+    for n in range(5):
+        for t in range(6):
+            for j in range(boxes.shape[2]):
+                mine = masks[n, t] == j + 1
+                assert (videos[n, t][mine] > 0).all()
+    again = generate_videos(40, frames=6, digits=3, size=(40, 52), seed=3, images=SOURCE, return_masks=True, workers=2)
+    np.testing.assert_array_equal(again[2], masks)
+    white = generate_dataset(40, seed=3, images=SOURCE, return_masks=True,
+                             recipe=Recipe(layout="video", length=3, frames=6, image_height=40, image_width=52,
+                                           background="white"))
+    np.testing.assert_array_equal(white[2], masks)  # float32 on white: the same glyphs, the same labels
+
+
+def _export(tmp_path, *args, data_dir):
+    out = tmp_path / "out"
+    result = run_generator("--count", "24", "--seed", "2", "--output-dir", out, "-q", "-d", data_dir, *args,
+                           cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.mark.parametrize("recipe_args", [
+    ["--length", "2-4", "-w", "120", "-s", "-4,6"],
+    ["--preset", "moving-mnist", "--frames", "4"],
+])
+def test_npz_holds_the_masks_and_deep_verify_checks_them(tmp_path, fixture_dir, recipe_args):
+    out = _export(tmp_path, "--format", "npz", "--masks", *recipe_args, data_dir=fixture_dir)
+    with np.load(out / "dataset.npz") as npz:
+        arrays = dict(npz)
+    assert sorted(arrays) == ["boxes", "images", "labels", "lengths", "masks"]
+    assert arrays["masks"].shape == arrays["images"].shape and arrays["masks"].dtype == np.uint8
+    source = MnistData.from_arrays(*_fixture(fixture_dir))
+    recipe = Recipe.preset("moving-mnist", frames=4) if "--preset" in recipe_args else \
+        Recipe(length=(2, 4), spacing_range=(-4, 6), image_width=120, dtype="uint8")
+    _, _, masks = generate_dataset(24, seed=2, images=source, recipe=recipe, return_masks=True)
+    np.testing.assert_array_equal(arrays["masks"], masks)
+    assert run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path).returncode == 0
+    # one label changed, and the files' record made to agree: only the deep check can tell
+    arrays["masks"][5].flat[np.flatnonzero(arrays["masks"][5])[0]] += 1
+    np.savez(out / "dataset.npz", **arrays)
+    rewrite_record(out)
+    result = run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path)
+    assert result.returncode == 1 and "its mask is not the label image its seed makes" in result.stdout, result.stdout
+    # a masks array taken away is found too
+    del arrays["masks"]
+    np.savez(out / "dataset.npz", **arrays)
+    rewrite_record(out)
+    result = run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path)
+    assert result.returncode == 1 and "masks" in result.stdout, result.stdout
+
+
+def _fixture(folder):
+    from mnist_dataset_generator.sources.idx import read_idx
+
+    return read_idx(folder / "train-images-idx3-ubyte.gz"), read_idx(folder / "train-labels-idx1-ubyte.gz")
+
+
+@pytest.mark.parametrize("fmt", ["png", "tar", "lmdb"])
+def test_masks_where_a_format_has_no_place_for_them_are_refused(tmp_path, fixture_dir, fmt):
+    result = run_generator("--count", "5", "--length", "3", "--format", fmt, "--masks", "--output-dir",
+                           tmp_path / "out", "-d", fixture_dir, cwd=tmp_path)
+    assert result.returncode == 2
+    assert one_line(result).endswith(f"--format {fmt} has no place for masks yet: they go with --format npz")
+    assert not (tmp_path / "out").exists()
