@@ -200,7 +200,7 @@ class SequenceDataset:
                 raise ValueError(f"{name} must be callable, got {value!r}")
         self.return_boxes = check_flag("return_boxes", return_boxes)
         self.return_masks = check_flag("return_masks", return_masks)
-        check_memory(self.plan, door="SequenceDataset")  # it makes one sample at a time
+        check_memory(self.plan, door="SequenceDataset", masks=self.return_masks)  # one sample at a time
         self.transform, self.target_transform = transform, target_transform
         self.data_home = data_home
         # A user's arrays must travel with the dataset; MNIST files are
@@ -247,7 +247,8 @@ class SequenceDataset:
         what ``torch.utils.data.DataLoader`` calls for a batch; each item is exactly ``self[i]``."""
         at = np.array([self._index(i) for i in indices], np.int64)
         if len(at) > 1:
-            check_memory(self.plan, door="SequenceDataset", workers=1, bounds=[(0, len(at))])
+            check_memory(self.plan, door="SequenceDataset", workers=1, bounds=[(0, len(at))],
+                         masks=self.return_masks)
         images = np.empty((len(at), *self.plan.shape), self.plan.dtype)
         masks = np.empty((len(at), *self.plan.shape), mask_dtype(self.plan)) if self.return_masks else None
         labels, boxes = make_images(self.plan, self._source(), at, images, boxes=self.return_boxes, masks=masks)

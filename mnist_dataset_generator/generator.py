@@ -337,8 +337,9 @@ def generate_videos(
         Also return ``(count, frames, digits, 4)`` int32 boxes ``[x0, y0, x1, y1]`` of each glyph's
         ink in each frame.
     return_masks : bool
-        Also return the label images, uint8 of the videos' shape: 0 on paper, ``j + 1`` where glyph
-        ``j`` gives the pixel its value (the first, on a tie); each glyph's pixels lie in its box.
+        Also return the label images, of the videos' shape (uint8; uint16 past 254 glyphs): 0 on paper,
+        ``j + 1`` where glyph ``j`` gives the pixel its value (the first, on a tie); each glyph's pixels
+        lie in its box.
 
     Returns
     -------

@@ -229,9 +229,10 @@ def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
         if count:
             picked = np.minimum((clutter_glyph[rows] * len(source)).astype(np.intp), len(source) - 1)
             cut = (clutter_crop[rows] * (layout.DIGIT - size + 1)).astype(np.intp)
-            ys = cut[..., 0, None, None] + np.arange(size)[:, None]
-            xs = cut[..., 1, None, None] + np.arange(size)[None, :]
-            pieces = source.images[picked[..., None, None], ys, xs]  # (n, m, size, size)
+            ys = cut[..., 0].reshape(-1, 1, 1) + np.arange(size)[:, None]
+            xs = cut[..., 1].reshape(-1, 1, 1) + np.arange(size)[None, :]
+            whole = np.asarray(source.images[picked.ravel()])  # one index array: any source's images take it
+            pieces = whole[np.arange(len(whole))[:, None, None], ys, xs].reshape(*picked.shape, size, size)
             spots = (clutter_at[rows] * [height - size + 1, width - size + 1]).astype(np.intp)
             clutter = (pieces, spots)
         made = out[rows] if direct else np.empty((n, height, width), np.uint8)
@@ -340,14 +341,15 @@ def _in_flight(workers: int, bounds: list[tuple[int, int]]) -> int:
 
 
 def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bool = False,
-                 bounds: list[tuple[int, int]] | None = None) -> None:
+                 bounds: list[tuple[int, int]] | None = None, masks: bool = False) -> None:
     """Refuse, before anything is allocated, a dataset whose making would pass the memory budget.
 
     Always checked: one sample made alone, with the renderer's working copies
     (:func:`.compose.checks.strip_memory`). With ``whole``, the array of all the
     images; else, with ``workers`` (0: all cores), the chunks of ``bounds``
     (default: the whole dataset's) that :func:`iter_chunks` holds at once for
-    that many workers. The budget is :func:`._limits.memory_budget`.
+    that many workers; with ``masks``, each sample's label image beside its pixels. The budget
+    is :func:`._limits.memory_budget`.
 
     Raises
     ------
@@ -358,7 +360,7 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     if plan.count == 0:
         return  # nothing is made
     pixels = int(np.prod(plan.shape))
-    itemsize = 1 if plan.dtype == "uint8" else 4
+    itemsize = (1 if plan.dtype == "uint8" else 4) + (mask_dtype(plan).itemsize if masks else 0)
     video = plan.layout == "video"
     canvas = plan.layout in ("video", "scene")
     if canvas:
@@ -383,7 +385,8 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     making = f", and {makers} x {format_bytes(working)} of working copies while samples are made"
     if whole:
         check_bytes(door, "the videos" if video else "the images", plan.count * pixels * itemsize + makers * working,
-                     f"count {plan.count} x {' x '.join(map(str, plan.shape))} x {itemsize} bytes{making}",
+                     f"count {plan.count} x {' x '.join(map(str, plan.shape))} x {itemsize} bytes"
+                     f"{' (pixel and mask)' if masks else ''}{making}",
                      "use " + _either(["iter_dataset or an export", "a smaller count", *uint8]))
     elif workers is not None:
         workers = makers
@@ -393,7 +396,8 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
         held, chunk = _in_flight(workers, bounds), max(b - a for a, b in bounds)
         per_worker = "" if workers == 1 else f": 2 per worker, {workers} workers"
         check_bytes(door, "the chunks in flight", held * chunk * pixels * itemsize + makers * working,
-                     f"{held} x {chunk} samples x {' x '.join(map(str, plan.shape))} x {itemsize} bytes{per_worker}"
+                     f"{held} x {chunk} samples x {' x '.join(map(str, plan.shape))} x {itemsize} bytes"
+                     f"{' (pixel and mask)' if masks else ''}{per_worker}"
                      f"{making}",
                      "use " + _either(["fewer workers"] * (workers > 1) + ["a smaller image_width or image_height",
                                                                           *uint8]))
@@ -415,8 +419,9 @@ def _scene_working(plan: Plan, rows: int) -> int:
 
     k, side = plan.lengths[1], int(np.rint(plan.recipe.scale[1] * layout.DIGIT))
     count, size = plan.recipe.clutter
+    # placing glyph j checks SCENE_TRIES corners against the j placed: a few (rows, tries, k) arrays
     return rows * (plan.height * plan.width * 2 + k * (784 * 5 + side * side * 9 + SCENE_TRIES * 16 + 64)
-                   + count * (size * size + 48))
+                   + count * (size * size + 48) + SCENE_TRIES * k * 8 * 6)
 
 
 def _either(choices: list[str]) -> str:

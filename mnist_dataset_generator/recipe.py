@@ -31,7 +31,8 @@ VIDEO_FRAMES = 20  # frames per video when none are given (Moving MNIST's)
 VIDEO_SPEED = 0.1  # a glyph's move per frame, a share of the range it moves over (Moving MNIST's)
 MAX_FRAMES = 10_000
 SCALES = (0.25, 16.0)  # a scene's glyph scale: 7 to 448 px a side
-MAX_CLUTTER = 1000
+MAX_CLUTTER = 256
+MAX_SCENE_GLYPHS = 256  # placing a glyph checks it against every one placed: quadratic in the count
 COMBINES = ("max", "sum")
 
 
@@ -258,6 +259,11 @@ class Recipe:
         if not (0 <= count <= MAX_CLUTTER and (count == 0 or 1 <= size <= layout.DIGIT)):
             raise ValueError(f"clutter must be (count, size) with count in 0..{MAX_CLUTTER} and size in "
                              f"1..{layout.DIGIT} px, got {self.clutter!r}")
+        if count and size > min(self.image_height, self.image_width):
+            raise ValueError(f"clutter pieces of {size} px do not fit the {self.image_height} x {self.image_width} "
+                             "canvas: use smaller pieces or a larger canvas")
+        if self.length[1] > MAX_SCENE_GLYPHS:
+            raise ValueError(f"a scene holds at most {MAX_SCENE_GLYPHS} glyphs, got length {self.length!r}")
         put(self, "clutter", (count, size if count else 0))
         choice("combine", "max" if self.combine is None else self.combine, COMBINES)
         put(self, "combine", "max" if self.combine is None else self.combine)

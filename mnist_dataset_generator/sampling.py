@@ -216,7 +216,7 @@ def scene_draws(plan: Plan, indices: np.ndarray) -> tuple[np.ndarray, ...]:
     return out
 
 
-@functools.lru_cache(maxsize=16)  # a block's draws can be large (clutter): few kept
+@functools.lru_cache(maxsize=8)  # a block's draws can be large (256 glyphs, or 256 pieces of clutter): few kept
 def _block_scene(entropy: int, size: int, shapes: tuple, scale: tuple[float, float], block: int, epoch: int
                  ) -> tuple[np.ndarray, ...]:
     """The scene draws of ``block``, always in this order, in full (a constant scale draws nothing)."""

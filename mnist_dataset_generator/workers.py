@@ -126,7 +126,7 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
     """
     workers = _workers(workers)
     if out is None:
-        check_memory(plan, door="iter_chunks", workers=workers, bounds=bounds)
+        check_memory(plan, door="iter_chunks", workers=workers, bounds=bounds, masks=masks)
     return _iter_chunks(plan, source, bounds, workers, from_files, data_home, encode, encode_chunk, out, shared,
                         threads, boxes, masks)
 
@@ -200,8 +200,7 @@ def dataset_chunks(plan: Plan, *, images=None, data_home=None, workers=1, whole:
     n_workers = _workers(workers)
     bounds = chunk_bounds(range(plan.count))
     door = door or ("generate_dataset" if whole else "iter_dataset")
-    check_memory(plan, door=door, workers=n_workers, whole=whole,
-                 bounds=bounds)
+    check_memory(plan, door=door, workers=n_workers, whole=whole, bounds=bounds, masks=masks)
     source = resolve_source(images, data_home, plan.split, plan.source)
     shape = (plan.count, *plan.shape)
     # Threads, when the GIL allows them: into an array of this process, or for videos, whose chunks

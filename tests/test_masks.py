@@ -87,6 +87,26 @@ def test_every_door_gives_the_same_masks_for_any_worker_count():
         assert not item[0].any()  # the transform touched the image, not the mask
 
 
+def test_a_tie_goes_to_the_earlier_digit_on_strips_as_in_videos_and_scenes():
+    ink = np.zeros((3, 28, 28), np.uint8)
+    ink[:, 4:28, 2:22] = 200  # three equal blocks, 14 px apart: each pair overlaps 6 columns
+    source = MnistData.from_arrays(ink, [0, 1, 2])
+    _, _, boxes, masks = generate_dataset(1, None, (-14, -14), None, seed=0, images=source, labels=["012"],
+                                          return_boxes=True, return_masks=True)
+    # digits 0 and 2 share a group (their reaches never meet): the tie between 1 and 2 still goes to 1
+    assert masks[0, 10, :56].tolist() == [0, 0] + [1] * 20 + [2] * 14 + [3] * 14 + [0] * 6
+    _inside_boxes(masks, boxes)
+
+
+def test_masks_count_in_the_memory_budget(monkeypatch):
+    monkeypatch.setenv("GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET", str(12 * 10**6))
+    args = {"count": 200_000, "length": 2, "spacing_range": (0, 0), "image_width": None, "seed": 0, "images": SOURCE,
+            "dtype": "uint8"}
+    generate_dataset(**{**args, "count": 10})  # 200,000 x 1,568 px x 1 byte: 10.0 MB, within the budget
+    with pytest.raises(ValueError, match=r"generate_dataset: the images would take .* x 2 bytes \(pixel and mask\)"):
+        generate_dataset(**args, return_masks=True)
+
+
 def test_more_than_254_characters_take_uint16_labels():
     _, _, masks = generate_dataset(1, 300, (1, 1), None, seed=0, images=SOURCE, return_masks=True)
     assert masks.dtype == np.uint16 and int(masks.max()) == 300
@@ -138,6 +158,12 @@ def test_npz_holds_the_masks_and_deep_verify_checks_them(tmp_path, fixture_dir, 
     assert run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path).returncode == 0
     # one label changed, and the files' record made to agree: only the deep check can tell
     arrays["masks"][5].flat[np.flatnonzero(arrays["masks"][5])[0]] += 1
+    np.savez(out / "dataset.npz", **arrays)
+    rewrite_record(out)
+    result = run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path)
+    assert result.returncode == 1 and "its mask is not the label image its seed makes" in result.stdout, result.stdout
+    # the same labels in another dtype are not the masks its seed makes
+    arrays["masks"] = masks.astype(np.uint16)
     np.savez(out / "dataset.npz", **arrays)
     rewrite_record(out)
     result = run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path)

@@ -45,7 +45,7 @@ def test_a_scene_recipe_is_checked_and_normalised():
         ({"scale": 20}, "scale must be in [0.25, 16] (a multiple of the 28 px glyph)"),
         ({"scale": (2, 1)}, "scale must be in [0.25, 16]"),
         ({"max_iou": 1.5}, "max_iou must be a number in [0, 1] (0: no overlap), got 1.5"),
-        ({"clutter": (4, 40)}, "clutter must be (count, size) with count in 0..1000 and size in 1..28 px"),
+        ({"clutter": (4, 40)}, "clutter must be (count, size) with count in 0..256 and size in 1..28 px"),
         ({"combine": "mean"}, "combine must be one of max, sum, got 'mean'"),
         ({"scale": 3, "image_height": 60}, "a glyph of scale 3 is 84 px a side, larger than the 60 x 64 canvas"),
         ({"length": 5, "max_iou": 0}, ("5 glyphs of up to 28 px may not fit a 64 x 64 canvas with no overlap: "
@@ -53,6 +53,10 @@ def test_a_scene_recipe_is_checked_and_normalised():
         ({"spacing_range": (0, 4)}, "spacing_range applies to strips, not layout='scene'"),
         ({"frames": 3}, "frames applies with layout='video' only"),
         ({"fltrs": "blur"}, "filters with layout='scene' are not supported yet"),
+        ({"clutter": (2, 20), "image_height": 10, "image_width": 40, "scale": 0.25},
+         "clutter pieces of 20 px do not fit the 10 x 40 canvas"),
+        ({"length": 300, "scale": 0.25, "image_width": 4000, "image_height": 4000},
+         "a scene holds at most 256 glyphs, got length (300, 300)"),
     ]:
         with pytest.raises(ValueError) as error:
             Recipe(**{"layout": "scene", **kwargs})
@@ -150,6 +154,14 @@ def test_every_door_serves_the_same_scenes_for_any_worker_count():
     assert ds[5][1] == labels[5] and not np.array_equal(ds[5][0], images[5])  # new places, the same label
 
 
+def test_clutter_beside_a_pattern_with_drawn_separators():
+    recipe = Recipe(layout="scene", pattern="d-d", clutter=(3, 8), max_iou=0.2, image_height=80, image_width=80)
+    images, labels, boxes, masks = generate_dataset(30, seed=1, images=SOURCE, recipe=recipe, return_boxes=True,
+                                                    return_masks=True)
+    assert all(len(label) == 3 and label[1] == "-" for label in labels)
+    assert all(len(box) == 3 for box in boxes) and masks.max() <= 3
+
+
 def test_sum_combines_overlapping_ink_clipped():
     flat = np.full((2, 28, 28), 200, np.uint8)
     source = MnistData.from_arrays(flat, [0, 1])
@@ -211,6 +223,12 @@ def test_the_cli_makes_a_preset_and_refuses_what_a_scene_cannot_be(tmp_path, fix
         np.testing.assert_array_equal(npz["masks"], masks)
         assert npz["labels"].tolist() == labels
     assert run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path).returncode == 0
+    # another layout than the preset's: its scene options do not follow (a video of its 60 x 60 canvas)
+    result = run_generator("--preset", "cluttered-mnist", "--layout", "video", "--frames", "3", "--count", "4",
+                           "--format", "npz", "--output-dir", tmp_path / "video", "-q", "-d", fixture_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with np.load(tmp_path / "video" / "dataset.npz") as npz:
+        assert npz["images"].shape == (4, 3, 60, 60)
     for args, message in [
         (["--layout", "scene", "--length", "12", "--max-iou", "none"],
          "12 glyphs of up to 28 px may not fit a 64 x 64 canvas with no overlap: 4 surely fit"),
@@ -219,6 +237,7 @@ def test_the_cli_makes_a_preset_and_refuses_what_a_scene_cannot_be(tmp_path, fix
         (["--layout", "scene", "--max-iou", "2"], "argument --max-iou: expected a number in [0, 1] or 'none'"),
         (["--layout", "scene", "-s", "0,4"], "-s/--spacing applies to strips, not --layout scene"),
         (["--preset", "cluttered"], "argument --preset: invalid choice: 'cluttered'"),
+        (["--preset", "cluttered-mnist", "--combine", "mean"], "argument --combine: invalid choice: 'mean'"),
     ]:
         result = run_generator("--count", "5", "--output-dir", tmp_path / "no", "-d", fixture_dir, *args,
                                cwd=tmp_path)

@@ -367,7 +367,13 @@ def _apply_preset(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     flags = {"layout": "layout", "length": "length", "image_width": "width", "image_height": "height",
              "frames": "frames", "speed": "speed", "background": "background", "split": "split",
              "scale": "scale", "max_iou": "max_iou", "clutter": "clutter", "combine": "combine"}
-    for field, value in (check_preset(args.preset) if args.preset else {}).items():
+    preset = check_preset(args.preset) if args.preset else {}
+    layout = args.layout or preset.get("layout", "strip")
+    only = {"frames": "video", "speed": "video", "scale": "scene", "max_iou": "scene", "clutter": "scene",
+            "combine": "scene"}
+    for field, value in preset.items():
+        if only.get(field, layout) != layout:
+            continue  # --layout changed the preset's: its options of that other layout do not apply
         if getattr(args, flags[field]) is None:
             setattr(args, flags[field], (value, value) if field == "length" and isinstance(value, int) else value)
     args.layout = args.layout or "strip"
@@ -453,7 +459,8 @@ def _dataset_work(args: argparse.Namespace) -> int:
     check_format(args.format, args.dtype, options)  # what it needs installed and can do, before any loading
     check_layout(plan, options)
     indices = shard_range(plan.count, args.shard, args.format, options)
-    check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices))  # before any loading
+    check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices),  # before any loading
+                 masks=args.masks)
     description = {"filters": recipe.fltrs or ""}  # presets written out, as in the recipe
     check_folder(args.output_dir, resume=args.resume, force=args.force,
                  dataset=dataset_key(plan, args.format, indices, description, options))

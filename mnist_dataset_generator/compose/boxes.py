@@ -185,7 +185,8 @@ def visible_labels(reach: np.ndarray, seen: np.ndarray,
         members = group == g
         ink = render_columns(members, columns)
         mine = np.take_along_axis(_owners(reach, members, width), columns, axis=1)[:, None, :]
-        darker = (ink >= VISIBLE) & (ink > best)
+        # darker, or as dark and an earlier digit (groups interleave digits: 0 and 2 are one group)
+        darker = (ink >= VISIBLE) & ((ink > best) | ((ink == best) & (mine < who)))
         best = np.where(darker, ink, best)
         who = np.where(darker, mine, who).astype(kind)
     strips = np.flatnonzero(number)

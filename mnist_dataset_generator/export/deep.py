@@ -88,6 +88,7 @@ def _plan(manifest: dict, labels: list[str] | None = None, glyphs_folder=None):
         return f"its format {fmt!r} is not one this version writes"
     try:
         options = Options.from_key(dataset)
+        WRITERS[fmt].check_options(options)  # masks recorded for a format that has no place for them
     except ValueError as exc:
         return f"its layout cannot be read ({exc})"
     made = dataset_key(plan, fmt, indices, {"filters": dataset.get("filters")}, options)
@@ -293,6 +294,7 @@ def _compare(record, stored) -> list[Problem]:
         why.append("its boxes are not the digits' boxes")
     if record.mask is not None:
         mask = None if stored.mask is None else stored.mask()
-        if mask is None or mask.shape != record.mask.shape or not np.array_equal(mask, record.mask):
+        if mask is None or mask.dtype != record.mask.dtype or mask.shape != record.mask.shape \
+                or not np.array_equal(mask, record.mask):
             why.append("its mask is not the label image its seed makes")
     return [Problem(stored.where, "; ".join(why))] if why else []

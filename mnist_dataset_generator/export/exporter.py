@@ -214,7 +214,8 @@ def export_dataset(
     check_layout(plan, options)
     folder = Path(folder)
     indices = range(plan.count) if indices is None else indices
-    check_memory(plan, door="export_dataset", workers=workers, bounds=chunk_bounds(indices))  # before the folder
+    check_memory(plan, door="export_dataset", workers=workers, bounds=chunk_bounds(indices),  # before the folder
+                 masks=options.masks)
     dataset = {**dataset_key(plan, fmt, indices, description, options), "digits": digits_sha256(source)}
     manifest = {
         "tool": "mnist_dataset_generator", "version": __version__, "complete": False,
