@@ -17,11 +17,12 @@ sample stays a pure function of its seed):
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from .layout import DIGIT, ink_extents
+from .layout import DIGIT
 
 __all__ = ["check_fit", "fits", "glyph_sides", "place", "render_scenes", "resize_matrix"]
 
@@ -69,6 +70,7 @@ def check_fit(length: tuple[int, int], scale: tuple[float, float], height: int, 
                          "ones, a larger canvas or a larger max_iou")
 
 
+@functools.lru_cache(maxsize=512)
 def resize_matrix(size: int, source: int = DIGIT) -> np.ndarray:
     """``(size, source)`` float32 weights: row ``i`` makes output pixel ``i`` from the source pixels.
 
@@ -87,7 +89,9 @@ def resize_matrix(size: int, source: int = DIGIT) -> np.ndarray:
     centres = (np.arange(size) + 0.5) * ratio
     taps = np.arange(source) + 0.5
     weights = np.maximum(0.0, 1.0 - np.abs(taps[None, :] - centres[:, None]) / support)
-    return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+    matrix = (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+    matrix.flags.writeable = False  # shared by every call (cached)
+    return matrix
 
 
 def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -239,6 +243,18 @@ def _combine(window: np.ndarray, ink: np.ndarray, combine: str) -> None:
         np.add(window, np.minimum(ink, 255 - window), out=window)
 
 
+def _extents(glyphs: np.ndarray) -> np.ndarray:
+    """``(m, 4)`` ``col_lo, col_hi, row_lo, row_hi`` of the ink (any value above 0) of ``(m, s, s)`` glyphs
+    (``0, 0, 0, 0`` for one without ink): :func:`.layout.ink_extents`, lean for many small groups."""
+    side = glyphs.shape[-1]
+    cols, rows = glyphs.max(axis=1) > 0, glyphs.max(axis=2) > 0
+    found = cols.any(axis=1)
+    out = np.stack([cols.argmax(axis=1), side - cols[:, ::-1].argmax(axis=1),
+                    rows.argmax(axis=1), side - rows[:, ::-1].argmax(axis=1)], axis=1)
+    out[~found] = 0
+    return out
+
+
 def _resize_all(glyphs: np.ndarray, sides: np.ndarray, present: np.ndarray) -> dict:
     """``{(b, j): (glyph resized to its side, uint8; its ink extents)}`` for every present slot, each size's
     glyphs resized together (``A @ G @ A.T``)."""
@@ -255,7 +271,7 @@ def _resize_all(glyphs: np.ndarray, sides: np.ndarray, present: np.ndarray) -> d
         else:
             matrix = resize_matrix(side, glyphs.shape[-1])
             made = np.clip(np.rint(matrix @ source @ matrix.T), 0, 255).astype(np.uint8)
-        extents = ink_extents(made).tolist()
+        extents = _extents(made).tolist()
         for (b, j), glyph, extent in zip(picked.tolist(), made, extents, strict=True):
             out[b, j] = (glyph, extent)
     return out

@@ -10,6 +10,9 @@ empty) is not an object.
   ``CocoDetection``. ``images`` name each sample as ``labels.csv`` does (``file_name``, with
   ``width`` and ``height``; ``id`` is its index); one annotation per character with ``bbox``
   ``[x, y, w, h]``, ``area`` and ``iscrowd`` 0; ``categories`` named by the characters, ids from 1.
+  With masks, each annotation's ``segmentation`` is its character's mask as COCO's compressed RLE
+  (``{"size": [h, w], "counts": "..."}``, what ``pycocotools.mask.encode`` writes) and its ``area``
+  the mask's pixels.
 * ``yolo``: ``labels/00000000.txt`` beside ``images/00000000.png`` (``class cx cy w h``,
   normalised to the image), and ``data.yaml`` with the class names, the Ultralytics layout.
 * ``gt``: ``gt.txt``, ``images/00000000.png<TAB>label`` per line (PaddleOCR, MMOCR).
@@ -35,7 +38,7 @@ from .folder import declare
 from .record import Journal, Streamed
 
 __all__ = ["ANNOTATIONS", "Annotation", "CocoAnnotation", "DigestSink", "FileSink", "GtAnnotation",
-           "YoloAnnotation", "register"]
+           "YoloAnnotation", "register", "rle_string"]
 
 COCO, GT, YAML, LABEL_FOLDER = "coco.json", "gt.txt", "data.yaml", "labels"
 
@@ -148,11 +151,13 @@ class Annotation(ABC):
     def abort(self) -> None:
         """Drop what is not yet in place."""
 
-    def objects(self, label: str, boxes: np.ndarray):
-        """``(class, x0, y0, x1, y1)`` of each character with visible ink."""
-        for char, (x0, y0, x1, y1) in zip(label, boxes.tolist(), strict=True):
+    def objects(self, label: str, boxes: np.ndarray, numbered: bool = False):
+        """``(class, x0, y0, x1, y1)`` of each character with visible ink; ``numbered``: the character's
+        position in the label first, ``(i, (class, x0, y0, x1, y1))``, where ``i + 1`` marks its mask."""
+        for i, (char, (x0, y0, x1, y1)) in enumerate(zip(label, boxes.tolist(), strict=True)):
             if x1 > x0 and y1 > y0:
-                yield self.alphabet.index(char), x0, y0, x1, y1
+                found = (self.alphabet.index(char), x0, y0, x1, y1)
+                yield (i, found) if numbered else found
 
 
 ANNOTATIONS: dict[str, type[Annotation]] = {}
@@ -173,6 +178,33 @@ def register(cls: type[Annotation]) -> type[Annotation]:
 
 def _json(value) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def rle_string(mask: np.ndarray) -> str:
+    """COCO's compressed run-length encoding of a boolean ``mask`` (runs down the columns, the first of
+    background; each run as a difference from the one two before, 5 bits a character from ``"0"``): the
+    ``counts`` ``pycocotools.mask.encode`` writes.
+
+    Examples
+    --------
+    >>> rle_string(np.array([[0, 1], [1, 1]], bool))
+    '13'
+    """
+    flat = np.asfortranarray(mask, bool).ravel(order="F")
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
+    if flat.size and flat[0]:
+        runs = [0, *runs]  # the first run counts background
+    out = []
+    for i, run in enumerate(runs):
+        x = run - runs[i - 2] if i > 2 else run
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            more = x != -1 if c & 0x10 else x != 0
+            out.append(chr(c + 48 + (0x20 if more else 0)))
+    return "".join(out)
 
 
 class _OneFile(Annotation):
@@ -224,10 +256,14 @@ class CocoAnnotation(_OneFile):
         for record in batch.records():
             images.append(_json({"id": record.index, "file_name": self.sample_name(record.index),
                                  "width": self.width, "height": self.height}))
-            for cls, x0, y0, x1, y1 in self.objects(record.label, record.boxes):
-                objects.append(_json({"id": self._next_id, "image_id": record.index, "category_id": cls + 1,
-                                      "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0),
-                                      "iscrowd": 0}))
+            for k, (cls, x0, y0, x1, y1) in self.objects(record.label, record.boxes, numbered=True):
+                item = {"id": self._next_id, "image_id": record.index, "category_id": cls + 1,
+                        "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0}
+                if record.mask is not None:
+                    mine = record.mask == k + 1
+                    item["segmentation"] = {"size": list(mine.shape), "counts": rle_string(mine)}
+                    item["area"] = int(mine.sum())
+                objects.append(_json(item))
                 self._next_id += 1
         if images:
             self._out.out.write((("," if self._images else "") + ",".join(images)).encode())

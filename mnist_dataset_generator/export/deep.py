@@ -293,8 +293,11 @@ def _compare(record, stored) -> list[Problem]:
     if found.shape != made_boxes.shape or not np.array_equal(found, made_boxes):
         why.append("its boxes are not the digits' boxes")
     if record.mask is not None:
-        mask = None if stored.mask is None else stored.mask()
-        if mask is None or mask.dtype != record.mask.dtype or mask.shape != record.mask.shape \
-                or not np.array_equal(mask, record.mask):
+        from ..compose.video import picture
+
+        # a video's label image is stored as one picture (frames side by side) by the PNG formats
+        mask, made_mask = (None if stored.mask is None else picture(stored.mask())), picture(record.mask)
+        if mask is None or mask.dtype != made_mask.dtype or mask.shape != made_mask.shape \
+                or not np.array_equal(mask, made_mask):
             why.append("its mask is not the label image its seed makes")
     return [Problem(stored.where, "; ".join(why))] if why else []

@@ -356,7 +356,8 @@ def _batches(plan: Plan, source: MnistData, writer: Writer, pieces: list[range],
         chunks = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home,
                              encode=None if kept else writer.encode,
                              encode_chunk=_discard_images if kept else writer.encode_chunk, boxes=True,
-                             masks=writer.options.masks and not kept)
+                             # kept samples' masks too when an annotation holds them (COCO's segmentation)
+                             masks=writer.options.masks and (not kept or bool(writer.annotations)))
         try:
             for batch in chunks:
                 yield batch, kept

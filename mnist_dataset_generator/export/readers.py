@@ -29,7 +29,7 @@ from ..compose.video import picture_shape
 from .folder import LABELS, MANIFEST
 from .writers import LMDB_DATA, METADATA, NPZ, WRITERS, Options, TarWriter, lmdb_key
 
-__all__ = ["Stored", "UnreadableError", "decode_png", "stored_labels", "stored_samples"]
+__all__ = ["Stored", "UnreadableError", "decode_mask_png", "decode_png", "stored_labels", "stored_samples"]
 
 _ROW = 64 + 4 * MAX_DIGITS  # bytes of a labels.csv row, or a KEY.txt
 _META = 4096 + 64 * MAX_DIGITS  # bytes of a metadata.jsonl row, or a KEY.json: a label and its boxes
@@ -84,6 +84,38 @@ def decode_png(data: bytes, where: str, shape: tuple[int, int] | None = None) ->
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError,
             UnidentifiedImageError) as exc:
         raise UnreadableError(f"{where}: not a readable PNG ({exc})") from None
+
+
+def decode_mask_png(data: bytes, where: str, shape: tuple[int, int]) -> np.ndarray:
+    """The label image of an 8- or 16-bit grayscale PNG of ``shape`` (rows, columns), checked from its header
+    first (:class:`UnreadableError` naming ``where`` otherwise)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format != "PNG" or image.mode not in ("L", "I;16"):
+                    raise UnreadableError(f"{where}: a {image.format} {image.mode} image, not an 8- or 16-bit "
+                                          "grayscale PNG")
+                if image.size != (shape[1], shape[0]):
+                    raise UnreadableError(f"{where}: {image.size[0]} x {image.size[1]} px, not the dataset's "
+                                          f"{shape[1]} x {shape[0]}")
+                return np.asarray(image).astype(np.uint8 if image.mode == "L" else np.uint16)
+    except UnreadableError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError,
+            UnidentifiedImageError) as exc:
+        raise UnreadableError(f"{where}: not a readable PNG ({exc})") from None
+
+
+def _read(path: Path, where: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UnreadableError(f"{where}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _text(data: bytes, where: str) -> str:
@@ -158,9 +190,12 @@ def _png_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
         if row.get("file_name") != where:
             raise UnreadableError(f"{METADATA}: expected the row of {where}, found {str(row.get('file_name'))[:60]!r}")
         record = records.get(where)
+        mask_at = WRITERS["png"].mask_name(i)
         yield Stored(i, where, (label, row.get("text")), _boxes(row.get("boxes"), f"{METADATA} ({where})"),
                      lambda where=where: decode_png((folder / where).read_bytes(), where, picture),
-                     None if record is None else record[0])
+                     None if record is None else record[0],
+                     mask=(lambda at=mask_at: decode_mask_png(_read(folder / at, at), at, picture))
+                     if options.masks else None)
     _end(csv)
     if next(metadata):
         raise UnreadableError(f"{METADATA}: rows past the dataset's last sample")

@@ -48,7 +48,7 @@ from .record import Journal, Streamed, file_digest, unverified
 from .zipstream import ZipStreamWriter, deflate_piece
 
 __all__ = ["FOLDER_LAYOUT", "SAMPLES_PER_TAR", "WRITERS", "LmdbWriter", "NpzWriter", "Options", "PngWriter",
-           "TarWriter", "Writer", "lmdb_key", "png_bytes", "register", "units"]
+           "TarWriter", "Writer", "lmdb_key", "mask_png_bytes", "png_bytes", "register", "units"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 FOLDER_LAYOUT = "boxes-v2"
 SAMPLES_PER_TAR = 1000  # the default shard size: shard files never depend on the number of machines
 INT16_MAX = 32767
-IMAGES, METADATA, NPZ, LMDB_DATA = "images", "metadata.jsonl", "dataset.npz", "data.mdb"
+IMAGES, METADATA, NPZ, LMDB_DATA, MASKS = "images", "metadata.jsonl", "dataset.npz", "data.mdb", "masks"
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,29 @@ def png_bytes(image: np.ndarray, compress_level: int = 6) -> bytes:
 
     buffer = io.BytesIO()
     Image.fromarray(to_uint8(picture(image))).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def mask_png_bytes(mask: np.ndarray) -> bytes:
+    """A label image as a grayscale PNG, 8-bit (uint8) or 16-bit (uint16; a video's frames side by side).
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> image = Image.open(io.BytesIO(mask_png_bytes(np.array([[0, 1], [2, 0]], np.uint8))))
+    >>> image.mode, np.asarray(image).tolist()
+    ('L', [[0, 1], [2, 0]])
+    """
+    from PIL import Image
+
+    from ..compose.video import picture
+
+    pixels = picture(mask)
+    buffer = io.BytesIO()
+    if pixels.dtype == np.uint8:
+        Image.fromarray(pixels).save(buffer, format="PNG")
+    else:
+        Image.fromarray(pixels.astype(np.uint16), mode="I;16").save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -196,13 +219,15 @@ class Writer(ABC):
     index_files: ClassVar[tuple[str, ...]] = ()
     kept_boxes: ClassVar[bool] = False
     holds_masks: ClassVar[bool] = False
+    mask_patterns: ClassVar[tuple[str, ...]] = ()  # its files of masks, and their folders: made only with masks
+    mask_folders: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
         self.folder, self.plan, self.indices = folder, plan, indices
         self.options = Options() if options is None else options
         self.journal: Journal | None = None  # set by open()
         self._streams: dict[str, Streamed] = {}
-        for name in self.folders:
+        for name in (*self.folders, *(self.mask_folders if self.options.masks else ())):
             (folder / name).mkdir(exist_ok=True)
         self.annotations = [ANNOTATIONS[name]((plan.height, plan.width), indices, self.name, plan.alphabet)
                             for name in self.options.annotations if len(indices)]
@@ -367,14 +392,15 @@ def register(cls: type[Writer]) -> type[Writer]:
     for rel in cls.index_files:
         if not any(re.fullmatch(pattern, rel) for pattern in cls.patterns):
             raise ValueError(f"{cls.__name__}: index file {rel!r} matches none of its patterns")
-    declare(cls.patterns, cls.folders)
+    declare((*cls.patterns, *cls.mask_patterns), (*cls.folders, *cls.mask_folders))
     WRITERS[name] = cls
     return cls
 
 
 @register
 class PngWriter(Writer):
-    """``images/00000000.png`` per sample; ``metadata.jsonl`` lists each with its label and boxes."""
+    """``images/00000000.png`` per sample; ``metadata.jsonl`` lists each with its label and boxes; with masks,
+    ``masks/00000000.png``, the sample's label image (8-bit, or 16-bit past 254 characters)."""
 
     format = "png"
     summary = "images/*.png + metadata.jsonl (Hugging Face imagefolder)"
@@ -384,6 +410,9 @@ class PngWriter(Writer):
     column = "filename"
     index_files = (METADATA,)
     kept_boxes = True  # metadata.jsonl holds every image's boxes, kept images too
+    holds_masks = True
+    mask_patterns = (r"masks/\d{8}\.png",)
+    mask_folders = (MASKS,)
 
     @classmethod
     def unit(cls, options: Options) -> int:
@@ -393,9 +422,13 @@ class PngWriter(Writer):
     def name(cls, index: int) -> str:
         return f"{IMAGES}/{index:08d}.png"
 
+    @staticmethod
+    def mask_name(index: int) -> str:
+        return f"{MASKS}/{index:08d}.png"
+
     @classmethod
     def files(cls, indices: range, options: Options) -> list[str]:
-        return [cls.name(i) for i in indices]
+        return [cls.name(i) for i in indices] + ([cls.mask_name(i) for i in indices] if options.masks else [])
 
     def remake(self, records: dict[str, tuple[str, int | None]], indices: range) -> list[str]:
         """Only the damaged images: one file per sample, so the intact ones stay (same inode)."""
@@ -413,13 +446,18 @@ class PngWriter(Writer):
         self._kept = frozenset(journal.records)
 
     def _put(self, batch: Batch) -> None:
+        if self.options.masks and batch.masks is None:
+            raise RuntimeError(f"{MASKS} needs the masks of samples {batch.start}..{batch.stop}")
         for record in batch.records():
-            rel = self.name(record.index)
-            if rel in self._kept:
-                continue
-            self.journal.add_bytes(rel, record.image)
-            with atomic_write(self.folder / rel, durable=False) as out:
-                out.write(record.image)
+            for rel, data in ((self.name(record.index), lambda r=record: r.image),
+                              *(((self.mask_name(record.index), lambda r=record: mask_png_bytes(r.mask)),)
+                                if self.options.masks else ())):
+                if rel in self._kept:
+                    continue
+                data = data()
+                self.journal.add_bytes(rel, data)
+                with atomic_write(self.folder / rel, durable=False) as out:
+                    out.write(data)
 
     def _describe(self, batch: Batch) -> None:
         super()._describe(batch)
