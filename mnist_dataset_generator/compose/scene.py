@@ -263,14 +263,19 @@ def _resize_all(glyphs: np.ndarray, sides: np.ndarray, present: np.ndarray) -> d
     if not len(where):
         return out
     wanted = sides[present]
-    for side in np.unique(wanted).tolist():
-        picked = where[wanted == side]
-        source = glyphs[picked[:, 0], picked[:, 1]].astype(np.float32)
+    order = np.argsort(wanted, kind="stable")  # the glyphs of each side together: one gather, then slices
+    wanted, where = wanted[order], where[order]
+    flat = glyphs[where[:, 0], where[:, 1]]
+    starts = np.flatnonzero(np.r_[True, wanted[1:] != wanted[:-1]])
+    for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(wanted)], strict=True):
+        side, picked = int(wanted[a]), where[a:b]
         if side == glyphs.shape[-1]:
-            made = glyphs[picked[:, 0], picked[:, 1]]
+            made = flat[a:b]
         else:
             matrix = resize_matrix(side, glyphs.shape[-1])
-            made = np.clip(np.rint(matrix @ source @ matrix.T), 0, 255).astype(np.uint8)
+            # rows of the matrix are convex weights: values stay in 0..255, and rounding ends in 8 bits
+            resized = matrix @ flat[a:b].astype(np.float32) @ matrix.T
+            made = np.rint(resized, out=resized).astype(np.uint8)
         extents = _extents(made).tolist()
         for (b, j), glyph, extent in zip(picked.tolist(), made, extents, strict=True):
             out[b, j] = (glyph, extent)
