@@ -220,7 +220,8 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     batch.add_argument("--annotations", type=_names(ANNOTATIONS), metavar="NAME,...",
                        help="annotation files written beside the images: "
                             + "; ".join(f"{name}: {a.summary}" for name, a in ANNOTATIONS.items()))
-    holders = " or ".join(name for name, w in WRITERS.items() if w.holds_masks)
+    holders = [name for name, w in WRITERS.items() if w.holds_masks]
+    holders = f"{', '.join(holders[:-1])} or {holders[-1]}"
     batch.add_argument("--masks", action="store_true",
                        help="also write each sample's label image: 0 on paper, i + 1 on character i's visible "
                             f"ink (--format {holders})")

@@ -207,7 +207,8 @@ def _tar_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
     csv = _csv_rows(folder, (name(i) for i in indices))
     # A PNG of the dataset's size, stored uncompressed at worst, and some room for its chunks.
     picture = picture_shape(shape)
-    limits = {".png": 2 * picture[0] * (picture[1] + 1) + 65536, ".txt": _ROW, ".json": _meta(shape)}
+    limits = {".png": 2 * picture[0] * (picture[1] + 1) + 65536, ".txt": _ROW, ".json": _meta(shape),
+              **({".mask.png": 4 * picture[0] * (picture[1] + 1) + 65536} if options.masks else {})}
     for block in TarWriter.blocks(indices, options):
         shard = TarWriter.shard(block)
         keys = range(max(indices.start, block * size), min(indices.stop, (block + 1) * size))
@@ -226,11 +227,13 @@ def _tar_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
                         parts[suffix] = tar.extractfile(member).read()
                     where = f"{shard}:{name(i)}"
                     meta = _json_line(_text(parts[".json"], f"{where}.json"), f"{where}.json")
-                    png = parts[".png"]
+                    png, mask = parts[".png"], parts.get(".mask.png")
                     yield Stored(i, where, (next(csv), _text(parts[".txt"], f"{where}.txt"), meta.get("text")),
                                  _boxes(meta.get("boxes"), f"{where}.json"),
                                  lambda png=png, where=where: decode_png(png, f"{where}.png", picture),
-                                 hashlib.sha256(png).hexdigest())
+                                 hashlib.sha256(png).hexdigest(),
+                                 mask=None if mask is None else
+                                 (lambda mask=mask, where=where: decode_mask_png(mask, f"{where}.mask.png", picture)))
                 extra = next(members, None)
                 if extra is not None:
                     raise UnreadableError(f"{shard}: {extra.name!r} follows its last sample")

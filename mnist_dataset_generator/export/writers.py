@@ -277,8 +277,9 @@ class Writer(ABC):
     def check_options(cls, options: Options) -> None:
         """Refuse (one line) what ``options`` asks that this format cannot do."""
         if options.masks and not cls.holds_masks:
-            holders = " or ".join(name for name, writer in WRITERS.items() if writer.holds_masks)
-            raise ValueError(f"--format {cls.format} has no place for masks yet: they go with --format {holders}")
+            holders = [name for name, writer in WRITERS.items() if writer.holds_masks]
+            raise ValueError(f"--format {cls.format} has no place for masks yet: they go with --format "
+                             f"{', '.join(holders[:-1])} or {holders[-1]}")
         for name in options.annotations:
             formats = ANNOTATIONS[name].formats
             if formats is not None and cls.format not in formats:
@@ -470,7 +471,8 @@ class PngWriter(Writer):
 
 @register
 class TarWriter(Writer):
-    """WebDataset shards: ``KEY.png``, ``KEY.txt`` and ``KEY.json`` per sample, fixed tar metadata.
+    """WebDataset shards: ``KEY.png``, ``KEY.txt`` and ``KEY.json`` per sample (and with masks ``KEY.mask.png``,
+    its label image: WebDataset's ``sample["mask.png"]``), fixed tar metadata.
 
     Shard ``b`` (``shard-00000b.tar``) holds samples ``b * shard_size`` to ``(b + 1) * shard_size``.
     """
@@ -480,6 +482,7 @@ class TarWriter(Writer):
     patterns = (r"shard-\d{6,8}\.tar",)  # up to MAX_COUNT shards of one sample
     takes = ("shard_size",)
     encode = staticmethod(png_bytes)
+    holds_masks = True
 
     def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
         super().__init__(folder, plan, indices, options)
@@ -524,7 +527,10 @@ class TarWriter(Writer):
                 self._block = block
             key = self.name(record.index)
             meta = _json({"text": record.label, "boxes": record.boxes.tolist()}).encode()
-            for suffix, data in ((".png", record.image), (".txt", record.label.encode()), (".json", meta)):
+            if self.options.masks and record.mask is None:
+                raise RuntimeError(f"{self.shard(block)} needs the mask of sample {record.index}")
+            mask = ((".mask.png", mask_png_bytes(record.mask)),) if self.options.masks else ()
+            for suffix, data in ((".png", record.image), (".txt", record.label.encode()), (".json", meta), *mask):
                 info = tarfile.TarInfo(key + suffix)
                 info.size, info.mode, info.mtime = len(data), 0o644, 0  # fixed metadata: reproducible bytes
                 self._tar.addfile(info, io.BytesIO(data))
