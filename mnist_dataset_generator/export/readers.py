@@ -385,9 +385,9 @@ def _lmdb_samples(folder: Path, indices: range, records: dict, shape: tuple[int,
             count = txn.get(b"num-samples")
             if count != str(len(indices)).encode():
                 raise UnreadableError(f"{LMDB_DATA}: num-samples is {count!r}, not {len(indices)}")
-            entries = env.stat()["entries"]
-            if entries != 3 * len(indices) + 1:
-                raise UnreadableError(f"{LMDB_DATA}: holds {entries} keys, not the {3 * len(indices) + 1} of "
+            entries, kinds = env.stat()["entries"], 4 if options.masks else 3
+            if entries != kinds * len(indices) + 1:
+                raise UnreadableError(f"{LMDB_DATA}: holds {entries} keys, not the {kinds * len(indices) + 1} of "
                                       f"{len(indices)} samples")
             for number, i in enumerate(indices, start=1):
                 where = f"{LMDB_DATA}:{lmdb_key('image', number).decode()}"
@@ -400,9 +400,14 @@ def _lmdb_samples(folder: Path, indices: range, records: dict, shape: tuple[int,
                     box_list = json.loads(boxes)
                 except (ValueError, RecursionError):
                     raise UnreadableError(f"{where}: its boxes are not JSON") from None
+                mask = txn.get(lmdb_key("mask", number)) if options.masks else None
+                if options.masks and (mask is None or len(mask) > 2 * limit):
+                    raise UnreadableError(f"{where}: its mask is missing or larger than a sample's")
                 yield Stored(i, where, (next(csv), _text(label, where)), _boxes(box_list, where),
                              lambda image=image, where=where: decode_png(image, where, picture),
-                             hashlib.sha256(image).hexdigest())
+                             hashlib.sha256(image).hexdigest(),
+                             mask=None if mask is None else
+                             (lambda mask=mask, where=where: decode_mask_png(mask, f"{where} (mask)", picture)))
     except lmdb.Error as exc:
         raise UnreadableError(f"{LMDB_DATA}: not a readable LMDB ({exc})") from None
     finally:

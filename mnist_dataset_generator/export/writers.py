@@ -706,7 +706,8 @@ def lmdb_key(kind: str, number: int) -> bytes:
 class LmdbWriter(Writer):
     """``data.mdb``, the LMDB layout OCR trainers read (clovaai deep-text-recognition-benchmark,
     PARSeq, ABINet): ``num-samples``, then ``image-%09d`` (PNG bytes), ``label-%09d`` (UTF-8) and
-    ``boxes-%09d`` (JSON ``[[x0, y0, x1, y1], ...]``) numbered from 1.
+    ``boxes-%09d`` (JSON ``[[x0, y0, x1, y1], ...]``) numbered from 1; with masks, ``mask-%09d`` (the
+    label image, a PNG).
 
     The folder is itself the LMDB environment: ``lmdb.open(folder, readonly=True, lock=False)``.
     Sample ``i`` of an export of ``indices`` is number ``i - indices.start + 1``. The database is
@@ -720,6 +721,7 @@ class LmdbWriter(Writer):
     tolerated = ("lock.mdb",)  # made by readers that open the environment with locking
     requires = ("lmdb", "lmdb")
     encode = staticmethod(png_bytes)
+    holds_masks = True
 
     def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
         super().__init__(folder, plan, indices, options)
@@ -762,9 +764,12 @@ class LmdbWriter(Writer):
         if self._env is None:
             self._start()
         first = self.indices.start - 1
+        if self.options.masks and batch.masks is None:
+            raise RuntimeError(f"{LMDB_DATA} needs the masks of samples {batch.start}..{batch.stop}")
         self._write_rows([(lmdb_key(kind, r.index - first), value) for r in batch.records()
                           for kind, value in (("image", r.image), ("label", r.label.encode()),
-                                              ("boxes", _json(r.boxes.tolist()).encode()))])
+                                              ("boxes", _json(r.boxes.tolist()).encode()),
+                                              *((("mask", mask_png_bytes(r.mask)),) if self.options.masks else ()))])
 
     def _finish(self) -> None:
         if self._env is None:
