@@ -116,6 +116,19 @@ def test_more_than_254_characters_take_uint16_labels():
     assert masks.dtype == np.uint16 and int(masks.max()) == 300
 
 
+def test_label_pngs_round_trip_8_and_16_bits():
+    from mnist_dataset_generator.export.readers import decode_mask_png
+    from mnist_dataset_generator.export.writers import mask_png_bytes
+
+    for mask in (np.arange(12, dtype=np.uint8).reshape(3, 4), np.array([[0, 300], [65535, 2]], np.uint16),
+                 np.arange(24, dtype=np.uint16).reshape(2, 3, 4) * 700):  # a video's: frames side by side
+        data = mask_png_bytes(mask)
+        shape = mask.shape if mask.ndim == 2 else (mask.shape[1], mask.shape[0] * mask.shape[2])
+        back = decode_mask_png(data, "x", shape)
+        assert back.dtype == mask.dtype
+        np.testing.assert_array_equal(back, mask if mask.ndim == 2 else np.hstack(list(mask)))
+
+
 def test_video_masks_label_every_ink_pixel_with_the_glyph_that_gives_its_value():
     videos, _, boxes, masks = generate_videos(40, frames=6, digits=3, size=(40, 52), seed=3, images=SOURCE,
                                                    return_boxes=True, return_masks=True)

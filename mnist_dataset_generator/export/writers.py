@@ -140,10 +140,9 @@ def mask_png_bytes(mask: np.ndarray) -> bytes:
 
     pixels = picture(mask)
     buffer = io.BytesIO()
-    if pixels.dtype == np.uint8:
-        Image.fromarray(pixels).save(buffer, format="PNG")
-    else:
-        Image.fromarray(pixels.astype(np.uint16), mode="I;16").save(buffer, format="PNG")
+    # uint8 arrays become mode "L", uint16 ones "I;16": PNG's 8- and 16-bit grayscale
+    Image.fromarray(np.ascontiguousarray(pixels, np.uint8 if pixels.dtype == np.uint8 else np.uint16)).save(
+        buffer, format="PNG")
     return buffer.getvalue()
 
 
