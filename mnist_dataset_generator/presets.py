@@ -28,9 +28,10 @@ function of the seed, the epoch and its index) and give each glyph's box in ever
 ``multi-mnist``
     MultiMNIST (Sabour, Frosst and Hinton, "Dynamic Routing Between Capsules", NIPS 2017): two
     digits on a 36 x 36 canvas, each shifted up to 4 px each way from the centre (uniform over the
-    8 px a 28 px digit has there), their ink summed and clipped. Differs: the original draws the
-    two digits from different classes; here classes are drawn independently, so about one pair
-    in ten repeats a class (filter on the label, or give ``labels=``, where that matters).
+    8 px a 28 px digit has there), their ink summed and clipped, two different classes
+    (``distinct``). Differs: the original shifts each digit of a 28 px image by up to 4 px
+    inside the 36 px canvas, which is the same range of places; ours is seeded and gives each
+    digit its box and mask.
 ``double-mnist``
     The double-digit canvases of multi-digit MNIST collections (shaohua0116/MultiDigitMNIST: 64 x 64
     with two digits): two 28 px digits anywhere on a 64 x 64 canvas without overlap, white on
@@ -64,7 +65,7 @@ PRESETS = MappingProxyType({
     }),
     "multi-mnist": MappingProxyType({
         "layout": "scene", "length": 2, "image_height": 36, "image_width": 36, "scale": 1.0, "max_iou": 1.0,
-        "combine": "sum", "background": "black", "split": "train",
+        "combine": "sum", "distinct": True, "background": "black", "split": "train",
     }),
     "double-mnist": MappingProxyType({
         "layout": "scene", "length": 2, "image_height": 64, "image_width": 64, "scale": 1.0, "max_iou": 0.0,

@@ -114,6 +114,10 @@ class Recipe:
     combine : {"max", "sum"}, optional
         ``layout="scene"``: how ink that meets is combined: the maximum (default), or the sum,
         clipped (MultiMNIST's).
+    distinct : bool
+        No character twice in a label: each label's characters are the first of a uniformly random
+        order of the alphabet (MultiMNIST's two different classes); the length may not exceed the
+        alphabet, and labels, patterns and unique labels say their own characters.
 
     Examples
     --------
@@ -148,6 +152,7 @@ class Recipe:
     max_iou: float | None = None
     clutter: tuple[int, int] | None = None
     combine: str | None = None
+    distinct: bool = False
     prepared: list = field(init=False, repr=False, compare=False)
     glyphs: str = field(init=False, repr=False, compare=False)  # the source's alphabet, read once
     space: Any = field(init=False, repr=False, compare=False)  # a content.LabelSpace, or None
@@ -184,6 +189,9 @@ class Recipe:
             put(self, "length", _check_length(default if self.length is None else self.length, 0 if scene else 1)
                 if labels is None
                 else ((min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)))
+        if self.distinct and self.length[1] > len(self.glyphs):
+            raise ValueError(f"distinct=True: labels of up to {self.length[1]} characters cannot avoid repeats in an "
+                             f"alphabet of {len(self.glyphs)}")
         from .content import LabelSpace
 
         put(self, "space", None if slots is None and not self.unique
@@ -289,6 +297,9 @@ class Recipe:
         from .sources.pen import STYLES
 
         object.__setattr__(self, "unique", check_flag("unique", self.unique))
+        object.__setattr__(self, "distinct", check_flag("distinct", self.distinct))
+        if self.distinct and (labels is not None or self.pattern is not None or self.unique):
+            raise ValueError("distinct=True draws the characters; give it without labels, a pattern or unique")
         choice("separators", self.separators, STYLES)
         if self.pattern is None:
             if self.separators != "pen":
@@ -412,7 +423,7 @@ class Recipe:
             data["length"] = None  # the labels' or the pattern's own
         for name, default in (("pattern", None), ("unique", False), ("separators", "pen"), ("source", "mnist"),
                               ("layout", "strip"), ("frames", None), ("speed", None), ("scale", None),
-                              ("max_iou", None), ("clutter", None), ("combine", None)):
+                              ("max_iou", None), ("clutter", None), ("combine", None), ("distinct", False)):
             if data[name] == default:
                 del data[name]  # the JSON of recipes without them stays what earlier versions wrote
         return data

@@ -32,6 +32,7 @@ CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, s
 # sample's draws before blocks; it is left unused so no stream of that scheme comes back.)
 PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE, PURPOSE_PATTERN, PURPOSE_VIDEO = 1, 2, 3, 4, 6
 PURPOSE_SCENE, PURPOSE_GRID = 7, 8  # a block's scene draws; a scene's own grid order, when its tries all fail
+PURPOSE_DISTINCT = 9  # a block's classes drawn without repeats (distinct=True): a stream of their own
 SCENE_TRIES = 24  # candidate corners drawn per glyph of a scene
 # 5: the keys of unique labels' permutation, held by content.py (which draws them)
 # recorded in manifests: exports made under another scheme are not resumed. v2: filters draw per
@@ -136,7 +137,20 @@ def draws(plan: Plan, indices: np.ndarray):
             digits[r, : len(label)] = encode_text(label, plan.alphabet)
     elif plan.space is not None:  # so do the strings of a pattern, or unique ones
         lengths, digits = _content(plan, indices, size)
+    elif plan.recipe.distinct:  # no class twice in a label: the first classes of a random order of them all
+        for block in np.unique(blocks).tolist():
+            take = blocks == block
+            digits[take] = _block_distinct(plan.entropy, size, high, len(plan.glyphs), block)[rows[take]]
     return lengths, digits, u, gaps, where
+
+
+@functools.lru_cache(maxsize=64)
+def _block_distinct(entropy: int, size: int, high: int, classes: int, block: int) -> np.ndarray:
+    """Classes ``(size, high)`` of ``block``, no class twice in a row: each row the first ``high`` of a
+    uniformly random order of the classes (epoch 0's stream, as every label's)."""
+    order = np.argsort(sample_rng(entropy, block, PURPOSE_DISTINCT).random((size, classes)), axis=1)[:, :high]
+    order.flags.writeable = False
+    return order
 
 
 def _content(plan: Plan, indices: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

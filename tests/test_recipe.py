@@ -26,7 +26,7 @@ SOURCE = MnistData.from_arrays(draw_digits(LABELS, np.random.default_rng(2)), LA
            source="fashion"),
     Recipe(layout="video", length=(1, 3), frames=7, speed=(0.05, 0.2), image_height=48, background="black"),
     Recipe(layout="scene", length=(0, 3), scale=(0.5, 1.5), max_iou=0.25, clutter=(4, 8), combine="sum",
-           image_height=90, image_width=100),
+           image_height=90, image_width=100, distinct=True),
 ])
 def test_json_round_trip_is_exact(recipe):
     text = json.dumps(recipe.to_json())
@@ -35,7 +35,7 @@ def test_json_round_trip_is_exact(recipe):
     # The content options are written only when set: the JSON of earlier recipes (and the keys of their
     # exports, which --resume compares) stays what it was.
     optional = {f for f in ("pattern", "unique", "separators", "source", "layout", "frames", "speed", "scale",
-                            "max_iou", "clutter", "combine")
+                            "max_iou", "clutter", "combine", "distinct")
                 if getattr(recipe, f) == getattr(Recipe(), f)}
     assert set(recipe.to_json()) == {"recipe", "filters", *(f for f in FIELDS if f != "fltrs")} - optional
 

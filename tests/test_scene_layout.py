@@ -162,6 +162,18 @@ def test_clutter_beside_a_pattern_with_drawn_separators():
     assert all(len(box) == 3 for box in boxes) and masks.max() <= 3
 
 
+def test_distinct_labels_never_repeat_a_character_and_stay_uniform():
+    _, labels = generate_dataset(3000, 10, (0, 0), None, seed=3, images=SOURCE, distinct=True)
+    assert all(sorted(label) == list("0123456789") for label in labels)
+    _, firsts = generate_dataset(5000, 2, (0, 0), None, seed=3, images=SOURCE, distinct=True)
+    counts = np.bincount([int(label[0]) for label in firsts], minlength=10)
+    assert counts.min() > 0.8 * counts.mean()  # each class as likely first
+    for kwargs, message in [({"length": 11, "image_width": 400}, "labels of up to 11 characters cannot avoid repeats"),
+                            ({"labels": ["12"], "image_width": 60}, "give it without labels, a pattern or unique")]:
+        with pytest.raises(ValueError, match=message):
+            Recipe(distinct=True, **kwargs)
+
+
 def test_sum_combines_overlapping_ink_clipped():
     flat = np.full((2, 28, 28), 200, np.uint8)
     source = MnistData.from_arrays(flat, [0, 1])
@@ -205,6 +217,8 @@ def test_the_scene_presets_have_their_stated_parameters(name, shape, lengths, si
     if name == "multi-mnist":  # shifted up to 4 px each way from the centre: corners 0..8, each about as often
         counts = np.bincount(corners.ravel(), minlength=9)
         assert len(counts) == 9 and counts.min() > 0.6 * counts.mean()
+        assert all(a != b for a, b in labels) and len(set(labels)) >= 85  # two different classes; of 90 pairs, 400
+        # draws miss about one
 
 
 def test_the_cli_makes_a_preset_and_refuses_what_a_scene_cannot_be(tmp_path, fixture_dir):

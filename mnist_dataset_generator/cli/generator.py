@@ -182,6 +182,8 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     batch.add_argument("--unique", action="store_true",
                        help="no two images share a label (refused when --count exceeds the strings the length or "
                             "the pattern allows); each string is equally likely")
+    batch.add_argument("--distinct", action="store_true", default=None,
+                       help="no character twice in a label (MultiMNIST's two different classes)")
     batch.add_argument("--separators", choices=("pen", "gap"), default="pen",
                        help="with --pattern: draw its separators with a pen (default) or leave gaps")
     batch.add_argument("--preset", choices=tuple(PRESETS), metavar="NAME",
@@ -367,7 +369,8 @@ def _apply_preset(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 
     flags = {"layout": "layout", "length": "length", "image_width": "width", "image_height": "height",
              "frames": "frames", "speed": "speed", "background": "background", "split": "split",
-             "scale": "scale", "max_iou": "max_iou", "clutter": "clutter", "combine": "combine"}
+             "scale": "scale", "max_iou": "max_iou", "clutter": "clutter", "combine": "combine",
+             "distinct": "distinct"}
     preset = check_preset(args.preset) if args.preset else {}
     layout = args.layout or preset.get("layout", "strip")
     only = {"frames": "video", "speed": "video", "scale": "scene", "max_iou": "scene", "clutter": "scene",
@@ -450,7 +453,8 @@ def _dataset_work(args: argparse.Namespace) -> int:
     video = ({"layout": "video", "frames": args.frames, "speed": args.speed} if args.layout == "video"
              else {"layout": "scene", "scale": args.scale, "max_iou": args.max_iou, "clutter": args.clutter,
                    "combine": args.combine} if args.layout == "scene" else {})
-    recipe = Recipe(**content, unique=args.unique, source=args.source, spacing_range=args.spacing,
+    recipe = Recipe(**content, unique=args.unique, distinct=bool(args.distinct), source=args.source,
+                    spacing_range=args.spacing,
                     image_width=args.width,
                     image_height=args.height, evenly=args.evenly, fit=args.fit, align=args.align or "center",
                     fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype, **video)
@@ -550,6 +554,7 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
                                            ("--annotations", args.annotations is not None),
                                            ("--masks", args.masks),
                                            ("--pattern", args.pattern is not None), ("--unique", args.unique),
+                                           ("--distinct", bool(args.distinct)),
                                            ("--separators", args.separators != "pen"),
                                            ("--preset", args.preset is not None),
                                            ("--layout", args.layout is not None), ("--frames", args.frames is not None),
