@@ -110,6 +110,23 @@ def test_scenes_keep_the_overlap_rule_and_each_glyph_is_in_its_box_and_mask(reci
             assert not (image_ink & ~inside).any()
 
 
+def test_a_doubled_glyph_is_rounded_half_up_exactly():
+    # doubling weighs neighbours by quarters: many values are exact halves, which float products may land
+    # on either side of; the same bytes on any machine need them rounded one way, exactly
+    from mnist_dataset_generator.compose.scene import render_scenes
+
+    glyphs = np.asarray(SOURCE.images[:6]).reshape(6, 1, 28, 28)
+    quarters = np.rint(resize_matrix(56) * 4).astype(np.int64)  # 3/4, 1/4 (and 1 at the edges), times 4
+    assert np.allclose(quarters / 4, resize_matrix(56))
+    frames = np.empty((6, 56, 56), np.uint8)
+    render_scenes(glyphs, np.full((6, 1), 56), np.zeros((6, 1, 2), np.int64), np.ones((6, 1), bool), 56, 56,
+                  out=frames)
+    sixteenths = quarters @ glyphs[:, 0].astype(np.int64) @ quarters.T
+    expected = (sixteenths + 8) // 16
+    assert ((sixteenths % 16) == 8).any()  # halves are there to round
+    np.testing.assert_array_equal(frames, expected)
+
+
 def test_no_overlap_means_disjoint_squares():
     # scale 1 and cornered glyphs whose ink fills a 28 px square's corner to corner: the boxes are the squares
     full = CORNERED.copy()
