@@ -370,6 +370,8 @@ class Recipe:
             raise TypeError(f"Recipe has no field {unknown[0]!r}; the fields are {', '.join(FIELDS)}")
         if "labels" in changes or "pattern" in changes:
             fields.pop("length", None)  # the labels' or the pattern's own
+        if "labels" in changes or "pattern" in changes or changes.get("unique"):
+            fields.pop("distinct", None)  # they say their own characters
         return cls(**{**fields, **changes})
 
     def replace(self, **changes) -> Recipe:

@@ -260,8 +260,9 @@ def test_png_exports_write_label_images_and_coco_segmentations(tmp_path, fixture
         stored = np.asarray(Image.open(out / f"masks/{i:08d}.png"))
         np.testing.assert_array_equal(stored, masks[i])
         annotations = coco.loadAnns(coco.getAnnIds(imgIds=[i]))
-        drawn = [k for k, box in enumerate(boxes[i]) if box[2] > box[0]]
-        assert len(annotations) == len(drawn)
+        # an object for each character with a box and a mask: one hidden whole under darker ink has none
+        drawn = [k for k, box in enumerate(boxes[i]) if box[2] > box[0] and (masks[i] == k + 1).any()]
+        assert len(annotations) == len(drawn) and all(a["area"] > 0 for a in annotations)
         for k, annotation in zip(drawn, annotations, strict=True):
             decoded = coco.annToMask(annotation).astype(bool)
             np.testing.assert_array_equal(decoded, masks[i] == k + 1)
@@ -308,3 +309,46 @@ def test_tar_shards_carry_the_masks_webdataset_reads(tmp_path, fixture_dir):
         np.testing.assert_array_equal(sample["png"], images[k])
         np.testing.assert_array_equal(sample["mask.png"], masks[k])  # "l8": 8-bit grayscale, as the labels are
     assert run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path).returncode == 0
+
+
+def test_a_character_hidden_whole_under_darker_ink_is_no_coco_object():
+    import json
+    import tempfile
+
+    from mnist_dataset_generator.export.annotations import CocoAnnotation
+    from mnist_dataset_generator.records import Batch
+
+    class Capture:  # a sink that keeps what is written, for reading back
+        def __init__(self):
+            self.files = {}
+
+        def stream(self, rel):
+            sink, buffer = self, io.BytesIO()
+
+            class Stream:
+                out = buffer
+
+                def commit(self):
+                    sink.files[rel] = buffer.getvalue()
+
+                def abort(self):
+                    pass
+
+            return Stream()
+
+        def scratch(self):
+            return tempfile.TemporaryFile()
+
+    ink = np.zeros((2, 28, 28), np.uint8)
+    ink[0, 6:22, 7:22] = 90  # a pale block, and a dark one 1 px on (spacing -27) over every pixel of it
+    ink[1, 6:22, 6:22] = 250
+    source = MnistData.from_arrays(ink, [0, 1])
+    images, labels, boxes, masks = generate_dataset(1, None, (-27, -27), None, seed=0, images=source, labels=["01"],
+                                                    return_boxes=True, return_masks=True)
+    assert boxes[0][0][2] > boxes[0][0][0] and not (masks[0] == 1).any()  # a box, no pixel of its own
+    sink, coco = Capture(), CocoAnnotation(images.shape[1:], range(1), lambda i: f"images/{i:08d}.png")
+    coco.open(sink)
+    coco.describe(Batch(0, labels, np.asarray(boxes), masks=masks))
+    coco.commit()
+    objects = json.loads(sink.files["coco.json"])["annotations"]
+    assert [o["category_id"] for o in objects] == [2] and objects[0]["area"] == int((masks[0] == 2).sum())

@@ -173,7 +173,7 @@ def test_every_door_serves_the_same_scenes_for_any_worker_count():
 
 def test_clutter_beside_a_pattern_with_drawn_separators():
     recipe = Recipe(layout="scene", pattern="d-d", clutter=(3, 8), max_iou=0.2, image_height=80, image_width=80)
-    images, labels, boxes, masks = generate_dataset(30, seed=1, images=SOURCE, recipe=recipe, return_boxes=True,
+    _, labels, boxes, masks = generate_dataset(30, seed=1, images=SOURCE, recipe=recipe, return_boxes=True,
                                                     return_masks=True)
     assert all(len(label) == 3 and label[1] == "-" for label in labels)
     assert all(len(box) == 3 for box in boxes) and masks.max() <= 3
@@ -189,6 +189,15 @@ def test_distinct_labels_never_repeat_a_character_and_stay_uniform():
                             ({"labels": ["12"], "image_width": 60}, "give it without labels, a pattern or unique")]:
         with pytest.raises(ValueError, match=message):
             Recipe(distinct=True, **kwargs)
+
+
+def test_given_labels_replace_a_presets_distinct_draws(tmp_path, fixture_dir):
+    assert Recipe.preset("multi-mnist", pattern="dd").distinct is False
+    assert Recipe.preset("multi-mnist", labels=["11", "22"]).labels == ("11", "22")
+    assert Recipe.preset("multi-mnist", unique=True).distinct is False
+    result = run_generator("--preset", "multi-mnist", "--pattern", "dd", "--count", "3", "--output-dir",
+                           tmp_path / "out", "-q", "-d", fixture_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
 
 
 def test_sum_combines_overlapping_ink_clipped():

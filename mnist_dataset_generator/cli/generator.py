@@ -378,6 +378,8 @@ def _apply_preset(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     for field, value in preset.items():
         if only.get(field, layout) != layout:
             continue  # --layout changed the preset's: its options of that other layout do not apply
+        if field == "distinct" and (args.labels is not None or args.pattern is not None or args.unique):
+            continue  # the labels given say their own characters
         if getattr(args, flags[field]) is None:
             setattr(args, flags[field], (value, value) if field == "length" and isinstance(value, int) else value)
     args.layout = args.layout or "strip"

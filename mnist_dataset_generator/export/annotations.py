@@ -12,7 +12,8 @@ empty) is not an object.
   ``[x, y, w, h]``, ``area`` and ``iscrowd`` 0; ``categories`` named by the characters, ids from 1.
   With masks, each annotation's ``segmentation`` is its character's mask as COCO's compressed RLE
   (``{"size": [h, w], "counts": "..."}``, what ``pycocotools.mask.encode`` writes) and its ``area``
-  the mask's pixels.
+  the mask's pixels; a character whose every pixel shows darker ink of another has no mask, and
+  is no object there.
 * ``yolo``: ``labels/00000000.txt`` beside ``images/00000000.png`` (``class cx cy w h``,
   normalised to the image), and ``data.yaml`` with the class names, the Ultralytics layout.
 * ``gt``: ``gt.txt``, ``images/00000000.png<TAB>label`` per line (PaddleOCR, MMOCR).
@@ -261,8 +262,11 @@ class CocoAnnotation(_OneFile):
                         "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0}
                 if record.mask is not None:
                     mine = record.mask == k + 1
+                    area = int(mine.sum())
+                    if not area:  # hidden whole under darker ink: no segment to match, so no object
+                        continue
                     item["segmentation"] = {"size": list(mine.shape), "counts": rle_string(mine)}
-                    item["area"] = int(mine.sum())
+                    item["area"] = area
                 objects.append(_json(item))
                 self._next_id += 1
         if images:

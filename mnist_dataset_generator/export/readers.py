@@ -97,13 +97,19 @@ def decode_mask_png(data: bytes, where: str, shape: tuple[int, int]) -> np.ndarr
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                if image.format != "PNG" or image.mode not in ("L", "I;16"):
+                # 16-bit grayscale opens as "I;16", or as "I" before Pillow 10.3
+                if image.format != "PNG" or image.mode not in ("L", "I;16", "I"):
                     raise UnreadableError(f"{where}: a {image.format} {image.mode} image, not an 8- or 16-bit "
                                           "grayscale PNG")
                 if image.size != (shape[1], shape[0]):
                     raise UnreadableError(f"{where}: {image.size[0]} x {image.size[1]} px, not the dataset's "
                                           f"{shape[1]} x {shape[0]}")
-                return np.asarray(image).astype(np.uint8 if image.mode == "L" else np.uint16)
+                values = np.asarray(image)
+                if image.mode == "L":
+                    return values.astype(np.uint8)
+                if values.size and (values.min() < 0 or values.max() > 65535):
+                    raise UnreadableError(f"{where}: values past 16 bits, not a label image")
+                return values.astype(np.uint16)
     except UnreadableError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError,
