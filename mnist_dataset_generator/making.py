@@ -58,11 +58,7 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
     fused = _fused(plan)
     gap = _regular_gap(plan) if fused else None
     lengths, digits, u, gaps, where = draws(plan, indices)
-    present = np.arange(digits.shape[1]) < lengths[:, None]
-    check_available(source, digits[present])
-    index = np.zeros(digits.shape, np.intp)
-    index[present] = source.pick(digits[present], u[present])
-    labels = labels_of(lengths, digits, plan.alphabet)
+    present, index, labels = _picked(plan, source, lengths, digits, u)
     found = np.full((len(indices), digits.shape[1], 4), NO_BOX, np.int32) if boxes else None
     if fused:
         step = len(indices) if gap is not None else render.batch_rows(_widest(plan), plan.height, digits.shape[1])
@@ -114,6 +110,28 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
     return labels, found
 
 
+def _picked(plan: Plan, source: MnistData, lengths: np.ndarray, digits: np.ndarray, u: np.ndarray):
+    """``(present, index, labels)`` of drawn samples, every layout's: which slots hold a glyph, the source
+    image of each, and the label strings."""
+    present = np.arange(digits.shape[1]) < lengths[:, None]
+    check_available(source, digits[present])
+    index = np.zeros(digits.shape, np.intp)
+    index[present] = source.pick(digits[present], u[present])
+    return present, index, labels_of(lengths, digits, plan.alphabet)
+
+
+def _finish(plan: Plan, made: np.ndarray, out: np.ndarray) -> None:
+    """8-bit canvases painted ink high on 0 (``made``) as the plan's images: white paper turns them over;
+    ``out``, when another array than ``made``, gets them copied (uint8) or scaled to 0..1 (float32)."""
+    if plan.background == "white":
+        np.subtract(255, made, out=made)
+    if out is not made:
+        if plan.dtype == "uint8":
+            out[...] = made
+        else:
+            np.divide(made, np.float32(255), out=out, casting="unsafe")
+
+
 def _no_shared_columns(members: np.ndarray, columns: np.ndarray) -> np.ndarray:
     raise AssertionError("strips of a regular gap share no columns")
 
@@ -138,11 +156,7 @@ def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
     from .sampling import motion
 
     lengths, digits, u, _, _ = draws(plan, indices)
-    present = np.arange(digits.shape[1]) < lengths[:, None]
-    check_available(source, digits[present])
-    index = np.zeros(digits.shape, np.intp)
-    index[present] = source.pick(digits[present], u[present])
-    labels = labels_of(lengths, digits, plan.alphabet)
+    present, index, labels = _picked(plan, source, lengths, digits, u)
     start, theta, speed = motion(plan, indices)
     frames, height, width = plan.shape
     k = digits.shape[1]
@@ -169,14 +183,7 @@ def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
             paint(made, glyphs[b : b + block], corners[b : b + block], owners)
             if not labels_direct:
                 masks[here] = owners
-            if plan.background == "white":
-                np.subtract(255, made, out=made)
-            if not direct:
-                into = out[here]
-                if plan.dtype == "uint8":
-                    into[...] = made
-                else:
-                    np.divide(made, np.float32(255), out=into, casting="unsafe")
+            _finish(plan, made, made if direct else out[here])
         if boxes:
             placed = glyph_boxes(corners, source.ink_of(index[rows]))
             placed[~np.broadcast_to(present[rows, None, :], placed.shape[:-1])] = NO_BOX
@@ -200,11 +207,7 @@ def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
 
     recipe = plan.recipe
     lengths, digits, u, _, _ = draws(plan, indices)
-    present = np.arange(digits.shape[1]) < lengths[:, None]
-    check_available(source, digits[present])
-    index = np.zeros(digits.shape, np.intp)
-    index[present] = source.pick(digits[present], u[present])
-    labels = labels_of(lengths, digits, plan.alphabet)
+    present, index, labels = _picked(plan, source, lengths, digits, u)
     scale, candidates, clutter_glyph, clutter_crop, clutter_at = scene_draws(plan, indices)
     height, width = plan.shape
     sides = glyph_sides(scale)
@@ -238,13 +241,7 @@ def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
         made = out[rows] if direct else np.empty((n, height, width), np.uint8)
         placed = render_scenes(glyphs, sides[rows], corners[rows], present[rows], height, width, clutter=clutter,
                                combine=recipe.combine, out=made, labels=None if masks is None else masks[rows])
-        if plan.background == "white":
-            np.subtract(255, made, out=made)
-        if not direct:
-            if plan.dtype == "uint8":
-                out[rows] = made
-            else:
-                np.divide(made, np.float32(255), out=out[rows], casting="unsafe")
+        _finish(plan, made, made if direct else out[rows])
         if boxes:
             placed[~present[rows]] = NO_BOX
             found[rows] = placed

@@ -530,20 +530,7 @@ def _check_range(name: str, value, low_end: float, high_end: float, what: str) -
 
 def _check_speed(speed) -> tuple[float, float]:
     """``speed`` (a number, or a ``(min, max)`` pair, NumPy's too) as a range in [0, 1]."""
-    values = None
-    if not isinstance(speed, (bool, np.bool_, str, bytes)):
-        try:
-            values = np.asarray(speed, dtype=np.float64)
-        except (TypeError, ValueError):
-            values = None
-    if values is not None and (np.asarray(speed).dtype.kind not in "iuf" or values.shape not in ((), (2,))):
-        values = None
-    low, high = (None, None) if values is None else (float(values.min()), float(values.max())) \
-        if values.shape else (float(values), float(values))
-    if values is None or not (0 <= low <= 1 and 0 <= high <= 1) or (values.shape and values[0] > values[1]):
-        raise ValueError(f"speed must be in [0, 1] (a share of the range per frame) or a (min, max) pair there, "
-                         f"got {speed!r}")
-    return low, high
+    return _check_range("speed", speed, 0, 1, "a share of the range per frame")
 
 
 def _check_labels(labels: Sequence[str] | None, alphabet: str) -> tuple[str, ...] | None:
