@@ -17,7 +17,7 @@ import numpy as np
 
 from ._limits import check_bytes, format_bytes, memory_budget
 from .compose import augment, layout, programs, render, sheet
-from .compose.boxes import label_dtype, visible, visible_boxes, visible_labels
+from .compose.boxes import label_dtype, visible, visible_ink
 from .compose.checks import is_int, strip_bytes, strip_detail
 from .compose.strip import check_available, fusable
 from .records import NO_BOX, Batch
@@ -34,7 +34,7 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
                 masks: np.ndarray | None = None) -> tuple[list[str], np.ndarray | None]:
     """Write samples ``indices`` (a range or ints, any order) into ``out`` (``(len, *plan.shape)``), and
     with ``masks`` (an array of that shape, of :func:`mask_dtype`) their label images into it: 0 on
-    paper, ``i + 1`` where character ``i``'s visible ink shows (:func:`.compose.boxes.visible_labels`).
+    paper, ``i + 1`` where character ``i``'s visible ink shows (:func:`.compose.boxes.visible_ink`).
 
     Returns their labels, and with ``boxes`` their digits' boxes, ``(len, longest, 4)`` int32
     padded with -1 (see :mod:`.records`). Unfiltered strips without overlaps are rendered
@@ -81,15 +81,20 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
                 reach = layout.digit_boxes(source.ink_of(index[rows]), strips.starts, strips.slot,
                                            strips.natural, strips.placement)
                 reach[~present[rows]] = 0  # slots past a strip's length hold no digit
-                seen = visible(out[rows], plan.background)
                 # Placed in rows unresampled (gaps of 0 or more), the digits share no column, and every
-                # 8-bit ink value shows: the reach is the visible ink.
-                columns = _no_shared_columns if gap is not None else render.column_renderer(glyphs, strips,
-                                                                                            plan.height)
-                if boxes:
-                    found[rows] = reach if gap is not None else visible_boxes(reach, seen, columns)
-                if masks is not None:
-                    masks[rows] = visible_labels(reach, seen, columns)
+                # 8-bit ink value shows: the reach is the visible ink, and only masks read the pixels.
+                tight = boxes and gap is None
+                if tight or masks is not None:
+                    columns = _no_shared_columns if gap is not None else render.column_renderer(glyphs, strips,
+                                                                                                plan.height)
+                    made, owned = visible_ink(reach, visible(out[rows], plan.background), columns, boxes=tight,
+                                              labels=masks is not None)
+                    if tight:
+                        found[rows] = made
+                    if masks is not None:
+                        masks[rows] = owned
+                if boxes and gap is not None:
+                    found[rows] = reach
     else:
         stages = augment.stages(plan.prepared)
         rngs = [sample_rng(plan.entropy, int(i), PURPOSE_FILTERS, plan.epoch) for i in indices.tolist()] \

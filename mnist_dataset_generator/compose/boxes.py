@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["VISIBLE", "groups", "label_dtype", "visible", "visible_boxes", "visible_labels"]
+__all__ = ["VISIBLE", "groups", "label_dtype", "visible", "visible_boxes", "visible_ink", "visible_labels"]
 
 VISIBLE = np.float32(0.5 / 255)  # ink at least half an 8-bit step: a pixel that shows
 
@@ -100,34 +100,7 @@ def visible_boxes(reach: np.ndarray, seen: np.ndarray,
     >>> visible_boxes(np.array([[[1, 0, 6, 4]]]), ink >= VISIBLE, lambda members, columns: None).tolist()
     [[[2, 1, 5, 3]]]
     """
-    reach = np.asarray(reach, np.int64)
-    out = reach.copy()
-    count, width = seen.shape[0], seen.shape[2]
-    # How many reaches cover each column: +1 where one starts, -1 where it ends.
-    edges = np.zeros((count, width + 1), np.int32)
-    live = reach[..., 2] > reach[..., 0]
-    b, i = np.nonzero(live)
-    np.add.at(edges, (b, reach[b, i, 0]), 1)
-    np.add.at(edges, (b, reach[b, i, 2]), -1)
-    shared = np.cumsum(edges[:, :-1], axis=1) >= 2
-    profile = _profile(seen)
-    if not shared.any():  # the strips show each digit alone wherever it reaches
-        _tighten(out, profile, live)
-        return out.astype(np.int32)
-    # each strip's shared columns, padded with its first (written twice, the same value)
-    number = shared.sum(axis=1)
-    order = np.argsort(~shared, axis=1, kind="stable")[:, : int(number.max())]
-    columns = np.where(np.arange(order.shape[1]) < number[:, None], order, order[:, :1])
-    strips = np.flatnonzero(number)
-    group = groups(reach)
-    for g in range(int(group.max()) + 1):
-        members = group == g
-        alone = _profile(render_columns(members, columns) >= VISIBLE)  # this group's digits in the shared columns
-        mine = tuple(p.copy() for p in profile)
-        for whole, part in zip(mine, alone, strict=True):
-            whole[strips[:, None], columns[strips]] = part[strips]
-        _tighten(out, mine, members)
-    return out.astype(np.int32)
+    return visible_ink(reach, seen, render_columns)[0]
 
 
 def label_dtype(slots: int) -> np.dtype:
@@ -161,40 +134,63 @@ def visible_labels(reach: np.ndarray, seen: np.ndarray,
     >>> visible_labels(np.array([[[0, 0, 4, 2], [4, 0, 8, 2]]]), seen, None).tolist()
     [[[0, 1, 1, 0, 0, 2, 2, 0], [0, 1, 1, 0, 0, 0, 0, 0]]]
     """
+    return visible_ink(reach, seen, render_columns, boxes=False, labels=True)[1]
+
+
+def visible_ink(reach: np.ndarray, seen: np.ndarray, render_columns: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                *, boxes: bool = True, labels: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(boxes, labels)``: :func:`visible_boxes` and :func:`visible_labels` (each ``None`` when not asked
+    for) from one rendering of each digit group in the columns two reaches share."""
     reach = np.asarray(reach, np.int64)
     count, height, width = seen.shape
-    owner = _owners(reach, np.ones(reach.shape[:2], bool), width)  # right where one reach covers a column
-    edges = np.zeros((count, width + 1), np.int32)
     live = reach[..., 2] > reach[..., 0]
+    # How many reaches cover each column: +1 where one starts, -1 where it ends.
+    edges = np.zeros((count, width + 1), np.int32)
     b, i = np.nonzero(live)
     np.add.at(edges, (b, reach[b, i, 0]), 1)
     np.add.at(edges, (b, reach[b, i, 2]), -1)
     covered = np.cumsum(edges[:, :-1], axis=1)
-    kind = label_dtype(reach.shape[1])
-    labels = np.where(seen & (covered == 1)[:, None, :], owner[:, None, :], 0).astype(kind)
     shared = covered >= 2
-    if not shared.any():
-        return labels
+    found = reach.copy() if boxes else None
+    profile = _profile(seen) if boxes else None
+    kind = label_dtype(reach.shape[1])
+    owned = None
+    if labels:  # where one reach covers a column, its visible pixels are that digit's
+        owner = _owners(reach, np.ones(reach.shape[:2], bool), width)
+        owned = np.where(seen & (covered == 1)[:, None, :], owner[:, None, :], 0).astype(kind)
+    if not shared.any():  # the strips show each digit alone wherever it reaches
+        if boxes:
+            _tighten(found, profile, live)
+        return (None if found is None else found.astype(np.int32)), owned
+    # each strip's shared columns, padded with its first (written twice, the same value)
     number = shared.sum(axis=1)
     order = np.argsort(~shared, axis=1, kind="stable")[:, : int(number.max())]
     columns = np.where(np.arange(order.shape[1]) < number[:, None], order, order[:, :1])
-    best = np.zeros((count, height, columns.shape[1]), np.float32)
-    who = np.zeros(best.shape, kind)
+    strips = np.flatnonzero(number)
+    best = np.zeros((count, height, columns.shape[1]), np.float32) if labels else None
+    who = np.zeros(best.shape, kind) if labels else None
     group = groups(reach)
     for g in range(int(group.max()) + 1):
         members = group == g
-        ink = render_columns(members, columns)
-        mine = np.take_along_axis(_owners(reach, members, width), columns, axis=1)[:, None, :]
-        # darker, or as dark and an earlier digit (groups interleave digits: 0 and 2 are one group)
-        darker = (ink >= VISIBLE) & ((ink > best) | ((ink == best) & (mine < who)))
-        best = np.where(darker, ink, best)
-        who = np.where(darker, mine, who).astype(kind)
-    strips = np.flatnonzero(number)
-    part = labels[strips]
-    at = np.broadcast_to(columns[strips][:, None, :], who[strips].shape)
-    np.put_along_axis(part, at, np.where(np.take_along_axis(seen[strips], at, axis=2), who[strips], 0), axis=2)
-    labels[strips] = part
-    return labels
+        ink = render_columns(members, columns)  # this group's digits alone in the shared columns
+        if boxes:
+            alone = _profile(ink >= VISIBLE)
+            mine = tuple(p.copy() for p in profile)
+            for whole, part in zip(mine, alone, strict=True):
+                whole[strips[:, None], columns[strips]] = part[strips]
+            _tighten(found, mine, members)
+        if labels:
+            ids = np.take_along_axis(_owners(reach, members, width), columns, axis=1)[:, None, :]
+            # darker, or as dark and an earlier digit (groups interleave digits: 0 and 2 are one group)
+            darker = (ink >= VISIBLE) & ((ink > best) | ((ink == best) & (ids < who)))
+            best = np.where(darker, ink, best)
+            who = np.where(darker, ids, who).astype(kind)
+    if labels:
+        part = owned[strips]
+        at = np.broadcast_to(columns[strips][:, None, :], who[strips].shape)
+        np.put_along_axis(part, at, np.where(np.take_along_axis(seen[strips], at, axis=2), who[strips], 0), axis=2)
+        owned[strips] = part
+    return (None if found is None else found.astype(np.int32)), owned
 
 
 def _profile(seen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import layout, programs, render
-from .boxes import visible, visible_boxes, visible_labels
+from .boxes import visible, visible_ink
 from .stacks import Glyphs
 
 __all__ = ["Strips", "compose"]
@@ -120,10 +120,10 @@ class Strips:
                               np.take_along_axis(self.weights, columns[:, :, None], axis=1), height=self.height,
                               background="black", rows=self.rows)
 
-        seen = visible(images, background)
+        found, owned = visible_ink(reach, visible(images, background), render_columns, labels=masks is not None)
         if masks is not None:
-            masks[...] = visible_labels(reach, seen, render_columns)
-        return visible_boxes(reach, seen, render_columns)
+            masks[...] = owned
+        return found
 
 
 def compose(glyphs: Glyphs, lengths: np.ndarray, gaps: np.ndarray | None, *, spacing, evenly: bool,
