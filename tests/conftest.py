@@ -90,7 +90,7 @@ class Mirror:
         mirror = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            def do_GET(self):
                 name = self.path.rsplit("/", 1)[-1]
                 mirror.requests.append(name)
                 fault = mirror.faults.get(name, mirror.faults.get("*"))
@@ -186,6 +186,25 @@ def tree(folder):
     """Every file but the manifest (its 'created' time differs), as bytes."""
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
             if p.is_file() and not p.name.startswith(".") and p.name != "manifest.json"}
+
+
+def drawn_source(count: int = 300, seed: int = 4):
+    """A glyph source of ``count`` drawn digits (the test-data tool's), classes 0-9 in turn."""
+    from mnist_dataset_generator.mnistdata import MnistData
+    from mnist_dataset_generator.sources.testdata import draw_digits
+
+    classes = np.arange(count) % 10
+    return MnistData.from_arrays(draw_digits(classes, np.random.default_rng(seed)), classes)
+
+
+def fixture_source(folder: Path):
+    """The training split of a fixture folder as a glyph source, read directly: no load(), so no
+    verification stamp is left in the shared folder."""
+    from mnist_dataset_generator.mnistdata import MnistData
+    from mnist_dataset_generator.sources.idx import read_idx
+
+    return MnistData.from_arrays(read_idx(folder / "train-images-idx3-ubyte.gz"),
+                                 read_idx(folder / "train-labels-idx1-ubyte.gz"))
 
 
 def one_line(result):

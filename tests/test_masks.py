@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import rewrite_record, run_generator
+from conftest import drawn_source, fixture_source, rewrite_record, run_generator
 from mnist_dataset_generator import (
     Recipe,
     SequenceDataset,
@@ -20,10 +20,8 @@ from mnist_dataset_generator.compose.boxes import visible
 from mnist_dataset_generator.export.annotations import rle_string
 from mnist_dataset_generator.filters import blur, distort
 from mnist_dataset_generator.mnistdata import MnistData
-from mnist_dataset_generator.sources.testdata import draw_digits
 
-CLASSES = np.arange(300) % 10
-SOURCE = MnistData.from_arrays(draw_digits(CLASSES, np.random.default_rng(4)), CLASSES)
+SOURCE = drawn_source()
 
 
 def _inside_boxes(masks: np.ndarray, boxes) -> None:
@@ -167,7 +165,7 @@ def test_npz_holds_the_masks_and_deep_verify_checks_them(tmp_path, fixture_dir, 
         arrays = dict(npz)
     assert sorted(arrays) == ["boxes", "images", "labels", "lengths", "masks"]
     assert arrays["masks"].shape == arrays["images"].shape and arrays["masks"].dtype == np.uint8
-    source = MnistData.from_arrays(*_fixture(fixture_dir))
+    source = fixture_source(fixture_dir)
     recipe = Recipe.preset("moving-mnist", frames=4) if "--preset" in recipe_args else \
         Recipe(length=(2, 4), spacing_range=(-4, 6), image_width=120, dtype="uint8")
     _, _, masks = generate_dataset(24, seed=2, images=source, recipe=recipe, return_masks=True)
@@ -193,12 +191,6 @@ def test_npz_holds_the_masks_and_deep_verify_checks_them(tmp_path, fixture_dir, 
     assert result.returncode == 1 and "masks" in result.stdout, result.stdout
 
 
-def _fixture(folder):
-    from mnist_dataset_generator.sources.idx import read_idx
-
-    return read_idx(folder / "train-images-idx3-ubyte.gz"), read_idx(folder / "train-labels-idx1-ubyte.gz")
-
-
 def test_masks_where_a_format_has_no_place_for_them_are_refused():
     from mnist_dataset_generator.export.writers import WRITERS, Options, Writer
 
@@ -219,7 +211,7 @@ def test_lmdb_holds_the_masks_as_pngs(tmp_path, fixture_dir):
     lmdb = pytest.importorskip("lmdb")
     out = _export(tmp_path, "--format", "lmdb", "--masks", "--length", "2-4", "-w", "120", "-s", "-4,6",
                   data_dir=fixture_dir)
-    source = MnistData.from_arrays(*_fixture(fixture_dir))
+    source = fixture_source(fixture_dir)
     recipe = Recipe(length=(2, 4), spacing_range=(-4, 6), image_width=120, dtype="uint8")
     _, _, masks = generate_dataset(24, seed=2, images=source, recipe=recipe, return_masks=True)
     env = lmdb.open(str(out / "data.mdb"), subdir=False, readonly=True, lock=False)
@@ -249,7 +241,7 @@ def test_png_exports_write_label_images_and_coco_segmentations(tmp_path, fixture
     coco_api = pytest.importorskip("pycocotools.coco")
     mask_api = pytest.importorskip("pycocotools.mask")
     out = _export(tmp_path, "--format", "png", "--masks", "--annotations", "coco", *recipe_args, data_dir=fixture_dir)
-    source = MnistData.from_arrays(*_fixture(fixture_dir))
+    source = fixture_source(fixture_dir)
     recipe = Recipe(length=(2, 4), spacing_range=(-4, 6), image_width=120, dtype="uint8") if "--layout" not in \
         recipe_args else Recipe(layout="scene", length=(0, 4), image_width=90, image_height=80, scale=(0.7, 1.4),
                                 clutter=(3, 6), dtype="uint8")
@@ -298,7 +290,7 @@ def test_tar_shards_carry_the_masks_webdataset_reads(tmp_path, fixture_dir):
     webdataset = pytest.importorskip("webdataset")
     out = _export(tmp_path, "--format", "tar", "--masks", "--shard-size", "10", "--layout", "scene", "--length", "1-3",
                   "-w", "80", "--height", "70", "--scale", "0.8,1.3", data_dir=fixture_dir)
-    source = MnistData.from_arrays(*_fixture(fixture_dir))
+    source = fixture_source(fixture_dir)
     recipe = Recipe(layout="scene", length=(1, 3), image_width=80, image_height=70, scale=(0.8, 1.3), dtype="uint8")
     images, labels, masks = generate_dataset(24, seed=2, images=source, recipe=recipe, return_masks=True)
     shards = [str(p) for p in sorted(out.glob("shard-*.tar"))]

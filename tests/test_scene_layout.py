@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import one_line, run_generator
+from conftest import drawn_source, fixture_source, one_line, run_generator
 from mnist_dataset_generator import (
     Recipe,
     SequenceDataset,
@@ -20,7 +20,7 @@ from mnist_dataset_generator.mnistdata import MnistData
 from mnist_dataset_generator.sources.testdata import draw_digits
 
 CLASSES = np.arange(300) % 10
-SOURCE = MnistData.from_arrays(draw_digits(CLASSES, np.random.default_rng(4)), CLASSES)
+SOURCE = drawn_source()
 # glyphs whose ink reaches their square's top-left pixel: the box's corner is the square's
 CORNERED = draw_digits(CLASSES, np.random.default_rng(5))
 CORNERED[:, 0, 0] = 255
@@ -252,10 +252,7 @@ def test_the_cli_makes_a_preset_and_refuses_what_a_scene_cannot_be(tmp_path, fix
     result = run_generator("--preset", "cluttered-mnist", "--count", "20", "--seed", "3", "--format", "npz",
                            "--masks", "--output-dir", out, "-q", "-d", fixture_dir, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    from mnist_dataset_generator.sources.idx import read_idx
-
-    source = MnistData.from_arrays(read_idx(fixture_dir / "train-images-idx3-ubyte.gz"),
-                                   read_idx(fixture_dir / "train-labels-idx1-ubyte.gz"))
+    source = fixture_source(fixture_dir)
     images, labels, masks = generate_dataset(20, seed=3, images=source, return_masks=True,
                                              recipe=Recipe.preset("cluttered-mnist", dtype="uint8"))
     with np.load(out / "dataset.npz") as npz:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import one_line, run_generator
+from conftest import drawn_source, one_line, run_generator
 from mnist_dataset_generator import (
     Recipe,
     SequenceDataset,
@@ -17,11 +17,8 @@ from mnist_dataset_generator import (
     iter_dataset,
 )
 from mnist_dataset_generator.compose.video import picture
-from mnist_dataset_generator.mnistdata import MnistData
-from mnist_dataset_generator.sources.testdata import draw_digits
 
-CLASSES = np.arange(300) % 10
-SOURCE = MnistData.from_arrays(draw_digits(CLASSES, np.random.default_rng(4)), CLASSES)
+SOURCE = drawn_source()
 VIDEO = Recipe(layout="video", length=(1, 3), frames=6, image_height=48, image_width=56, speed=(0.05, 0.3),
                dtype="uint8", background="black")
 
