@@ -90,7 +90,7 @@ class Mirror:
         mirror = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
+            def do_GET(self):  # noqa: N802 - http.server's naming
                 name = self.path.rsplit("/", 1)[-1]
                 mirror.requests.append(name)
                 fault = mirror.faults.get(name, mirror.faults.get("*"))
