@@ -54,7 +54,7 @@ def fits(side: int, height: int, width: int, max_iou: float) -> int:
     """
     if max_iou >= 1:
         return -1
-    step = max(1, math.ceil(side * (1 - max_iou) / (1 + max_iou)))
+    step = _grid_step(side, max_iou)
     return ((height - side) // step + 1) * ((width - side) // step + 1)
 
 
@@ -153,24 +153,23 @@ def place(sides: np.ndarray, present: np.ndarray, candidates: np.ndarray, height
         placed[here, j] = np.concatenate([chosen[here], sides[here, j, None]], axis=-1)
         failed |= present[:, j] & ~ok
     for b in np.flatnonzero(failed).tolist():
-        corners[b] = _grid_corners(sides[b], present[b], height, width, max_iou, fallback(b, _cells(
-            int(sides[b][present[b]].max()), height, width, max_iou)))
+        slots = np.flatnonzero(present[b])
+        cells = fallback(b, _cells(int(sides[b, slots].max()), height, width, max_iou))
+        corners[b] = 0
+        corners[b, slots] = cells[: len(slots)]
     return corners
 
 
 def _cells(side: int, height: int, width: int, max_iou: float) -> np.ndarray:
     """Top-left corners ``(m, 2)`` of the grid of :func:`fits` for squares up to ``side``."""
-    step = max(1, math.ceil(side * (1 - max_iou) / (1 + max_iou)))
+    step = _grid_step(side, max_iou)
     rows, cols = np.arange(0, height - side + 1, step), np.arange(0, width - side + 1, step)
     return np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1).reshape(-1, 2)
 
 
-def _grid_corners(sides: np.ndarray, present: np.ndarray, height: int, width: int, max_iou: float,
-                  cells: np.ndarray) -> np.ndarray:
-    corners = np.zeros((len(sides), 2), np.int64)
-    slots = np.flatnonzero(present)
-    corners[slots] = cells[: len(slots)]
-    return corners
+def _grid_step(side: int, max_iou: float) -> int:
+    """The least shift at which two squares of ``side`` px overlap by an IoU of ``max_iou`` at most."""
+    return max(1, math.ceil(side * (1 - max_iou) / (1 + max_iou)))
 
 
 def render_scenes(glyphs: np.ndarray, sides: np.ndarray, corners: np.ndarray, present: np.ndarray, height: int,
