@@ -65,30 +65,25 @@ class Stored:
 def decode_png(data: bytes, where: str, shape: tuple[int, int] | None = None) -> np.ndarray:
     """The pixels of an 8-bit grayscale PNG of ``shape`` (rows, columns), checked from its header before
     anything is decoded (:class:`UnreadableError` naming ``where`` otherwise)."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                if image.format != "PNG" or image.mode != "L":
-                    raise UnreadableError(f"{where}: a {image.format} {image.mode} image, not an 8-bit grayscale PNG")
-                if shape is not None and image.size != (shape[1], shape[0]):
-                    raise UnreadableError(f"{where}: {image.size[0]} x {image.size[1]} px, not the dataset's "
-                                          f"{shape[1]} x {shape[0]}")
-                return np.asarray(image)
-    except UnreadableError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError,
-            UnidentifiedImageError) as exc:
-        raise UnreadableError(f"{where}: not a readable PNG ({exc})") from None
+    return _decode(data, where, shape, ("L",), "an 8-bit grayscale PNG")[1]
 
 
 def decode_mask_png(data: bytes, where: str, shape: tuple[int, int]) -> np.ndarray:
     """The label image of an 8- or 16-bit grayscale PNG of ``shape`` (rows, columns), checked from its header
     first (:class:`UnreadableError` naming ``where`` otherwise)."""
+    # 16-bit grayscale opens as "I;16", or as "I" before Pillow 10.3
+    mode, values = _decode(data, where, shape, ("L", "I;16", "I"), "an 8- or 16-bit grayscale PNG")
+    if mode == "L":
+        return values.astype(np.uint8)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise UnreadableError(f"{where}: values past 16 bits, not a label image")
+    return values.astype(np.uint16)
+
+
+def _decode(data: bytes, where: str, shape: tuple[int, int] | None, modes: tuple[str, ...], what: str
+            ) -> tuple[str, np.ndarray]:
+    """``(mode, pixels)`` of a PNG in one of ``modes`` (``what`` names them in the refusal) and of ``shape``,
+    checked from its header before anything is decoded; any fault is one :class:`UnreadableError`."""
     import warnings
 
     from PIL import Image, UnidentifiedImageError
@@ -97,19 +92,12 @@ def decode_mask_png(data: bytes, where: str, shape: tuple[int, int]) -> np.ndarr
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                # 16-bit grayscale opens as "I;16", or as "I" before Pillow 10.3
-                if image.format != "PNG" or image.mode not in ("L", "I;16", "I"):
-                    raise UnreadableError(f"{where}: a {image.format} {image.mode} image, not an 8- or 16-bit "
-                                          "grayscale PNG")
-                if image.size != (shape[1], shape[0]):
+                if image.format != "PNG" or image.mode not in modes:
+                    raise UnreadableError(f"{where}: a {image.format} {image.mode} image, not {what}")
+                if shape is not None and image.size != (shape[1], shape[0]):
                     raise UnreadableError(f"{where}: {image.size[0]} x {image.size[1]} px, not the dataset's "
                                           f"{shape[1]} x {shape[0]}")
-                values = np.asarray(image)
-                if image.mode == "L":
-                    return values.astype(np.uint8)
-                if values.size and (values.min() < 0 or values.max() > 65535):
-                    raise UnreadableError(f"{where}: values past 16 bits, not a label image")
-                return values.astype(np.uint16)
+                return image.mode, np.asarray(image)
     except UnreadableError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError,
