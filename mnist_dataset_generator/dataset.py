@@ -25,7 +25,7 @@ MAX_COUNT = 100_000_000
 
 
 # Plan attribute -> Recipe field
-_RECIPE_NAMES = {"lengths": "length", "spacing": "spacing_range", "width": "image_width", "height": "height",
+_RECIPE_NAMES = {"lengths": "label_length", "spacing": "spacing_range", "width": "image_width", "height": "height",
                  **{name: name for name in ("evenly", "prepared", "dtype", "split", "labels", "background", "fit",
                                             "align", "pattern", "unique", "separators", "source", "space", "alphabet",
                                             "glyphs", "layout", "frames", "speed", "shape")}}

@@ -55,6 +55,8 @@ def make_images(plan: Plan, source: MnistData, indices, out: np.ndarray, *, boxe
         return _make_videos(plan, source, indices, out, boxes, masks)
     if plan.layout == "scene":
         return _make_scenes(plan, source, indices, out, boxes, masks)
+    if plan.layout == "lines":
+        return _make_pages(plan, source, indices, out, boxes, masks)
     fused = _fused(plan)
     gap = _regular_gap(plan) if fused else None
     lengths, digits, u, gaps, where = draws(plan, indices)
@@ -253,6 +255,64 @@ def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
     return labels, found
 
 
+LINE_PASS = 256  # lines made together by _make_pages (a page's lines at least)
+
+
+def _make_pages(plan: Plan, source: MnistData, indices: np.ndarray, out: np.ndarray, boxes: bool,
+                masks: np.ndarray | None = None) -> tuple[list[str], np.ndarray | None]:
+    """:func:`make_images` of ``layout="lines"``: each page's lines are strips of
+    :func:`.sampling.line_plan` (any filters, patterns and boxes as theirs), stacked down the page with the
+    gaps of :func:`.sampling.page_draws`, the block of lines placed by the recipe's ``align`` (left: at the
+    top). The label joins the lines with ``"\\n"``, which has no box (-1) and no mask value."""
+    from .sampling import line_indices, line_plan, page_draws
+
+    recipe = plan.recipe
+    lines, gaps, where = page_draws(plan, indices)
+    inner = line_plan(plan)
+    height, width = plan.shape
+    # each line's top: the gaps above it, then the block's place in the spare height
+    tops = np.zeros((len(indices), recipe.lines[1]), np.int64)
+    tops[:, 1:] = np.cumsum(layout.DIGIT + gaps, axis=1)
+    below = np.where(np.arange(recipe.lines[1] - 1) < lines[:, None] - 1, gaps, 0).sum(axis=1)
+    spare = height - (lines * layout.DIGIT + below)
+    if recipe.align == "center":
+        tops += (spare // 2)[:, None]
+    elif recipe.align == "random":
+        tops += np.minimum((where * (spare + 1)).astype(np.int64), spare)[:, None]
+    paper = 0 if plan.background == "black" else (255 if plan.dtype == "uint8" else 1.0)
+    labels: list[str] = []
+    found = np.full((len(indices), plan.lengths[1], 4), NO_BOX, np.int32) if boxes else None
+    pages = np.split(np.arange(len(indices)), np.searchsorted(np.cumsum(lines), np.arange(
+        LINE_PASS, int(lines.sum()), LINE_PASS), side="right"))  # passes of about LINE_PASS lines
+    for rows in pages:
+        if not len(rows):
+            continue
+        flat = line_indices(plan, indices[rows], lines[rows])
+        strips = np.empty((len(flat), layout.DIGIT, width), plan.dtype)
+        owners = np.empty((len(flat), layout.DIGIT, width), mask_dtype(inner)) if masks is not None else None
+        texts, placed = make_images(inner, source, flat, strips, boxes=boxes, masks=owners)
+        k = 0
+        for r in rows.tolist():
+            out[r] = paper
+            if masks is not None:
+                masks[r] = 0
+            at = 0  # the line's first character in the page's label
+            for j in range(int(lines[r])):
+                top, text = int(tops[r, j]), texts[k]
+                out[r, top : top + layout.DIGIT] = strips[k]
+                if masks is not None:
+                    line = owners[k]
+                    masks[r, top : top + layout.DIGIT] = np.where(line > 0, line.astype(masks.dtype) + at, 0)
+                if boxes:
+                    box = placed[k, : len(text)].copy()
+                    box[box[:, 0] != NO_BOX, 1::2] += top
+                    found[r, at : at + len(text)] = box
+                at += len(text) + 1
+                k += 1
+            labels.append("\n".join(texts[k - int(lines[r]) : k]))
+    return labels, found
+
+
 def _widest(plan: Plan) -> int:
     """The widest strip ``plan`` can make, before any change of height."""
     if plan.width is not None:
@@ -364,15 +424,20 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     pixels = int(np.prod(plan.shape))
     itemsize = (1 if plan.dtype == "uint8" else 4) + (mask_dtype(plan).itemsize if masks else 0)
     video = plan.layout == "video"
-    canvas = plan.layout in ("video", "scene")
+    canvas = plan.layout in ("video", "scene", "lines")
     if canvas:
-        working = _video_working(plan, 1) if video else _scene_working(plan, 1)
+        working = _video_working(plan, 1) if video else _scene_working(plan, 1) if plan.layout == "scene" \
+            else _page_working(plan, 1)
     else:
         height, width, working = strip_bytes(plan.lengths[1], plan.spacing[1], plan.width, plan.height)
     sample = working + pixels * itemsize
     if not whole and workers is None and sample <= memory_budget()[0]:
         return  # the common case of make_sample, kept cheap: no message is built
-    if canvas:
+    if plan.layout == "lines":
+        check_bytes(door, "one page and the renderer's working set", sample,
+                    f"{plan.height} x {plan.width} px, {plan.recipe.lines[1]} lines of {plan.recipe.length[1]} glyphs, "
+                    f"{format_bytes(working)} of working set", "use a smaller page, or fewer or shorter lines")
+    elif canvas:
         check_bytes(door, f"one {plan.layout} and the renderer's working set", sample,
                     f"{plan.frames if video else 1} frames of {plan.height} x {plan.width}, {plan.lengths[1]} glyphs, "
                     f"{format_bytes(working)} of working set", "use a smaller canvas, or fewer or smaller glyphs")
@@ -382,7 +447,8 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     uint8 = [] if plan.dtype == "uint8" else ['dtype="uint8"']
     # Whoever makes samples holds the working copies of one (a video pass) while the images are held too.
     working = _video_working(plan, video_rows(plan)) if video else \
-        _scene_working(plan, scene_rows(plan)) if canvas else working
+        _scene_working(plan, scene_rows(plan)) if plan.layout == "scene" else \
+        _page_working(plan, CHUNK) if plan.layout == "lines" else working
     makers = 1 if workers is None else _workers(workers)
     making = f", and {makers} x {format_bytes(working)} of working copies while samples are made"
     if whole:
@@ -424,6 +490,18 @@ def _scene_working(plan: Plan, rows: int) -> int:
     # placing glyph j checks SCENE_TRIES corners against the j placed: a few (rows, tries, k) arrays
     return rows * (plan.height * plan.width * 2 + k * (784 * 5 + side * side * 9 + SCENE_TRIES * 16 + 64)
                    + count * (size * size + 48) + SCENE_TRIES * k * 8 * 6)
+
+
+def _page_working(plan: Plan, rows: int) -> int:
+    """Bytes :func:`_make_pages` holds besides the output, for ``rows`` pages: a pass of lines (their
+    pixels and label images) and the working copies of the strips making them, and the draws."""
+    recipe = plan.recipe
+    most = recipe.lines[1]
+    lines = min(rows * most, max(LINE_PASS, most))
+    itemsize = 1 if plan.dtype == "uint8" else 4
+    strip = strip_bytes(recipe.length[1], recipe.spacing_range[1], plan.width, layout.DIGIT)[2]
+    boxes = recipe.length[1] * 16 * 3  # a line's boxes, their copy and the page's
+    return strip * min(lines, CHUNK) + lines * (layout.DIGIT * plan.width * (itemsize + 2) + boxes) + rows * most * 32
 
 
 def _either(choices: list[str]) -> str:

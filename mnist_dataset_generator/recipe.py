@@ -24,7 +24,7 @@ __all__ = ["FIELDS", "RECIPE_VERSION", "Recipe"]
 
 RECIPE_VERSION = 1  # of the JSON form: a reader refuses a newer one rather than guess
 DTYPES = ("float32", "uint8")
-LAYOUTS = ("strip", "video", "scene")
+LAYOUTS = ("strip", "lines", "video", "scene")
 VIDEO_CANVAS = 64  # the canvas of layout="video" when no size is given (Moving MNIST's)
 VIDEO_DIGITS = 2  # glyphs per video when no length is given (Moving MNIST's)
 VIDEO_FRAMES = 20  # frames per video when none are given (Moving MNIST's)
@@ -34,6 +34,8 @@ SCALES = (0.25, 16.0)  # a scene's glyph scale: 7 to 448 px a side
 MAX_CLUTTER = 256
 MAX_SCENE_GLYPHS = 256  # placing a glyph checks it against every one placed: quadratic in the count
 COMBINES = ("max", "sum")
+PAGE_LINES = 3  # lines per page when none are given
+MAX_LINES = 256
 
 
 @dataclass(frozen=True)
@@ -153,9 +155,12 @@ class Recipe:
     clutter: tuple[int, int] | None = None
     combine: str | None = None
     distinct: bool = False
+    lines: int | tuple[int, int] | None = None
+    line_gap: int | tuple[int, int] | None = None
     prepared: list = field(init=False, repr=False, compare=False)
     glyphs: str = field(init=False, repr=False, compare=False)  # the source's alphabet, read once
     space: Any = field(init=False, repr=False, compare=False)  # a content.LabelSpace, or None
+    line_recipe: Any = field(init=False, repr=False, compare=False)  # layout="lines": the recipe of one line
 
     def __post_init__(self) -> None:
         from .compose.checks import (
@@ -175,8 +180,9 @@ class Recipe:
         choice("layout", self.layout, LAYOUTS)
         video = self.layout == "video"
         scene = self.layout == "scene"
+        page = self.layout == "lines"
         put(self, "glyphs", alphabet_of(self.source))
-        labels = _check_labels(self.labels, self.alphabet)
+        labels = _check_labels(self.labels, self.alphabet, lines=page)
         put(self, "labels", labels)
         if labels is not None and self.length is not None:
             raise ValueError(f"give labels or length, not both (got length={self.length!r}): the labels' lengths "
@@ -186,9 +192,9 @@ class Recipe:
             put(self, "length", (len(slots), len(slots)))
         else:
             default = VIDEO_DIGITS if video or scene else 8
+            lengths = [len(line) for label in labels for line in label.split("\n")] if labels else [1]
             put(self, "length", _check_length(default if self.length is None else self.length, 0 if scene else 1)
-                if labels is None
-                else ((min(map(len, labels)), max(map(len, labels))) if labels else (1, 1)))
+                if labels is None else (min(lengths), max(lengths)))
         if self.distinct and self.length[1] > len(self.glyphs):
             raise ValueError(f"distinct=True: labels of up to {self.length[1]} characters cannot avoid repeats in an "
                              f"alphabet of {len(self.glyphs)}")
@@ -215,7 +221,7 @@ class Recipe:
             put(self, "fltrs", fltrs)
         put(self, "prepared", prepare(fltrs))  # the rule of every door: text, or a list of callables
         for name, kind in (("frames", "video"), ("speed", "video"), ("scale", "scene"), ("max_iou", "scene"),
-                           ("clutter", "scene"), ("combine", "scene")):
+                           ("clutter", "scene"), ("combine", "scene"), ("lines", "lines"), ("line_gap", "lines")):
             if getattr(self, name) is not None and self.layout != kind:
                 raise ValueError(f"{name} applies with layout='{kind}' only, got {name}={getattr(self, name)!r}")
         if video or scene:
@@ -225,7 +231,72 @@ class Recipe:
         elif scene:
             self._check_scene()
         else:
-            put(self, "image_width", self._check_width())
+            put(self, "line_recipe", self._check_page() if page else None)
+            if not page:
+                put(self, "image_width", self._check_width())
+
+    def _check_page(self) -> Recipe:
+        """``layout="lines"``: lines and line gaps normalised, the page's size checked (its natural size when
+        not given); returns the recipe of one line, a padded strip as wide as the page."""
+        from .compose.checks import MAX_HEIGHT, int_pair
+
+        put = object.__setattr__
+        if self.unique:
+            raise ValueError("unique applies to strips, videos and scenes, not layout='lines'")
+        if self.labels is not None:
+            if self.lines is not None:
+                raise ValueError(f"give labels or lines, not both (got lines={self.lines!r}): the labels' lines "
+                                 "are the lines")
+            counts = [label.count("\n") + 1 for label in self.labels] or [1]
+            low, high = min(counts), max(counts)
+        else:
+            low, high = int_pair("lines", PAGE_LINES if self.lines is None else self.lines,
+                                 "an integer or a (min, max) pair of integers")
+        if not 1 <= low <= high <= MAX_LINES:
+            raise ValueError(f"lines must satisfy 1 <= min <= max <= {MAX_LINES}, got {self.lines!r}")
+        put(self, "lines", (low, high))
+        gap_low, gap_high = int_pair("line_gap", 0 if self.line_gap is None else self.line_gap,
+                                     "an integer or a (min, max) pair of integers")
+        if not 0 <= gap_low <= gap_high <= MAX_HEIGHT:
+            raise ValueError(f"line_gap must satisfy 0 <= min <= max <= {MAX_HEIGHT} px, got {self.line_gap!r}")
+        put(self, "line_gap", (gap_low, gap_high))
+        need = high * layout.DIGIT + (high - 1) * gap_high  # the tallest block of lines
+        if self.image_height is None and need > MAX_HEIGHT:
+            raise ValueError(f"a page of {high} lines of {layout.DIGIT} px with gaps of up to {gap_high} px is {need} "
+                             f"px high, more than {MAX_HEIGHT}: use fewer lines or smaller gaps")
+        if self.image_height is not None and self.image_height < need:
+            fits = (self.image_height + gap_high) // (layout.DIGIT + gap_high)
+            raise ValueError(f"a page {self.image_height} px high holds {fits} lines of {layout.DIGIT} px with gaps "
+                             f"of up to {gap_high} px, not {high} (it needs {need} px): use a taller page, fewer "
+                             "lines or smaller gaps")
+        put(self, "image_height", need if self.image_height is None else self.image_height)
+        width = self.image_width
+        if width is None:  # the widest line the recipe can draw
+            n, (spacing_low, spacing_high) = self.length[1], self.spacing_range
+            slots, gaps = (layout.even_layout(n, self.spacing_range, None) if self.evenly
+                           else (np.full(n, layout.DIGIT), np.full(n - 1, max(spacing_high, 0))))
+            width = int(slots.sum() + gaps.sum())
+        contents: dict[str, Any] = {"length": self.length}
+        if self.labels is not None:  # line j of page i is label i * most + j of the lines' recipe
+            contents = {"labels": tuple(_line_slots(self.labels, high))}
+        elif self.pattern is not None:
+            contents = {"pattern": self.pattern, "separators": self.separators}
+        line = Recipe(**contents, spacing_range=self.spacing_range, image_width=width, evenly=self.evenly, fit="pad",
+                      align=self.align, fltrs=self.fltrs, background=self.background, split=self.split,
+                      dtype=self.dtype, source=self.source, distinct=self.distinct)
+        put(self, "image_width", line.image_width)
+        return line
+
+    @property
+    def label_length(self) -> tuple[int, int]:
+        """The shortest and longest label, in characters: :attr:`length`, but for ``layout="lines"``, whose
+        labels hold their lines and the ``"\\n"`` between them."""
+        if self.layout != "lines":
+            return self.length
+        if self.labels is not None:
+            return (min(map(len, self.labels)), max(map(len, self.labels))) if self.labels else (1, 1)
+        (low, high), (short, long) = self.lines, self.length
+        return low * short + low - 1, high * long + high - 1
 
     def _check_canvas(self) -> None:
         """A video's or a scene's canvas (default 64 x 64); the strip's options refused."""
@@ -387,6 +458,8 @@ class Recipe:
             raise TypeError(f"Recipe has no field {unknown[0]!r}; the fields are {', '.join(FIELDS)}")
         if "length" not in changes and (self.labels is not None or self.pattern is not None):
             changes = {"length": None, **changes}  # the length was theirs, not given: made again from them
+        if "lines" not in changes and self.labels is not None and self.layout == "lines":
+            changes = {"lines": None, **changes}
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict:
@@ -423,9 +496,12 @@ class Recipe:
             data[name] = list(value) if isinstance(value, tuple) else value
         if self.labels is not None or self.pattern is not None:
             data["length"] = None  # the labels' or the pattern's own
+        if self.labels is not None and self.layout == "lines":
+            data["lines"] = None  # the labels' own
         for name, default in (("pattern", None), ("unique", False), ("separators", "pen"), ("source", "mnist"),
                               ("layout", "strip"), ("frames", None), ("speed", None), ("scale", None),
-                              ("max_iou", None), ("clutter", None), ("combine", None), ("distinct", False)):
+                              ("max_iou", None), ("clutter", None), ("combine", None), ("distinct", False),
+                              ("lines", None), ("line_gap", None)):
             if data[name] == default:
                 del data[name]  # the JSON of recipes without them stays what earlier versions wrote
         return data
@@ -491,7 +567,7 @@ class Recipe:
             if modules:
                 raise ValueError(f"recipe: its filters import module {', '.join(modules)} ({filters!r}); a recipe read "
                                  "from JSON runs no code unless from_json(..., imports=True) is given")
-        for name in ("length", "spacing_range", "speed", "scale", "clutter"):
+        for name in ("length", "spacing_range", "speed", "scale", "clutter", "lines", "line_gap"):
             if isinstance(fields.get(name), list):
                 fields[name] = tuple(fields[name])
         return cls(fltrs=filters, **fields)
@@ -533,7 +609,18 @@ def _check_speed(speed) -> tuple[float, float]:
     return _check_range("speed", speed, 0, 1, "a share of the range per frame")
 
 
-def _check_labels(labels: Sequence[str] | None, alphabet: str) -> tuple[str, ...] | None:
+def _line_slots(labels: tuple[str, ...], most: int) -> list[str]:
+    """Pages' labels as ``most`` line labels each; a page of fewer lines repeats its first (never drawn)."""
+    slots = []
+    for label in labels:
+        lines = label.split("\n")
+        slots += lines + lines[:1] * (most - len(lines))
+    return slots
+
+
+def _check_labels(labels: Sequence[str] | None, alphabet: str, *, lines: bool = False) -> tuple[str, ...] | None:
+    """``labels`` as a tuple of non-empty strings over ``alphabet``; with ``lines`` (a page's), ``"\\n"``
+    separates non-empty lines."""
     from .sources.glyphs import encode_text
 
     if labels is None:
@@ -541,10 +628,12 @@ def _check_labels(labels: Sequence[str] | None, alphabet: str) -> tuple[str, ...
     if isinstance(labels, str):
         raise ValueError("labels must be a list of strings, got a single string")
     labels = tuple(labels)
-    allowed = set(alphabet)
+    allowed = set(alphabet) | ({"\n"} if lines else set())
     for i, label in enumerate(labels):
         if not isinstance(label, str) or not label:
             raise ValueError(f"labels[{i}] must be a non-empty string, got {label!r}")
+        if lines and "" in label.split("\n"):
+            raise ValueError(f"labels[{i}] has an empty line ({label!r}): a page's lines hold a character or more")
         if not set(label) <= allowed:
             try:
                 encode_text(label, alphabet)  # the labels' one codec names the character

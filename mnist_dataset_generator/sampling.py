@@ -12,6 +12,7 @@ cannot happen.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,8 @@ from .sources.glyphs import DIGITS, decode_rows, encode_text
 if TYPE_CHECKING:
     from .dataset import Plan
 
-__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "PURPOSE_VIDEO", "SAMPLING", "SCENE_TRIES", "block_size", "draws", "labels_of", "motion", "sample_label", "scene_draws",
-           "sample_labels", "sample_rng"]
+__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "PURPOSE_VIDEO", "SAMPLING", "SCENE_TRIES", "block_size", "draws", "labels_of", "line_indices", "line_plan", "motion", "page_draws",
+           "sample_label", "sample_labels", "sample_labels_at", "sample_rng", "scene_draws"]
 
 
 CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, small enough to stream
@@ -33,6 +34,7 @@ CHUNK = 256  # samples per worker task: large enough to amortise the hand-off, s
 PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE, PURPOSE_PATTERN, PURPOSE_VIDEO = 1, 2, 3, 4, 6
 PURPOSE_SCENE, PURPOSE_GRID = 7, 8  # a block's scene draws; a scene's own grid order, when its tries all fail
 PURPOSE_DISTINCT = 9  # a block's classes drawn without repeats (distinct=True): a stream of their own
+PURPOSE_PAGE, PURPOSE_LINES = 10, 11  # a block's page draws; the entropy of the lines of pages (layout="lines")
 SCENE_TRIES = 24  # candidate corners drawn per glyph of a scene
 # 5: the keys of unique labels' permutation, held by content.py (which draws them)
 # recorded in manifests: exports made under another scheme are not resumed. v2: filters draw per
@@ -243,6 +245,55 @@ def _block_scene(entropy: int, size: int, shapes: tuple, scale: tuple[float, flo
     return drawn
 
 
+def page_draws(plan: Plan, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lines, gaps, where)`` of pages ``indices`` (``layout="lines"``): each page's number of lines ``(n,)``
+    (uniform in the recipe's range, from epoch 0's stream as every label; a given label's own), the gaps
+    below its lines ``(n, most - 1)`` and a uniform draw placing its block of lines down the page ``(n,)``,
+    rows of their blocks' draws (stream ``(block, 10)``, the epoch's for ``e > 0``)."""
+    recipe = plan.recipe
+    size = block_size(plan)
+    blocks, rows = np.divmod(np.asarray(indices, np.int64), size)
+    most = recipe.lines[1]
+    lines, gaps, where = np.empty(len(rows), np.int64), np.empty((len(rows), most - 1), np.int64), np.empty(len(rows))
+    for block in np.unique(blocks).tolist():
+        take = blocks == block
+        drawn = _block_page(plan.entropy, size, recipe.lines, recipe.line_gap, block, plan.epoch)
+        lines[take], gaps[take], where[take] = (arr[rows[take]] for arr in drawn)
+    if plan.labels is not None:
+        lines = np.array([plan.labels[i].count("\n") + 1 for i in np.asarray(indices).tolist()], np.int64)
+    return lines, gaps, where
+
+
+@functools.lru_cache(maxsize=64)
+def _block_page(entropy: int, size: int, lines: tuple[int, int], gap: tuple[int, int], block: int, epoch: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The page draws of ``block``, always in this order, in full."""
+    rng = sample_rng(entropy, block, PURPOSE_PAGE)
+    drawn = [rng.integers(lines[0], lines[1] + 1, size)]
+    if epoch:
+        rng = sample_rng(entropy, block, PURPOSE_PAGE, epoch)
+    drawn += [rng.integers(gap[0], gap[1] + 1, (size, lines[1] - 1)), rng.random(size)]
+    for arr in drawn:
+        arr.flags.writeable = False
+    return tuple(drawn)
+
+
+def line_plan(plan: Plan) -> Plan:
+    """The plan of the lines of ``plan``'s pages: line ``j`` of page ``i`` is strip ``i * most + j`` of the
+    recipe's :attr:`.recipe.Recipe.line_recipe`, keyed by an entropy of their own."""
+    most = plan.recipe.lines[1]
+    state = np.random.SeedSequence(plan.entropy, spawn_key=(PURPOSE_LINES,)).generate_state(2, np.uint64)
+    return dataclasses.replace(plan, count=plan.count * most, recipe=plan.recipe.line_recipe,
+                               entropy=int(state[0]) << 64 | int(state[1]))
+
+
+def line_indices(plan: Plan, indices: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """The indices in :func:`line_plan` of the lines of pages ``indices`` holding ``lines`` each, page by page."""
+    most = plan.recipe.lines[1]
+    flat = np.asarray(indices, np.int64)[:, None] * most + np.arange(most)
+    return flat[np.arange(most) < np.asarray(lines)[:, None]]
+
+
 def labels_of(lengths: np.ndarray, digits: np.ndarray, alphabet: str = DIGITS) -> list[str]:
     """The label strings of drawn classes (see :func:`.sources.glyphs.decode_rows`)."""
     return decode_rows(digits, lengths, alphabet)
@@ -252,7 +303,16 @@ def sample_labels(plan: Plan, start: int, stop: int) -> list[str]:
     """Labels of samples ``start..stop`` without drawing their images (for resuming exports)."""
     if stop <= start:
         return []
-    lengths, digits, *_ = draws(plan, np.arange(start, stop))
+    if plan.layout == "lines":
+        lines = page_draws(plan, np.arange(start, stop))[0]
+        made = iter(sample_labels_at(line_plan(plan), line_indices(plan, np.arange(start, stop), lines)))
+        return ["\n".join(next(made) for _ in range(n)) for n in lines.tolist()]
+    return sample_labels_at(plan, np.arange(start, stop))
+
+
+def sample_labels_at(plan: Plan, indices: np.ndarray) -> list[str]:
+    """Labels of samples ``indices`` of a strip, video or scene plan, without drawing their images."""
+    lengths, digits, *_ = draws(plan, indices)
     return labels_of(lengths, digits, plan.alphabet)
 
 

@@ -35,7 +35,7 @@ def test_json_round_trip_is_exact(recipe):
     # The content options are written only when set: the JSON of earlier recipes (and the keys of their
     # exports, which --resume compares) stays what it was.
     optional = {f for f in ("pattern", "unique", "separators", "source", "layout", "frames", "speed", "scale",
-                            "max_iou", "clutter", "combine", "distinct")
+                            "max_iou", "clutter", "combine", "distinct", "lines", "line_gap")
                 if getattr(recipe, f) == getattr(Recipe(), f)}
     assert set(recipe.to_json()) == {"recipe", "filters", *(f for f in FIELDS if f != "fltrs")} - optional
 

@@ -46,7 +46,7 @@ def test_a_video_recipe_is_checked_and_normalised():
         ({"image_width": 20}, "image_width of a video must be an integer in 28..4096 (the canvas holds a 28 x 28"),
         ({"spacing_range": (0, 4), "image_width": 100}, "spacing_range applies to strips, not layout='video'"),
         ({"fltrs": "blur"}, "filters with layout='video' are not supported yet"),
-        ({"layout": "scroll"}, "layout must be one of strip, video, scene, got 'scroll'"),
+        ({"layout": "scroll"}, "layout must be one of strip, lines, video, scene, got 'scroll'"),
     ]:
         with pytest.raises(ValueError) as error:
             Recipe(**{"layout": "video", **kwargs})
