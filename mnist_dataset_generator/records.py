@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Batch", "Record", "pad_boxes"]
+__all__ = ["Batch", "Record", "line_boxes", "line_ranges", "pad_boxes"]
 
 NO_BOX = -1  # the padding of boxes past a sample's length
 
@@ -45,6 +45,11 @@ class Record:
     boxes: np.ndarray
     image: Any = None
     mask: np.ndarray | None = None
+
+    @property
+    def line_boxes(self) -> np.ndarray:
+        """The boxes of its lines (a page's, ``layout="lines"``; a strip is one line): :func:`line_boxes`."""
+        return line_boxes(self.label, self.boxes)
 
 
 @dataclass(frozen=True)
@@ -102,4 +107,53 @@ def pad_boxes(boxes: list[np.ndarray], longest: int | None = None) -> np.ndarray
     out = np.full((len(boxes), longest, 4), NO_BOX, np.int32)
     for k, b in enumerate(boxes):
         out[k, : len(b)] = b
+    return out
+
+
+def line_boxes(label: str, boxes: np.ndarray) -> np.ndarray:
+    """The boxes of a page's lines: for each line of ``label`` (its lines parted by ``"\\n"``, whose own box
+    is -1), the smallest box holding its characters' boxes, ``[x0, y0, x1, y1]``, ends exclusive; -1 for a
+    line with no visible ink.
+
+    Parameters
+    ----------
+    label : str
+    boxes : numpy.ndarray
+        ``(len(label), 4)``, a character's -1 when it shows no ink.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(label.count("\\n") + 1, 4)`` int32.
+
+    Examples
+    --------
+    >>> line_boxes("12\\n3", np.array([[0, 0, 9, 20], [30, 2, 40, 22], [-1] * 4, [5, 30, 15, 52]])).tolist()
+    [[0, 0, 40, 22], [5, 30, 15, 52]]
+    """
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    if len(boxes) != len(label):
+        raise ValueError(f"line_boxes: {len(boxes)} boxes for the {len(label)} characters of {label!r}")
+    spans = line_ranges(label)
+    out = np.full((len(spans), 4), NO_BOX, np.int32)
+    for j, (start, stop) in enumerate(spans):
+        mine = boxes[start:stop]
+        mine = mine[(mine[:, 2] > mine[:, 0]) & (mine[:, 3] > mine[:, 1])]  # the characters that show
+        if len(mine):
+            out[j] = (*mine[:, :2].min(axis=0), *mine[:, 2:].max(axis=0))
+    return out
+
+
+def line_ranges(label: str) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each line's characters in ``label`` (the ``"\\n"`` between them left out).
+
+    Examples
+    --------
+    >>> line_ranges("12\\n345")
+    [(0, 2), (3, 6)]
+    """
+    out, at = [], 0
+    for line in label.split("\n"):
+        out.append((at, at + len(line)))
+        at += len(line) + 1
     return out

@@ -194,7 +194,13 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                             "default 64 x 64) and bouncing off its walls, Moving MNIST's rule (--length glyphs, "
                             "default 2); png, tar and lmdb store its frames side by side; scene: glyphs of "
                             "several sizes at random places on a canvas (-w x --height, default 64 x 64), read "
-                            "top to bottom, left to right (--scale, --max-iou, --clutter, --combine)")
+                            "top to bottom, left to right (--scale, --max-iou, --clutter, --combine); lines: a page "
+                            "of lines (--lines, --line-gap), each a padded strip (-s, -e, -f, --align), the label's "
+                            "lines parted by a newline")
+    batch.add_argument("--lines", type=_length, metavar="N|MIN-MAX",
+                       help="with --layout lines: lines per page, or a range drawn per page (default 3)")
+    batch.add_argument("--line-gap", type=_gap, metavar="G|MIN,MAX",
+                       help="with --layout lines: px between lines, or a range drawn per gap (default 0)")
     batch.add_argument("--frames", type=_int_in(1, MAX_FRAMES), metavar="T",
                        help="with --layout video: frames per video (default 20)")
     batch.add_argument("--speed", type=_speed, metavar="S|MIN,MAX",
@@ -247,10 +253,12 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None, alphabet: str = "0123456789"
-                 ) -> tuple[str, ...]:
+def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None, alphabet: str = "0123456789",
+                 *, pages: bool = False) -> tuple[str, ...]:
     """The labels of ``--labels-file``: one digit string per line (the last newline optional, CRLF
-    accepted), the first ``count`` when given; any problem is one ``parser.error`` naming the line."""
+    accepted), the first ``count`` when given; any problem is one ``parser.error`` naming the line.
+    With ``pages`` (``--layout lines``), a page's lines are consecutive lines, pages are parted by an
+    empty line, and a label is its page's lines joined by ``"\\n"``."""
     from ..sources.glyphs import encode_text
 
     try:
@@ -263,6 +271,8 @@ def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None, 
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the newline ending the last line
+    if pages:
+        return _read_pages(parser, path, count, alphabet, lines)
     if not lines:
         parser.error(f"--labels-file {path}: holds no labels")
     if count is not None:
@@ -278,6 +288,35 @@ def _read_labels(parser: argparse.ArgumentParser, path: str, count: int | None, 
             except ValueError as exc:
                 parser.error(f"--labels-file {path} line {number}: {exc} ({line!r})")
     return tuple(lines)
+
+
+def _read_pages(parser: argparse.ArgumentParser, path: str, count: int | None, alphabet: str, lines: list[str]
+                ) -> tuple[str, ...]:
+    """:func:`_read_labels` of pages: runs of non-empty ``lines`` parted by empty ones."""
+    from ..sources.glyphs import encode_text
+
+    pages: list[list[str]] = []
+    fresh = True  # the next non-empty line starts a page
+    for number, line in enumerate(lines, 1):
+        if not line:
+            fresh = True
+            continue
+        if count is not None and fresh and len(pages) == count:
+            break
+        if not set(line) <= set(alphabet):
+            try:
+                encode_text(line, alphabet)
+            except ValueError as exc:
+                parser.error(f"--labels-file {path} line {number}: {exc} ({line!r})")
+        if fresh:
+            pages.append([])
+        pages[-1].append(line)
+        fresh = False
+    if not pages:
+        parser.error(f"--labels-file {path}: holds no pages")
+    if count is not None and count > len(pages):
+        parser.error(f"--count {count} but --labels-file {path} holds {len(pages)} pages (parted by empty lines)")
+    return tuple("\n".join(page) for page in pages)
 
 
 def _source(text: str) -> str:
@@ -316,6 +355,18 @@ def _length(text: str) -> tuple[int, int]:
     if not 0 <= values[0] <= values[1] or values[1] < 1:  # 0 only for scenes: the recipe says so
         raise argparse.ArgumentTypeError(f"need 0 <= MIN <= MAX and MAX >= 1, got {text!r}")
     return values
+
+
+def _gap(text: str) -> tuple[int, int]:
+    """``G`` or ``MIN,MAX``, whole pixels from 0 up."""
+    parts = text.split(",")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or len(values) != len(parts) or values[0] < 0 or values != sorted(values):
+        raise argparse.ArgumentTypeError(f"expected G or MIN,MAX with 0 <= MIN <= MAX px, got {text!r}")
+    return values[0], values[-1]
 
 
 def _speed(text: str) -> float | tuple[float, float]:
@@ -386,10 +437,12 @@ def _apply_preset(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     args.background = args.background or "white"
     args.split = args.split or "train"
     for flag, layout in (("frames", "video"), ("speed", "video"), ("scale", "scene"), ("max_iou", "scene"),
-                         ("clutter", "scene"), ("combine", "scene")):
+                         ("clutter", "scene"), ("combine", "scene"), ("lines", "lines"), ("line_gap", "lines")):
         if getattr(args, flag) is not None and args.layout != layout:
             parser.error(f"--{flag.replace('_', '-')} applies with --layout {layout} only")
-    if args.layout != "strip":
+    if args.layout == "lines" and args.fit != "stretch":
+        parser.error("--fit applies to strips, not --layout lines: lines keep their glyphs' size")
+    if args.layout not in ("strip", "lines"):
         strip = [flag for flag, given in (("-s/--spacing", args.spacing != (0, 0)), ("-e/--evenly", args.evenly),
                                            ("--fit", args.fit != "stretch"), ("--align", args.align is not None),
                                            ("-f/--filters", bool(args.filters)))
@@ -454,7 +507,9 @@ def _dataset_work(args: argparse.Namespace) -> int:
                else {"length": args.length})
     video = ({"layout": "video", "frames": args.frames, "speed": args.speed} if args.layout == "video"
              else {"layout": "scene", "scale": args.scale, "max_iou": args.max_iou, "clutter": args.clutter,
-                   "combine": args.combine} if args.layout == "scene" else {})
+                   "combine": args.combine} if args.layout == "scene"
+             else {"layout": "lines", "lines": args.lines,
+                   "line_gap": args.line_gap} if args.layout == "lines" else {})
     recipe = Recipe(**content, unique=args.unique, distinct=bool(args.distinct), source=args.source,
                     spacing_range=args.spacing,
                     image_width=args.width,
@@ -564,7 +619,9 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
                                            ("--scale", args.scale is not None),
                                            ("--max-iou", args.max_iou is not None),
                                            ("--clutter", args.clutter is not None),
-                                           ("--combine", args.combine is not None))
+                                           ("--combine", args.combine is not None),
+                                           ("--lines", args.lines is not None),
+                                           ("--line-gap", args.line_gap is not None))
                   if value]
     args.labels = None
     if args.labels_file is not None and args.verify is None:
@@ -574,7 +631,8 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
             parser.error("--length does not apply with --labels-file: the labels' lengths are the lengths")
         from ..sources.folder import alphabet_of
 
-        args.labels = _read_labels(parser, args.labels_file, args.count, alphabet_of(args.source))
+        args.labels = _read_labels(parser, args.labels_file, args.count, alphabet_of(args.source),
+                                   pages=args.layout == "lines")
         args.count = len(args.labels)
     if args.verify is None:
         _check_content(parser, args)
@@ -583,7 +641,7 @@ def generator_main(argv: Sequence[str] | None = None, prog: str = "generator.py"
             args.length = (8, 8)  # not given: 8, as the manifests of earlier versions record it
     if args.force and args.resume:
         parser.error("give --resume (finish this run) or --force (start over), not both")
-    if args.align is not None and args.fit != "pad":
+    if args.align is not None and args.fit != "pad" and args.layout != "lines":
         parser.error(f"--align {args.align} places a padded strip: it needs --fit pad")
     if args.deep and args.verify is None:
         parser.error("--deep applies to --verify DIR only")

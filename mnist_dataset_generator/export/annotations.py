@@ -16,7 +16,11 @@ empty) is not an object.
   is no object there.
 * ``yolo``: ``labels/00000000.txt`` beside ``images/00000000.png`` (``class cx cy w h``,
   normalised to the image), and ``data.yaml`` with the class names, the Ultralytics layout.
-* ``gt``: ``gt.txt``, ``images/00000000.png<TAB>label`` per line (PaddleOCR, MMOCR).
+* ``gt``: ``gt.txt``, ``images/00000000.png<TAB>label`` per line (PaddleOCR, MMOCR); not for pages,
+  whose labels hold newlines.
+
+Pages (``layout="lines"``) add one object per line that shows ink, of class ``line`` after the
+characters' (:func:`.records.line_boxes`; in COCO its segmentation is the ink of its characters).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import ClassVar
 import numpy as np
 
 from .._files import atomic_write
-from ..records import Batch
+from ..records import Batch, line_boxes, line_ranges
 from ..sources.glyphs import DIGITS
 from .folder import declare
 from .record import Journal, Streamed
@@ -42,6 +46,7 @@ __all__ = ["ANNOTATIONS", "Annotation", "CocoAnnotation", "DigestSink", "FileSin
            "YoloAnnotation", "register", "rle_string"]
 
 COCO, GT, YAML, LABEL_FOLDER = "coco.json", "gt.txt", "data.yaml", "labels"
+LINE = "line"  # the class of a page's lines, after the characters' (layout="lines")
 
 
 # ------------------------------------------------------------------- sinks
@@ -128,8 +133,8 @@ class Annotation(ABC):
     formats: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, shape: tuple[int, int], indices: range, sample_name: Callable[[int], str],
-                 alphabet: str = DIGITS) -> None:
-        self.indices, self.sample_name, self.alphabet = indices, sample_name, alphabet
+                 alphabet: str = DIGITS, *, lines: bool = False) -> None:
+        self.indices, self.sample_name, self.alphabet, self.lines = indices, sample_name, alphabet, lines
         self.height, self.width = shape
         self.sink: FileSink | DigestSink | None = None
 
@@ -159,6 +164,15 @@ class Annotation(ABC):
             if x1 > x0 and y1 > y0:
                 found = (self.alphabet.index(char), x0, y0, x1, y1)
                 yield (i, found) if numbered else found
+
+    def line_objects(self, label: str, boxes: np.ndarray):
+        """``((start, stop), (class, x0, y0, x1, y1))`` of each line of a page that shows ink
+        (``lines``: the class after the characters', ``len(alphabet)``), ``start..stop`` its characters."""
+        if not self.lines:
+            return
+        for span, (x0, y0, x1, y1) in zip(line_ranges(label), line_boxes(label, boxes).tolist(), strict=True):
+            if x1 > x0 and y1 > y0:
+                yield span, (len(self.alphabet), x0, y0, x1, y1)
 
 
 ANNOTATIONS: dict[str, type[Annotation]] = {}
@@ -248,6 +262,8 @@ class CocoAnnotation(_OneFile):
         self._objects = sink.scratch()  # closed by commit() or abort()
         self._next_id, self._images = 1, 0
         categories = [{"id": k + 1, "name": char, "supercategory": "character"} for k, char in enumerate(self.alphabet)]
+        if self.lines:
+            categories.append({"id": len(self.alphabet) + 1, "name": LINE, "supercategory": LINE})
         self._out.out.write(('{"info":{"description":"synthetic strings of handwritten characters, '
                              'mnist_dataset_generator"},"licenses":[],'
                              f'"categories":{_json(categories)},"images":[').encode())
@@ -257,11 +273,13 @@ class CocoAnnotation(_OneFile):
         for record in batch.records():
             images.append(_json({"id": record.index, "file_name": self.sample_name(record.index),
                                  "width": self.width, "height": self.height}))
-            for k, (cls, x0, y0, x1, y1) in self.objects(record.label, record.boxes, numbered=True):
+            characters = (((k, k + 1), found) for k, found in self.objects(record.label, record.boxes, numbered=True))
+            for (start, stop), (cls, x0, y0, x1, y1) in (*characters,
+                                                         *self.line_objects(record.label, record.boxes)):
                 item = {"id": self._next_id, "image_id": record.index, "category_id": cls + 1,
                         "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0}
-                if record.mask is not None:
-                    mine = record.mask == k + 1
+                if record.mask is not None:  # the ink of characters start..stop (a line's, or one character's)
+                    mine = record.mask == stop if stop == start + 1 else (record.mask > start) & (record.mask <= stop)
                     area = int(mine.sum())
                     if not area:  # hidden whole under darker ink: no segment to match, so no object
                         continue
@@ -308,16 +326,19 @@ class YoloAnnotation(Annotation):
 
     def describe(self, batch: Batch) -> None:
         for record in batch.records():
+            found = (*self.objects(record.label, record.boxes),
+                     *(box for _, box in self.line_objects(record.label, record.boxes)))
             lines = "".join(f"{cls} {(x0 + x1) / 2 / self.width:.6f} {(y0 + y1) / 2 / self.height:.6f} "
                             f"{(x1 - x0) / self.width:.6f} {(y1 - y0) / self.height:.6f}\n"
-                            for cls, x0, y0, x1, y1 in self.objects(record.label, record.boxes))
+                            for cls, x0, y0, x1, y1 in found)
             self.sink.whole(f"{LABEL_FOLDER}/{record.index:08d}.txt", lines.encode())
 
     def commit(self) -> None:
-        names = ", ".join(json.dumps(char) for char in self.alphabet)
+        classes = [*self.alphabet, *([LINE] if self.lines else [])]
+        names = ", ".join(json.dumps(name) for name in classes)
         data = ("# Ultralytics YOLO dataset written by mnist_dataset_generator: images/ and their labels/\n"
                 "# (class cx cy w h, normalised); give this file's path to YOLO(...).train(data=...)\n"
-                f"train: images\nval: images\nnc: {len(self.alphabet)}\nnames: [{names}]\n").encode()
+                f"train: images\nval: images\nnc: {len(classes)}\nnames: [{names}]\n").encode()
         self.sink.whole(YAML, data)
 
 

@@ -168,10 +168,11 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
                          data_home=None if folder_source else data_home,
                          boxes=True, masks=options.masks, encode=encode)
     done = 0
+    lines = plan.layout == "lines" and WRITERS[fmt].holds_line_boxes
     try:
         for batch in chunks:
             for record in batch.records():
-                problems += _compare(record, next(stored))
+                problems += _compare(record, next(stored), lines)
             for annotation in annotations:
                 annotation.describe(batch)
             done += len(batch)
@@ -254,7 +255,8 @@ def _annotations(plan, fmt: str, indices: range, options) -> list:
     made = []
     if len(indices):
         for name in options.annotations:
-            annotation = ANNOTATIONS[name]((plan.height, plan.width), indices, WRITERS[fmt].name, plan.alphabet)
+            annotation = ANNOTATIONS[name]((plan.height, plan.width), indices, WRITERS[fmt].name, plan.alphabet,
+                                           lines=plan.layout == "lines")
             annotation.open(DigestSink())
             made.append(annotation)
     return made
@@ -273,9 +275,9 @@ def _compare_annotations(annotations: list, records: dict) -> list[Problem]:
     return problems
 
 
-def _compare(record, stored) -> list[Problem]:
+def _compare(record, stored, lines: bool = False) -> list[Problem]:
     """The problem of one sample, if what is stored is not what its seed makes (``record.image``: the
-    PNG bytes of formats that hold PNGs, else the pixels)."""
+    PNG bytes of formats that hold PNGs, else the pixels; ``lines``: the format holds a page's line boxes)."""
     why = []
     if isinstance(record.image, bytes):
         same = stored.digest == hashlib.sha256(record.image).hexdigest()
@@ -292,6 +294,14 @@ def _compare(record, stored) -> list[Problem]:
     found, made_boxes = stored.boxes.reshape(-1, 4), record.boxes.reshape(-1, 4)  # a video's: every frame's
     if found.shape != made_boxes.shape or not np.array_equal(found, made_boxes):
         why.append("its boxes are not the digits' boxes")
+    if lines:  # a page's, where the format holds them
+        made_lines = record.line_boxes
+        if stored.line_boxes is None:
+            why.append("its line boxes are missing")
+        elif stored.line_boxes.shape != made_lines.shape or not np.array_equal(stored.line_boxes, made_lines):
+            why.append("its line boxes are not the lines' boxes")
+    elif stored.line_boxes is not None:
+        why.append("it holds line boxes, but only a page has lines")
     if record.mask is not None:
         from ..compose.video import picture
 

@@ -87,6 +87,9 @@ def check_format(fmt: str, dtype: str | None = None, options: Options | None = N
 
 def check_layout(plan: Plan, options: Options) -> None:
     """Refuse (one line) what ``options`` ask that the plan's layout cannot give."""
+    if plan.layout == "lines" and "gt" in options.annotations:
+        raise ValueError("gt annotations hold one line of text per image, and a page's label holds several: use "
+                         "labels.csv, metadata.jsonl or coco for layout='lines'")
     if plan.layout == "video" and options.annotations:
         raise ValueError(f"{', '.join(options.annotations)} annotations are written for strips, not for "
                          "layout='video' yet: its boxes are in the npz, metadata.jsonl, the tar's KEY.json "

@@ -60,6 +60,7 @@ class Stored:
     pixels: Callable[[], np.ndarray]
     digest: str | None = None
     mask: Callable[[], np.ndarray] | None = None
+    line_boxes: np.ndarray | None = None  # a page's (layout="lines"), where the format holds them
 
 
 def decode_png(data: bytes, where: str, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -144,9 +145,23 @@ def _csv_rows(folder: Path, names) -> Iterator[str]:
         key, sep, label = row.partition(",")
         if not sep or key != name:
             raise UnreadableError(f"{LABELS}: expected the row of {name}, found {row[:60]!r}")
+        if label.startswith('"'):  # quoted (csv_field): a page's lines run on over the rows that follow
+            while not _closed(label):
+                more = next(rows)
+                if not more:
+                    raise UnreadableError(f"{LABELS}: the quoted label of {name} has no end")
+                label += "\n" + more.rstrip("\n")
+            label = label[1:-1].replace('""', '"')
         yield label
     if next(rows):
         raise UnreadableError(f"{LABELS}: rows past the dataset's last sample")
+
+
+def _closed(field: str) -> bool:
+    """Whether a quoted CSV field is whole: after its opening quote, it ends in an odd run of quotes (an
+    escaped quote is two)."""
+    body = field[1:]
+    return (len(body) - len(body.rstrip('"'))) % 2 == 1
 
 
 def _end(csv: Iterator[str]) -> None:
@@ -172,6 +187,11 @@ def _boxes(value, where: str) -> np.ndarray:
     return boxes
 
 
+def _line_boxes(row: dict, where: str) -> np.ndarray | None:
+    """A JSON row's ``line_boxes`` (a page's), or ``None`` when it has none."""
+    return None if "line_boxes" not in row else _boxes(row["line_boxes"], where)
+
+
 def _png_samples(folder: Path, indices: range, records: dict, shape: tuple[int, ...],
                  options: Options) -> Iterator[Stored]:
     name = WRITERS["png"].name
@@ -189,7 +209,7 @@ def _png_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
                      lambda where=where: decode_png((folder / where).read_bytes(), where, picture),
                      None if record is None else record[0],
                      mask=(lambda at=mask_at: decode_mask_png(_read(folder / at, at), at, picture))
-                     if options.masks else None)
+                     if options.masks else None, line_boxes=_line_boxes(row, f"{METADATA} ({where})"))
     _end(csv)
     if next(metadata):
         raise UnreadableError(f"{METADATA}: rows past the dataset's last sample")
@@ -227,7 +247,8 @@ def _tar_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
                                  lambda png=png, where=where: decode_png(png, f"{where}.png", picture),
                                  hashlib.sha256(png).hexdigest(),
                                  mask=None if mask is None else
-                                 (lambda mask=mask, where=where: decode_mask_png(mask, f"{where}.mask.png", picture)))
+                                 (lambda mask=mask, where=where: decode_mask_png(mask, f"{where}.mask.png", picture)),
+                                 line_boxes=_line_boxes(meta, f"{where}.json"))
                 extra = next(members, None)
                 if extra is not None:
                     raise UnreadableError(f"{shard}: {extra.name!r} follows its last sample")
@@ -299,12 +320,14 @@ def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
     try:
         with zipfile.ZipFile(folder / NPZ) as npz:
             members, expected = set(npz.namelist()), _NPZ_MEMBERS | ({"masks.npy"} if options.masks else set())
+            expected |= members & {"line_boxes.npy"}  # a page's; deep verify says when a strip has them
             if members != expected:
                 raise UnreadableError(f"{NPZ}: holds {', '.join(sorted(members ^ expected))}: not this "
                                       f"tool's arrays {', '.join(sorted(n[:-4] for n in expected))}")
             labels = _column(npz, "labels.npy", (n,), "U", 4 * MAX_DIGITS)
             boxes = _column(npz, "boxes.npy", (n, *shape[:-2], -1, 4), "i", 4)
             lengths = _column(npz, "lengths.npy", (n,), "i", 2)
+            lines = _column(npz, "line_boxes.npy", (n, -1, 4), "i", 4) if "line_boxes.npy" in members else None
             with npz.open("images.npy") as pixels, _masks(npz, n, shape, options.masks) as masks:
                 found, fortran, dtype = _header(pixels, "images.npy")
                 if fortran or tuple(found) != (n, *shape) or dtype not in (np.uint8, np.float32):
@@ -317,8 +340,10 @@ def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
                     image = np.frombuffer(data, dtype).reshape(shape)
                     length = min(max(int(lengths[k]), 0), boxes.shape[-2])
                     mask = None if masks is None else masks.row(k)
-                    yield Stored(i, f"{NPZ}:{name(i)}", (next(csv), str(labels[k])), boxes[k][..., :length, :],
-                                 lambda image=image: image, mask=None if mask is None else (lambda mask=mask: mask))
+                    label = str(labels[k])
+                    yield Stored(i, f"{NPZ}:{name(i)}", (next(csv), label), boxes[k][..., :length, :],
+                                 lambda image=image: image, mask=None if mask is None else (lambda mask=mask: mask),
+                                 line_boxes=None if lines is None else lines[k][: label.count("\n") + 1])
     except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
         raise UnreadableError(f"{NPZ}: not readable as this tool's npz ({exc})") from None
     except ValueError as exc:  # NumPy's header readers; our own errors are ValueErrors too

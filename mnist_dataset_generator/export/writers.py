@@ -48,7 +48,7 @@ from .record import Journal, Streamed, file_digest, unverified
 from .zipstream import ZipStreamWriter, deflate_piece
 
 __all__ = ["FOLDER_LAYOUT", "SAMPLES_PER_TAR", "WRITERS", "LmdbWriter", "NpzWriter", "Options", "PngWriter",
-           "TarWriter", "Writer", "lmdb_key", "mask_png_bytes", "png_bytes", "register", "units"]
+           "TarWriter", "Writer", "csv_field", "lmdb_key", "mask_png_bytes", "png_bytes", "register", "units"]
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,20 @@ def units(indices: range, unit: int | None) -> list[range]:
     return [range(a, b) for a, b in itertools.pairwise(edges)]
 
 
+def csv_field(label: str) -> str:
+    """``label`` as a field of ``labels.csv``: as it is, or quoted as RFC 4180 says when it holds a newline
+    (a page's lines), a comma or a quote, so the ``csv`` module and pandas read it back.
+
+    Examples
+    --------
+    >>> csv_field("0741"), csv_field("12\\n34")
+    ('0741', '"12\\n34"')
+    """
+    if any(c in label for c in '\n\r,"'):
+        return '"' + label.replace('"', '""') + '"'
+    return label
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))  # compact: one line per sample, a few bytes per box
 
@@ -218,6 +232,7 @@ class Writer(ABC):
     index_files: ClassVar[tuple[str, ...]] = ()
     kept_boxes: ClassVar[bool] = False
     holds_masks: ClassVar[bool] = False
+    holds_line_boxes: ClassVar[bool] = False  # a page's line boxes, beside its characters'
     mask_patterns: ClassVar[tuple[str, ...]] = ()  # its files of masks, and their folders: made only with masks
     mask_folders: ClassVar[tuple[str, ...]] = ()
 
@@ -228,7 +243,8 @@ class Writer(ABC):
         self._streams: dict[str, Streamed] = {}
         for name in (*self.folders, *(self.mask_folders if self.options.masks else ())):
             (folder / name).mkdir(exist_ok=True)
-        self.annotations = [ANNOTATIONS[name]((plan.height, plan.width), indices, self.name, plan.alphabet)
+        self.annotations = [ANNOTATIONS[name]((plan.height, plan.width), indices, self.name, plan.alphabet,
+                                              lines=plan.layout == "lines")
                             for name in self.options.annotations if len(indices)]
         for annotation in self.annotations:
             for name in annotation.folders:
@@ -360,7 +376,7 @@ class Writer(ABC):
     def _describe(self, batch: Batch) -> None:
         """Append the index lines of ``batch`` (in order: batches arrive in index order)."""
         name = self.name
-        self._streams[LABELS].out.write("".join(f"{name(i)},{label}\n"
+        self._streams[LABELS].out.write("".join(f"{name(i)},{csv_field(label)}\n"
                                                 for i, label in enumerate(batch.labels, batch.start)).encode())
 
     def _finish(self) -> None:
@@ -410,7 +426,7 @@ class PngWriter(Writer):
     column = "filename"
     index_files = (METADATA,)
     kept_boxes = True  # metadata.jsonl holds every image's boxes, kept images too
-    holds_masks = True
+    holds_masks = holds_line_boxes = True
     mask_patterns = (r"masks/\d{8}\.png",)
     mask_folders = (MASKS,)
 
@@ -463,8 +479,10 @@ class PngWriter(Writer):
         super()._describe(batch)
         if batch.boxes is None:
             raise RuntimeError(f"{METADATA} needs the boxes of samples {batch.start}..{batch.stop}")
+        lines = self.plan.layout == "lines"
         self._streams[METADATA].out.write("".join(
-            _json({"file_name": self.name(r.index), "text": r.label, "boxes": r.boxes.tolist()}) + "\n"
+            _json({"file_name": self.name(r.index), "text": r.label, "boxes": r.boxes.tolist(),
+                   **({"line_boxes": r.line_boxes.tolist()} if lines else {})}) + "\n"
             for r in batch.records()).encode())
 
 
@@ -481,7 +499,7 @@ class TarWriter(Writer):
     patterns = (r"shard-\d{6,8}\.tar",)  # up to MAX_COUNT shards of one sample
     takes = ("shard_size",)
     encode = staticmethod(png_bytes)
-    holds_masks = True
+    holds_masks = holds_line_boxes = True
 
     def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
         super().__init__(folder, plan, indices, options)
@@ -525,7 +543,9 @@ class TarWriter(Writer):
                                          format=tarfile.PAX_FORMAT)
                 self._block = block
             key = self.name(record.index)
-            meta = _json({"text": record.label, "boxes": record.boxes.tolist()}).encode()
+            meta = _json({"text": record.label, "boxes": record.boxes.tolist(),
+                          **({"line_boxes": record.line_boxes.tolist()} if self.plan.layout == "lines" else {})
+                          }).encode()
             if self.options.masks and record.mask is None:
                 raise RuntimeError(f"{self.shard(block)} needs the mask of sample {record.index}")
             mask = ((".mask.png", mask_png_bytes(record.mask)),) if self.options.masks else ()
@@ -598,8 +618,9 @@ class NpzWriter(Writer):
 
     ``boxes`` is int16 (coordinates reach the image's width and height, ends exclusive),
     int32 when the width or height exceeds 32767. ``boxes[i, :lengths[i]]`` are sample
-    ``i``'s boxes. Pixels are deflated by the workers; labels, boxes and lengths stream to
-    scratch files in the folder, so memory stays flat whatever the count.
+    ``i``'s boxes. Pages (``layout="lines"``) also hold ``line_boxes`` ``(N, max_lines, 4)``, each
+    line's box (:func:`.records.line_boxes`), padded with -1. Pixels are deflated by the workers; labels,
+    boxes and lengths stream to scratch files in the folder, so memory stays flat whatever the count.
     """
 
     format = "npz"
@@ -607,7 +628,7 @@ class NpzWriter(Writer):
     patterns = (re.escape(NPZ),)
     dtypes = ("uint8", "float32")
     encode_chunk = staticmethod(_deflate_images)
-    holds_masks = True
+    holds_masks = holds_line_boxes = True
 
     def __init__(self, folder: Path, plan: Plan, indices: range, options: Options | None = None) -> None:
         super().__init__(folder, plan, indices, options)
@@ -640,6 +661,8 @@ class NpzWriter(Writer):
                          _Column(self.folder, "lengths", np.int16)]  # at most MAX_DIGITS (10,000) digits
         if self.options.masks:
             self._columns.append(_Column(self.folder, "masks", mask_dtype(plan), plan.shape))
+        if plan.layout == "lines":
+            self._columns.append(_Column(self.folder, "line_boxes", self.box_dtype(plan), (plan.recipe.lines[1], 4)))
 
     def _put(self, batch: Batch) -> None:
         if self._zip is None:  # first batch: nothing is written when a resume finds the file whole
@@ -656,6 +679,13 @@ class NpzWriter(Writer):
             if batch.masks is None:
                 raise RuntimeError(f"{NPZ} needs the masks of samples {batch.start}..{batch.stop}")
             self._columns[3].append(batch.masks)
+        if self.plan.layout == "lines":
+            column = self._columns[-1]
+            rows = np.full((len(batch), *column.row_shape), NO_BOX, column.dtype)
+            for k, record in enumerate(batch.records()):
+                found = record.line_boxes
+                rows[k, : len(found)] = found
+            column.append(rows)
 
     def _finish(self) -> None:
         if self._zip is None:
