@@ -79,30 +79,38 @@ SCENE = ["--layout", "scene", "--length", "3-6", "-w", "160", "--height", "120",
          "--max-iou", "0.1", "--clutter", "6,6", "--background", "black", "--count", "2", "--format", "npz", "--masks"]
 
 
-def scene_picture(path: Path, extra: list[str]) -> int:
-    """Two scenes made by ``generator.py SCENE``: each with its boxes drawn, and beside it its label image
-    (each character's mask in a colour of its own)."""
+PAGE = ["--layout", "lines", "--lines", "3-4", "--length", "4-10", "-s", "0,12", "--line-gap", "4,12", "--align",
+        "random", "-w", "330", "-f", "slant,blur:sigma=0.5", "--count", "1", "--format", "npz", "--masks"]
+
+
+def boxes_and_masks_picture(path: Path, args: list[str], extra: list[str]) -> int:
+    """The samples made by ``generator.py ARGS`` (an npz with masks): each with its characters' boxes drawn
+    (red; a page's lines in blue), and beside it its label image (each character's mask in a colour of its
+    own)."""
     import tempfile
 
     import numpy as np
     from PIL import Image, ImageDraw
 
     with tempfile.TemporaryDirectory() as folder:
-        status = generator_main([*SCENE, "--seed", "2024", "-q", "--output-dir", folder, *extra])
+        status = generator_main([*args, "--seed", "2024", "-q", "--output-dir", folder, *extra])
         if status:
             return status
         with np.load(Path(folder) / "dataset.npz") as npz:
             images, boxes, masks, lengths = npz["images"], npz["boxes"], npz["masks"], npz["lengths"]
+            lines = npz["line_boxes"] if "line_boxes" in npz.files else np.full((len(images), 0, 4), -1)
     colours = np.array([(0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
                         (145, 30, 180), (70, 240, 240)], np.uint8)
     parts = []
-    for image, box, mask, n in zip(images, boxes, masks, lengths, strict=True):
-        scene = Image.fromarray(image).convert("RGB")
-        draw = ImageDraw.Draw(scene)
-        for x0, y0, x1, y1 in box[:n].tolist():
-            draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=(220, 30, 30))
-        parts += [np.asarray(scene), np.full((image.shape[0], 4), 255, np.uint8)[..., None].repeat(3, -1),
-                  colours[mask % len(colours)], np.full((image.shape[0], 12), 255, np.uint8)[..., None].repeat(3, -1)]
+    for image, box, mask, n, line in zip(images, boxes, masks, lengths, lines, strict=True):
+        sample = Image.fromarray(image).convert("RGB")
+        draw = ImageDraw.Draw(sample)
+        for (x0, y0, x1, y1), colour in [*((b, (40, 90, 220)) for b in line.tolist()),
+                                         *((b, (220, 30, 30)) for b in box[:n].tolist())]:
+            if x1 > x0:  # a page's newline has no box
+                draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour)
+        parts += [np.asarray(sample), np.full((image.shape[0], 4), 255, np.uint8)[..., None].repeat(3, -1),
+                  colours[np.where(mask > 0, (mask.astype(int) - 1) % (len(colours) - 1) + 1, 0)], np.full((image.shape[0], 12), 255, np.uint8)[..., None].repeat(3, -1)]
     Image.fromarray(np.hstack(parts[:-1])).save(path)
     return 0
 
@@ -115,9 +123,10 @@ def main(extra: list[str]) -> int:
             return status
     boxes_picture(ROOT / "docs" / "boxes.png", extra)
     moving_picture(ROOT / "docs" / "moving.png", extra)
-    status = scene_picture(ROOT / "docs" / "scene.png", extra)
-    if status:
-        return status
+    for name, args in (("scene.png", SCENE), ("page.png", PAGE)):
+        status = boxes_and_masks_picture(ROOT / "docs" / name, args, extra)
+        if status:
+            return status
     return dataset_preview(ROOT / "docs" / "phones.png", PHONES, extra)
 
 

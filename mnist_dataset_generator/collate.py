@@ -150,7 +150,8 @@ def collate_detection(batch, *, alphabet: str = DIGITS, channels: str | None = "
     ``boxes`` (float32 ``(n, 4)``, ``[x0, y0, x1, y1]``, ends exclusive), ``labels`` (int64,
     ``alphabet.index(c) + 1``; 0 is the background) and ``text`` (the label). With
     ``drop_empty`` a character with no visible ink (an empty box) is left out, as those models
-    refuse boxes of no area. Make the dataset with ``return_boxes=True``.
+    refuse boxes of no area; a page's newlines (``layout="lines"``) are no objects. Make the dataset
+    with ``return_boxes=True``.
 
     Examples
     --------
@@ -166,13 +167,14 @@ def collate_detection(batch, *, alphabet: str = DIGITS, channels: str | None = "
     if boxes is None:
         raise ValueError("collate_detection needs (image, label, boxes) items: make the dataset with "
                          "return_boxes=True")
-    classes = encode_labels(labels, alphabet)
+    classes = encode_labels([label.replace("\n", "") for label in labels], alphabet)  # a page's newlines: no box
     targets = []
     for n, (label, these, cls) in enumerate(zip(labels, boxes, classes, strict=True)):
         these = np.asarray(these, dtype=np.float32)
         if these.shape != (len(label), 4):
             raise ValueError(f"item {n} of the batch: boxes of shape {these.shape} for the {len(label)} "
                              f"characters of {label!r}; expected ({len(label)}, 4)")
+        these = these[[c != "\n" for c in label]]
         keep = (these[:, 2] > these[:, 0]) & (these[:, 3] > these[:, 1]) if drop_empty else np.ones(len(these), bool)
         targets.append({"boxes": torch.from_numpy(these[keep].copy()),
                         "labels": torch.tensor(np.asarray(cls, np.int64)[keep], dtype=torch.int64),

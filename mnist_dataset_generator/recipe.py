@@ -89,8 +89,9 @@ class Recipe:
         The glyph set (:data:`.sources.sets.SETS`): ``"mnist"`` or ``"fashion"`` (Fashion-MNIST,
         whose classes are written "0".."9"), or a folder of your own glyphs (see
         :mod:`.sources.folder`; kept as its absolute path); labels are strings over its alphabet.
-    layout : {"strip", "video"}
-        What a sample is: ``"strip"``, a line of glyphs (``(height, width)``); ``"video"``, Moving
+    layout : {"strip", "lines", "video", "scene"}
+        What a sample is: ``"strip"``, a line of glyphs (``(height, width)``); ``"lines"``, a page of
+        ``lines`` strips (see ``lines``); ``"video"``, Moving
         MNIST's moving glyphs (``(frames, height, width)``, see :mod:`.compose.video`): ``length``
         glyphs (default 2) of a canvas ``image_height x image_width`` (default 64 x 64, at least
         28 x 28) each start anywhere, move in a direction drawn uniformly in ``[0, 2 pi)`` at a
@@ -116,6 +117,18 @@ class Recipe:
     combine : {"max", "sum"}, optional
         ``layout="scene"``: how ink that meets is combined: the maximum (default), or the sum,
         clipped (MultiMNIST's).
+    lines : int or (int, int), optional
+        ``layout="lines"``: lines per page, or a ``(min, max)`` range drawn per page (default 3; with
+        ``labels``, their own: a label's lines are parted by ``"\\n"``). Each line is a strip of ``length``
+        glyphs with ``spacing_range``, ``evenly``, ``fltrs`` and a pattern as a strip's, 28 px high and
+        padded into the page's width (``fit`` does not apply: a line wider than the page is scaled down
+        whole); ``align`` places each line across the page and the block of lines down it (``"left"``: at
+        the top). The page is ``image_height x image_width``, by default just tall enough for the most
+        lines and their widest gaps, and as wide as the widest line. The label holds the lines parted by
+        ``"\\n"``, whose box is -1 and which has no mask value; :func:`.records.line_boxes` gives each
+        line's box.
+    line_gap : int or (int, int), optional
+        ``layout="lines"``: pixels between two lines, or a ``(min, max)`` range drawn per gap (default 0).
     distinct : bool
         No character twice in a label: each label's characters are the first of a uniformly random
         order of the alphabet (MultiMNIST's two different classes); the length may not exceed the

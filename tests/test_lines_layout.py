@@ -274,3 +274,37 @@ def test_the_cli_reads_pages_from_a_labels_file_and_refuses_what_a_page_cannot_b
                                cwd=tmp_path)
         assert result.returncode == 2 and message in one_line(result), (args, result.stderr)
         assert not (tmp_path / "no").exists()
+
+
+def test_hugging_face_datasets_reads_the_pages_back(tmp_path, fixture_dir):
+    datasets = pytest.importorskip("datasets")
+    out = _export(tmp_path, "png", data_dir=fixture_dir)
+    images, labels, boxes, _ = _made(fixture_dir)
+    features = datasets.Features({"filename": datasets.Value("string"), "label": datasets.Value("string")})
+    table = datasets.load_dataset("csv", data_files=str(out / "labels.csv"), split="train", features=features,
+                                  cache_dir=str(tmp_path / "cache"))
+    assert table["label"] == labels
+    folder = datasets.load_dataset("imagefolder", data_dir=str(out), split="train", cache_dir=str(tmp_path / "cache"))
+    assert folder["text"] == labels
+    assert folder["line_boxes"] == [line_boxes(label, box).tolist() for label, box in zip(labels, boxes, strict=True)]
+    np.testing.assert_array_equal(np.asarray(folder[5]["image"]), images[5])
+
+
+def test_collates_serve_pages_to_torch():
+    pytest.importorskip("torch")
+    from mnist_dataset_generator.collate import collate_ctc, collate_detection
+
+    ds = SequenceDataset(8, seed=1, images=SOURCE, recipe=PAGE, return_boxes=True)
+    items = [ds[k] for k in range(8)]
+    images, targets = collate_detection(items)
+    assert images.shape == (8, 1, *PAGE.shape)
+    for (_, label, boxes), target in zip(items, targets, strict=True):
+        shown = [k for k, c in enumerate(label) if c != "\n" and boxes[k, 2] > boxes[k, 0]]
+        assert target["boxes"].tolist() == boxes[shown].astype(np.float32).tolist()
+        assert target["labels"].tolist() == [int(label[k]) + 1 for k in shown]
+    # a reader of whole pages keeps the line breaks as a class of their own
+    _, targets, lengths = collate_ctc([item[:2] for item in items], alphabet="0123456789\n")
+    assert lengths.tolist() == [len(item[1]) for item in items] and int(targets.max()) <= 11
+    assert (targets == 11).sum().item() == sum(item[1].count("\n") for item in items)
+    with pytest.raises(ValueError, match="which is not in the alphabet"):
+        collate_ctc([item[:2] for item in items])
