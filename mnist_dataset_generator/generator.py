@@ -300,6 +300,7 @@ def generate_videos(
     data_home=None,
     source: str = "mnist",
     background: str = "black",
+    fltrs=None,
     workers: int = 1,
     return_boxes: bool = False,
     return_masks: bool = False,
@@ -328,6 +329,10 @@ def generate_videos(
         Sequence ``i`` is a pure function of ``(seed, i)``.
     split, images, data_home, source
         Where the glyphs come from, as for :func:`generate_dataset`.
+    fltrs : str, list of callables, or None
+        Filters applied to each glyph once, before it moves (a spec such as ``"rotate,blur"``, as a
+        strip's), each sequence with its own stream; a glyph a filter made narrower or wider is
+        centred in its 28 x 28 cell (:meth:`.compose.stacks.Glyphs.squares`).
     background : {"black", "white"}
         ``"black"``: MNIST's and the benchmark's polarity, ink high (the default here); ``"white"``:
         dark ink on white, as the strips.
@@ -366,7 +371,8 @@ def generate_videos(
         raise ValueError(f"size must be 28..4096 px each way (a glyph is 28 x 28), got {size!r}")
     try:
         recipe = Recipe(layout="video", length=digits, frames=frames, speed=step, image_height=height,
-                        image_width=width, split=split, source=source, background=background, dtype="uint8")
+                        image_width=width, split=split, source=source, background=background, dtype="uint8",
+                        fltrs=fltrs)
     except ValueError as exc:
         raise ValueError(str(exc).replace("speed must", "step must")) from None
     return _videos_of(count, recipe, seed=seed, workers=workers, images=images, data_home=data_home,

@@ -127,6 +127,22 @@ def _picked(plan: Plan, source: MnistData, lengths: np.ndarray, digits: np.ndarr
     return present, index, labels_of(lengths, digits, plan.alphabet)
 
 
+def _cells(plan: Plan, source: MnistData, indices: np.ndarray, index: np.ndarray, present: np.ndarray
+           ) -> np.ndarray | None:
+    """The glyphs of a video's or a scene's slots through the recipe's filters, each sample with its own
+    filter stream (as a strip's digits), in ``28 x 28`` uint8 cells (:meth:`.stacks.Glyphs.squares`);
+    ``None`` without filters (the source's images are the glyphs)."""
+    stages = augment.stages(plan.prepared)
+    if not stages:
+        return None
+    rngs = [sample_rng(plan.entropy, int(i), PURPOSE_FILTERS, plan.epoch) for i in indices.tolist()]
+    sizes = present.sum(axis=1).tolist()
+    cells = np.zeros((*index.shape, layout.DIGIT, layout.DIGIT), np.uint8)
+    for a, b, glyphs in augment.augment_batches(stages, sizes, lambda r: source.images[index[r, : sizes[r]]], rngs):
+        cells[a:b][present[a:b]] = glyphs.squares()  # row by row, slot by slot: the order they were taken in
+    return cells
+
+
 def _finish(plan: Plan, made: np.ndarray, out: np.ndarray) -> None:
     """8-bit canvases painted ink high on 0 (``made``) as the plan's images: white paper turns them over;
     ``out``, when another array than ``made``, gets them copied (uint8) or scaled to 0..1 (float32)."""
@@ -164,6 +180,7 @@ def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
 
     lengths, digits, u, _, _ = draws(plan, indices)
     present, index, labels = _picked(plan, source, lengths, digits, u)
+    cells = _cells(plan, source, indices, index, present)
     start, theta, speed = motion(plan, indices)
     frames, height, width = plan.shape
     k = digits.shape[1]
@@ -180,7 +197,7 @@ def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
         n = len(indices[rows])
         paths = trajectories(start[rows].reshape(-1, 2), theta[rows].ravel(), speed[rows].ravel(), frames)
         corners = (paths * ranges).astype(np.intp).reshape(frames, n, k, 2).transpose(1, 0, 2, 3)
-        glyphs = source.images[index[rows]]
+        glyphs = source.images[index[rows]] if cells is None else cells[rows]
         glyphs[~present[rows]] = 0  # slots past a video's length: no ink
         for b in range(0, n, block):
             here = slice(a + b, a + min(b + block, n))
@@ -192,7 +209,9 @@ def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
                 masks[here] = owners
             _finish(plan, made, made if direct else out[here])
         if boxes:
-            placed = glyph_boxes(corners, source.ink_of(index[rows]))
+            ink = source.ink_of(index[rows]) if cells is None else \
+                layout.ink_extents(glyphs.reshape(-1, layout.DIGIT, layout.DIGIT)).reshape(*glyphs.shape[:2], 4)
+            placed = glyph_boxes(corners, ink)
             placed[~np.broadcast_to(present[rows, None, :], placed.shape[:-1])] = NO_BOX
             found[rows] = placed
     return labels, found
@@ -215,6 +234,7 @@ def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
     recipe = plan.recipe
     lengths, digits, u, _, _ = draws(plan, indices)
     present, index, labels = _picked(plan, source, lengths, digits, u)
+    cells = _cells(plan, source, indices, index, present)
     scale, candidates, clutter_glyph, clutter_crop, clutter_at = scene_draws(plan, indices)
     height, width = plan.shape
     sides = glyph_sides(scale)
@@ -234,7 +254,7 @@ def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
     for a in range(0, len(indices), step):
         rows = slice(a, a + step)
         n = len(indices[rows])
-        glyphs = source.images[index[rows]]
+        glyphs = source.images[index[rows]] if cells is None else cells[rows]
         clutter = None
         if count:
             picked = np.minimum((clutter_glyph[rows] * len(source)).astype(np.intp), len(source) - 1)

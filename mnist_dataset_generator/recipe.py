@@ -320,8 +320,6 @@ class Recipe:
             if getattr(self, name) != default:
                 raise ValueError(f"{name} applies to strips, not layout={self.layout!r} "
                                  f"(got {name}={getattr(self, name)!r})")
-        if self.prepared:
-            raise ValueError(f"filters with layout={self.layout!r} are not supported yet: give fltrs=None")
         smallest = layout.DIGIT if self.layout == "video" else 1
         for name in ("image_height", "image_width"):
             size = VIDEO_CANVAS if getattr(self, name) is None else getattr(self, name)

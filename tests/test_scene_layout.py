@@ -52,7 +52,6 @@ def test_a_scene_recipe_is_checked_and_normalised():
                                        "4 surely fit")),
         ({"spacing_range": (0, 4)}, "spacing_range applies to strips, not layout='scene'"),
         ({"frames": 3}, "frames applies with layout='video' only"),
-        ({"fltrs": "blur"}, "filters with layout='scene' are not supported yet"),
         ({"clutter": (2, 20), "image_height": 10, "image_width": 40, "scale": 0.25},
          "clutter pieces of 20 px do not fit the 10 x 40 canvas"),
         ({"length": 300, "scale": 0.25, "image_width": 4000, "image_height": 4000},
@@ -280,3 +279,26 @@ def test_the_cli_makes_a_preset_and_refuses_what_a_scene_cannot_be(tmp_path, fix
                                cwd=tmp_path)
         assert result.returncode == 2 and message in one_line(result), (args, result.stderr)
         assert not (tmp_path / "no").exists()
+
+
+def test_filters_apply_to_each_glyph_before_it_is_resized_and_placed():
+    from test_video_layout import ONE_EACH, _filtered_crops
+
+    recipe = Recipe(layout="scene", length=1, image_height=60, image_width=70, dtype="uint8", background="black",
+                    fltrs="resize:width=14")
+    images, labels, boxes = generate_dataset(20, seed=4, images=ONE_EACH, recipe=recipe, return_boxes=True)
+    for image, box, crop in zip(images, boxes, _filtered_crops(labels, ONE_EACH, "resize:width=14"), strict=True):
+        x0, y0, x1, y1 = box[0].tolist()
+        np.testing.assert_array_equal(image[y0:y1, x0:x1], crop)  # scale 1: the filtered glyph as it is
+        assert not image.sum() - image[y0:y1, x0:x1].sum()
+    many = SCENE.replace(fltrs="rotate,slant,blur:sigma=0.6", clutter=(2, 6))
+    made = generate_dataset(60, seed=5, images=SOURCE, recipe=many, return_boxes=True, return_masks=True)
+    two = generate_dataset(60, seed=5, images=SOURCE, recipe=many, return_boxes=True, return_masks=True, workers=2)
+    np.testing.assert_array_equal(made[0], two[0])
+    np.testing.assert_array_equal(made[3], two[3])
+    assert made[1] == two[1] == generate_dataset(60, seed=5, images=SOURCE, recipe=SCENE)[1]
+    for mask, box in zip(made[3], made[2], strict=True):
+        for i, (x0, y0, x1, y1) in enumerate(box.tolist()):
+            rows, cols = np.nonzero(mask == i + 1)
+            if len(rows):
+                assert x0 <= cols.min() and cols.max() < x1 and y0 <= rows.min() and rows.max() < y1

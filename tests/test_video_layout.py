@@ -45,7 +45,6 @@ def test_a_video_recipe_is_checked_and_normalised():
         ({"speed": 1.5}, "speed must be in [0, 1]"),
         ({"image_width": 20}, "image_width of a video must be an integer in 28..4096 (the canvas holds a 28 x 28"),
         ({"spacing_range": (0, 4), "image_width": 100}, "spacing_range applies to strips, not layout='video'"),
-        ({"fltrs": "blur"}, "filters with layout='video' are not supported yet"),
         ({"layout": "scroll"}, "layout must be one of strip, lines, video, scene, got 'scroll'"),
     ]:
         with pytest.raises(ValueError) as error:
@@ -256,3 +255,47 @@ def test_the_preset_on_the_command_line_is_the_library_preset_and_options_overri
     recipe = json.loads((out / "manifest.json").read_text())["dataset"]["recipe"]
     assert (recipe["layout"], recipe["frames"], recipe["speed"], recipe["background"]) == \
         ("video", 3, [0.1, 0.1], "white")
+
+
+def _filtered_crops(labels, source, spec):
+    """Each label's glyph through ``spec``, made by the strip renderer (an oracle of its own), as 8-bit ink
+    cropped to its extent: what a video or a scene of one glyph must show in the glyph's box."""
+    from mnist_dataset_generator import generate_numbers_sequence
+    from mnist_dataset_generator.compose.filterspec import from_spec
+
+    crops = []
+    for label in labels:
+        strip = generate_numbers_sequence(label, (0, 0), None, images=source, fltrs=from_spec(spec),
+                                          background="black")
+        cell = np.rint(np.clip(strip, 0, 1) * 255).astype(np.uint8)
+        rows, cols = np.nonzero(cell)
+        crops.append(cell[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
+    return crops
+
+
+ONE_EACH = (drawn_source(10).images, np.arange(10))  # one glyph per class: the label names the image
+
+
+def test_filters_apply_to_each_glyph_once_before_it_moves():
+    videos, labels, boxes = generate_videos(20, frames=4, digits=1, seed=2, images=ONE_EACH, fltrs="resize:width=14",
+                                            return_boxes=True)
+    for video, box, crop in zip(videos, boxes, _filtered_crops(labels, ONE_EACH, "resize:width=14"), strict=True):
+        for frame, (x0, y0, x1, y1) in zip(video, box[:, 0].tolist(), strict=True):
+            np.testing.assert_array_equal(frame[y0:y1, x0:x1], crop)  # the filtered glyph, whole, in its box
+            assert not frame.sum() - frame[y0:y1, x0:x1].sum()  # and nothing else
+    # random filters: one draw per glyph (rigid from frame to frame), the sequence's own stream for any workers
+    args = {"count": 30, "frames": 5, "seed": 3, "images": SOURCE, "fltrs": "rotate,thickness", "return_boxes": True,
+            "return_masks": True}
+    videos, labels, boxes, masks = generate_videos(**args, digits=1)
+    again = generate_videos(**args, digits=1, workers=2)
+    assert all(np.array_equal(a, b) for a, b in zip(again[::2], (videos, boxes), strict=True))
+    plain = generate_videos(**{**args, "fltrs": None}, digits=1)
+    assert plain[1] == labels and not np.array_equal(plain[0], videos)
+    for video, box, mask in zip(videos, boxes, masks, strict=True):
+        first = None
+        for frame, frame_mask, (x0, y0, x1, y1) in zip(video, mask, box[:, 0].tolist(), strict=True):
+            rows, cols = np.nonzero(frame)
+            assert (x0, y0, x1, y1) == (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1)  # tight
+            np.testing.assert_array_equal(frame_mask > 0, frame > 0)
+            first = frame[y0:y1, x0:x1] if first is None else first
+            np.testing.assert_array_equal(frame[y0:y1, x0:x1], first)

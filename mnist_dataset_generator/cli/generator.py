@@ -444,8 +444,7 @@ def _apply_preset(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error("--fit applies to strips, not --layout lines: lines keep their glyphs' size")
     if args.layout not in ("strip", "lines"):
         strip = [flag for flag, given in (("-s/--spacing", args.spacing != (0, 0)), ("-e/--evenly", args.evenly),
-                                           ("--fit", args.fit != "stretch"), ("--align", args.align is not None),
-                                           ("-f/--filters", bool(args.filters)))
+                                           ("--fit", args.fit != "stretch"), ("--align", args.align is not None))
                  if given]
         if strip:
             parser.error(f"{strip[0]} applies to strips, not --layout {args.layout}")

@@ -81,6 +81,35 @@ class Glyphs:
         lo, hi = np.where(found, lo - self.start, 0), np.where(found, hi - self.start, 0)
         return np.stack((lo, hi, *ink_spans(rows, axis=1)), axis=1).astype(np.int64)
 
+    def squares(self) -> np.ndarray:
+        """Each digit in a ``28 x 28`` uint8 cell (ink 255 on 0), for layouts that place square glyphs
+        (videos, scenes): a narrower digit centred on paper, a wider one cut to the 28 columns nearest
+        its centre that hold all its ink (its ink's middle 28 when even that is wider).
+
+        Examples
+        --------
+        >>> g = Glyphs.from_list([np.ones((28, 10), np.float32), np.pad(np.ones((28, 4), np.float32), ((0, 0), (30, 0)))])
+        >>> cells = g.squares()
+        >>> cells.shape, np.flatnonzero(cells[0, 0]).tolist(), np.flatnonzero(cells[1, 0]).tolist()
+        ((2, 28, 28), [9, 10, 11, 12, 13, 14, 15, 16, 17, 18], [24, 25, 26, 27])
+        """
+        n, rows = len(self), self.pixels.shape[1]
+        out = np.zeros((n, rows, ROWS), np.float32)
+        ink = self.ink_extents()
+        for i, (w, (lo, hi)) in enumerate(zip(self.width().tolist(), ink[:, :2].tolist(), strict=True)):
+            digit = self.digit(i)
+            if w <= ROWS:
+                left = (ROWS - w) // 2
+                out[i, :, left : left + w] = digit
+                continue
+            if hi - lo > ROWS:  # ink wider than a cell: its middle
+                cut = (lo + hi - ROWS) // 2
+            else:  # the window nearest the centre that holds the ink
+                cut = min(max((w - ROWS) // 2, hi - ROWS), lo)
+            out[i] = digit[:, cut : cut + ROWS]
+        np.clip(out, 0, 1, out=out)
+        return np.rint(out * 255).astype(np.uint8)
+
     def resampled(self, targets: np.ndarray) -> Glyphs:
         """Each digit resampled across to ``targets[i]`` columns (the renderer's antialiased triangle
         filter, as :func:`.render.resample`), at the left of its row."""
