@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import drawn_source, one_line, run_generator
+from conftest import drawn_source, fixture_source, one_line, run_generator
 from mnist_dataset_generator import (
     Recipe,
     SequenceDataset,
@@ -230,7 +230,6 @@ def test_the_cli_refuses_what_a_video_cannot_be(tmp_path, fixture_dir):
         (["--layout", "video", "-s", "0,4", "-w", "100"], "-s/--spacing applies to strips, not --layout video"),
         (["--layout", "video", "--speed", "1.5"], "expected S or MIN,MAX with 0 <= MIN <= MAX <= 1, got '1.5'"),
         (["--layout", "video", "-w", "20"], "-w of a video must be an integer in 28..4096"),
-        (["--preset", "moving-mnist", "--annotations", "coco"], "coco annotations are written for strips, not"),
     ]
     for args, message in cases:
         out = tmp_path / "out"
@@ -299,3 +298,38 @@ def test_filters_apply_to_each_glyph_once_before_it_moves():
             np.testing.assert_array_equal(frame_mask > 0, frame > 0)
             first = frame[y0:y1, x0:x1] if first is None else first
             np.testing.assert_array_equal(frame[y0:y1, x0:x1], first)
+
+
+def test_coco_yolo_and_gt_annotate_every_glyph_in_every_frame_of_the_stored_picture(tmp_path, fixture_dir):
+    mask_api = pytest.importorskip("pycocotools.mask")
+    from pycocotools.coco import COCO
+
+    out = tmp_path / "out"
+    result = run_generator("--preset", "moving-mnist", "--frames", "5", "--length", "3", "--count", "12", "--seed", "4",
+                           "--masks", "--annotations", "coco,yolo,gt", "--output-dir", out, "-q", "-d", fixture_dir,
+                           cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    _, labels, boxes, masks = generate_dataset(12, seed=4, images=fixture_source(fixture_dir),
+                                               recipe=Recipe.preset("moving-mnist", frames=5, length=3),
+                                               return_boxes=True, return_masks=True)
+    coco = COCO(str(out / "coco.json"))
+    assert (out / "gt.txt").read_text() == "".join(f"images/{i:08d}.png\t{label}\n" for i, label in enumerate(labels))
+    for i, (label, box, mask) in enumerate(zip(labels, boxes, masks, strict=True)):
+        assert coco.loadImgs(i)[0]["width"] == 5 * 64 and coco.loadImgs(i)[0]["height"] == 64
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[i]))
+        expected = []
+        for t in range(5):
+            for j, (x0, y0, x1, y1) in enumerate(box[t].tolist()):
+                if (mask[t] == j + 1).any():  # a glyph hidden whole under brighter ink is no object
+                    expected.append((t, j, int(label[j]) + 1, [x0 + 64 * t, y0, x1 - x0, y1 - y0]))
+        assert [(a["frame"], a["track_id"], a["category_id"], a["bbox"]) for a in anns] == expected
+        for a in anns:  # its mask: the glyph's ink in its frame's columns of the picture
+            ink = np.zeros((64, 5 * 64), bool)
+            ink[:, 64 * a["frame"] : 64 * (a["frame"] + 1)] = mask[a["frame"]] == a["track_id"] + 1
+            np.testing.assert_array_equal(mask_api.decode(a["segmentation"]).astype(bool), ink)
+        rows = [line.split() for line in (out / f"labels/{i:08d}.txt").read_text().splitlines()]
+        assert len(rows) == sum(1 for t in range(5) for j in range(3) if box[t, j, 2] > box[t, j, 0])
+        cls, cx = int(rows[0][0]), float(rows[0][1])
+        x0, _, x1, _ = box[0, 0].tolist()
+        assert cls == int(label[0]) and abs(cx - (x0 + x1) / 2 / (5 * 64)) < 1e-6
+    assert run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path).returncode == 0

@@ -21,6 +21,9 @@ empty) is not an object.
 
 Pages (``layout="lines"``) add one object per line that shows ink, of class ``line`` after the
 characters' (:func:`.records.line_boxes`; in COCO its segmentation is the ink of its characters).
+Videos are annotated in the picture the formats store (:func:`.compose.video.picture`, the frames side
+by side): each glyph in each frame is an object, frame ``t``'s boxes shifted by ``t`` frame widths,
+COCO's with ``frame`` and ``track_id`` (the glyph's place in the label).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from .folder import declare
 from .record import Journal, Streamed
 
 __all__ = ["ANNOTATIONS", "Annotation", "CocoAnnotation", "DigestSink", "FileSink", "GtAnnotation",
-           "YoloAnnotation", "register", "rle_string"]
+           "YoloAnnotation", "make_annotations", "register", "rle_string"]
 
 COCO, GT, YAML, LABEL_FOLDER = "coco.json", "gt.txt", "data.yaml", "labels"
 LINE = "line"  # the class of a page's lines, after the characters' (layout="lines")
@@ -133,9 +136,12 @@ class Annotation(ABC):
     formats: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, shape: tuple[int, int], indices: range, sample_name: Callable[[int], str],
-                 alphabet: str = DIGITS, *, lines: bool = False) -> None:
+                 alphabet: str = DIGITS, *, lines: bool = False, frames: int = 0) -> None:
+        """``shape``: the picture of a sample, as the formats store it (a video's ``frames`` side by side,
+        :func:`.compose.video.picture`); ``lines``: a page's lines are objects too."""
         self.indices, self.sample_name, self.alphabet, self.lines = indices, sample_name, alphabet, lines
         self.height, self.width = shape
+        self.frames = frames
         self.sink: FileSink | DigestSink | None = None
 
     @classmethod
@@ -157,22 +163,34 @@ class Annotation(ABC):
     def abort(self) -> None:
         """Drop what is not yet in place."""
 
-    def objects(self, label: str, boxes: np.ndarray, numbered: bool = False):
-        """``(class, x0, y0, x1, y1)`` of each character with visible ink; ``numbered``: the character's
-        position in the label first, ``(i, (class, x0, y0, x1, y1))``, where ``i + 1`` marks its mask."""
-        for i, (char, (x0, y0, x1, y1)) in enumerate(zip(label, boxes.tolist(), strict=True)):
-            if x1 > x0 and y1 > y0:
-                found = (self.alphabet.index(char), x0, y0, x1, y1)
-                yield (i, found) if numbered else found
+    def objects(self, label: str, boxes: np.ndarray):
+        """``((start, stop), frame, (class, x0, y0, x1, y1))`` of each object of a sample, in its picture's
+        coordinates: each character with visible ink (``class`` its place in the alphabet), and a video's in
+        each ``frame`` (its boxes shifted by ``frame`` frame widths; ``None`` for other layouts); then each
+        line of a page that shows ink (``class`` ``len(alphabet)``, :func:`.records.line_boxes`). Its ink is
+        where the sample's label image holds ``start + 1 .. stop``."""
+        frames = [(None, boxes)] if boxes.ndim == 2 else enumerate(boxes)
+        step = self.width // self.frames if self.frames else 0
+        for t, these in frames:
+            shift = 0 if t is None else t * step
+            for i, (char, (x0, y0, x1, y1)) in enumerate(zip(label, these.tolist(), strict=True)):
+                if x1 > x0 and y1 > y0:
+                    yield (i, i + 1), t, (self.alphabet.index(char), x0 + shift, y0, x1 + shift, y1)
+        if self.lines:
+            for span, (x0, y0, x1, y1) in zip(line_ranges(label), line_boxes(label, boxes).tolist(), strict=True):
+                if x1 > x0 and y1 > y0:
+                    yield span, None, (len(self.alphabet), x0, y0, x1, y1)
 
-    def line_objects(self, label: str, boxes: np.ndarray):
-        """``((start, stop), (class, x0, y0, x1, y1))`` of each line of a page that shows ink
-        (``lines``: the class after the characters', ``len(alphabet)``), ``start..stop`` its characters."""
-        if not self.lines:
-            return
-        for span, (x0, y0, x1, y1) in zip(line_ranges(label), line_boxes(label, boxes).tolist(), strict=True):
-            if x1 > x0 and y1 > y0:
-                yield span, (len(self.alphabet), x0, y0, x1, y1)
+    def ink(self, mask: np.ndarray, span: tuple[int, int], frame: int | None) -> np.ndarray:
+        """Where an object of :meth:`objects` shows in the sample's picture: ``mask`` (its label image) holds
+        ``span``'s values there (in ``frame``'s columns only, for a video)."""
+        start, stop = span
+        if frame is None:
+            return mask == stop if stop == start + 1 else (mask > start) & (mask <= stop)
+        mine = np.zeros((self.height, self.width), bool)
+        step = self.width // self.frames
+        mine[:, frame * step : (frame + 1) * step] = mask[frame] == stop
+        return mine
 
 
 ANNOTATIONS: dict[str, type[Annotation]] = {}
@@ -189,6 +207,16 @@ def register(cls: type[Annotation]) -> type[Annotation]:
     declare(cls.patterns, cls.folders)
     ANNOTATIONS[name] = cls
     return cls
+
+
+def make_annotations(names, plan, indices: range, sample_name: Callable[[int], str]) -> list[Annotation]:
+    """The annotations ``names`` of ``plan``'s samples ``indices``: a sample's picture as the formats store it
+    (:func:`.compose.video.picture_shape`), a page's lines, a video's frames."""
+    from ..compose.video import picture_shape
+
+    return [ANNOTATIONS[name](picture_shape(plan.shape), indices, sample_name, plan.alphabet,
+                              lines=plan.layout == "lines", frames=plan.frames if plan.layout == "video" else 0)
+            for name in names]
 
 
 def _json(value) -> str:
@@ -273,13 +301,12 @@ class CocoAnnotation(_OneFile):
         for record in batch.records():
             images.append(_json({"id": record.index, "file_name": self.sample_name(record.index),
                                  "width": self.width, "height": self.height}))
-            characters = (((k, k + 1), found) for k, found in self.objects(record.label, record.boxes, numbered=True))
-            for (start, stop), (cls, x0, y0, x1, y1) in (*characters,
-                                                         *self.line_objects(record.label, record.boxes)):
+            for span, frame, (cls, x0, y0, x1, y1) in self.objects(record.label, record.boxes):
                 item = {"id": self._next_id, "image_id": record.index, "category_id": cls + 1,
-                        "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0}
+                        "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0), "iscrowd": 0,
+                        **({} if frame is None else {"frame": frame, "track_id": span[0]})}
                 if record.mask is not None:  # the ink of characters start..stop (a line's, or one character's)
-                    mine = record.mask == stop if stop == start + 1 else (record.mask > start) & (record.mask <= stop)
+                    mine = self.ink(record.mask, span, frame)
                     area = int(mine.sum())
                     if not area:  # hidden whole under darker ink: no segment to match, so no object
                         continue
@@ -326,8 +353,7 @@ class YoloAnnotation(Annotation):
 
     def describe(self, batch: Batch) -> None:
         for record in batch.records():
-            found = (*self.objects(record.label, record.boxes),
-                     *(box for _, box in self.line_objects(record.label, record.boxes)))
+            found = (box for _, _, box in self.objects(record.label, record.boxes))
             lines = "".join(f"{cls} {(x0 + x1) / 2 / self.width:.6f} {(y0 + y1) / 2 / self.height:.6f} "
                             f"{(x1 - x0) / self.width:.6f} {(y1 - y0) / self.height:.6f}\n"
                             for cls, x0, y0, x1, y1 in found)

@@ -249,16 +249,12 @@ def _part_labels(folder: Path, dataset: dict, fmt: str, count: int, start: int, 
 
 def _annotations(plan, fmt: str, indices: range, options) -> list:
     """The annotations of the export, made again into digests as the samples are made again."""
-    from .annotations import ANNOTATIONS, DigestSink
+    from .annotations import DigestSink, make_annotations
     from .writers import WRITERS
 
-    made = []
-    if len(indices):
-        for name in options.annotations:
-            annotation = ANNOTATIONS[name]((plan.height, plan.width), indices, WRITERS[fmt].name, plan.alphabet,
-                                           lines=plan.layout == "lines")
-            annotation.open(DigestSink())
-            made.append(annotation)
+    made = make_annotations(options.annotations if len(indices) else (), plan, indices, WRITERS[fmt].name)
+    for annotation in made:
+        annotation.open(DigestSink())
     return made
 
 

@@ -90,10 +90,6 @@ def check_layout(plan: Plan, options: Options) -> None:
     if plan.layout == "lines" and "gt" in options.annotations:
         raise ValueError("gt annotations hold one line of text per image, and a page's label holds several: use "
                          "labels.csv, metadata.jsonl or coco for layout='lines'")
-    if plan.layout == "video" and options.annotations:
-        raise ValueError(f"{', '.join(options.annotations)} annotations are written for strips, not for "
-                         "layout='video' yet: its boxes are in the npz, metadata.jsonl, the tar's KEY.json "
-                         "and LMDB, per frame")
 
 
 def shard_range(count: int, shard: tuple[int, int] | None, fmt: str, options: Options | None = None) -> range:

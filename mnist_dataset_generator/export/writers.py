@@ -42,7 +42,7 @@ from ..dataset import Plan
 from ..making import mask_dtype
 from ..records import NO_BOX, Batch
 from ..sampling import CHUNK
-from .annotations import ANNOTATIONS, FileSink
+from .annotations import ANNOTATIONS, FileSink, make_annotations
 from .folder import LABELS, declare
 from .record import Journal, Streamed, file_digest, unverified
 from .zipstream import ZipStreamWriter, deflate_piece
@@ -243,9 +243,8 @@ class Writer(ABC):
         self._streams: dict[str, Streamed] = {}
         for name in (*self.folders, *(self.mask_folders if self.options.masks else ())):
             (folder / name).mkdir(exist_ok=True)
-        self.annotations = [ANNOTATIONS[name]((plan.height, plan.width), indices, self.name, plan.alphabet,
-                                              lines=plan.layout == "lines")
-                            for name in self.options.annotations if len(indices)]
+        self.annotations = make_annotations(self.options.annotations if len(indices) else (), plan, indices,
+                                            self.name)
         for annotation in self.annotations:
             for name in annotation.folders:
                 (folder / name).mkdir(exist_ok=True)
