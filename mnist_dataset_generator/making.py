@@ -21,7 +21,7 @@ from .compose.boxes import label_dtype, visible, visible_ink
 from .compose.checks import is_int, strip_bytes, strip_detail
 from .compose.strip import check_available, fusable
 from .records import NO_BOX, Batch
-from .sampling import CHUNK, PURPOSE_FILTERS, draws, labels_of, sample_rng
+from .sampling import CHUNK, PURPOSE_FILTERS, PURPOSE_NOISE, draws, labels_of, sample_rng
 
 if TYPE_CHECKING:
     from .dataset import Plan
@@ -217,6 +217,9 @@ def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
     return labels, found
 
 
+NOISE = 64  # background="noise": each paper pixel uniform in 0..NOISE-1, a quarter of the ink's range
+
+
 def scene_rows(plan: Plan) -> int:
     """Scenes painted together by :func:`_make_scenes`: 256, fewer for large canvases (about 4 MiB of 8-bit
     pixels a pass)."""
@@ -266,8 +269,12 @@ def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
             spots = (clutter_at[rows] * [height - size + 1, width - size + 1]).astype(np.intp)
             clutter = (pieces, spots)
         made = out[rows] if direct else np.empty((n, height, width), np.uint8)
+        paper = None if recipe.background != "noise" else np.stack([  # each scene's own stream
+            sample_rng(plan.entropy, int(i), PURPOSE_NOISE, plan.epoch).integers(0, NOISE, (height, width), np.uint8)
+            for i in indices[rows].tolist()])
         placed = render_scenes(glyphs, sides[rows], corners[rows], present[rows], height, width, clutter=clutter,
-                               combine=recipe.combine, out=made, labels=None if masks is None else masks[rows])
+                               combine=recipe.combine, out=made, labels=None if masks is None else masks[rows],
+                               paper=paper)
         _finish(plan, made, made if direct else out[rows])
         if boxes:
             placed[~present[rows]] = NO_BOX
@@ -508,7 +515,8 @@ def _scene_working(plan: Plan, rows: int) -> int:
     k, side = plan.lengths[1], int(np.rint(plan.recipe.scale[1] * layout.DIGIT))
     count, size = plan.recipe.clutter
     # placing glyph j checks SCENE_TRIES corners against the j placed: a few (rows, tries, k) arrays
-    return rows * (plan.height * plan.width * 2 + k * (784 * 5 + side * side * 9 + SCENE_TRIES * 16 + 64)
+    paper = 3 if plan.recipe.background == "noise" else 2  # the 8-bit canvas, the noise and its draws
+    return rows * (plan.height * plan.width * paper + k * (784 * 5 + side * side * 9 + SCENE_TRIES * 16 + 64)
                    + count * (size * size + 48) + SCENE_TRIES * k * 8 * 6)
 
 

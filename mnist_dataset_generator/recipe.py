@@ -64,7 +64,9 @@ class Recipe:
     fltrs : str, list of callables, or None
         Filters per digit: spec text such as ``"blur:sigma=0.8,distort"`` (see
         :func:`.filterspec.from_spec`; the form a recipe keeps in JSON) or callables.
-    background : {"white", "black"}
+    background : {"white", "black", "noise"}
+        ``"noise"`` (``layout="scene"`` only): ink high on a dark paper whose every pixel is drawn uniformly
+        in 0..63 (the scene's own stream); a glyph's pixels darker than the paper are not its mask's.
     split : {"train", "test"}
         The MNIST split the glyphs come from.
     dtype : {"float32", "uint8"}
@@ -220,7 +222,9 @@ class Recipe:
         put(self, "fit", check_fit(self.fit))
         put(self, "align", check_align(self.align))
         put(self, "image_height", check_height(self.image_height))
-        put(self, "background", check_background(self.background))
+        if self.background == "noise" and self.layout != "scene":
+            raise ValueError("background='noise' applies with layout='scene' only")
+        put(self, "background", self.background if self.background == "noise" else check_background(self.background))
         choice("split", self.split, tuple(sorted(SPLITS)))
         choice("dtype", self.dtype, DTYPES)
         from .compose.filterspec import expand, prepare

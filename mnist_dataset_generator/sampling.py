@@ -24,7 +24,7 @@ from .sources.glyphs import DIGITS, decode_rows, encode_text
 if TYPE_CHECKING:
     from .dataset import Plan
 
-__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "PURPOSE_VIDEO", "SAMPLING", "SCENE_TRIES", "block_size", "draws", "labels_of", "line_indices", "line_plan", "motion", "page_draws",
+__all__ = ["CHUNK", "PURPOSE_FILTERS", "PURPOSE_NOISE", "PURPOSE_PATTERN", "PURPOSE_UNIQUE", "PURPOSE_VIDEO", "SAMPLING", "SCENE_TRIES", "block_size", "draws", "labels_of", "line_indices", "line_plan", "motion", "page_draws",
            "sample_label", "sample_labels", "sample_labels_at", "sample_rng", "scene_draws"]
 
 
@@ -35,6 +35,7 @@ PURPOSE_FILTERS, PURPOSE_BLOCK, PURPOSE_PLACE, PURPOSE_PATTERN, PURPOSE_VIDEO = 
 PURPOSE_SCENE, PURPOSE_GRID = 7, 8  # a block's scene draws; a scene's own grid order, when its tries all fail
 PURPOSE_DISTINCT = 9  # a block's classes drawn without repeats (distinct=True): a stream of their own
 PURPOSE_PAGE, PURPOSE_LINES = 10, 11  # a block's page draws; the entropy of the lines of pages (layout="lines")
+PURPOSE_NOISE = 12  # a scene's noisy paper (background="noise")
 SCENE_TRIES = 24  # candidate corners drawn per glyph of a scene
 # 5: the keys of unique labels' permutation, held by content.py (which draws them)
 # recorded in manifests: exports made under another scheme are not resumed. v2: filters draw per

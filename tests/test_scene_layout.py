@@ -302,3 +302,27 @@ def test_filters_apply_to_each_glyph_before_it_is_resized_and_placed():
             rows, cols = np.nonzero(mask == i + 1)
             if len(rows):
                 assert x0 <= cols.min() and cols.max() < x1 and y0 <= rows.min() and rows.max() < y1
+
+
+def test_noise_paper_lies_under_the_ink_and_takes_no_mask():
+    noisy = SCENE.replace(background="noise", clutter=(3, 6))
+    images, labels, boxes, masks = generate_dataset(80, seed=6, images=SOURCE, recipe=noisy, return_boxes=True,
+                                                    return_masks=True)
+    plain = generate_dataset(80, seed=6, images=SOURCE, recipe=noisy.replace(background="black"), return_boxes=True,
+                             return_masks=True)
+    assert labels == plain[1] and all(np.array_equal(a, b) for a, b in zip(boxes, plain[2], strict=True))
+    changed = images != plain[0]  # the paper shows where it is brighter than the ink there: max(paper, ink)
+    assert (images[changed] < 64).all() and (plain[0][changed] < images[changed]).all()
+    paper = images[plain[0] == 0]
+    assert np.bincount(paper, minlength=64).min() > 0 and paper.max() == 63 and abs(paper.mean() - 31.5) < 0.5
+    assert not masks[changed].any()  # a glyph's pixel under brighter paper is not its own
+    assert not (masks > 0)[plain[3] == 0].any() and (masks == plain[3])[plain[0] >= 64].all()
+    again = generate_dataset(80, seed=6, images=SOURCE, recipe=noisy, return_masks=True, workers=2)
+    np.testing.assert_array_equal(again[0], images)
+    np.testing.assert_array_equal(again[2], masks)
+    floats = generate_dataset(80, seed=6, images=SOURCE, recipe=noisy.replace(dtype="float32"))[0]
+    np.testing.assert_array_equal(floats, images / np.float32(255))
+    for recipe, message in [({"background": "noise"}, "background='noise' applies with layout='scene' only"),
+                            ({"background": "noise", "layout": "video"}, "applies with layout='scene' only")]:
+        with pytest.raises(ValueError, match=message):
+            Recipe(**recipe)

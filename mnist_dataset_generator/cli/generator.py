@@ -138,8 +138,9 @@ def _generator_parser(prog: str) -> argparse.ArgumentParser:
                              "negative gaps overlap digits); '-s 3' means 3,3 (default 0,0)")
     parser.add_argument("--height", type=_int_at_least(1), metavar="H",
                         help="resample the finished image to H px high, keeping its aspect ratio unless -w is given")
-    parser.add_argument("--background", choices=("white", "black"),
-                        help="white: dark digits on white (default; a preset may say otherwise); black: MNIST polarity")
+    parser.add_argument("--background", choices=("white", "black", "noise"),
+                        help="white: dark digits on white (default; a preset may say otherwise); black: MNIST "
+                             "polarity; noise (--layout scene): MNIST polarity on paper of uniform noise, 0..63")
     parser.add_argument("--fit", choices=("stretch", "pad"), default="stretch",
                         help="stretch: resample the strip to the width (default); pad: digits keep their size, "
                              "the strip is placed in the width with white around it (scaled down whole if wider)")

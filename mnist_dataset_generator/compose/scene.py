@@ -174,7 +174,8 @@ def _grid_step(side: int, max_iou: float) -> int:
 
 def render_scenes(glyphs: np.ndarray, sides: np.ndarray, corners: np.ndarray, present: np.ndarray, height: int,
                   width: int, *, clutter: tuple[np.ndarray, np.ndarray] | None = None, combine: str = "max",
-                  out: np.ndarray | None = None, labels: np.ndarray | None = None) -> np.ndarray:
+                  out: np.ndarray | None = None, labels: np.ndarray | None = None,
+                  paper: np.ndarray | None = None) -> np.ndarray:
     """Paint ``n`` scenes: uint8 ``(n, height, width)``, ink high on 0; returns the glyphs' boxes.
 
     Parameters
@@ -188,8 +189,10 @@ def render_scenes(glyphs: np.ndarray, sides: np.ndarray, corners: np.ndarray, pr
         The sum is clipped at 255.
     out : (n, height, width) uint8, optional
     labels : (n, height, width) unsigned ints, optional
-        Filled with label images: 0 on paper (and where clutter is darker), ``j + 1`` where glyph ``j``
-        is the darkest ink (the first, on a tie).
+        Filled with label images: 0 on paper (and where clutter or the paper is darker), ``j + 1`` where
+        glyph ``j`` is the darkest ink (the first, on a tie).
+    paper : (n, height, width) uint8, optional
+        The canvas before anything is strewn or placed (a noisy paper); 0 without it.
 
     Returns
     -------
@@ -208,10 +211,15 @@ def render_scenes(glyphs: np.ndarray, sides: np.ndarray, corners: np.ndarray, pr
     """
     n, k = sides.shape
     canvas = np.empty((n, height, width), np.uint8) if out is None else out
-    canvas.fill(0)
+    if paper is None:
+        canvas.fill(0)
+    else:
+        canvas[...] = paper
     if labels is not None:
         labels.fill(0)
-    darkest = canvas if combine == "max" or labels is None else np.zeros_like(canvas)
+    # the ink a glyph's pixel must pass to be its own: the paper's and any ink under it
+    darkest = canvas if combine == "max" or labels is None else np.zeros_like(canvas) if paper is None \
+        else paper.copy()
     if clutter is not None:
         pieces, spots = clutter
         size = pieces.shape[-1]
