@@ -344,3 +344,46 @@ def test_a_character_hidden_whole_under_darker_ink_is_no_coco_object():
     coco.commit()
     objects = json.loads(sink.files["coco.json"])["annotations"]
     assert [o["category_id"] for o in objects] == [2] and objects[0]["area"] == int((masks[0] == 2).sum())
+
+
+def test_deep_names_every_unreadable_image_and_mask_by_its_own_file(tmp_path, fixture_dir):
+    out = _export(tmp_path, "--format", "png", "--masks", "--length", "3", "-w", "100", data_dir=fixture_dir)
+    (out / "images/00000003.png").write_bytes(b"not a png")
+    (out / "masks/00000007.png").write_bytes(b"not a png")
+    (out / "images/00000011.png").write_bytes((out / "images/00000012.png").read_bytes())  # another sample's
+    pixels = np.asarray(Image.open(out / "masks/00000015.png")).copy()
+    pixels[pixels == 1] = 2
+    Image.fromarray(pixels).save(out / "masks/00000015.png")
+    rewrite_record(out)
+    result = run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path)
+    assert result.returncode == 1
+    failed = sorted(line.split(":")[0] for line in result.stdout.splitlines() if "FAILED" in line)
+    # every damaged file named, each by its own path, none stopping the check of the others
+    assert failed == ["images/00000003.png", "images/00000011.png", "masks/00000007.png", "masks/00000015.png"], \
+        result.stdout
+
+
+def test_a_resume_makes_kept_samples_masks_again_only_for_an_annotation_that_reads_them(tmp_path, fixture_dir,
+                                                                                     monkeypatch):
+    from mnist_dataset_generator.dataset import plan_dataset
+    from mnist_dataset_generator.export import exporter
+    from mnist_dataset_generator.export.writers import Options
+
+    source = fixture_source(fixture_dir)
+    plan = plan_dataset(600, 3, (0, 4), 100, seed=1, dtype="uint8")
+    asked = []
+    real = exporter.iter_chunks
+
+    def spy(*args, **kwargs):
+        asked.append((kwargs["encode"] is None, kwargs["masks"]))  # (kept, masks made)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exporter, "iter_chunks", spy)
+    for annotations, kept_masks in ((("yolo", "gt"), False), (("coco",), True)):
+        folder = tmp_path / "-".join(annotations)
+        options = Options(annotations=annotations, masks=True)
+        exporter.export_dataset(folder, plan, source, fmt="png", options=options)
+        (folder / "images/00000400.png").unlink()
+        asked.clear()
+        exporter.export_dataset(folder, plan, source, fmt="png", options=options, resume=True)
+        assert (True, kept_masks) in asked and (False, True) in asked, asked

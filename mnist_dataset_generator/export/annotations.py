@@ -127,6 +127,9 @@ class Annotation(ABC):
         Its files and sub-folders, as for a format (:class:`.writers.Writer`).
     formats : tuple of str or None
         The formats whose samples it can name (``None``: any).
+    reads_masks : bool
+        Whether it writes what the masks say (COCO's segmentation): a resume then makes the masks of
+        the samples it keeps again, as their boxes.
     """
 
     name: ClassVar[str]
@@ -134,6 +137,7 @@ class Annotation(ABC):
     patterns: ClassVar[tuple[str, ...]]
     folders: ClassVar[tuple[str, ...]] = ()
     formats: ClassVar[tuple[str, ...] | None] = None
+    reads_masks: ClassVar[bool] = False
 
     def __init__(self, shape: tuple[int, int], indices: range, sample_name: Callable[[int], str],
                  alphabet: str = DIGITS, *, lines: bool = False, frames: int = 0) -> None:
@@ -282,6 +286,7 @@ class CocoAnnotation(_OneFile):
     """
 
     name, file = "coco", COCO
+    reads_masks = True
     summary = "coco.json (pycocotools, torchvision CocoDetection)"
     patterns = (re.escape(COCO),)
 

@@ -281,9 +281,13 @@ def _compare(record, stored, lines: bool = False) -> list[Problem]:
     else:
         same, made = False, record.image
     if not same:
-        image = stored.pixels()
-        if image.dtype != made.dtype or image.shape != made.shape or not np.array_equal(image, made):
-            why.append("its pixels are not the image its seed makes")
+        try:
+            image = stored.pixels()
+        except UnreadableError as exc:  # this sample's file alone: the next ones are still compared
+            why.append(str(exc).partition(": ")[2] or str(exc))
+        else:
+            if image.dtype != made.dtype or image.shape != made.shape or not np.array_equal(image, made):
+                why.append("its pixels are not the image its seed makes")
     wrong = sorted({label for label in stored.labels if label != record.label}, key=str)
     if wrong:
         why.append(f"labelled {', '.join(map(repr, wrong))}, its seed makes {record.label!r}")
@@ -298,12 +302,18 @@ def _compare(record, stored, lines: bool = False) -> list[Problem]:
             why.append("its line boxes are not the lines' boxes")
     elif stored.line_boxes is not None:
         why.append("it holds line boxes, but only a page has lines")
+    problems = [Problem(stored.where, "; ".join(why))] if why else []
     if record.mask is not None:
         from ..compose.video import picture
 
         # a video's label image is stored as one picture (frames side by side) by the PNG formats
-        mask, made_mask = (None if stored.mask is None else picture(stored.mask())), picture(record.mask)
+        made_mask = picture(record.mask)
+        try:
+            mask = None if stored.mask is None else picture(stored.mask())
+        except UnreadableError as exc:
+            where, _, why_not = str(exc).partition(": ")
+            return [*problems, Problem(where, why_not or str(exc))]
         if mask is None or mask.dtype != made_mask.dtype or mask.shape != made_mask.shape \
                 or not np.array_equal(mask, made_mask):
-            why.append("its mask is not the label image its seed makes")
-    return [Problem(stored.where, "; ".join(why))] if why else []
+            problems.append(Problem(stored.mask_where or stored.where, "its mask is not the label image its seed makes"))
+    return problems

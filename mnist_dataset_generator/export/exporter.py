@@ -356,7 +356,8 @@ def _batches(plan: Plan, source: MnistData, writer: Writer, pieces: list[range],
                              encode=None if kept else writer.encode,
                              encode_chunk=_discard_images if kept else writer.encode_chunk, boxes=True,
                              # kept samples' masks too when an annotation holds them (COCO's segmentation)
-                             masks=writer.options.masks and (not kept or bool(writer.annotations)))
+                             masks=writer.options.masks and (not kept or any(a.reads_masks
+                                                                             for a in writer.annotations)))
         try:
             for batch in chunks:
                 yield batch, kept

@@ -61,6 +61,7 @@ class Stored:
     digest: str | None = None
     mask: Callable[[], np.ndarray] | None = None
     line_boxes: np.ndarray | None = None  # a page's (layout="lines"), where the format holds them
+    mask_where: str | None = None  # where its mask is, when not where its image is
 
 
 def decode_png(data: bytes, where: str, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -101,8 +102,9 @@ def _decode(data: bytes, where: str, shape: tuple[int, int] | None, modes: tuple
                 return image.mode, np.asarray(image)
     except UnreadableError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError,
-            UnidentifiedImageError) as exc:
+    except UnidentifiedImageError:  # its message names an in-memory buffer, not the file
+        raise UnreadableError(f"{where}: not a readable PNG (not an image Pillow knows)") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise UnreadableError(f"{where}: not a readable PNG ({exc})") from None
 
 
@@ -209,7 +211,8 @@ def _png_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
                      lambda where=where: decode_png((folder / where).read_bytes(), where, picture),
                      None if record is None else record[0],
                      mask=(lambda at=mask_at: decode_mask_png(_read(folder / at, at), at, picture))
-                     if options.masks else None, line_boxes=_line_boxes(row, f"{METADATA} ({where})"))
+                     if options.masks else None, line_boxes=_line_boxes(row, f"{METADATA} ({where})"),
+                     mask_where=mask_at)
     _end(csv)
     if next(metadata):
         raise UnreadableError(f"{METADATA}: rows past the dataset's last sample")
@@ -248,7 +251,7 @@ def _tar_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
                                  hashlib.sha256(png).hexdigest(),
                                  mask=None if mask is None else
                                  (lambda mask=mask, where=where: decode_mask_png(mask, f"{where}.mask.png", picture)),
-                                 line_boxes=_line_boxes(meta, f"{where}.json"))
+                                 line_boxes=_line_boxes(meta, f"{where}.json"), mask_where=f"{where}.mask.png")
                 extra = next(members, None)
                 if extra is not None:
                     raise UnreadableError(f"{shard}: {extra.name!r} follows its last sample")
@@ -426,7 +429,8 @@ def _lmdb_samples(folder: Path, indices: range, records: dict, shape: tuple[int,
                              lambda image=image, where=where: decode_png(image, where, picture),
                              hashlib.sha256(image).hexdigest(),
                              mask=None if mask is None else
-                             (lambda mask=mask, where=where: decode_mask_png(mask, f"{where} (mask)", picture)))
+                             (lambda mask=mask, where=where: decode_mask_png(mask, f"{where} (mask)", picture)),
+                             mask_where=f"{LMDB_DATA}:{lmdb_key('mask', number).decode()}")
     except lmdb.Error as exc:
         raise UnreadableError(f"{LMDB_DATA}: not a readable LMDB ({exc})") from None
     finally:
