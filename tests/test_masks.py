@@ -379,9 +379,9 @@ def test_a_resume_makes_kept_samples_masks_again_only_for_an_annotation_that_rea
         return real(*args, **kwargs)
 
     monkeypatch.setattr(exporter, "iter_chunks", spy)
-    for annotations, kept_masks in ((("yolo", "gt"), False), (("coco",), True)):
-        folder = tmp_path / "-".join(annotations)
-        options = Options(annotations=annotations, masks=True)
+    for names, kept_masks in ((("yolo", "gt"), False), (("coco",), True)):
+        folder = tmp_path / "-".join(names)
+        options = Options(annotations=names, masks=True)
         exporter.export_dataset(folder, plan, source, fmt="png", options=options)
         (folder / "images/00000400.png").unlink()
         asked.clear()
