@@ -38,10 +38,13 @@ function of the seed, the epoch and its index) and give each glyph's box in ever
     black, the label read top to bottom, then left to right. Differs: those collections fix a
     split of classes per subset; ours draws any pair.
 ``air``
-    The multi-digit canvases of Attend, Infer, Repeat (Eslami et al., NIPS 2016): 0 to 2 digits on
-    a 50 x 50 canvas, each scaled around 1.3 (here uniformly in [1.2, 1.4], 34 to 39 px), placed
-    uniformly, combined by their maximum. Differs: the original's exact scale distribution and
-    overlap handling were not published with the data; ours is seeded and gives boxes and masks.
+    The multi-digit canvases of Attend, Infer, Repeat (Eslami et al., NIPS 2016), as Pyro's public
+    re-creation makes them (``pyro.contrib.examples.multi_mnist``): 0 to 2 digits (uniform) on a
+    50 x 50 canvas, each shrunk by a factor ``s`` drawn from a normal of mean 1.3 and deviation 0.1
+    (28 / 1.3, about 21.5 px a side), placed uniformly, summed. Differs: the side is drawn uniformly
+    in 18..25 px (the normal's two deviations each way, scale 0.625..0.91 of 28 px) rather than as
+    ``int(28 / s)``; sums are clipped rather than the whole canvas drawn again where two digits' ink
+    passes 255.
 """
 
 from __future__ import annotations
@@ -72,8 +75,8 @@ PRESETS = MappingProxyType({
         "background": "black", "split": "train",
     }),
     "air": MappingProxyType({
-        "layout": "scene", "length": (0, 2), "image_height": 50, "image_width": 50, "scale": (1.2, 1.4),
-        "max_iou": 1.0, "background": "black", "split": "train",
+        "layout": "scene", "length": (0, 2), "image_height": 50, "image_width": 50, "scale": (0.625, 0.91),
+        "max_iou": 1.0, "combine": "sum", "background": "black", "split": "train",
     }),
 })
 """Every preset by name: the recipe fields it sets (read-only)."""

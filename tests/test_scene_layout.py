@@ -212,7 +212,7 @@ def test_sum_combines_overlapping_ink_clipped():
 
 @pytest.mark.parametrize("name, shape, lengths, side", [
     ("cluttered-mnist", (60, 60), {1}, 28), ("cluttered-mnist-100", (100, 100), {1}, 28),
-    ("multi-mnist", (36, 36), {2}, 28), ("double-mnist", (64, 64), {2}, 28), ("air", (50, 50), {0, 1, 2}, 39),
+    ("multi-mnist", (36, 36), {2}, 28), ("double-mnist", (64, 64), {2}, 28), ("air", (50, 50), {0, 1, 2}, 25),
 ])
 def test_the_scene_presets_have_their_stated_parameters(name, shape, lengths, side):
     recipe = Recipe.preset(name, dtype="uint8")
@@ -236,9 +236,14 @@ def test_the_scene_presets_have_their_stated_parameters(name, shape, lengths, si
             assert _iou(box[0], box[1]) == 0
     if name.startswith("cluttered"):  # a piece cut from a glyph's empty corner, or hidden under it, shows nothing
         assert cluttered > 0.8 * len(images)
-    if name == "air":
-        sizes = np.concatenate([(b[:, 2:] - b[:, :2]).max(axis=1) for b in boxes if len(b)])
-        assert sizes.max() > 28  # scaled up around 1.3
+    if name == "air":  # shrunk around 28 / 1.3: sides of 18..25 px (glyphs of solid ink show them), each as often
+        solid = MnistData.from_arrays(np.full((10, 28, 28), 255, np.uint8), np.arange(10))
+        _, _, solid_boxes = generate_dataset(400, seed=1, images=solid, recipe=recipe, return_boxes=True)
+        sizes = np.concatenate([(b[:, 2:] - b[:, :2]).ravel() for b in solid_boxes if len(b)])
+        counts = np.bincount(sizes, minlength=26)[18:]
+        assert sizes.min() == 18 and sizes.max() == 25 and counts.min() > 0.5 * counts.mean()
+        assert abs(sizes.mean() - 28 / 1.3) < 0.5 and recipe.combine == "sum"
+        assert abs(np.mean([len(label) for label in labels]) - 1) < 0.15  # 0, 1 or 2 digits, uniform
     if name == "multi-mnist":  # shifted up to 4 px each way from the centre: corners 0..8, each about as often
         counts = np.bincount(corners.ravel(), minlength=9)
         assert len(counts) == 9 and counts.min() > 0.6 * counts.mean()
