@@ -376,8 +376,8 @@ def make_sample(plan: Plan, source: MnistData, index: int, *, boxes: bool = Fals
 def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None, encode_chunk=None, out=None,
                 boxes: bool = False, masks: bool = False) -> Batch:
     """Samples ``start..stop`` as a :class:`.records.Batch`: ``images`` is ``[encode(image), ...]`` with
-    ``encode``, ``None`` with ``encode_chunk`` (then ``payload`` is ``encode_chunk(images)``) or when
-    written into ``out`` (the whole dataset).
+    ``encode``, ``None`` with ``encode_chunk`` (then ``payload`` is ``encode_chunk(images, masks)``, the
+    masks ``None`` when not asked for) or when written into ``out`` (the whole dataset).
 
     Encoding where the images are made (PNG bytes, deflated pieces) keeps that
     work in the workers and out of the parent, which then only writes.
@@ -388,7 +388,7 @@ def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=Non
     if out is not None:
         return Batch(start, labels, found, masks=owners)
     if encode_chunk is not None:
-        return Batch(start, labels, found, payload=encode_chunk(images), masks=owners)
+        return Batch(start, labels, found, payload=encode_chunk(images, owners), masks=owners)
     return Batch(start, labels, found, [encode(image) for image in images] if encode is not None else images,
                  masks=owners)
 

@@ -330,7 +330,7 @@ def _write_all(folder: Path, plan: Plan, source: MnistData, writer: Writer, work
     return {**manifest, "written": written, "seconds": seconds}
 
 
-def _discard_images(images) -> None:
+def _discard_images(images, masks) -> None:
     """The ``encode_chunk`` of samples rendered again for their boxes: workers send no pixels back."""
 
 

@@ -208,7 +208,8 @@ class Writer(ABC):
     encode : callable or None
         ``encode(image) -> bytes``, run in the workers: a batch's ``images`` are its results.
     encode_chunk : callable or None
-        ``encode_chunk(images)``, run in the workers: a batch's ``payload`` is its result.
+        ``encode_chunk(images, masks)`` (``masks`` ``None`` when not asked for), run in the workers: a
+        batch's ``payload`` is its result.
     column : str
         The first column of ``labels.csv`` (what :meth:`name` gives).
     index_files : tuple of str
@@ -227,7 +228,7 @@ class Writer(ABC):
     takes: ClassVar[tuple[str, ...]] = ()
     requires: ClassVar[tuple[str, str] | None] = None
     encode: ClassVar[Callable[[np.ndarray], bytes] | None] = None
-    encode_chunk: ClassVar[Callable[[np.ndarray], Any] | None] = None
+    encode_chunk: ClassVar[Callable[[np.ndarray, np.ndarray | None], Any] | None] = None
     column: ClassVar[str] = "key"
     index_files: ClassVar[tuple[str, ...]] = ()
     kept_boxes: ClassVar[bool] = False
@@ -567,9 +568,11 @@ class TarWriter(Writer):
             self._file = self._tar = self._block = None
 
 
-def _deflate_images(images: np.ndarray) -> tuple[int, int, bytes]:
-    """A chunk's pixels as one deflated piece of ``images.npy`` (runs in a worker; picklable)."""
-    return deflate_piece(memoryview(np.ascontiguousarray(images)).cast("B"))
+def _deflate_images(images: np.ndarray, masks: np.ndarray | None = None) -> tuple[tuple, tuple | None]:
+    """A chunk's pixels as one deflated piece of ``images.npy``, and its label images as one of ``masks.npy``
+    (``None`` without them): runs in a worker (picklable), so the parent only writes."""
+    return (deflate_piece(memoryview(np.ascontiguousarray(images)).cast("B")),
+            None if masks is None else deflate_piece(memoryview(np.ascontiguousarray(masks)).cast("B")))
 
 
 def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
@@ -590,17 +593,30 @@ class _Column:
         self.name, self.dtype, self.row_shape = name, np.dtype(dtype), row_shape
         self.rows = 0
         self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - closed by close()
+        self._pieces: list[tuple[int, int, int]] = []  # (crc, length, deflated bytes) of pieces deflated elsewhere
 
     def append(self, rows: np.ndarray) -> None:
         self._file.write(np.ascontiguousarray(rows, self.dtype).tobytes())
         self.rows += len(rows)
 
+    def append_piece(self, rows: int, piece: tuple[int, int, bytes]) -> None:
+        """``rows`` rows already deflated by :func:`.zipstream.deflate_piece` (in a worker): kept as they are.
+        A column takes either pieces or :meth:`append`'s rows, not both."""
+        crc, length, compressed = piece
+        self._file.write(compressed)
+        self._pieces.append((crc, length, len(compressed)))
+        self.rows += rows
+
     def copy_into(self, zw: ZipStreamWriter) -> None:
         zw.begin(f"{self.name}.npy")
         zw.write(_npy_header(self.dtype, (self.rows, *self.row_shape)))
         self._file.seek(0)
-        while block := self._file.read(1 << 20):
-            zw.write(block)
+        if self._pieces:
+            for crc, length, size in self._pieces:
+                zw.write_piece(crc, length, self._file.read(size))
+        else:
+            while block := self._file.read(1 << 20):
+                zw.write(block)
         zw.end()
 
     def close(self) -> None:
@@ -666,7 +682,8 @@ class NpzWriter(Writer):
     def _put(self, batch: Batch) -> None:
         if self._zip is None:  # first batch: nothing is written when a resume finds the file whole
             self._start()
-        self._zip.write_piece(*batch.payload)  # deflated by the worker that made the images
+        pixels, owners = batch.payload  # deflated by the worker that made them
+        self._zip.write_piece(*pixels)
         labels, boxes, lengths = self._columns[:3]
         rows = np.full((len(batch), *boxes.row_shape), NO_BOX, boxes.dtype)
         width = min(boxes.row_shape[-2], batch.boxes.shape[-2])
@@ -675,9 +692,9 @@ class NpzWriter(Writer):
         boxes.append(rows)
         lengths.append(np.fromiter(map(len, batch.labels), np.int16, len(batch)))
         if self.options.masks:
-            if batch.masks is None:
+            if owners is None:
                 raise RuntimeError(f"{NPZ} needs the masks of samples {batch.start}..{batch.stop}")
-            self._columns[3].append(batch.masks)
+            self._columns[3].append_piece(len(batch), owners)
         if self.plan.layout == "lines":
             column = self._columns[-1]
             rows = np.full((len(batch), *column.row_shape), NO_BOX, column.dtype)
