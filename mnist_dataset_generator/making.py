@@ -180,7 +180,6 @@ def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
 
     lengths, digits, u, _, _ = draws(plan, indices)
     present, index, labels = _picked(plan, source, lengths, digits, u)
-    cells = _cells(plan, source, indices, index, present)
     start, theta, speed = motion(plan, indices)
     frames, height, width = plan.shape
     k = digits.shape[1]
@@ -197,7 +196,8 @@ def _make_videos(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
         n = len(indices[rows])
         paths = trajectories(start[rows].reshape(-1, 2), theta[rows].ravel(), speed[rows].ravel(), frames)
         corners = (paths * ranges).astype(np.intp).reshape(frames, n, k, 2).transpose(1, 0, 2, 3)
-        glyphs = source.images[index[rows]] if cells is None else cells[rows]
+        cells = _cells(plan, source, indices[rows], index[rows], present[rows])  # a pass's glyphs filtered
+        glyphs = source.images[index[rows]] if cells is None else cells
         glyphs[~present[rows]] = 0  # slots past a video's length: no ink
         for b in range(0, n, block):
             here = slice(a + b, a + min(b + block, n))
@@ -237,7 +237,6 @@ def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
     recipe = plan.recipe
     lengths, digits, u, _, _ = draws(plan, indices)
     present, index, labels = _picked(plan, source, lengths, digits, u)
-    cells = _cells(plan, source, indices, index, present)
     scale, candidates, clutter_glyph, clutter_crop, clutter_at = scene_draws(plan, indices)
     height, width = plan.shape
     sides = glyph_sides(scale)
@@ -257,7 +256,8 @@ def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
     for a in range(0, len(indices), step):
         rows = slice(a, a + step)
         n = len(indices[rows])
-        glyphs = source.images[index[rows]] if cells is None else cells[rows]
+        cells = _cells(plan, source, indices[rows], index[rows], present[rows])  # a pass's glyphs filtered
+        glyphs = source.images[index[rows]] if cells is None else cells
         clutter = None
         if count:
             picked = np.minimum((clutter_glyph[rows] * len(source)).astype(np.intp), len(source) - 1)
@@ -282,7 +282,15 @@ def _make_scenes(plan: Plan, source: MnistData, indices: np.ndarray, out: np.nda
     return labels, found
 
 
-LINE_PASS = 256  # lines made together by _make_pages (a page's lines at least)
+LINE_BYTES = 16 << 20  # the lines _make_pages makes together: about this many bytes of pixels and labels (a page's
+# lines at least)
+
+
+def line_pass(plan: Plan) -> int:
+    """Lines made together by :func:`_make_pages`: their pixels and label images about :data:`LINE_BYTES`, all
+    of a page's lines at least."""
+    line = layout.DIGIT * plan.width * ((1 if plan.dtype == "uint8" else 4) + mask_dtype(plan).itemsize)
+    return max(plan.recipe.lines[1], LINE_BYTES // line)
 
 
 def _make_pages(plan: Plan, source: MnistData, indices: np.ndarray, out: np.ndarray, boxes: bool,
@@ -309,8 +317,9 @@ def _make_pages(plan: Plan, source: MnistData, indices: np.ndarray, out: np.ndar
     paper = 0 if plan.background == "black" else (255 if plan.dtype == "uint8" else 1.0)
     labels: list[str] = []
     found = np.full((len(indices), plan.lengths[1], 4), NO_BOX, np.int32) if boxes else None
+    most = line_pass(plan)
     pages = np.split(np.arange(len(indices)), np.searchsorted(np.cumsum(lines), np.arange(
-        LINE_PASS, int(lines.sum()), LINE_PASS), side="right"))  # passes of about LINE_PASS lines
+        most, int(lines.sum()), most), side="right"))  # passes of about line_pass lines
     for rows in pages:
         if not len(rows):
             continue
@@ -475,7 +484,7 @@ def check_memory(plan: Plan, *, door: str, workers: int | None = None, whole: bo
     # Whoever makes samples holds the working copies of one (a video pass) while the images are held too.
     working = _video_working(plan, video_rows(plan)) if video else \
         _scene_working(plan, scene_rows(plan)) if plan.layout == "scene" else \
-        _page_working(plan, CHUNK) if plan.layout == "lines" else working
+        _page_working(plan, min(CHUNK, plan.count)) if plan.layout == "lines" else working
     makers = 1 if workers is None else _workers(workers)
     making = f", and {makers} x {format_bytes(working)} of working copies while samples are made"
     if whole:
@@ -504,7 +513,8 @@ def _video_working(plan: Plan, rows: int) -> int:
     8-bit frames of a float32 output, and the draws of a block."""
     frames, height, width = plan.shape
     k = plan.lengths[1]
-    return rows * (k * (784 + 56) + k * frames * (16 + 16 + 80) + frames * 784 + frames * height * width)
+    filtered = k * 784 * 4 * 4 if plan.prepared else 0  # the glyphs through the filters: float32 stacks
+    return rows * (k * (784 + 56) + k * frames * (16 + 16 + 80) + frames * 784 + frames * height * width + filtered)
 
 
 def _scene_working(plan: Plan, rows: int) -> int:
@@ -516,20 +526,23 @@ def _scene_working(plan: Plan, rows: int) -> int:
     count, size = plan.recipe.clutter
     # placing glyph j checks SCENE_TRIES corners against the j placed: a few (rows, tries, k) arrays
     paper = 3 if plan.recipe.background == "noise" else 2  # the 8-bit canvas, the noise and its draws
+    filtered = k * 784 * 4 * 4 if plan.prepared else 0  # the glyphs through the filters: float32 stacks
     return rows * (plan.height * plan.width * paper + k * (784 * 5 + side * side * 9 + SCENE_TRIES * 16 + 64)
-                   + count * (size * size + 48) + SCENE_TRIES * k * 8 * 6)
+                   + count * (size * size + 48) + SCENE_TRIES * k * 8 * 6 + filtered)
 
 
 def _page_working(plan: Plan, rows: int) -> int:
     """Bytes :func:`_make_pages` holds besides the output, for ``rows`` pages: a pass of lines (their
-    pixels and label images) and the working copies of the strips making them, and the draws."""
+    pixels and label images, :func:`line_pass`), the working copies of one line's strip and the renderer's
+    float32 sums of a batch of lines (and their copies), the boxes and the draws."""
     recipe = plan.recipe
     most = recipe.lines[1]
-    lines = min(rows * most, max(LINE_PASS, most))
-    itemsize = 1 if plan.dtype == "uint8" else 4
+    lines = min(rows * most, line_pass(plan))
+    itemsize = (1 if plan.dtype == "uint8" else 4) + mask_dtype(plan).itemsize
     strip = strip_bytes(recipe.length[1], recipe.spacing_range[1], plan.width, layout.DIGIT)[2]
     boxes = recipe.length[1] * 16 * 3  # a line's boxes, their copy and the page's
-    return strip * min(lines, CHUNK) + lines * (layout.DIGIT * plan.width * (itemsize + 2) + boxes) + rows * most * 32
+    sums = 3 * render.BATCH_BYTES
+    return strip + sums + lines * (layout.DIGIT * plan.width * itemsize + boxes) + rows * most * 32
 
 
 def _either(choices: list[str]) -> str:

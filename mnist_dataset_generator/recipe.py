@@ -255,23 +255,35 @@ class Recipe:
     def _check_page(self) -> Recipe:
         """``layout="lines"``: lines and line gaps normalised, the page's size checked (its natural size when
         not given); returns the recipe of one line, a padded strip as wide as the page."""
-        from .compose.checks import MAX_HEIGHT, int_pair
+        from .compose.checks import MAX_DIGITS, MAX_HEIGHT, int_pair
 
         put = object.__setattr__
         if self.unique:
             raise ValueError("unique applies to strips, videos and scenes, not layout='lines'")
+        if self.fit != "stretch":
+            raise ValueError(f"fit applies to strips, not layout='lines' (got fit={self.fit!r}): lines keep their "
+                             "glyphs' size")
         if self.labels is not None:
             if self.lines is not None:
                 raise ValueError(f"give labels or lines, not both (got lines={self.lines!r}): the labels' lines "
                                  "are the lines")
             counts = [label.count("\n") + 1 for label in self.labels] or [1]
             low, high = min(counts), max(counts)
+            for i, label in enumerate(self.labels):
+                if counts[i] > MAX_LINES or len(label) > MAX_DIGITS:
+                    raise ValueError(f"labels[{i}] has {counts[i]} line(s) and {len(label)} characters; a page holds "
+                                     f"at most {MAX_LINES} lines and {MAX_DIGITS} characters")
         else:
             low, high = int_pair("lines", PAGE_LINES if self.lines is None else self.lines,
                                  "an integer or a (min, max) pair of integers")
         if not 1 <= low <= high <= MAX_LINES:
             raise ValueError(f"lines must satisfy 1 <= min <= max <= {MAX_LINES}, got {self.lines!r}")
         put(self, "lines", (low, high))
+        longest = high * self.length[1] + high - 1  # every line as long as it may be, and the newlines
+        if self.labels is None and longest > MAX_DIGITS:
+            raise ValueError(f"pages of up to {high} lines of {self.length[1]} characters have labels of up to "
+                             f"{longest} characters (the newlines counted), more than {MAX_DIGITS}: use fewer or "
+                             "shorter lines")
         gap_low, gap_high = int_pair("line_gap", 0 if self.line_gap is None else self.line_gap,
                                      "an integer or a (min, max) pair of integers")
         if not 0 <= gap_low <= gap_high <= MAX_HEIGHT:
@@ -289,7 +301,7 @@ class Recipe:
         put(self, "image_height", need if self.image_height is None else self.image_height)
         width = self.image_width
         if width is None:  # the widest line the recipe can draw
-            n, (spacing_low, spacing_high) = self.length[1], self.spacing_range
+            n, spacing_high = self.length[1], self.spacing_range[1]
             slots, gaps = (layout.even_layout(n, self.spacing_range, None) if self.evenly
                            else (np.full(n, layout.DIGIT), np.full(n - 1, max(spacing_high, 0))))
             width = int(slots.sum() + gaps.sum())

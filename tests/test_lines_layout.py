@@ -54,6 +54,10 @@ def test_a_page_recipe_is_checked_and_normalised():
         ({"labels": ["12\n"]}, "has an empty line"),
         ({"labels": ["12"], "lines": 2}, "give labels or lines, not both"),
         ({"length": 6, "image_width": 20}, "image_width 20 is too small for 6 digit(s)"),
+        ({"lines": 100, "length": 120}, "labels of up to 12099 characters (the newlines counted), more than 10000"),
+        ({"labels": ["1\n" * 300 + "1"]}, "labels[0] has 301 line(s) and 601 characters; a page holds at most 256"),
+        ({"labels": ["1", "12" * 6000]}, "labels[1] has 1 line(s) and 12000 characters"),
+        ({"fit": "pad"}, "fit applies to strips, not layout='lines'"),
     ]:
         with pytest.raises(ValueError) as error:
             Recipe(**{"layout": "lines", **kwargs})
@@ -228,14 +232,21 @@ def test_npz_and_tar_exports_hold_the_pages_and_deep_checks_their_line_boxes(tmp
     tar = _export(tmp_path, "tar", "--format", "tar", "--shard-size", "10", data_dir=fixture_dir)
     for folder in (out, tar):
         assert run_generator("--verify", folder, "--deep", "-d", fixture_dir, cwd=tmp_path).returncode == 0
-    # the npz's line boxes rewritten, its record made to agree
+    # the npz's line boxes rewritten (a box, a padding row, extra rows), its record made to agree
     with np.load(out / "dataset.npz") as npz:
         arrays = {name: npz[name] for name in npz.files}
-    arrays["line_boxes"][5, 0, 1] += 1
-    np.savez(out / "dataset.npz", **arrays)
-    rewrite_record(out)
-    result = run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path)
-    assert result.returncode == 1 and "its line boxes are not the lines' boxes" in result.stdout, result.stdout
+    short = next(k for k, label in enumerate(labels) if label.count("\n") < 2)
+    for change in (lambda a: a["line_boxes"][5, 0].__setitem__(1, a["line_boxes"][5, 0, 1] + 1),
+                   lambda a: a["line_boxes"][short].__setitem__(2, [1, 2, 30, 40]),
+                   lambda a: a.__setitem__("line_boxes", np.pad(a["line_boxes"], ((0, 0), (0, 2), (0, 0)),
+                                                                constant_values=-1)),
+                   lambda a: a["boxes"][short].__setitem__(len(labels[short]), [1, 2, 3, 4])):
+        tampered = {name: array.copy() for name, array in arrays.items()}
+        change(tampered)
+        np.savez(out / "dataset.npz", **tampered)
+        rewrite_record(out)
+        result = run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path)
+        assert result.returncode == 1 and "FAILED (its" in result.stdout, result.stdout
 
 
 def test_webdataset_reads_the_pages_of_tar_shards(tmp_path, fixture_dir):
@@ -269,6 +280,7 @@ def test_the_cli_reads_pages_from_a_labels_file_and_refuses_what_a_page_cannot_b
         (["--layout", "lines", "--labels-file", "pages.txt", "--count", "3"], "holds 2 pages (parted by empty lines)"),
         (["--layout", "lines", "--labels-file", "pages.txt", "--lines", "2", "--count", "2"],
          "give labels or lines, not both"),
+        (["--layout", "lines", "--lines", "100", "--length", "120"], "more than 10000: use fewer or shorter lines"),
     ]:
         result = run_generator("--count", "5", "--output-dir", tmp_path / "no", "-d", fixture_dir, *args,
                                cwd=tmp_path)
@@ -308,3 +320,45 @@ def test_collates_serve_pages_to_torch():
     assert (targets == 11).sum().item() == sum(item[1].count("\n") for item in items)
     with pytest.raises(ValueError, match="which is not in the alphabet"):
         collate_ctc([item[:2] for item in items])
+
+
+def test_pages_moved_between_lines_are_other_labels_to_resume_and_verify(tmp_path, fixture_dir):
+    from mnist_dataset_generator.export.exporter import labels_sha256
+
+    assert labels_sha256(["1\n2", "3"]) != labels_sha256(["1", "2\n3"])
+    assert labels_sha256(["12", "3"]) == __import__("hashlib").sha256(b"12\n3").hexdigest()  # strips' as before
+    (tmp_path / "a.txt").write_text("1234\n5678\n\n90\n")
+    (tmp_path / "b.txt").write_text("1234\n\n5678\n90\n")  # the same lines, the page break moved
+    out = tmp_path / "out"
+    args = ["--layout", "lines", "--output-dir", out, "-q", "-d", fixture_dir]
+    assert run_generator("--labels-file", "a.txt", *args, cwd=tmp_path).returncode == 0
+    before = (out / "labels.csv").read_bytes()
+    result = run_generator("--labels-file", "b.txt", "--resume", *args, cwd=tmp_path)
+    assert result.returncode != 0 and (out / "labels.csv").read_bytes() == before, result.stderr
+
+
+def test_a_shard_of_given_pages_says_it_cannot_be_checked_alone(tmp_path, fixture_dir):
+    (tmp_path / "pages.txt").write_text("".join(f"{i}{i}\n{i}\n\n" for i in range(10)))
+    out = tmp_path / "part"
+    result = run_generator("--layout", "lines", "--labels-file", "pages.txt", "--shard", "1/2", "--format", "npz",
+                           "--output-dir", out, "-q", "-d", fixture_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    result = run_generator("--verify", out, "--deep", "-d", fixture_dir, cwd=tmp_path)
+    assert result.returncode == 1 and "not checked deeply" in result.stdout and "FAILED (its" not in result.stdout
+
+
+def test_the_memory_check_of_pages_and_filtered_canvases_follows_what_they_hold(monkeypatch):
+    from mnist_dataset_generator.making import (
+        _page_working,
+        _video_working,
+        check_memory,
+        video_rows,
+    )
+
+    monkeypatch.setenv("GENERATOR_NUMBERS_SEQ_MEMORY_BUDGET", str(10**9))
+    wide = plan_dataset(2, seed=1, recipe=Recipe(layout="lines", lines=1, length=4000))
+    check_memory(wide, door="export", workers=2)  # one 112,000 px line a page: a few MB, not GB
+    assert _page_working(wide, 256) < 256 * 2**20  # a pass of one line, and the strip renderer's own working set
+    video = Recipe(layout="video", length=400, frames=1)
+    plain, blurred = (plan_dataset(256, seed=1, recipe=r) for r in (video, video.replace(fltrs="blur")))
+    assert _video_working(blurred, video_rows(blurred)) > _video_working(plain, video_rows(plain)) + 4 * 2**20

@@ -230,6 +230,8 @@ def test_the_cli_refuses_what_a_video_cannot_be(tmp_path, fixture_dir):
         (["--layout", "video", "-s", "0,4", "-w", "100"], "-s/--spacing applies to strips, not --layout video"),
         (["--layout", "video", "--speed", "1.5"], "expected S or MIN,MAX with 0 <= MIN <= MAX <= 1, got '1.5'"),
         (["--layout", "video", "-w", "20"], "-w of a video must be an integer in 28..4096"),
+        (["--preset", "moving-mnist", "--format", "npz", "--annotations", "coco"],
+         "coco annotations of videos describe the picture png, tar and lmdb store"),
     ]
     for args, message in cases:
         out = tmp_path / "out"

@@ -519,7 +519,7 @@ def _dataset_work(args: argparse.Namespace) -> int:
     options = Options(annotations=args.annotations or (), masks=args.masks,
                       **({} if args.shard_size is None else {"shard_size": args.shard_size}))
     check_format(args.format, args.dtype, options)  # what it needs installed and can do, before any loading
-    check_layout(plan, options)
+    check_layout(plan, options, args.format)
     indices = shard_range(plan.count, args.shard, args.format, options)
     check_memory(plan, door="export", workers=args.workers, bounds=chunk_bounds(indices),  # before any loading
                  masks=args.masks)

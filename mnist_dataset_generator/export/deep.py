@@ -169,10 +169,12 @@ def deep_problems(folder: str | Path, manifest: dict, *, workers: int = 1, progr
                          boxes=True, masks=options.masks, encode=encode)
     done = 0
     lines = plan.layout == "lines" and WRITERS[fmt].holds_line_boxes
+    # the rows the npz pads each sample's boxes and line boxes to (-1 past its own)
+    padded = (plan.lengths[1], plan.recipe.lines[1] if lines else 0) if fmt == "npz" else None
     try:
         for batch in chunks:
             for record in batch.records():
-                problems += _compare(record, next(stored), lines)
+                problems += _compare(record, next(stored), lines, padded)
             for annotation in annotations:
                 annotation.describe(batch)
             done += len(batch)
@@ -208,8 +210,10 @@ def _given_labels(folder: Path, manifest: dict) -> list[str] | Problem | None:
         return None
     if not whole:
         return _part_labels(folder, dataset, fmt, count, start, stop)
+    from .exporter import labels_sha256
+
     labels = stored_labels(folder, fmt, range(count))
-    if hashlib.sha256("\n".join(labels).encode()).hexdigest() != digest:
+    if labels_sha256(labels) != digest:
         return Problem(LABELS, "its labels are not the labels the manifest's digest names: the dataset was made "
                                "from other labels")
     return labels
@@ -224,6 +228,9 @@ def _part_labels(folder: Path, dataset: dict, fmt: str, count: int, start: int, 
         return Problem(MANIFEST, f"not checked deeply: it holds samples {start}..{stop} of {count} made from given "
                                  "labels, and its manifest keeps no digest of its own labels (made before 0.8.0)")
     recipe = dataset.get("recipe")
+    if isinstance(recipe, dict) and recipe.get("layout") == "lines":
+        return Problem(MANIFEST, f"not checked deeply: it holds pages {start}..{stop} of {count} made from given "
+                                 "labels, whose draws depend on the lines of every page; check the whole dataset")
     try:
         low, high = recipe["length"]
         from ..sources.folder import alphabet_of, resolve
@@ -233,8 +240,10 @@ def _part_labels(folder: Path, dataset: dict, fmt: str, count: int, start: int, 
             raise ValueError(low, high)
     except (KeyError, TypeError, ValueError):
         return None  # _plan names what is wrong with the key
+    from .exporter import labels_sha256
+
     own = stored_labels(folder, fmt, range(start, stop))
-    if hashlib.sha256("\n".join(own).encode()).hexdigest() != part:
+    if labels_sha256(own) != part:
         return Problem(LABELS, "its labels are not the labels the manifest's digest names: the dataset was made "
                                "from other labels")
     lengths = {len(label) for label in own}
@@ -271,9 +280,19 @@ def _compare_annotations(annotations: list, records: dict) -> list[Problem]:
     return problems
 
 
-def _compare(record, stored, lines: bool = False) -> list[Problem]:
+def _padded(boxes: np.ndarray, rows: int | None) -> np.ndarray:
+    """``boxes`` (``(..., n, 4)``) padded with -1 to ``rows`` rows (``None``: as they are)."""
+    if rows is None:
+        return boxes
+    out = np.full((*boxes.shape[:-2], rows, 4), -1, np.int64)
+    out[..., : boxes.shape[-2], :] = boxes
+    return out
+
+
+def _compare(record, stored, lines: bool = False, padded: tuple[int, int] | None = None) -> list[Problem]:
     """The problem of one sample, if what is stored is not what its seed makes (``record.image``: the
-    PNG bytes of formats that hold PNGs, else the pixels; ``lines``: the format holds a page's line boxes)."""
+    PNG bytes of formats that hold PNGs, else the pixels; ``lines``: the format holds a page's line boxes;
+    ``padded``: the rows the format pads boxes and line boxes to, and records the label's length)."""
     why = []
     if isinstance(record.image, bytes):
         same = stored.digest == hashlib.sha256(record.image).hexdigest()
@@ -291,11 +310,15 @@ def _compare(record, stored, lines: bool = False) -> list[Problem]:
     wrong = sorted({label for label in stored.labels if label != record.label}, key=str)
     if wrong:
         why.append(f"labelled {', '.join(map(repr, wrong))}, its seed makes {record.label!r}")
-    found, made_boxes = stored.boxes.reshape(-1, 4), record.boxes.reshape(-1, 4)  # a video's: every frame's
+    box_rows, line_rows = padded or (None, None)
+    # a video's: every frame's (the JSON formats hold them as one list)
+    found, made_boxes = stored.boxes.reshape(-1, 4), _padded(record.boxes, box_rows).reshape(-1, 4)
     if found.shape != made_boxes.shape or not np.array_equal(found, made_boxes):
         why.append("its boxes are not the digits' boxes")
+    if stored.length is not None and stored.length != len(record.label):
+        why.append(f"its length is {stored.length}, its label's {len(record.label)}")
     if lines:  # a page's, where the format holds them
-        made_lines = record.line_boxes
+        made_lines = _padded(record.line_boxes, line_rows)
         if stored.line_boxes is None:
             why.append("its line boxes are missing")
         elif stored.line_boxes.shape != made_lines.shape or not np.array_equal(stored.line_boxes, made_lines):

@@ -53,7 +53,7 @@ from .record import Journal, write_manifest
 from .writers import FOLDER_LAYOUT, SAMPLES_PER_TAR, WRITERS, Options, Writer, png_bytes, units
 
 __all__ = ["FORMATS", "SAMPLES_PER_TAR", "Options", "check_format", "check_layout", "dataset_key", "digits_sha256",
-           "export_dataset", "png_bytes", "shard_range", "write_png"]
+           "export_dataset", "labels_sha256", "png_bytes", "shard_range", "write_png"]
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,12 @@ def check_format(fmt: str, dtype: str | None = None, options: Options | None = N
     return writer
 
 
-def check_layout(plan: Plan, options: Options) -> None:
-    """Refuse (one line) what ``options`` ask that the plan's layout cannot give."""
+def check_layout(plan: Plan, options: Options, fmt: str | None = None) -> None:
+    """Refuse (one line) what ``options`` ask that the plan's layout cannot give (written as ``fmt``)."""
+    if plan.layout == "video" and fmt == "npz" and options.annotations:
+        raise ValueError(f"{', '.join(options.annotations)} annotations of videos describe the picture png, tar "
+                         "and lmdb store (the frames side by side), which an npz does not hold: use one of those "
+                         "formats, or the npz's boxes per frame")
     if plan.layout == "lines" and "gt" in options.annotations:
         raise ValueError("gt annotations hold one line of text per image, and a page's label holds several: use "
                          "labels.csv, metadata.jsonl or coco for layout='lines'")
@@ -210,7 +214,7 @@ def export_dataset(
 
     options = Options() if options is None else options
     check_format(fmt, options=options)  # no dtype: a float32 plan is written as 8-bit PNGs by png and tar
-    check_layout(plan, options)
+    check_layout(plan, options, fmt)
     folder = Path(folder)
     indices = range(plan.count) if indices is None else indices
     check_memory(plan, door="export_dataset", workers=workers, bounds=chunk_bounds(indices),  # before the folder
@@ -258,9 +262,9 @@ def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None =
         "evenly": plan.evenly, "fit": plan.fit, "align": plan.align, "split": plan.split,
         "seed": plan.entropy, "epoch": plan.epoch, "sampling": SAMPLING, "folder_layout": FOLDER_LAYOUT,
         "format": fmt, "indices": [indices.start, indices.stop],
-        "labels": None if plan.labels is None else hashlib.sha256("\n".join(plan.labels).encode()).hexdigest(),
+        "labels": None if plan.labels is None else labels_sha256(plan.labels),
         # a part of a labels dataset: the digest of its own labels too, which --verify --deep can check
-        **({"labels_part": hashlib.sha256("\n".join(plan.labels[indices.start:indices.stop]).encode()).hexdigest()}
+        **({"labels_part": labels_sha256(plan.labels[indices.start:indices.stop])}
            if plan.labels is not None and indices != range(plan.count) else {}),
         **WRITERS[fmt].key(plan, options),  # the format's own: dtype, samples per shard
         # only when asked: the keys of folders made without annotations stay what they were
@@ -273,6 +277,23 @@ def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None =
         "recipe": _recipe_json(plan),
     }
     return dataset
+
+
+def labels_sha256(labels) -> str:
+    """The SHA-256 that names a list of labels: of their lines joined by ``"\\n"`` (what the manifests of
+    strips have always held), or of their JSON when a label holds a newline itself (a page's), where
+    that join would name ``["1\\n2", "3"]`` and ``["1", "2\\n3"]`` alike.
+
+    Examples
+    --------
+    >>> labels_sha256(["1\\n2", "3"]) == labels_sha256(["1", "2\\n3"])
+    False
+    """
+    import hashlib
+    import json
+
+    text = json.dumps(list(labels)) if any("\n" in label for label in labels) else "\n".join(labels)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _recipe_json(plan: Plan) -> dict:

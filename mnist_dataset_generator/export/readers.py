@@ -62,6 +62,7 @@ class Stored:
     mask: Callable[[], np.ndarray] | None = None
     line_boxes: np.ndarray | None = None  # a page's (layout="lines"), where the format holds them
     mask_where: str | None = None  # where its mask is, when not where its image is
+    length: int | None = None  # the length a format records beside the label (npz), whose box rows are padded
 
 
 def decode_png(data: bytes, where: str, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -341,12 +342,12 @@ def _npz_samples(folder: Path, indices: range, records: dict, shape: tuple[int, 
                     if len(data) != row_bytes:
                         raise UnreadableError(f"{NPZ}: images end at row {k}")
                     image = np.frombuffer(data, dtype).reshape(shape)
-                    length = min(max(int(lengths[k]), 0), boxes.shape[-2])
                     mask = None if masks is None else masks.row(k)
                     label = str(labels[k])
-                    yield Stored(i, f"{NPZ}:{name(i)}", (next(csv), label), boxes[k][..., :length, :],
+                    # whole rows, padding and all: deep verify compares them with the padded rows it makes
+                    yield Stored(i, f"{NPZ}:{name(i)}", (next(csv), label), boxes[k],
                                  lambda image=image: image, mask=None if mask is None else (lambda mask=mask: mask),
-                                 line_boxes=None if lines is None else lines[k][: label.count("\n") + 1])
+                                 line_boxes=None if lines is None else lines[k], length=int(lengths[k]))
     except (zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
         raise UnreadableError(f"{NPZ}: not readable as this tool's npz ({exc})") from None
     except ValueError as exc:  # NumPy's header readers; our own errors are ValueErrors too
