@@ -289,8 +289,13 @@ LINE_BYTES = 16 << 20  # the lines _make_pages makes together: about this many b
 def line_pass(plan: Plan) -> int:
     """Lines made together by :func:`_make_pages`: their pixels and label images about :data:`LINE_BYTES`, all
     of a page's lines at least."""
-    line = layout.DIGIT * plan.width * ((1 if plan.dtype == "uint8" else 4) + mask_dtype(plan).itemsize)
-    return max(plan.recipe.lines[1], LINE_BYTES // line)
+    return max(plan.recipe.lines[1], LINE_BYTES // _line_bytes(plan))
+
+
+def _line_bytes(plan: Plan) -> int:
+    """Bytes a line takes while a pass of lines is made: its pixels and label image, and the renderer's
+    float32 sums and copies of it (a regular-gap pass is rendered whole, in one step)."""
+    return layout.DIGIT * plan.width * ((1 if plan.dtype == "uint8" else 4) + mask_dtype(plan).itemsize + 16)
 
 
 def _make_pages(plan: Plan, source: MnistData, indices: np.ndarray, out: np.ndarray, boxes: bool,
@@ -383,10 +388,12 @@ def make_sample(plan: Plan, source: MnistData, index: int, *, boxes: bool = Fals
 
 
 def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=None, encode_chunk=None, out=None,
-                boxes: bool = False, masks: bool = False) -> Batch:
+                boxes: bool = False, masks: bool | str = False) -> Batch:
     """Samples ``start..stop`` as a :class:`.records.Batch`: ``images`` is ``[encode(image), ...]`` with
-    ``encode``, ``None`` with ``encode_chunk`` (then ``payload`` is ``encode_chunk(images, masks)``, the
-    masks ``None`` when not asked for) or when written into ``out`` (the whole dataset).
+    ``encode``, ``None`` with ``encode_chunk`` (then ``payload`` is ``encode_chunk(images)``, or
+    ``encode_chunk(images, masks)`` with masks) or when written into ``out`` (the whole dataset). ``masks``:
+    the label images in the batch (``True``), or only in what ``encode_chunk`` makes of them (``"payload"``:
+    the writer holds them, and nothing else in the parent reads them).
 
     Encoding where the images are made (PNG bytes, deflated pieces) keeps that
     work in the workers and out of the parent, which then only writes.
@@ -397,7 +404,8 @@ def _make_chunk(plan: Plan, source: MnistData, start: int, stop: int, encode=Non
     if out is not None:
         return Batch(start, labels, found, masks=owners)
     if encode_chunk is not None:
-        return Batch(start, labels, found, payload=encode_chunk(images, owners), masks=owners)
+        payload = encode_chunk(images) if owners is None else encode_chunk(images, owners)
+        return Batch(start, labels, found, payload=payload, masks=owners if masks is True else None)
     return Batch(start, labels, found, [encode(image) for image in images] if encode is not None else images,
                  masks=owners)
 
@@ -538,11 +546,10 @@ def _page_working(plan: Plan, rows: int) -> int:
     recipe = plan.recipe
     most = recipe.lines[1]
     lines = min(rows * most, line_pass(plan))
-    itemsize = (1 if plan.dtype == "uint8" else 4) + mask_dtype(plan).itemsize
     strip = strip_bytes(recipe.length[1], recipe.spacing_range[1], plan.width, layout.DIGIT)[2]
     boxes = recipe.length[1] * 16 * 3  # a line's boxes, their copy and the page's
     sums = 3 * render.BATCH_BYTES
-    return strip + sums + lines * (layout.DIGIT * plan.width * itemsize + boxes) + rows * most * 32
+    return strip + sums + lines * (_line_bytes(plan) + boxes) + rows * most * 32
 
 
 def _either(choices: list[str]) -> str:

@@ -104,7 +104,7 @@ def shared_array(shape: tuple[int, ...], dtype: str, workers: int, *, threads: b
 
 def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], workers: int = 1, *,
                 from_files: bool = False, data_home=None, encode=None, encode_chunk=None, out=None,
-                shared: bool = False, threads: bool = False, boxes: bool = False, masks: bool = False):
+                shared: bool = False, threads: bool = False, boxes: bool = False, masks: bool | str = False):
     """An iterator of :class:`.records.Batch` for each ``(start, stop)`` in ``bounds``, in order.
 
     With ``workers > 1`` the chunks are made in worker processes, at most
@@ -115,7 +115,8 @@ def iter_chunks(plan: Plan, source: MnistData, bounds: list[tuple[int, int]], wo
     ``out`` (the whole dataset, from :func:`shared_array`): images are written
     there and ``images`` is ``None``; forked workers write into it when it is
     ``shared``, others send their images to be copied in. ``threads``: the
-    workers are threads of this process (only for :func:`.making.threadable` plans).
+    workers are threads of this process (only for :func:`.making.threadable` plans). ``masks``: each
+    batch's label images too, or ``"payload"``: made, but handed only to ``encode_chunk``.
 
     The arguments and the memory the chunks in flight take (without ``out``:
     see :func:`check_memory`) are checked now, before anything is made; the

@@ -387,3 +387,24 @@ def test_a_resume_makes_kept_samples_masks_again_only_for_an_annotation_that_rea
         asked.clear()
         exporter.export_dataset(folder, plan, source, fmt="png", options=options, resume=True)
         assert (True, kept_masks) in asked and (False, True) in asked, asked
+
+
+def test_npz_masks_travel_deflated_and_a_one_argument_encode_chunk_still_serves():
+    import zlib
+
+    from mnist_dataset_generator.dataset import plan_dataset
+    from mnist_dataset_generator.export.writers import NpzWriter
+    from mnist_dataset_generator.making import _make_chunk, mask_dtype
+
+    plan = plan_dataset(40, seed=3, recipe=Recipe(layout="scene", length=(1, 3), image_width=50, image_height=40,
+                                                  dtype="uint8"))
+    whole = _make_chunk(plan, SOURCE, 0, 40, encode_chunk=NpzWriter.encode_chunk, boxes=True, masks=True)
+    only = _make_chunk(plan, SOURCE, 0, 40, encode_chunk=NpzWriter.encode_chunk, boxes=True, masks="payload")
+    assert whole.masks is not None and only.masks is None  # the raw label images stay in the worker
+    crc, length, piece = only.payload[1]
+    raw = zlib.decompressobj(-15).decompress(piece)
+    assert length == len(raw) and crc == zlib.crc32(raw)
+    np.testing.assert_array_equal(np.frombuffer(raw, mask_dtype(plan)).reshape(whole.masks.shape), whole.masks)
+    # a writer of earlier versions: encode_chunk(images) alone, when no masks are asked for
+    plain = _make_chunk(plan, SOURCE, 0, 40, encode_chunk=lambda images: int(images.sum()))
+    assert plain.payload == int(generate_dataset(40, seed=3, images=SOURCE, recipe=plan.recipe)[0].sum())

@@ -253,8 +253,6 @@ def export_dataset(
 def dataset_key(plan: Plan, fmt: str, indices: range, description: dict | None = None,
                 options: Options | None = None) -> dict:
     """What identifies a dataset in its manifest (``resume`` needs the same), but for its digit source."""
-    import hashlib
-
     options = Options() if options is None else options
     dataset = {
         "count": plan.count, "length": list(plan.lengths), "spacing": list(plan.spacing),
@@ -351,7 +349,7 @@ def _write_all(folder: Path, plan: Plan, source: MnistData, writer: Writer, work
     return {**manifest, "written": written, "seconds": seconds}
 
 
-def _discard_images(images, masks) -> None:
+def _discard_images(images, masks=None) -> None:
     """The ``encode_chunk`` of samples rendered again for their boxes: workers send no pixels back."""
 
 
@@ -373,12 +371,13 @@ def _batches(plan: Plan, source: MnistData, writer: Writer, pieces: list[range],
         if kept:
             log.info("rendering samples %d..%d again for their boxes (their files are kept)", bounds[0][0],
                      bounds[-1][1])
+        read = any(a.reads_masks for a in writer.annotations)  # COCO's segmentation: kept samples' masks too
+        masks = writer.options.masks and (read or not kept)
+        if masks and not kept and not read and writer.encode_chunk is not None:
+            masks = "payload"  # deflated where they are made: the raw masks stay in the workers
         chunks = iter_chunks(plan, source, bounds, workers, from_files=from_files, data_home=data_home,
                              encode=None if kept else writer.encode,
-                             encode_chunk=_discard_images if kept else writer.encode_chunk, boxes=True,
-                             # kept samples' masks too when an annotation holds them (COCO's segmentation)
-                             masks=writer.options.masks and (not kept or any(a.reads_masks
-                                                                             for a in writer.annotations)))
+                             encode_chunk=_discard_images if kept else writer.encode_chunk, boxes=True, masks=masks)
         try:
             for batch in chunks:
                 yield batch, kept

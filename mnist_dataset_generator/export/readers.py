@@ -426,12 +426,13 @@ def _lmdb_samples(folder: Path, indices: range, records: dict, shape: tuple[int,
                 mask = txn.get(lmdb_key("mask", number)) if options.masks else None
                 if options.masks and (mask is None or len(mask) > 2 * limit):
                     raise UnreadableError(f"{where}: its mask is missing or larger than a sample's")
+                mask_at = f"{LMDB_DATA}:{lmdb_key('mask', number).decode()}"
                 yield Stored(i, where, (next(csv), _text(label, where)), _boxes(box_list, where),
                              lambda image=image, where=where: decode_png(image, where, picture),
                              hashlib.sha256(image).hexdigest(),
                              mask=None if mask is None else
-                             (lambda mask=mask, where=where: decode_mask_png(mask, f"{where} (mask)", picture)),
-                             mask_where=f"{LMDB_DATA}:{lmdb_key('mask', number).decode()}")
+                             (lambda mask=mask, at=mask_at: decode_mask_png(mask, at, picture)),
+                             mask_where=mask_at)
     except lmdb.Error as exc:
         raise UnreadableError(f"{LMDB_DATA}: not a readable LMDB ({exc})") from None
     finally:

@@ -208,8 +208,8 @@ class Writer(ABC):
     encode : callable or None
         ``encode(image) -> bytes``, run in the workers: a batch's ``images`` are its results.
     encode_chunk : callable or None
-        ``encode_chunk(images, masks)`` (``masks`` ``None`` when not asked for), run in the workers: a
-        batch's ``payload`` is its result.
+        ``encode_chunk(images)``, or ``encode_chunk(images, masks)`` when masks are asked for, run in the
+        workers: a batch's ``payload`` is its result (the masks then reach the writer only through it).
     column : str
         The first column of ``labels.csv`` (what :meth:`name` gives).
     index_files : tuple of str
