@@ -176,6 +176,7 @@ class Recipe:
     glyphs: str = field(init=False, repr=False, compare=False)  # the source's alphabet, read once
     space: Any = field(init=False, repr=False, compare=False)  # a content.LabelSpace, or None
     line_recipe: Any = field(init=False, repr=False, compare=False)  # layout="lines": the recipe of one line
+    derived: frozenset = field(init=False, repr=False, compare=False)  # the sizes not given, but worked out
 
     def __post_init__(self) -> None:
         from .compose.checks import (
@@ -189,6 +190,7 @@ class Recipe:
         )
 
         put = object.__setattr__  # frozen: normalised once, here
+        put(self, "derived", frozenset(name for name in ("image_width", "image_height") if getattr(self, name) is None))
         from .sources.folder import alphabet_of, resolve
 
         put(self, "source", resolve(self.source))  # first: the labels and the pattern are read in its alphabet
@@ -473,12 +475,15 @@ class Recipe:
         return cls(**{**fields, **changes})
 
     def replace(self, **changes) -> Recipe:
-        """A copy with ``changes``, validated again.
+        """A copy with ``changes``, validated again. A size the recipe worked out (not given) is worked out
+        again for the changes, as a field the labels set is.
 
         Examples
         --------
         >>> Recipe(image_width=120).replace(fit="pad").fit
         'pad'
+        >>> Recipe(length=3).replace(length=4).image_width, Recipe(layout="lines").replace(lines=5).image_height
+        (112, 140)
         """
         unknown = sorted(set(changes) - set(FIELDS))
         if unknown:
@@ -487,6 +492,7 @@ class Recipe:
             changes = {"length": None, **changes}  # the length was theirs, not given: made again from them
         if "lines" not in changes and self.labels is not None and self.layout == "lines":
             changes = {"lines": None, **changes}
+        changes = {**dict.fromkeys(self.derived), **changes}  # sizes worked out: worked out again
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict:

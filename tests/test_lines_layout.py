@@ -41,6 +41,10 @@ def test_a_page_recipe_is_checked_and_normalised():
     given = Recipe(layout="lines", labels=["12\n345", "6"])
     assert (given.lines, given.length, given.label_length) == ((1, 2), (1, 3), (1, 6))
     assert Recipe.from_json(given.to_json()) == given and given.replace(dtype="uint8").lines == (1, 2)
+    # a size the recipe worked out is worked out again by replace; a size given (or read from JSON) is kept
+    assert r.replace(lines=5).shape == (140, 118) and r.replace(length=6).shape == (84, 6 * 28 + 5 * 2)
+    assert Recipe(layout="lines", image_height=150).replace(lines=5).image_height == 150
+    assert Recipe.from_json(r.to_json()).replace(length=2).shape == (84, 118)
     for kwargs, message in [
         ({"lines": 5, "image_height": 100},
          "a page 100 px high holds 3 lines of 28 px with gaps of up to 0 px, not 5 (it needs 140 px)"),
