@@ -505,16 +505,17 @@ def _dataset_work(args: argparse.Namespace) -> int:
     content = ({"labels": args.labels} if args.labels is not None  # their lengths
                else {"pattern": args.pattern, "separators": args.separators} if args.pattern is not None
                else {"length": args.length})
-    video = ({"layout": "video", "frames": args.frames, "speed": args.speed} if args.layout == "video"
-             else {"layout": "scene", "scale": args.scale, "max_iou": args.max_iou, "clutter": args.clutter,
-                   "combine": args.combine} if args.layout == "scene"
-             else {"layout": "lines", "lines": args.lines,
-                   "line_gap": args.line_gap} if args.layout == "lines" else {})
+    layout_fields = ({"layout": "video", "frames": args.frames, "speed": args.speed} if args.layout == "video"
+                     else {"layout": "scene", "scale": args.scale, "max_iou": args.max_iou, "clutter": args.clutter,
+                           "combine": args.combine} if args.layout == "scene"
+                     else {"layout": "lines", "lines": args.lines, "line_gap": args.line_gap}
+                     if args.layout == "lines" else {})
     recipe = Recipe(**content, unique=args.unique, distinct=bool(args.distinct), source=args.source,
                     spacing_range=args.spacing,
                     image_width=args.width,
                     image_height=args.height, evenly=args.evenly, fit=args.fit, align=args.align or "center",
-                    fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype, **video)
+                    fltrs=args.filters, background=args.background, split=args.split, dtype=args.dtype,
+                    **layout_fields)
     plan = plan_dataset(args.count, seed=seed, recipe=recipe)  # with labels: as many as they are
     options = Options(annotations=args.annotations or (), masks=args.masks,
                       **({} if args.shard_size is None else {"shard_size": args.shard_size}))
